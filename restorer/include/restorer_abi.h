@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Contract between the engine and the restorer blob.
+ *
+ * The engine forks the new task (with its PID), sets up its fds, cwd and
+ * root with libc, then maps one region at a place free both in its own
+ * address space and in the image: the blob, then struct restorer_args and
+ * the arrays it points at (by offset from the args), then a stack. It
+ * blocks every signal and jumps to export_restorer_entry with %rdi = args
+ * and %rsp = the top of that stack.
+ *
+ * From there the restorer owns the task: it unmaps everything but its
+ * region and the vDSO, moves the vDSO to the dumped address, maps and
+ * fills the saved address space, applies process state, and stops on an
+ * int3 with args->status set (1 done, or -errno with args->errmsg). The
+ * engine, which traces the task, then lets it run into rt_sigreturn with
+ * the frame at args->sigframe_off, and finally removes the region
+ * itself through ptrace, since nothing can unmap the code it runs on.
+ */
+#ifndef CKPT_RESTORER_ABI_H
+#define CKPT_RESTORER_ABI_H
+
+#include <linux/types.h>
+
+#include "parasite_abi.h"
+
+#define RESTORER_MAGIC		0x52535452	/* "RSTR" */
+#define RESTORER_ABI_VERSION	1
+#define RESTORER_STACK_SIZE	(64 * 1024)
+#define RESTORER_ERRMSG_SIZE	512
+
+enum {
+	RESTORER_STATUS_RUNNING = 0,
+	RESTORER_STATUS_DONE = 1,
+	/* negative: -errno of the failed step, described in errmsg */
+};
+
+/* A mapping to put in place. */
+struct restorer_vma {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;
+	__u32 prot;
+	__u32 flags;		/* MAP_* for mmap, without MAP_FIXED */
+	__u32 kind;		/* VMA_KIND_* from the image */
+	__u32 madv;		/* VMA_MADV_* */
+	__s32 fd;		/* backing file, or -1 */
+	__u32 has_pages;	/* some page run lands in it: map writable first */
+};
+
+/* A run of pages to read from pages_fd at file_off into vaddr. */
+struct restorer_run {
+	__u64 vaddr;
+	__u64 len;
+	__u64 file_off;
+};
+
+struct restorer_range {
+	__u64 start;
+	__u64 end;
+};
+
+/* The kernel's struct prctl_mm_map, as PR_SET_MM_MAP takes it. */
+struct restorer_mm_map {
+	__u64 start_code;
+	__u64 end_code;
+	__u64 start_data;
+	__u64 end_data;
+	__u64 start_brk;
+	__u64 brk;
+	__u64 start_stack;
+	__u64 arg_start;
+	__u64 arg_end;
+	__u64 env_start;
+	__u64 env_end;
+	__u64 auxv;		/* pointer, filled in by the restorer */
+	__u32 auxv_size;	/* bytes */
+	__u32 exe_fd;
+};
+
+struct restorer_creds {
+	__u32 uid, euid, suid, fsuid;
+	__u32 gid, egid, sgid, fsgid;
+	__u64 cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	__u32 securebits;
+	__u32 nr_groups;
+	__u32 groups_off;	/* __u32[nr_groups] */
+	__u32 __pad;
+};
+
+struct restorer_rlimit {
+	__u64 cur;
+	__u64 max;
+};
+
+struct restorer_args {
+	__u32 magic;
+	__u32 version;
+	__s32 status;
+	__s32 log_fd;
+	__s32 log_level;
+	__u32 __pad0;
+	char errmsg[RESTORER_ERRMSG_SIZE];
+
+	/* The region the restorer lives in; everything else goes. */
+	__u64 region_start;
+	__u64 region_end;
+	__u32 nr_unmap;		/* current mappings to remove */
+	__u32 unmap_off;	/* struct restorer_range[], room for max_unmap */
+	__u32 max_unmap;
+	__u32 __pad1;
+
+	/* The running kernel's vDSO (vvar pages first), and where it goes. */
+	__u64 vdso_cur_start;	/* start of [vvar] */
+	__u64 vdso_cur_len;	/* [vvar] .. end of [vdso] */
+	__u64 vdso_new_start;	/* 0: the image has no vDSO, unmap it */
+
+	__u32 nr_vmas;
+	__u32 vmas_off;		/* struct restorer_vma[] */
+	__u32 nr_runs;
+	__u32 runs_off;		/* struct restorer_run[] */
+	__s32 pages_fd;
+	__u32 nr_close;
+	__u32 close_off;	/* __s32[] fds to close at the end */
+	__u32 __pad2;
+
+	struct restorer_mm_map mm;
+	__u64 auxv[128];
+
+	struct blob_sigaction sigactions[64];	/* index sig - 1 */
+	__u64 sigaction_set;			/* bit sig - 1: restore it */
+	struct blob_itimer itimers[3];
+	struct restorer_rlimit rlimits[16];
+	__u32 nr_rlimits;
+	__u32 nr_pending;
+	__u32 pending_off;	/* 128-byte siginfos, private queue */
+	__u32 nr_shared_pending;
+	__u32 shared_pending_off;
+	__u32 __pad3;
+
+	struct restorer_creds creds;
+	char comm[16];
+	__s32 pdeathsig;
+	__s32 dumpable;
+	__u64 timer_slack_ns;
+	__u32 no_new_privs;
+	__u32 __pad4;
+
+	__u64 fs_base;
+	__u64 gs_base;
+	__u64 sigframe;		/* address of the rt_sigframe (its pretcode word) */
+};
+
+_Static_assert(sizeof(struct restorer_vma) == 48, "restorer_vma");
+_Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
+_Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
+_Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 24, "errmsg");
+_Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");
+
+#endif

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CKPT_CKPT_H
+#define CKPT_CKPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* One `ckpt COMMAND`: argv[0] is the command name. Returns the exit code. */
+struct ckpt_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+int cmd_check(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+
+/*
+ * Parse the options every command shares (-v, -o). Returns 1 when the
+ * option was one of them, 0 when not, -1 on a usage error (printed).
+ */
+int opts_common(int opt, const char *arg);
+
+/* CKPT_FAULT=<point>: true (and logged) when the named fault is requested. */
+bool fault_injected(const char *point);
+
+#endif

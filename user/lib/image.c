@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "img: "
+#include <endian.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "inventory.pb-c.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "pstree.pb-c.h"
+
+#include "image.h"
+#include "log.h"
+
+#define PAGE_SZ 4096ull
+#define TASK_SIZE_MAX ((1ull << 47) - PAGE_SZ)	/* 4-level paging user space */
+#define PID_MAX (1u << 22)			/* PID_MAX_LIMIT on 64-bit */
+
+struct img {
+	enum img_kind kind;
+	char path[64];
+	int fd;
+	/* read side */
+	uint8_t *buf;
+	size_t len, off;
+	int entry;
+	/* write side */
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	int werr;
+};
+
+typedef int (*img_check_fn)(const struct img *img, const void *msg);
+
+struct img_kind_desc {
+	const char *fmt;	/* file name; %d is the PID */
+	uint32_t magic;
+	const ProtobufCMessageDescriptor *desc;
+	img_check_fn check;
+};
+
+static int check_inventory(const struct img *img, const void *msg);
+static int check_pstree(const struct img *img, const void *msg);
+static int check_core(const struct img *img, const void *msg);
+static int check_mm(const struct img *img, const void *msg);
+static int check_pagemap(const struct img *img, const void *msg);
+static int check_file(const struct img *img, const void *msg);
+static int check_fdinfo(const struct img *img, const void *msg);
+static int check_pipe_data(const struct img *img, const void *msg);
+
+static const struct img_kind_desc kinds[IMG_NR_KINDS] = {
+	[IMG_INVENTORY] = { "inventory.img", 0x494e5631, &inventory_entry__descriptor, check_inventory },
+	[IMG_PSTREE] = { "pstree.img", 0x50535431, &pstree_entry__descriptor, check_pstree },
+	[IMG_CORE] = { "core-%d.img", 0x434f5231, &core_entry__descriptor, check_core },
+	[IMG_MM] = { "mm-%d.img", 0x4d4d4931, &mm_entry__descriptor, check_mm },
+	[IMG_PAGEMAP] = { "pagemap-%d.img", 0x50474d31, &pagemap_entry__descriptor, check_pagemap },
+	[IMG_FILES] = { "files.img", 0x464c5331, &file_entry__descriptor, check_file },
+	[IMG_FDINFO] = { "fdinfo-%d.img", 0x46444931, &fdinfo_entry__descriptor, check_fdinfo },
+	[IMG_PIPES_DATA] = { "pipes-data.img", 0x50495031, &pipe_data_entry__descriptor, check_pipe_data },
+};
+
+void img_name(enum img_kind kind, int pid, char *buf, size_t len)
+{
+	if (kind == IMG_PAGES)
+		snprintf(buf, len, "pages-%d.img", pid);
+	else
+		snprintf(buf, len, kinds[kind].fmt, pid);
+}
+
+const char *img_kind_name(enum img_kind kind)
+{
+	static const char *names[] = {
+		[IMG_INVENTORY] = "inventory", [IMG_PSTREE] = "pstree", [IMG_CORE] = "core",
+		[IMG_MM] = "mm", [IMG_PAGEMAP] = "pagemap", [IMG_FILES] = "files",
+		[IMG_FDINFO] = "fdinfo", [IMG_PIPES_DATA] = "pipes-data", [IMG_PAGES] = "pages",
+	};
+	return kind <= IMG_PAGES ? names[kind] : "?";
+}
+
+const void *img_kind_descriptor(enum img_kind kind)
+{
+	return kind < IMG_NR_KINDS ? kinds[kind].desc : NULL;
+}
+
+enum img_kind img_kind_of_name(const char *name, int *ret_pid)
+{
+	char buf[64];
+	int pid;
+
+	for (int k = 0; k <= IMG_PAGES; k++) {
+		const char *fmt = k == IMG_PAGES ? "pages-%d.img" : kinds[k].fmt;
+		if (!strchr(fmt, '%')) {
+			if (!strcmp(name, fmt)) {
+				*ret_pid = 0;
+				return k;
+			}
+			continue;
+		}
+		if (sscanf(name, fmt, &pid) == 1 && pid > 0) {
+			snprintf(buf, sizeof(buf), fmt, pid);
+			if (!strcmp(buf, name)) {
+				*ret_pid = pid;
+				return k;
+			}
+		}
+	}
+	return IMG_NR_KINDS + 1;
+}
+
+const char *img_path(const struct img *img)
+{
+	return img->path;
+}
+
+int img_entry_index(const struct img *img)
+{
+	return img->entry;
+}
+
+int img_bad_at(const char *file, int entry, const char *field, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_printf(LOG_ERR, "Error: image %s: entry %d: field '%s': %s\n", file, entry, field, why);
+	return -EINVAL;
+}
+
+int img_bad(const struct img *img, const char *field, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return img_bad_at(img->path, img->entry, field, "%s", why);
+}
+
+static void img_destroy(struct img *img)
+{
+	if (!img)
+		return;
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img->buf);
+	free(img->wbuf);
+	free(img);
+}
+
+static int img_flush(struct img *img)
+{
+	size_t done = 0;
+
+	while (!img->werr && done < img->wlen) {
+		ssize_t n = write(img->fd, img->wbuf + done, img->wlen - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			img->werr = -errno;
+			pr_perror("cannot write image %s", img->path);
+			break;
+		}
+		done += n;
+	}
+	img->wlen = 0;
+	return img->werr;
+}
+
+static int img_put(struct img *img, const void *data, size_t len)
+{
+	if (img->wlen + len > img->wcap) {
+		if (img_flush(img))
+			return img->werr;
+		if (len > img->wcap) {
+			size_t cap = len < (1 << 16) ? (1 << 16) : len;
+			uint8_t *p = realloc(img->wbuf, cap);
+			if (!p)
+				return -ENOMEM;
+			img->wbuf = p;
+			img->wcap = cap;
+		}
+	}
+	memcpy(img->wbuf + img->wlen, data, len);
+	img->wlen += len;
+	return 0;
+}
+
+static int img_load(struct img *img)
+{
+	struct stat st;
+	uint32_t hdr[2];
+
+	if (fstat(img->fd, &st) < 0) {
+		int err = -errno;
+		pr_perror("cannot stat image %s", img->path);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("image %s is not a regular file", img->path);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > IMG_MAX_FILE) {
+		pr_err("image %s: file size %lld is over the limit of %u bytes", img->path,
+		       (long long)st.st_size, IMG_MAX_FILE);
+		return -EFBIG;
+	}
+	img->len = st.st_size;
+	img->buf = malloc(img->len ? img->len : 1);
+	if (!img->buf)
+		return -ENOMEM;
+	size_t done = 0;
+	while (done < img->len) {
+		ssize_t n = read(img->fd, img->buf + done, img->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = -errno;
+			pr_perror("cannot read image %s", img->path);
+			return err;
+		}
+		if (n == 0) {
+			img->len = done;	/* shrank under us: parse what is there */
+			break;
+		}
+		done += n;
+	}
+	if (img->len < sizeof(hdr)) {
+		pr_err("image %s: truncated header (%zu bytes)", img->path, img->len);
+		return -EINVAL;
+	}
+	memcpy(hdr, img->buf, sizeof(hdr));
+	if (le32toh(hdr[0]) != kinds[img->kind].magic) {
+		pr_err("image %s: field 'magic': 0x%08x is not a %s image (0x%08x)", img->path,
+		       le32toh(hdr[0]), img_kind_name(img->kind), kinds[img->kind].magic);
+		return -EINVAL;
+	}
+	if (le32toh(hdr[1]) != IMG_FORMAT_VERSION) {
+		pr_err("image %s: field 'version': format version %u is not supported (this ckpt reads %u)",
+		       img->path, le32toh(hdr[1]), IMG_FORMAT_VERSION);
+		return -EINVAL;
+	}
+	img->off = sizeof(hdr);
+	return 0;
+}
+
+struct img *img_open(int dirfd, enum img_kind kind, int pid, int flags)
+{
+	struct img *img;
+	int err;
+
+	if (kind >= IMG_NR_KINDS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return NULL;
+	img->kind = kind;
+	img->entry = -1;
+	img_name(kind, pid, img->path, sizeof(img->path));
+	if ((flags & O_ACCMODE) == O_RDONLY) {
+		img->fd = openat(dirfd, img->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (img->fd < 0) {
+			err = -errno;
+			if (errno != ENOENT)
+				pr_perror("cannot open image %s", img->path);
+			goto fail;
+		}
+		err = img_load(img);
+		if (err)
+			goto fail;
+		return img;
+	}
+	img->fd = openat(dirfd, img->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (img->fd < 0) {
+		err = -errno;
+		pr_perror("cannot create image %s", img->path);
+		goto fail;
+	}
+	uint32_t hdr[2] = { htole32(kinds[kind].magic), htole32(IMG_FORMAT_VERSION) };
+	err = img_put(img, hdr, sizeof(hdr));
+	if (err)
+		goto fail;
+	return img;
+fail:
+	img_destroy(img);
+	errno = -err;
+	return NULL;
+}
+
+int img_write(struct img *img, const void *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint32_t hdr = htole32(len);
+	uint8_t stackbuf[4096], *p = stackbuf;
+	int err;
+
+	if (len > IMG_MAX_ENTRY) {
+		pr_err("image %s: entry of %zu bytes is over the limit", img->path, len);
+		return -EFBIG;
+	}
+	if (len > sizeof(stackbuf)) {
+		p = malloc(len);
+		if (!p)
+			return -ENOMEM;
+	}
+	protobuf_c_message_pack(msg, p);
+	err = img_put(img, &hdr, sizeof(hdr));
+	if (!err)
+		err = img_put(img, p, len);
+	if (p != stackbuf)
+		free(p);
+	img->entry++;
+	return err;
+}
+
+int img_read(struct img *img, void **ret_msg)
+{
+	uint32_t len;
+	void *msg;
+	int err;
+
+	if (img->off == img->len)
+		return 0;
+	img->entry++;
+	if (img->len - img->off < sizeof(len)) {
+		pr_err("image %s: entry %d: truncated length (%zu trailing bytes)", img->path,
+		       img->entry, img->len - img->off);
+		return -EINVAL;
+	}
+	memcpy(&len, img->buf + img->off, sizeof(len));
+	len = le32toh(len);
+	img->off += sizeof(len);
+	if (len > IMG_MAX_ENTRY || len > img->len - img->off) {
+		pr_err("image %s: entry %d: length %u runs past the end of the file (%zu bytes left)",
+		       img->path, img->entry, len, img->len - img->off);
+		return -EINVAL;
+	}
+	msg = protobuf_c_message_unpack(kinds[img->kind].desc, NULL, len, img->buf + img->off);
+	if (!msg) {
+		pr_err("image %s: entry %d: malformed %s message (bad encoding or a required field missing)",
+		       img->path, img->entry, kinds[img->kind].desc->name);
+		return -EINVAL;
+	}
+	img->off += len;
+	err = kinds[img->kind].check(img, msg);
+	if (err) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return err;
+	}
+	*ret_msg = msg;
+	return 1;
+}
+
+int img_read_one(struct img *img, void **ret_msg)
+{
+	void *msg;
+	int ret = img_read(img, &msg);
+
+	if (ret == 0) {
+		pr_err("image %s: no entry", img->path);
+		return -EINVAL;
+	}
+	if (ret < 0)
+		return ret;
+	if (img->off != img->len) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		pr_err("image %s: %zu unexpected bytes after the only entry", img->path,
+		       img->len - img->off);
+		return -EINVAL;
+	}
+	*ret_msg = msg;
+	return 0;
+}
+
+void img_free(struct img *img, void *msg)
+{
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+void img_free_kind(enum img_kind kind, void *msg)
+{
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+int img_close(struct img *img)
+{
+	int err = 0;
+
+	if (!img)
+		return 0;
+	if (img->wbuf || img->wlen) {
+		err = img_flush(img);
+		if (!err && fsync(img->fd) < 0 && errno != EINVAL && errno != EROFS) {
+			err = -errno;
+			pr_perror("cannot sync image %s", img->path);
+		}
+	}
+	img_destroy(img);
+	return err;
+}
+
+int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg)
+{
+	struct img *img = img_open(dirfd, kind, pid, O_RDONLY);
+	int err;
+
+	if (!img) {
+		err = -errno;
+		if (err == -ENOENT) {
+			char name[64];
+			img_name(kind, pid, name, sizeof(name));
+			pr_err("image %s is missing", name);
+		}
+		return err;
+	}
+	err = img_read_one(img, ret_msg);
+	img_close(img);
+	return err;
+}
+
+/*
+ * Field checks. They stop values that would make a consumer index out of
+ * range or pass garbage to the kernel; relations between entries are
+ * checked where the entries are put together.
+ */
+
+static bool page_aligned(uint64_t v)
+{
+	return (v & (PAGE_SZ - 1)) == 0;
+}
+
+static int check_inventory(const struct img *img, const void *msg)
+{
+	const InventoryEntry *e = msg;
+
+	if (e->format_version != IMG_FORMAT_VERSION)
+		return img_bad(img, "format_version", "%u is not supported", e->format_version);
+	if (e->n_root_pids == 0)
+		return img_bad(img, "root_pids", "no root task");
+	for (size_t i = 0; i < e->n_root_pids; i++)
+		if (e->root_pids[i] == 0 || e->root_pids[i] >= PID_MAX)
+			return img_bad(img, "root_pids", "%u is not a valid PID", e->root_pids[i]);
+	if (e->has_page_size && e->page_size != PAGE_SZ)
+		return img_bad(img, "page_size", "%u, this host uses %llu", e->page_size, PAGE_SZ);
+	if (e->has_xsave_size && e->xsave_size > (1u << 20))
+		return img_bad(img, "xsave_size", "%u bytes is implausible", e->xsave_size);
+	return 0;
+}
+
+static int check_pstree(const struct img *img, const void *msg)
+{
+	const PstreeEntry *e = msg;
+
+	if (e->pid == 0 || e->pid >= PID_MAX)
+		return img_bad(img, "pid", "%u is not a valid PID", e->pid);
+	if (e->ppid >= PID_MAX || e->pgid >= PID_MAX || e->sid >= PID_MAX)
+		return img_bad(img, "ppid/pgid/sid", "out of range");
+	if (e->n_threads == 0 || e->threads[0] != e->pid)
+		return img_bad(img, "threads", "the thread list must start with the leader %u", e->pid);
+	if (e->n_threads > 65536)
+		return img_bad(img, "threads", "%zu threads is implausible", e->n_threads);
+	for (size_t i = 0; i < e->n_threads; i++)
+		if (e->threads[i] == 0 || e->threads[i] >= PID_MAX)
+			return img_bad(img, "threads", "%u is not a valid TID", e->threads[i]);
+	return 0;
+}
+
+static int check_siginfos(const struct img *img, const char *field, SiginfoEntry **si, size_t n)
+{
+	if (n > 65536)
+		return img_bad(img, field, "%zu queued signals is implausible", n);
+	for (size_t i = 0; i < n; i++) {
+		int signo;
+		if (si[i]->siginfo.len != 128)
+			return img_bad(img, field, "siginfo %zu is %zu bytes, not 128", i,
+				       si[i]->siginfo.len);
+		memcpy(&signo, si[i]->siginfo.data, sizeof(signo));
+		if (signo < 1 || signo > 64 || signo == SIGKILL || signo == SIGSTOP)
+			return img_bad(img, field, "siginfo %zu has signal %d", i, signo);
+	}
+	return 0;
+}
+
+static int check_core(const struct img *img, const void *msg)
+{
+	const CoreEntry *e = msg;
+	const TaskCoreEntry *t = e->task;
+	int err;
+
+	if (e->n_threads == 0)
+		return img_bad(img, "threads", "no thread");
+	if (strlen(t->comm) > 15)
+		return img_bad(img, "task.comm", "'%s' is longer than 15 bytes", t->comm);
+	if (t->umask & ~0777u)
+		return img_bad(img, "task.umask", "0%o is not a mode", t->umask);
+	if (t->n_rlimits > RLIM_NLIMITS)
+		return img_bad(img, "task.rlimits", "%zu entries, at most %d", t->n_rlimits, RLIM_NLIMITS);
+	for (size_t i = 0; i < t->n_rlimits; i++) {
+		if (t->rlimits[i]->resource >= RLIM_NLIMITS)
+			return img_bad(img, "task.rlimits.resource", "%u is unknown", t->rlimits[i]->resource);
+		if (t->rlimits[i]->cur > t->rlimits[i]->max)
+			return img_bad(img, "task.rlimits.cur", "above max for resource %u",
+				       t->rlimits[i]->resource);
+	}
+	if (t->n_sigactions > 64)
+		return img_bad(img, "task.sigactions", "%zu entries, at most 64", t->n_sigactions);
+	for (size_t i = 0; i < t->n_sigactions; i++) {
+		uint32_t sig = t->sigactions[i]->sig;
+		if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP)
+			return img_bad(img, "task.sigactions.sig", "%u cannot have an action", sig);
+	}
+	if (t->n_itimers > 3)
+		return img_bad(img, "task.itimers", "%zu entries, at most 3", t->n_itimers);
+	for (size_t i = 0; i < t->n_itimers; i++)
+		if (t->itimers[i]->which > 2)
+			return img_bad(img, "task.itimers.which", "%u is unknown", t->itimers[i]->which);
+	if (t->pdeathsig > 64)
+		return img_bad(img, "task.pdeathsig", "%u is not a signal", t->pdeathsig);
+	if (t->dumpable > 2)
+		return img_bad(img, "task.dumpable", "%u is not a dumpable mode", t->dumpable);
+	if (t->creds->n_groups > 65536)
+		return img_bad(img, "task.creds.groups", "%zu groups", t->creds->n_groups);
+	if (t->seccomp_mode > 2)
+		return img_bad(img, "task.seccomp_mode", "%u is unknown", t->seccomp_mode);
+	if (t->cwd[0] != '/' || t->root[0] != '/')
+		return img_bad(img, "task.cwd/root", "not an absolute path");
+	err = check_siginfos(img, "task.shared_pending", t->shared_pending, t->n_shared_pending);
+	if (err)
+		return err;
+	for (size_t i = 0; i < e->n_threads; i++) {
+		const ThreadCoreEntry *th = e->threads[i];
+		if (th->tid == 0 || th->tid >= PID_MAX)
+			return img_bad(img, "threads.tid", "%u is not a valid TID", th->tid);
+		if (th->has_xsave && (th->xsave.len < 576 || th->xsave.len > (1u << 20) ||
+				      th->xsave.len % 64))
+			return img_bad(img, "threads.xsave", "%zu bytes is not an xsave area",
+				       th->xsave.len);
+		if (th->altstack && (th->altstack->flags & ~(SS_DISABLE | SS_ONSTACK | SS_AUTODISARM)))
+			return img_bad(img, "threads.altstack.flags", "0x%x", th->altstack->flags);
+		if (th->comm && strlen(th->comm) > 15)
+			return img_bad(img, "threads.comm", "longer than 15 bytes");
+		err = check_siginfos(img, "threads.pending", th->pending, th->n_pending);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int check_mm(const struct img *img, const void *msg)
+{
+	const MmEntry *e = msg;
+	uint64_t prev_end = 0;
+
+	if (e->n_auxv % 2 || e->n_auxv > 2 * 64)
+		return img_bad(img, "auxv", "%zu words is not a list of pairs", e->n_auxv);
+	if (e->n_vmas > (1u << 20))
+		return img_bad(img, "vmas", "%zu mappings is implausible", e->n_vmas);
+	for (size_t i = 0; i < e->n_files; i++) {
+		if (e->files[i]->path[0] != '/')
+			return img_bad(img, "files.path", "'%s' is not absolute", e->files[i]->path);
+		if (e->files[i]->id != i)
+			return img_bad(img, "files.id", "%u at index %zu", e->files[i]->id, i);
+	}
+	if (e->has_exe_file_id && e->exe_file_id >= e->n_files)
+		return img_bad(img, "exe_file_id", "%u, only %zu files", e->exe_file_id, e->n_files);
+	for (size_t i = 0; i < e->n_vmas; i++) {
+		const VmaEntry *v = e->vmas[i];
+		if (!page_aligned(v->start) || !page_aligned(v->end) || !page_aligned(v->pgoff))
+			return img_bad(img, "vmas.start/end/pgoff", "mapping %zu is not page aligned", i);
+		if (v->start >= v->end || v->end > TASK_SIZE_MAX)
+			return img_bad(img, "vmas.end", "mapping %zu: 0x%llx-0x%llx is not a range",
+				       i, (unsigned long long)v->start, (unsigned long long)v->end);
+		if (v->start < prev_end)
+			return img_bad(img, "vmas.start", "mapping %zu at 0x%llx overlaps or is out of order",
+				       i, (unsigned long long)v->start);
+		prev_end = v->end;
+		if (v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+			return img_bad(img, "vmas.prot", "mapping %zu: 0x%x", i, v->prot);
+		if (v->kind < VMA_KIND_ANON || v->kind > VMA_KIND_VVAR)
+			return img_bad(img, "vmas.kind", "mapping %zu: %u is unknown", i, v->kind);
+		bool file = v->kind == VMA_KIND_FILE_PRIVATE || v->kind == VMA_KIND_FILE_SHARED;
+		if (file && (!v->has_file_id || v->file_id >= e->n_files))
+			return img_bad(img, "vmas.file_id", "mapping %zu names no valid file", i);
+		if (v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN |
+				 MAP_NORESERVE | MAP_LOCKED))
+			return img_bad(img, "vmas.flags", "mapping %zu: 0x%x", i, v->flags);
+	}
+	return 0;
+}
+
+static int check_pagemap(const struct img *img, const void *msg)
+{
+	const PagemapEntry *e = msg;
+
+	if (!page_aligned(e->vaddr) || e->vaddr >= TASK_SIZE_MAX)
+		return img_bad(img, "vaddr", "0x%llx", (unsigned long long)e->vaddr);
+	if (e->nr_pages == 0 || e->nr_pages > (TASK_SIZE_MAX - e->vaddr) / PAGE_SZ)
+		return img_bad(img, "nr_pages", "%u at 0x%llx", e->nr_pages,
+			       (unsigned long long)e->vaddr);
+	if (e->has_flags && (e->flags & ~PE_PRESENT))
+		return img_bad(img, "flags", "0x%x", e->flags);
+	return 0;
+}
+
+static int check_file(const struct img *img, const void *msg)
+{
+	const FileEntry *e = msg;
+
+	switch (e->kind) {
+	case FILE_KIND__FILE_REG:
+	case FILE_KIND__FILE_CHR:
+	case FILE_KIND__FILE_TTY:
+		if (!e->reg)
+			return img_bad(img, "reg", "missing for file %u", e->id);
+		if (e->reg->path[0] != '/')
+			return img_bad(img, "reg.path", "'%s' is not absolute", e->reg->path);
+		break;
+	case FILE_KIND__FILE_PIPE:
+	case FILE_KIND__FILE_FIFO:
+		if (!e->pipe)
+			return img_bad(img, "pipe", "missing for file %u", e->id);
+		if (e->kind == FILE_KIND__FILE_FIFO && (!e->pipe->path || e->pipe->path[0] != '/'))
+			return img_bad(img, "pipe.path", "a FIFO needs an absolute path");
+		break;
+	default:
+		return img_bad(img, "kind", "%d is unknown", e->kind);
+	}
+	return 0;
+}
+
+static int check_fdinfo(const struct img *img, const void *msg)
+{
+	const FdinfoEntry *e = msg;
+
+	if (e->fd >= (1u << 20))
+		return img_bad(img, "fd", "%u is above any fd limit", e->fd);
+	return 0;
+}
+
+static int check_pipe_data(const struct img *img, const void *msg)
+{
+	const PipeDataEntry *e = msg;
+
+	if (e->size < 4096 || e->size > (1u << 28))
+		return img_bad(img, "size", "pipe capacity %u", e->size);
+	if (e->has_data && e->data.len > e->size)
+		return img_bad(img, "data", "%zu bytes do not fit a pipe of %u", e->data.len, e->size);
+	return 0;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CKPT_IMAGE_H
+#define CKPT_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Image files. Each is a 32-bit magic naming its kind, a 32-bit format
+ * version, then entries, each a 32-bit little-endian length and a protobuf
+ * message of the kind's type. Page contents live in flat pages-PID.img
+ * files with no header, so they can be written and read page-aligned.
+ */
+
+#define IMG_FORMAT_VERSION	1
+#define IMG_MAX_ENTRY		(64u << 20)	/* no single entry is larger */
+#define IMG_MAX_FILE		(1u << 30)	/* a metadata image, not pages */
+
+enum img_kind {
+	IMG_INVENTORY,
+	IMG_PSTREE,
+	IMG_CORE,
+	IMG_MM,
+	IMG_PAGEMAP,
+	IMG_FILES,
+	IMG_FDINFO,
+	IMG_PIPES_DATA,
+	IMG_NR_KINDS,
+	IMG_PAGES = IMG_NR_KINDS,	/* raw, no codec */
+};
+
+/* VmaEntry.kind */
+enum {
+	VMA_KIND_ANON = 1,		/* private anonymous: heap, stacks, mmaps */
+	VMA_KIND_FILE_PRIVATE = 2,	/* MAP_PRIVATE of a file */
+	VMA_KIND_FILE_SHARED = 3,	/* MAP_SHARED of a file, restored by reference */
+	VMA_KIND_SHARED_ANON = 4,	/* MAP_SHARED|MAP_ANONYMOUS, contents dumped */
+	VMA_KIND_VDSO = 5,		/* [vdso]: provided by the running kernel */
+	VMA_KIND_VVAR = 6,		/* [vvar], [vvar_vclock]: likewise */
+};
+
+/* VmaEntry.madv: advice to re-apply after mapping */
+enum {
+	VMA_MADV_HUGEPAGE = 1 << 0,
+	VMA_MADV_NOHUGEPAGE = 1 << 1,
+	VMA_MADV_DONTDUMP = 1 << 2,
+	VMA_MADV_DONTFORK = 1 << 3,
+	VMA_MADV_WIPEONFORK = 1 << 4,
+};
+
+/* PagemapEntry.flags */
+enum {
+	PE_PRESENT = 1 << 0,	/* the pages are in this dump's pages file */
+};
+
+struct img;
+
+/* Name of the image file for a kind and PID (ignored for per-dump kinds). */
+void img_name(enum img_kind kind, int pid, char *buf, size_t len);
+
+/*
+ * Open an image in the directory dirfd. O_WRONLY creates it (0600,
+ * truncating); O_RDONLY reads it whole and checks magic and version.
+ * Returns NULL with errno set; logs the reason with the file name.
+ * On O_RDONLY, ENOENT is not logged: callers decide whether it matters.
+ */
+struct img *img_open(int dirfd, enum img_kind kind, int pid, int flags);
+
+/* Append one message of the image's type. 0 or -errno (logged). */
+int img_write(struct img *img, const void *msg);
+
+/*
+ * Read the next message. Returns 1 with *ret_msg set, 0 at the end of the
+ * file, or -EINVAL for a corrupt entry (logged naming file, entry, field).
+ * Every entry passes the kind's field checks before it is returned.
+ */
+int img_read(struct img *img, void **ret_msg);
+
+/* Read the single entry of a one-entry image; a missing entry is an error. */
+int img_read_one(struct img *img, void **ret_msg);
+
+void img_free(struct img *img, void *msg);
+
+/* Flush and close. Returns 0 or -errno of a failed write (logged). */
+int img_close(struct img *img);
+
+const char *img_path(const struct img *img);
+int img_entry_index(const struct img *img);
+
+/* Convenience: open, read the only entry, close. */
+int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg);
+void img_free_kind(enum img_kind kind, void *msg);
+
+/*
+ * Report a bad field of the entry just read: "FILE: entry N: field F: ...".
+ * Returns -EINVAL so a caller can write `return img_bad(...)`.
+ */
+int img_bad(const struct img *img, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same for cross-checks done after the image is closed. */
+int img_bad_at(const char *file, int entry, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Kind metadata, for `ckpt show`. */
+enum img_kind img_kind_of_name(const char *name, int *ret_pid);
+const char *img_kind_name(enum img_kind kind);
+const void *img_kind_descriptor(enum img_kind kind);	/* ProtobufCMessageDescriptor */
+
+#endif
