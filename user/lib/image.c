@@ -24,6 +24,10 @@
 #define PAGE_SZ 4096ull
 #define TASK_SIZE_MAX ((1ull << 47) - PAGE_SZ)	/* 4-level paging user space */
 #define PID_MAX (1u << 22)			/* PID_MAX_LIMIT on 64-bit */
+/* <linux/signal.h> has it (4.7+) but clashes with glibc's <signal.h>. */
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1u << 31)
+#endif
 
 struct img {
 	enum img_kind kind;
