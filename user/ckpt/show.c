@@ -1,0 +1,669 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ckpt show: decode image files. Messages are walked through their protobuf-c
+ * descriptors, so a new field shows up here without code changes; every
+ * entry comes from img_read() and has passed the codec's field checks.
+ */
+#define LOG_PREFIX "show: "
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ckpt.h"
+#include "image.h"
+#include "log.h"
+
+#define SHOW_PAGE_SIZE		4096
+#define SHOW_TEXT_BYTES		32	/* bytes fields longer than this are cut in text */
+
+struct show {
+	FILE *out;
+	bool json;
+	int nr_images;		/* images printed so far, for JSON commas */
+};
+
+static void show_indent(struct show *s, int depth)
+{
+	fprintf(s->out, "%*s", 2 * depth, "");
+}
+
+/*
+ * Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when the
+ * bytes there are not one: no overlong forms, no surrogates, nothing past
+ * U+10FFFF.
+ */
+static size_t show_utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* A JSON string. Bytes that are not UTF-8 are shown as U+0080..U+00FF. */
+static void show_json_str(struct show *s, const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	size_t n = strlen(str);
+
+	fputc('"', s->out);
+	while (n) {
+		size_t len = show_utf8_len(p, n);
+
+		if (len > 1) {
+			fwrite(p, 1, len, s->out);
+		} else if (len == 0 || *p < 0x20) {
+			fprintf(s->out, "\\u%04x", *p);
+			len = 1;
+		} else if (*p == '"' || *p == '\\') {
+			fprintf(s->out, "\\%c", *p);
+		} else {
+			fputc(*p, s->out);
+		}
+		p += len;
+		n -= len;
+	}
+	fputc('"', s->out);
+}
+
+/* A quoted string for the text dump: printable and UTF-8 as is, others \xNN. */
+static void show_text_str(struct show *s, const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	size_t n = strlen(str);
+
+	fputc('\'', s->out);
+	while (n) {
+		size_t len = show_utf8_len(p, n);
+
+		if (len > 1) {
+			fwrite(p, 1, len, s->out);
+		} else if (len == 0 || *p < 0x20 || *p == 0x7f) {
+			fprintf(s->out, "\\x%02x", *p);
+			len = 1;
+		} else if (*p == '\'' || *p == '\\') {
+			fprintf(s->out, "\\%c", *p);
+		} else {
+			fputc(*p, s->out);
+		}
+		p += len;
+		n -= len;
+	}
+	fputc('\'', s->out);
+}
+
+static void show_bytes(struct show *s, const ProtobufCBinaryData *b)
+{
+	size_t n = b->len;
+
+	if (!s->json && n > SHOW_TEXT_BYTES)
+		n = SHOW_TEXT_BYTES;
+	if (s->json)
+		fputc('"', s->out);
+	for (size_t i = 0; i < n; i++)
+		fprintf(s->out, "%02x", b->data[i]);
+	if (s->json)
+		fputc('"', s->out);
+	else if (n < b->len)
+		fprintf(s->out, "... (%zu bytes)", b->len);
+	else if (!b->len)
+		fprintf(s->out, "(empty)");
+}
+
+static bool show_has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), m = strlen(suffix);
+
+	return n >= m && !strcmp(name + n - m, suffix);
+}
+
+/* Fields that hold addresses, masks or flags read better in hex. */
+static bool show_field_is_hex(const char *name)
+{
+	static const char *const exact[] = {
+		"start", "end", "vaddr", "ip", "sp", "handler", "restorer", "brk", "pgoff",
+		"blocked", "mask", "flags", "madv", "xfeatures",
+	};
+	static const char *const suffix[] = { "_base", "_code", "_data", "_stack", "_brk" };
+
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (!strcmp(name, exact[i]))
+			return true;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++)
+		if (show_has_suffix(name, suffix[i]))
+			return true;
+	return !strncmp(name, "arg_", 4) || !strncmp(name, "env_", 4) || !strncmp(name, "cap_", 4);
+}
+
+/* VmaEntry.kind is a plain number in the schema; name it for people. */
+static const char *show_vma_kind(uint32_t kind)
+{
+	static const char *const names[] = {
+		[VMA_KIND_ANON] = "anon", [VMA_KIND_FILE_PRIVATE] = "file-private",
+		[VMA_KIND_FILE_SHARED] = "file-shared", [VMA_KIND_SHARED_ANON] = "shared-anon",
+		[VMA_KIND_VDSO] = "vdso", [VMA_KIND_VVAR] = "vvar",
+	};
+
+	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : NULL;
+}
+
+static void show_message(struct show *s, const ProtobufCMessage *m, int depth);
+
+/*
+ * One value of a non-message field; p points at its storage in a message
+ * of type d. JSON gets plain numbers; text dresses some of them up.
+ */
+static void show_value(struct show *s, const ProtobufCMessageDescriptor *d,
+		       const ProtobufCFieldDescriptor *f, const void *p)
+{
+	bool hex = !s->json && show_field_is_hex(f->name);
+	FILE *out = s->out;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		fprintf(out, "%" PRId32, *(const int32_t *)p);
+		break;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32: {
+		uint32_t v = *(const uint32_t *)p;
+
+		const char *kind = NULL;
+
+		if (!s->json && !strcmp(d->name, "VmaEntry") && !strcmp(f->name, "kind"))
+			kind = show_vma_kind(v);
+		if (s->json)
+			fprintf(out, "%" PRIu32, v);
+		else if (!strcmp(f->name, "prot") && v <= 7)
+			fprintf(out, "%c%c%c", v & 1 ? 'r' : '-', v & 2 ? 'w' : '-', v & 4 ? 'x' : '-');
+		else if (kind)
+			fprintf(out, "%s (%" PRIu32 ")", kind, v);
+		else if (!strcmp(f->name, "mode") || !strcmp(f->name, "umask"))
+			fprintf(out, "0%" PRIo32, v);
+		else
+			fprintf(out, hex ? "0x%" PRIx32 : "%" PRIu32, v);
+		break;
+	}
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		fprintf(out, "%" PRId64, *(const int64_t *)p);
+		break;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64: {
+		uint64_t v = *(const uint64_t *)p;
+
+		/* -1 and friends (RLIM_INFINITY, orig_ax) read better in hex too. */
+		if (!s->json && v >> 63)
+			hex = true;
+		fprintf(out, hex ? "0x%" PRIx64 : "%" PRIu64, v);
+		break;
+	}
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE: {
+		double v = f->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)p : *(const double *)p;
+
+		if (s->json && !isfinite(v))
+			fprintf(out, "null");
+		else
+			fprintf(out, "%.17g", v);
+		break;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		fprintf(out, *(const protobuf_c_boolean *)p ? "true" : "false");
+		break;
+	case PROTOBUF_C_TYPE_ENUM: {
+		int v = *(const int *)p;
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+
+		if (!ev)
+			fprintf(out, "%d", v);
+		else if (s->json)
+			show_json_str(s, ev->name);
+		else
+			fprintf(out, "%s", ev->name);
+		break;
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *str = *(char *const *)p;
+
+		if (!str)
+			fprintf(out, s->json ? "null" : "(none)");
+		else if (s->json)
+			show_json_str(s, str);
+		else
+			show_text_str(s, str);
+		break;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		show_bytes(s, p);
+		break;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		/* Nested messages are walked by show_field(). */
+		break;
+	}
+}
+
+static size_t show_elem_size(ProtobufCType type)
+{
+	switch (type) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return 8;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	default:
+		return 4;
+	}
+}
+
+static bool show_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const char *base = (const char *)m;
+	const void *p = base + f->offset;
+
+	if (f->label == PROTOBUF_C_LABEL_REQUIRED)
+		return true;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+	if (f->label == PROTOBUF_C_LABEL_NONE)
+		return true;
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING) {
+		const void *ptr = *(void *const *)p;
+		return ptr && ptr != f->default_value;
+	}
+	return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
+}
+
+static void show_field(struct show *s, const ProtobufCMessage *m,
+		       const ProtobufCFieldDescriptor *f, int depth)
+{
+	const char *base = (const char *)m;
+	bool msg = f->type == PROTOBUF_C_TYPE_MESSAGE;
+
+	if (s->json) {
+		show_json_str(s, f->name);
+		fprintf(s->out, ": ");
+	} else {
+		show_indent(s, depth);
+	}
+
+	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+		if (msg) {
+			if (!s->json)
+				fprintf(s->out, "%s:\n", f->name);
+			show_message(s, *(ProtobufCMessage *const *)(base + f->offset), depth + 1);
+			return;
+		}
+		if (!s->json)
+			fprintf(s->out, "%s: ", f->name);
+		show_value(s, m->descriptor, f, base + f->offset);
+		if (!s->json)
+			fputc('\n', s->out);
+		return;
+	}
+
+	size_t n = *(const size_t *)(base + f->quantifier_offset);
+	const char *arr = *(const char *const *)(base + f->offset);
+	size_t sz = show_elem_size(f->type);
+
+	if (s->json) {
+		fputc('[', s->out);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				fprintf(s->out, ", ");
+			if (msg)
+				show_message(s, *(ProtobufCMessage *const *)(arr + i * sz), depth + 1);
+			else
+				show_value(s, m->descriptor, f, arr + i * sz);
+		}
+		fputc(']', s->out);
+		return;
+	}
+	if (!msg || !n) {
+		fprintf(s->out, "%s: [", f->name);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				fprintf(s->out, ", ");
+			show_value(s, m->descriptor, f, arr + i * sz);
+		}
+		fprintf(s->out, "]\n");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			show_indent(s, depth);
+		fprintf(s->out, "%s[%zu]:\n", f->name, i);
+		show_message(s, *(ProtobufCMessage *const *)(arr + i * sz), depth + 1);
+	}
+}
+
+/* Text: one line per field at depth; JSON: one object. */
+static void show_message(struct show *s, const ProtobufCMessage *m, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	bool first = true;
+
+	if (s->json)
+		fputc('{', s->out);
+	for (unsigned int i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (!show_field_present(m, f))
+			continue;
+		if (s->json && !first)
+			fprintf(s->out, ", ");
+		first = false;
+		show_field(s, m, f, depth);
+	}
+	if (s->json) {
+		fputc('}', s->out);
+	} else if (m->n_unknown_fields) {
+		show_indent(s, depth);
+		fprintf(s->out, "(%u unknown fields)\n", m->n_unknown_fields);
+	}
+}
+
+/* Opens the image record in JSON or prints the header line in text. */
+static void show_image_begin(struct show *s, const char *name, const char *kind, int pid)
+{
+	if (s->json) {
+		fprintf(s->out, "%s\n {\"file\": ", s->nr_images ? "," : "");
+		show_json_str(s, name);
+		fprintf(s->out, ", \"kind\": ");
+		show_json_str(s, kind);
+	} else {
+		fprintf(s->out, "%s%s: %s", s->nr_images ? "\n" : "", name, kind);
+		if (pid)
+			fprintf(s->out, ", pid %d", pid);
+		fputc('\n', s->out);
+	}
+	s->nr_images++;
+}
+
+/* Raw page contents have no header; show their size only. */
+static int show_pages(struct show *s, int dirfd, const char *name, int pid)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		pr_perror("cannot stat '%s'", name);
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("pages file '%s' is not a regular file", name);
+		return -EINVAL;
+	}
+	if (st.st_size % SHOW_PAGE_SIZE) {
+		pr_err("pages file '%s': size %lld is not a whole number of pages", name,
+		       (long long)st.st_size);
+		return -EINVAL;
+	}
+	show_image_begin(s, name, img_kind_name(IMG_PAGES), pid);
+	if (s->json)
+		fprintf(s->out, ", \"size\": %lld, \"pages\": %lld}", (long long)st.st_size,
+			(long long)st.st_size / SHOW_PAGE_SIZE);
+	else
+		fprintf(s->out, "  %lld bytes, %lld pages\n", (long long)st.st_size,
+			(long long)st.st_size / SHOW_PAGE_SIZE);
+	return 0;
+}
+
+static void show_skipped(struct show *s, const char *name, const char *why)
+{
+	pr_warn("skipping '%s': %s, ignoring", name, why);
+	if (s->json) {
+		fprintf(s->out, "%s\n {\"file\": ", s->nr_images ? "," : "");
+		show_json_str(s, name);
+		fprintf(s->out, ", \"skipped\": ");
+		show_json_str(s, why);
+		fputc('}', s->out);
+	} else {
+		fprintf(s->out, "%s%s: skipped (%s)\n", s->nr_images ? "\n" : "", name, why);
+	}
+	s->nr_images++;
+}
+
+/* Decode one file; 0, or -errno after logging why. */
+static int show_image(struct show *s, int dirfd, const char *name)
+{
+	enum img_kind kind;
+	struct img *img;
+	void *msg;
+	int pid, ret, n = 0;
+
+	kind = img_kind_of_name(name, &pid);
+	if (kind == IMG_PAGES)
+		return show_pages(s, dirfd, name, pid);
+	if (kind >= IMG_NR_KINDS) {
+		pr_err("'%s' is not an image file name", name);
+		return -EINVAL;
+	}
+	img = img_open(dirfd, kind, pid, O_RDONLY);
+	if (!img) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			pr_err("image '%s' does not exist", name);
+		return ret;
+	}
+	show_image_begin(s, name, img_kind_name(kind), pid);
+	if (s->json)
+		fprintf(s->out, ", \"entries\": [");
+	while ((ret = img_read(img, &msg)) > 0) {
+		if (s->json) {
+			fprintf(s->out, "%s\n  ", n ? "," : "");
+			show_message(s, msg, 0);
+		} else {
+			fprintf(s->out, "  [%d] %s\n", n, ((ProtobufCMessage *)msg)->descriptor->name);
+			show_message(s, msg, 2);
+		}
+		img_free(img, msg);
+		n++;
+	}
+	if (s->json) {
+		fprintf(s->out, "%s]", n ? "\n " : "");
+		if (ret < 0)
+			fprintf(s->out, ", \"error\": \"entry %d is corrupt\"", n);
+		fputc('}', s->out);
+	} else if (ret < 0) {
+		fprintf(s->out, "  [%d] corrupt, see the error above\n", n);
+	} else if (!n) {
+		fprintf(s->out, "  (no entries)\n");
+	}
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
+/* inventory.img, then pstree.img, then the rest by name. */
+static int show_rank(const char *name)
+{
+	if (!strcmp(name, "inventory.img"))
+		return 0;
+	if (!strcmp(name, "pstree.img"))
+		return 1;
+	return 2;
+}
+
+static int show_cmp(const struct dirent **a, const struct dirent **b)
+{
+	int ra = show_rank((*a)->d_name), rb = show_rank((*b)->d_name);
+
+	if (ra != rb)
+		return ra - rb;
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int show_filter(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
+}
+
+/* Every file of the directory; returns the number of bad images or -errno. */
+static int show_dir(struct show *s, int dirfd)
+{
+	struct dirent **names;
+	int n, bad = 0;
+
+	n = scandirat(dirfd, ".", &names, show_filter, show_cmp);
+	if (n < 0) {
+		int err = -errno;
+		pr_perror("cannot list the image directory");
+		return err;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		struct stat st;
+		int pid;
+
+		if (img_kind_of_name(name, &pid) > IMG_PAGES) {
+			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+				show_skipped(s, name, "a directory");
+			else
+				show_skipped(s, name, "not an image file");
+		} else if (show_image(s, dirfd, name)) {
+			bad++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	return bad;
+}
+
+static void show_usage(FILE *f)
+{
+	fprintf(f, "usage: ckpt show DIR|FILE [--json] [-v[N]] [-o LOG]\n"
+		   "  decode every image in DIR (inventory and pstree first), or one FILE\n"
+		   "  --json   print one JSON document instead of text\n");
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbosity", optional_argument, NULL, 'v' },
+		{ "log-file", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct show s = { .out = stdout };
+	char *path, *copy1 = NULL, *copy2 = NULL;
+	const char *dir, *file = NULL;
+	struct stat st;
+	int opt, dirfd, ret;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "v::o:h", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			s.json = true;
+			break;
+		case 'h':
+			show_usage(stdout);
+			return 0;
+		default:
+			ret = opts_common(opt, optarg);
+			if (ret == 1)
+				break;
+			if (ret == 0)
+				show_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		show_usage(stderr);
+		return 2;
+	}
+	path = argv[optind];
+
+	if (stat(path, &st) < 0) {
+		pr_perror("cannot stat '%s'", path);
+		return 1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		dir = path;
+	} else {
+		copy1 = strdup(path);
+		copy2 = strdup(path);
+		if (!copy1 || !copy2) {
+			pr_err("out of memory");
+			ret = 1;
+			goto out;
+		}
+		dir = dirname(copy1);
+		file = basename(copy2);
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		pr_perror("cannot open directory '%s'", dir);
+		ret = 1;
+		goto out;
+	}
+
+	if (s.json) {
+		fprintf(s.out, "{\"dir\": ");
+		show_json_str(&s, dir);
+		fprintf(s.out, ", \"images\": [");
+	}
+	if (file)
+		ret = show_image(&s, dirfd, file) ? 1 : 0;
+	else
+		ret = show_dir(&s, dirfd) ? 1 : 0;
+	if (s.json)
+		fprintf(s.out, "%s]}\n", s.nr_images ? "\n" : "");
+	close(dirfd);
+
+	if (fflush(s.out) || ferror(s.out)) {
+		pr_perror("cannot write the output");
+		ret = 1;
+	}
+out:
+	free(copy1);
+	free(copy2);
+	return ret;
+}
