@@ -1,0 +1,1436 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Image codec unit tests: valid images round-trip; truncated, bit-flipped
+ * and hostile images are rejected with -EINVAL and a message naming the
+ * file and the field, never a crash; `ckpt show` decodes a good directory
+ * (text and JSON) and fails cleanly on a corrupt one.
+ *
+ * Everything that parses corrupt input runs in a forked child, so a crash
+ * is reported as a failure instead of ending the run.
+ */
+#define LOG_PREFIX "image_test: "
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "core.pb-c.h"
+#include "files.pb-c.h"
+#include "inventory.pb-c.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "pstree.pb-c.h"
+
+#include "image.h"
+#include "log.h"
+
+#define TEST_PID	1
+#define CHILD_TIMEOUT	60	/* seconds for one forked check */
+#define MAX_RESULTS	256
+
+/* TAP: results are buffered so the plan can come first. */
+static char *results[MAX_RESULTS];
+static int nr_results, nr_failed;
+static char tmpdir[PATH_MAX];
+static char logpath[PATH_MAX];
+
+static void tap(bool ok, const char *skip, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void tap(bool ok, const char *skip, const char *fmt, ...)
+{
+	char name[512], *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	if (nr_results == MAX_RESULTS)
+		return;
+	if (asprintf(&line, "%s %d - %s%s%s", ok ? "ok" : "not ok", nr_results + 1, name,
+		     skip ? " # SKIP " : "", skip ? skip : "") < 0)
+		exit(1);
+	results[nr_results++] = line;
+	if (!ok)
+		nr_failed++;
+}
+
+/* A diagnostic line, kept in order with the results. */
+static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void diag(const char *fmt, ...)
+{
+	char msg[1024], *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (nr_results == MAX_RESULTS || asprintf(&line, "# %s", msg) < 0)
+		return;
+	/* Attach to the previous result so the numbering is unaffected. */
+	if (nr_results) {
+		char *both;
+		if (asprintf(&both, "%s\n%s", results[nr_results - 1], line) >= 0) {
+			free(results[nr_results - 1]);
+			results[nr_results - 1] = both;
+		}
+	}
+	free(line);
+}
+
+/*
+ * Fixture: one valid set of entries of every kind, with the storage the
+ * generated structs point into. fx_init() restores it after a mutation.
+ */
+struct fx {
+	InventoryEntry inv;
+	uint32_t root_pids[1];
+
+	PstreeEntry ps[2];
+	uint32_t ps_threads0[2], ps_threads1[1];
+
+	CoreEntry core;
+	TaskCoreEntry task;
+	CredsEntry creds;
+	uint32_t groups[2];
+	RlimitEntry rl[2], *rlp[2];
+	SigactionEntry sa[2], *sap[2];
+	ItimerEntry it, *itp[1];
+	SiginfoEntry shared_si, *shared_sip[1];
+	uint8_t shared_si_data[128];
+	ThreadCoreEntry th, *thp[1];
+	UserRegsEntry regs;
+	SigaltstackEntry alt;
+	SiginfoEntry th_si, *th_sip[1];
+	uint8_t th_si_data[128];
+	uint8_t xsave[1024];
+
+	MmEntry mm;
+	uint64_t auxv[4];
+	VmaEntry vma[3], *vmap[3];
+	MapFileEntry mf[2], *mfp[2];
+
+	PagemapEntry pm[2];
+
+	FileEntry file[3];
+	RegFileEntry reg;
+	PipeFileEntry pipe, fifo;
+
+	FdinfoEntry fdi[2];
+
+	PipeDataEntry pd;
+	uint8_t pd_data[5];
+
+	const ProtobufCMessage *msgs[IMG_NR_KINDS][3];
+	int nr[IMG_NR_KINDS];
+};
+
+static void fx_siginfo(SiginfoEntry *e, uint8_t *data, int signo)
+{
+	siginfo_entry__init(e);
+	memset(data, 0, 128);
+	memcpy(data, &signo, sizeof(signo));
+	e->siginfo.data = data;
+	e->siginfo.len = 128;
+}
+
+static void fx_init_inventory(struct fx *f)
+{
+	inventory_entry__init(&f->inv);
+	f->inv.format_version = IMG_FORMAT_VERSION;
+	f->inv.kernel = (char *)"6.18.0-test";
+	f->inv.machine = (char *)"x86_64";
+	f->root_pids[0] = TEST_PID;
+	f->inv.root_pids = f->root_pids;
+	f->inv.n_root_pids = 1;
+	f->inv.boot_id = (char *)"0f1e2d3c-\"quoted\"\\back\tslash";
+	f->inv.has_page_size = 1;
+	f->inv.page_size = 4096;
+	f->inv.has_xsave_size = 1;
+	f->inv.xsave_size = sizeof(f->xsave);
+	f->inv.has_xfeatures = 1;
+	f->inv.xfeatures = 0x207;
+	f->inv.has_dump_time_ns = 1;
+	f->inv.dump_time_ns = 0xfedcba9876543210ull;
+	f->inv.ckpt_version = (char *)"test \xc3\xa9 \xff";	/* valid and invalid UTF-8 */
+	f->inv.has_leave_running = 1;
+	f->inv.leave_running = 1;
+}
+
+static void fx_init_pstree(struct fx *f)
+{
+	pstree_entry__init(&f->ps[0]);
+	f->ps[0].pid = TEST_PID;
+	f->ps[0].pgid = TEST_PID;
+	f->ps[0].sid = TEST_PID;
+	f->ps_threads0[0] = TEST_PID;
+	f->ps_threads0[1] = 2;
+	f->ps[0].threads = f->ps_threads0;
+	f->ps[0].n_threads = 2;
+	pstree_entry__init(&f->ps[1]);
+	f->ps[1].pid = 3;
+	f->ps[1].ppid = TEST_PID;
+	f->ps[1].pgid = TEST_PID;
+	f->ps[1].sid = TEST_PID;
+	f->ps_threads1[0] = 3;
+	f->ps[1].threads = f->ps_threads1;
+	f->ps[1].n_threads = 1;
+}
+
+static void fx_init_core(struct fx *f)
+{
+	creds_entry__init(&f->creds);
+	f->groups[0] = 0;
+	f->groups[1] = 10;
+	f->creds.groups = f->groups;
+	f->creds.n_groups = 2;
+	f->creds.cap_prm = f->creds.cap_eff = f->creds.cap_bnd = 0x1ffffffffffull;
+
+	for (int i = 0; i < 2; i++) {
+		rlimit_entry__init(&f->rl[i]);
+		f->rlp[i] = &f->rl[i];
+		sigaction_entry__init(&f->sa[i]);
+		f->sap[i] = &f->sa[i];
+	}
+	f->rl[0].resource = RLIMIT_NOFILE;
+	f->rl[0].cur = 1024;
+	f->rl[0].max = 4096;
+	f->rl[1].resource = RLIMIT_STACK;
+	f->rl[1].cur = 8 << 20;
+	f->rl[1].max = RLIM_INFINITY;
+	f->sa[0].sig = SIGUSR1;
+	f->sa[0].handler = 0x401000;
+	f->sa[0].flags = 0x14000000;	/* SA_RESTORER | SA_RESTART */
+	f->sa[0].restorer = 0x401100;
+	f->sa[1].sig = SIGTERM;
+	f->sa[1].handler = 1;		/* SIG_IGN */
+	f->sa[1].mask = 1ull << (SIGUSR2 - 1);
+
+	itimer_entry__init(&f->it);
+	f->itp[0] = &f->it;
+	f->it.value_us = 250000;
+	f->it.interval_us = 1000000;
+
+	fx_siginfo(&f->shared_si, f->shared_si_data, SIGUSR2);
+	f->shared_sip[0] = &f->shared_si;
+
+	task_core_entry__init(&f->task);
+	f->task.comm = (char *)"victim";
+	f->task.umask = 022;
+	f->task.creds = &f->creds;
+	f->task.rlimits = f->rlp;
+	f->task.n_rlimits = 2;
+	f->task.sigactions = f->sap;
+	f->task.n_sigactions = 2;
+	f->task.itimers = f->itp;
+	f->task.n_itimers = 1;
+	f->task.shared_pending = f->shared_sip;
+	f->task.n_shared_pending = 1;
+	f->task.dumpable = 1;
+	f->task.timer_slack_ns = 50000;
+	f->task.cwd = (char *)"/tmp";
+	f->task.root = (char *)"/";
+
+	user_regs_entry__init(&f->regs);
+	f->regs.ip = 0x401234;
+	f->regs.sp = 0x7ffcdeadbee0;
+	f->regs.fs_base = 0x7f0012345740;
+	f->regs.cs = 0x33;
+	f->regs.ss = 0x2b;
+	f->regs.flags = 0x246;
+	f->regs.orig_ax = (uint64_t)-1;
+
+	sigaltstack_entry__init(&f->alt);
+	f->alt.sp = 0x7f0000100000;
+	f->alt.size = 8192;
+	f->alt.flags = SS_DISABLE;
+
+	fx_siginfo(&f->th_si, f->th_si_data, SIGUSR1);
+	f->th_sip[0] = &f->th_si;
+	for (size_t i = 0; i < sizeof(f->xsave); i++)
+		f->xsave[i] = i * 7;
+
+	thread_core_entry__init(&f->th);
+	f->thp[0] = &f->th;
+	f->th.tid = TEST_PID;
+	f->th.gpregs = &f->regs;
+	f->th.has_xsave = 1;
+	f->th.xsave.data = f->xsave;
+	f->th.xsave.len = sizeof(f->xsave);
+	f->th.altstack = &f->alt;
+	f->th.pending = f->th_sip;
+	f->th.n_pending = 1;
+	f->th.comm = (char *)"victim";
+	f->th.has_in_syscall = 1;
+	f->th.in_syscall = 0;
+
+	core_entry__init(&f->core);
+	f->core.task = &f->task;
+	f->core.threads = f->thp;
+	f->core.n_threads = 1;
+}
+
+static void fx_init_mm(struct fx *f)
+{
+	static const char *const paths[] = { "/usr/bin/victim", "/lib/x86_64-linux-gnu/libc.so.6" };
+
+	mm_entry__init(&f->mm);
+	f->mm.start_code = 0x400000;
+	f->mm.end_code = 0x401000;
+	f->mm.start_data = 0x600000;
+	f->mm.end_data = 0x601000;
+	f->mm.start_brk = f->mm.brk = 0x602000;
+	f->mm.start_stack = 0x7ffcdeadc000;
+	f->mm.arg_start = 0x7ffcdeadd000;
+	f->mm.arg_end = 0x7ffcdeadd010;
+	f->mm.env_start = 0x7ffcdeadd010;
+	f->mm.env_end = 0x7ffcdeadd100;
+	f->auxv[0] = 6;		/* AT_PAGESZ */
+	f->auxv[1] = 4096;
+	f->auxv[2] = 0;		/* AT_NULL */
+	f->auxv[3] = 0;
+	f->mm.auxv = f->auxv;
+	f->mm.n_auxv = 4;
+	f->mm.has_exe_file_id = 1;
+	f->mm.exe_file_id = 0;
+
+	for (int i = 0; i < 2; i++) {
+		map_file_entry__init(&f->mf[i]);
+		f->mfp[i] = &f->mf[i];
+		f->mf[i].id = i;
+		f->mf[i].path = (char *)paths[i];
+		f->mf[i].dev = 0x801;
+		f->mf[i].ino = 1000 + i;
+		f->mf[i].size = 20000;
+		f->mf[i].mode = S_IFREG | 0755;
+	}
+	f->mm.files = f->mfp;
+	f->mm.n_files = 2;
+
+	for (int i = 0; i < 3; i++) {
+		vma_entry__init(&f->vma[i]);
+		f->vmap[i] = &f->vma[i];
+	}
+	f->vma[0].start = 0x400000;
+	f->vma[0].end = 0x401000;
+	f->vma[0].prot = PROT_READ | PROT_EXEC;
+	f->vma[0].flags = MAP_PRIVATE;
+	f->vma[0].kind = VMA_KIND_FILE_PRIVATE;
+	f->vma[0].has_file_id = 1;
+	f->vma[0].file_id = 0;
+	f->vma[1].start = 0x600000;
+	f->vma[1].end = 0x602000;
+	f->vma[1].prot = PROT_READ | PROT_WRITE;
+	f->vma[1].flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	f->vma[1].kind = VMA_KIND_ANON;
+	f->vma[1].has_madv = 1;
+	f->vma[1].madv = VMA_MADV_HUGEPAGE;
+	f->vma[2].start = 0x7f0012340000;
+	f->vma[2].end = 0x7f0012342000;
+	f->vma[2].pgoff = 0x1000;
+	f->vma[2].prot = PROT_READ;
+	f->vma[2].flags = MAP_SHARED;
+	f->vma[2].kind = VMA_KIND_FILE_SHARED;
+	f->vma[2].has_file_id = 1;
+	f->vma[2].file_id = 1;
+	f->mm.vmas = f->vmap;
+	f->mm.n_vmas = 3;
+}
+
+static void fx_init_rest(struct fx *f)
+{
+	for (int i = 0; i < 2; i++)
+		pagemap_entry__init(&f->pm[i]);
+	f->pm[0].vaddr = 0x600000;
+	f->pm[0].nr_pages = 2;
+	f->pm[0].has_flags = 1;
+	f->pm[0].flags = PE_PRESENT;
+	f->pm[1].vaddr = 0x7f0012340000;
+	f->pm[1].nr_pages = 1;
+
+	reg_file_entry__init(&f->reg);
+	f->reg.path = (char *)"/tmp/data file 'one'";
+	f->reg.pos = 5;
+	f->reg.size = 100;
+	f->reg.mode = S_IFREG | 0644;
+	f->reg.dev = 0x801;
+	f->reg.ino = 4242;
+	pipe_file_entry__init(&f->pipe);
+	f->pipe.pipe_id = 1234;
+	pipe_file_entry__init(&f->fifo);
+	f->fifo.pipe_id = 99;
+	f->fifo.path = (char *)"/tmp/fifo";
+	for (int i = 0; i < 3; i++) {
+		file_entry__init(&f->file[i]);
+		f->file[i].id = i + 1;
+	}
+	f->file[0].kind = FILE_KIND__FILE_REG;
+	f->file[0].flags = O_RDWR | O_APPEND;
+	f->file[0].reg = &f->reg;
+	f->file[1].kind = FILE_KIND__FILE_PIPE;
+	f->file[1].flags = O_WRONLY;
+	f->file[1].pipe = &f->pipe;
+	f->file[2].kind = FILE_KIND__FILE_FIFO;
+	f->file[2].flags = O_RDONLY | O_NONBLOCK;
+	f->file[2].pipe = &f->fifo;
+
+	for (int i = 0; i < 2; i++) {
+		fdinfo_entry__init(&f->fdi[i]);
+		f->fdi[i].fd = i;
+		f->fdi[i].id = i + 1;
+	}
+	f->fdi[1].cloexec = 1;
+
+	pipe_data_entry__init(&f->pd);
+	f->pd.pipe_id = 1234;
+	f->pd.size = 65536;
+	memcpy(f->pd_data, "hello", 5);
+	f->pd.has_data = 1;
+	f->pd.data.data = f->pd_data;
+	f->pd.data.len = 5;
+}
+
+static void fx_init(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	fx_init_inventory(f);
+	fx_init_pstree(f);
+	fx_init_core(f);
+	fx_init_mm(f);
+	fx_init_rest(f);
+
+#define FX_ADD(kind, msg) (f->msgs[kind][f->nr[kind]++] = (const ProtobufCMessage *)(msg))
+	FX_ADD(IMG_INVENTORY, &f->inv);
+	FX_ADD(IMG_PSTREE, &f->ps[0]);
+	FX_ADD(IMG_PSTREE, &f->ps[1]);
+	FX_ADD(IMG_CORE, &f->core);
+	FX_ADD(IMG_MM, &f->mm);
+	FX_ADD(IMG_PAGEMAP, &f->pm[0]);
+	FX_ADD(IMG_PAGEMAP, &f->pm[1]);
+	FX_ADD(IMG_FILES, &f->file[0]);
+	FX_ADD(IMG_FILES, &f->file[1]);
+	FX_ADD(IMG_FILES, &f->file[2]);
+	FX_ADD(IMG_FDINFO, &f->fdi[0]);
+	FX_ADD(IMG_FDINFO, &f->fdi[1]);
+	FX_ADD(IMG_PIPES_DATA, &f->pd);
+#undef FX_ADD
+}
+
+static char *join(const char *dir, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		exit(1);
+	return p;
+}
+
+static int open_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		printf("Bail out! cannot open %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static int fx_write(int dirfd, const struct fx *f, enum img_kind kind)
+{
+	struct img *img = img_open(dirfd, kind, TEST_PID, O_WRONLY);
+	int err = 0;
+
+	if (!img)
+		return -errno;
+	for (int i = 0; i < f->nr[kind] && !err; i++)
+		err = img_write(img, f->msgs[kind][i]);
+	if (img_close(img) && !err)
+		err = -EIO;
+	return err;
+}
+
+/* Two pages of raw contents, as the pagemap's first entry says. */
+static int write_pages(int dirfd)
+{
+	char buf[8192];
+	int fd = openat(dirfd, "pages-1.img", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	memset(buf, 0x5a, sizeof(buf));
+	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+static int write_file(int dirfd, const char *name, const void *data, size_t len)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, len) != (ssize_t)len)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+static int read_file(int dirfd, const char *name, uint8_t **ret_buf, size_t *ret_len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !(buf = malloc(st.st_size + 1))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (read(fd, buf, st.st_size) != st.st_size) {
+		free(buf);
+		close(fd);
+		return -EIO;
+	}
+	buf[st.st_size] = '\0';
+	close(fd);
+	*ret_buf = buf;
+	*ret_len = st.st_size;
+	return 0;
+}
+
+static bool msg_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	size_t la = protobuf_c_message_get_packed_size(a);
+	size_t lb = protobuf_c_message_get_packed_size(b);
+	uint8_t *pa, *pb;
+	bool eq;
+
+	if (la != lb || a->descriptor != b->descriptor)
+		return false;
+	pa = malloc(la + 1);
+	pb = malloc(lb + 1);
+	if (!pa || !pb)
+		exit(1);
+	protobuf_c_message_pack(a, pa);
+	protobuf_c_message_pack(b, pb);
+	eq = !memcmp(pa, pb, la);
+	free(pa);
+	free(pb);
+	return eq;
+}
+
+/*
+ * Forked checks. The child writes a reason into shared memory and exits 0
+ * (pass) or 1 (fail); a signal, including the alarm, is a failure.
+ */
+static char *child_msg;	/* MAP_SHARED, 4096 bytes */
+
+static void child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void child_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(child_msg, 4096, fmt, ap);
+	va_end(ap);
+}
+
+static bool run_forked(int (*fn)(void *), void *arg, char *why, size_t len)
+{
+	int status, devnull;
+	pid_t pid;
+
+	child_msg[0] = '\0';
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, len, "fork: %s", strerror(errno));
+		return false;
+	}
+	if (pid == 0) {
+		/* Errors also go to stderr; the log file is what is checked. */
+		devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
+		alarm(CHILD_TIMEOUT);
+		_exit(fn(arg) ? 1 : 0);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(why, len, "waitpid: %s", strerror(errno));
+			return false;
+		}
+	}
+	if (WIFSIGNALED(status)) {
+		snprintf(why, len, "crashed with signal %d (%s)%s%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), child_msg[0] ? ", last: " : "", child_msg);
+		return false;
+	}
+	snprintf(why, len, "%s", child_msg);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Start a fresh log in the child; returns 0 or -errno. */
+static int log_restart(void)
+{
+	int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	log_fini();
+	return log_init(logpath, LOG_WARN);
+}
+
+/*
+ * Read every entry of an image. Returns 0 when it decoded to the end, the
+ * -EINVAL of a rejection, or another negative value for an unexpected result.
+ */
+static int read_all(int dirfd, enum img_kind kind, int *ret_entries)
+{
+	struct img *img = img_open(dirfd, kind, TEST_PID, O_RDONLY);
+	void *msg;
+	int ret, n = 0;
+
+	if (!img)
+		return -errno;
+	while ((ret = img_read(img, &msg)) > 0) {
+		/* It passed the field checks; make sure it is a whole message. */
+		if (!protobuf_c_message_check(msg))
+			ret = -EBADMSG;
+		img_free(img, msg);
+		if (ret < 0)
+			break;
+		n++;
+	}
+	img_close(img);
+	if (ret_entries)
+		*ret_entries = n;
+	return ret;
+}
+
+/* Round trip: what img_read returns packs to the same bytes as what was written. */
+struct roundtrip_arg {
+	int dirfd;
+	const struct fx *f;
+	enum img_kind kind;
+};
+
+static int roundtrip_child(void *p)
+{
+	const struct roundtrip_arg *a = p;
+	struct img *img = img_open(a->dirfd, a->kind, TEST_PID, O_RDONLY);
+	void *msg;
+	int ret, n = 0;
+
+	if (!img) {
+		child_fail("img_open: %s", strerror(errno));
+		return 1;
+	}
+	while ((ret = img_read(img, &msg)) > 0) {
+		if (n >= a->f->nr[a->kind]) {
+			child_fail("more entries than written");
+			return 1;
+		}
+		if (!msg_equal(msg, a->f->msgs[a->kind][n])) {
+			child_fail("entry %d differs", n);
+			return 1;
+		}
+		img_free(img, msg);
+		n++;
+	}
+	img_close(img);
+	if (ret < 0) {
+		child_fail("img_read: %s", strerror(-ret));
+		return 1;
+	}
+	if (n != a->f->nr[a->kind]) {
+		child_fail("read %d entries, wrote %d", n, a->f->nr[a->kind]);
+		return 1;
+	}
+	return 0;
+}
+
+/* Corruptions of one image: every truncation, every flipped byte. */
+struct mangle_arg {
+	int dirfd;
+	enum img_kind kind;
+	const uint8_t *orig;
+	size_t len;
+	size_t flip_end;	/* flip bytes [0, flip_end) */
+	bool truncate;
+	int accepted;		/* out via child_msg: how many decoded fine */
+};
+
+static int mangle_check(const struct mangle_arg *a, const char *what, size_t off, unsigned int x)
+{
+	int ret = read_all(a->dirfd, a->kind, NULL);
+
+	if (ret == 0 || ret == -EINVAL)
+		return ret;
+	child_fail("%s at offset %zu (xor 0x%02x): unexpected result %d (%s)", what, off, x, ret,
+		   strerror(-ret));
+	return 1;
+}
+
+static int mangle_child(void *p)
+{
+	static const uint8_t masks[] = { 0x01, 0x80, 0xff, 0x7f };
+	const struct mangle_arg *a = p;
+	char name[64];
+	uint8_t *buf = malloc(a->len);
+	int fd, ret, accepted = 0, rejected = 0;
+
+	img_name(a->kind, TEST_PID, name, sizeof(name));
+	if (!buf || log_restart())
+		return 1;
+	/* Only rejections are logged; keep the log small. */
+	log_fini();
+	log_init("/dev/null", LOG_ERR);
+	fd = openat(a->dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		child_fail("open %s: %s", name, strerror(errno));
+		return 1;
+	}
+	if (a->truncate) {
+		for (size_t len = 0; len < a->len; len++) {
+			snprintf(child_msg, 4096, "truncated to %zu bytes", len);
+			if (ftruncate(fd, 0) || pwrite(fd, a->orig, len, 0) != (ssize_t)len)
+				return 1;
+			ret = mangle_check(a, "truncated", len, 0);
+			if (ret > 0)
+				return 1;
+			ret ? rejected++ : accepted++;
+		}
+	} else {
+		memcpy(buf, a->orig, a->len);
+		if (ftruncate(fd, 0) || pwrite(fd, buf, a->len, 0) != (ssize_t)a->len)
+			return 1;
+		for (size_t off = 0; off < a->flip_end; off++) {
+			for (size_t m = 0; m < sizeof(masks); m++) {
+				snprintf(child_msg, 4096, "byte %zu xor 0x%02x", off, masks[m]);
+				buf[off] = a->orig[off] ^ masks[m];
+				if (pwrite(fd, buf + off, 1, off) != 1)
+					return 1;
+				ret = mangle_check(a, "flipped", off, masks[m]);
+				if (ret > 0)
+					return 1;
+				ret ? rejected++ : accepted++;
+			}
+			buf[off] = a->orig[off];
+			if (pwrite(fd, buf + off, 1, off) != 1)
+				return 1;
+		}
+	}
+	close(fd);
+	free(buf);
+	snprintf(child_msg, 4096, "%d rejected, %d decoded to valid entries", rejected, accepted);
+	return 0;
+}
+
+static void test_mangle(int dirfd, enum img_kind kind, bool truncate, bool header_and_first)
+{
+	struct mangle_arg a = { .dirfd = dirfd, .kind = kind, .truncate = truncate };
+	char name[64], why[4200];
+	uint8_t *orig;
+	size_t len;
+	bool ok;
+
+	img_name(kind, TEST_PID, name, sizeof(name));
+	if (read_file(dirfd, name, &orig, &len)) {
+		tap(false, NULL, "%s %s: cannot read the image", truncate ? "truncate" : "flip", name);
+		return;
+	}
+	a.orig = orig;
+	a.len = len;
+	a.flip_end = len;
+	if (header_and_first && len >= 12) {
+		uint32_t elen;
+		memcpy(&elen, orig + 8, 4);
+		a.flip_end = 12 + elen < len ? 12 + elen : len;
+	}
+	ok = run_forked(mangle_child, &a, why, sizeof(why));
+	if (truncate)
+		tap(ok, NULL, "%s truncated at every length (%zu) rejected or valid", name, len);
+	else
+		tap(ok, NULL, "%s with a byte flipped at each of %zu offsets rejected or valid", name,
+		    a.flip_end);
+	diag("%s", why);
+	/* The fuzzing rewrote the file; put the original back. */
+	write_file(dirfd, name, orig, len);
+	free(orig);
+}
+
+/* Raw edits of an image's bytes: expect a rejection whose log names file and field. */
+struct raw_arg {
+	int dirfd;
+	enum img_kind kind;
+	const char *expect;	/* a substring of the logged error */
+	bool at_open;		/* rejected by img_open rather than img_read */
+};
+
+static int expect_log(const char *file, const char *expect)
+{
+	uint8_t *log;
+	size_t len;
+	int dirfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 1;
+
+	if (dirfd < 0 || read_file(dirfd, logpath + 1, &log, &len)) {
+		child_fail("cannot read the log");
+		goto out;
+	}
+	if (!strstr((char *)log, file))
+		child_fail("the error does not name the file '%s': %.300s", file, log);
+	else if (!strstr((char *)log, expect))
+		child_fail("the error does not name '%s': %.300s", expect, log);
+	else
+		ret = 0;
+	if (!ret) {
+		/* Pass the message up for the TAP diagnostics. */
+		char *line = strstr((char *)log, "Error"), *nl;
+
+		if (line && (nl = strchr(line, '\n')))
+			*nl = '\0';
+		child_fail("%.300s", line ? line : "");
+	}
+	free(log);
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	return ret;
+}
+
+static int raw_child(void *p)
+{
+	const struct raw_arg *a = p;
+	char name[64];
+	struct img *img;
+	void *msg;
+	int ret;
+
+	img_name(a->kind, TEST_PID, name, sizeof(name));
+	if (log_restart()) {
+		child_fail("cannot start the log");
+		return 1;
+	}
+	img = img_open(a->dirfd, a->kind, TEST_PID, O_RDONLY);
+	if (!img) {
+		if (errno != EINVAL) {
+			child_fail("img_open: %s, expected EINVAL", strerror(errno));
+			return 1;
+		}
+		if (!a->at_open) {
+			child_fail("rejected by img_open, not by a field check");
+			return 1;
+		}
+		return expect_log(name, a->expect);
+	}
+	while ((ret = img_read(img, &msg)) > 0)
+		img_free(img, msg);
+	img_close(img);
+	if (ret != -EINVAL) {
+		child_fail("read returned %d, expected -EINVAL", ret);
+		return 1;
+	}
+	return expect_log(name, a->expect);
+}
+
+static void test_rejected(int dirfd, enum img_kind kind, const char *expect, bool at_open,
+			  const char *what)
+{
+	struct raw_arg a = { dirfd, kind, expect, at_open };
+	char why[4200];
+	bool ok = run_forked(raw_child, &a, why, sizeof(why));
+
+	tap(ok, NULL, "%s rejected, the error names the file and '%s'", what, expect);
+	if (why[0])
+		diag("%s", why);
+}
+
+/* Rewrite one image with a mutated fixture, check it is rejected, restore it. */
+typedef void (*mutate_fn)(struct fx *f);
+
+static void mut_vma_reversed(struct fx *f)
+{
+	f->vma[1].start = 0x602000;
+	f->vma[1].end = 0x600000;
+}
+
+static void mut_vma_unaligned(struct fx *f)
+{
+	f->vma[1].start = 0x600010;
+}
+
+static void mut_vma_overlap(struct fx *f)
+{
+	f->vma[1].start = 0x400000;
+}
+
+static void mut_vma_too_high(struct fx *f)
+{
+	f->vma[2].end = 1ull << 48;
+}
+
+static void mut_vma_file_id(struct fx *f)
+{
+	f->vma[0].file_id = 7;
+}
+
+static void mut_vma_no_file_id(struct fx *f)
+{
+	f->vma[2].has_file_id = 0;
+}
+
+static void mut_exe_file_id(struct fx *f)
+{
+	f->mm.exe_file_id = 2;
+}
+
+static void mut_mm_files_id(struct fx *f)
+{
+	f->mf[1].id = 5;
+}
+
+static void mut_auxv_odd(struct fx *f)
+{
+	f->mm.n_auxv = 3;
+}
+
+static void mut_nr_pages(struct fx *f)
+{
+	f->pm[1].vaddr = 0x7ffffff00000;
+	f->pm[1].nr_pages = 0xffffffff;
+}
+
+static void mut_nr_pages_zero(struct fx *f)
+{
+	f->pm[0].nr_pages = 0;
+}
+
+static void mut_siginfo_size(struct fx *f)
+{
+	f->th_si.siginfo.len = 100;
+}
+
+static void mut_shared_siginfo_sig(struct fx *f)
+{
+	int sig = SIGKILL;
+
+	memcpy(f->shared_si_data, &sig, sizeof(sig));
+}
+
+static void mut_sig0(struct fx *f)
+{
+	f->sa[1].sig = 0;
+}
+
+static void mut_sig65(struct fx *f)
+{
+	f->sa[1].sig = 65;
+}
+
+static void mut_sigkill(struct fx *f)
+{
+	f->sa[0].sig = SIGKILL;
+}
+
+static void mut_rlimit(struct fx *f)
+{
+	f->rl[1].resource = 99;
+}
+
+static void mut_rlimit_cur(struct fx *f)
+{
+	f->rl[0].cur = 5000;
+}
+
+static void mut_xsave_odd(struct fx *f)
+{
+	f->th.xsave.len = 1023;
+}
+
+static void mut_comm_long(struct fx *f)
+{
+	f->task.comm = (char *)"a-comm-of-sixteen";
+}
+
+static void mut_cwd_relative(struct fx *f)
+{
+	f->task.cwd = (char *)"tmp";
+}
+
+static void mut_no_threads(struct fx *f)
+{
+	f->core.n_threads = 0;
+}
+
+static void mut_pstree_leader(struct fx *f)
+{
+	f->ps_threads0[0] = 2;
+	f->ps_threads0[1] = TEST_PID;
+}
+
+static void mut_pstree_pid(struct fx *f)
+{
+	f->ps[1].pid = 1u << 23;
+}
+
+static void mut_fd(struct fx *f)
+{
+	f->fdi[1].fd = 1u << 30;
+}
+
+static void mut_root_pids(struct fx *f)
+{
+	f->inv.n_root_pids = 0;
+}
+
+static void mut_page_size(struct fx *f)
+{
+	f->inv.page_size = 65536;
+}
+
+static void mut_file_kind(struct fx *f)
+{
+	f->file[1].kind = 9;
+}
+
+static void mut_file_no_reg(struct fx *f)
+{
+	f->file[0].reg = NULL;
+}
+
+static void mut_fifo_path(struct fx *f)
+{
+	f->fifo.path = NULL;
+}
+
+static void mut_pipe_data(struct fx *f)
+{
+	f->pd.size = 4096;
+	f->pd.data.len = 5000;
+}
+
+static const struct hostile {
+	const char *what;
+	enum img_kind kind;
+	mutate_fn mutate;
+	const char *field;
+} hostiles[] = {
+	{ "vma start > end", IMG_MM, mut_vma_reversed, "field 'vmas.end'" },
+	{ "unaligned vma", IMG_MM, mut_vma_unaligned, "field 'vmas.start/end/pgoff'" },
+	{ "overlapping vmas", IMG_MM, mut_vma_overlap, "field 'vmas.start'" },
+	{ "vma above the user address space", IMG_MM, mut_vma_too_high, "field 'vmas.end'" },
+	{ "vma file_id out of range", IMG_MM, mut_vma_file_id, "field 'vmas.file_id'" },
+	{ "file vma without file_id", IMG_MM, mut_vma_no_file_id, "field 'vmas.file_id'" },
+	{ "exe_file_id out of range", IMG_MM, mut_exe_file_id, "field 'exe_file_id'" },
+	{ "map file id not its index", IMG_MM, mut_mm_files_id, "field 'files.id'" },
+	{ "odd auxv", IMG_MM, mut_auxv_odd, "field 'auxv'" },
+	{ "nr_pages overflow", IMG_PAGEMAP, mut_nr_pages, "field 'nr_pages'" },
+	{ "nr_pages 0", IMG_PAGEMAP, mut_nr_pages_zero, "field 'nr_pages'" },
+	{ "siginfo of the wrong size", IMG_CORE, mut_siginfo_size, "field 'threads.pending'" },
+	{ "queued SIGKILL", IMG_CORE, mut_shared_siginfo_sig, "field 'task.shared_pending'" },
+	{ "sigaction for signal 0", IMG_CORE, mut_sig0, "field 'task.sigactions.sig'" },
+	{ "sigaction for signal 65", IMG_CORE, mut_sig65, "field 'task.sigactions.sig'" },
+	{ "sigaction for SIGKILL", IMG_CORE, mut_sigkill, "field 'task.sigactions.sig'" },
+	{ "rlimit resource 99", IMG_CORE, mut_rlimit, "field 'task.rlimits.resource'" },
+	{ "rlimit cur above max", IMG_CORE, mut_rlimit_cur, "field 'task.rlimits.cur'" },
+	{ "xsave of odd size", IMG_CORE, mut_xsave_odd, "field 'threads.xsave'" },
+	{ "comm of 17 bytes", IMG_CORE, mut_comm_long, "field 'task.comm'" },
+	{ "relative cwd", IMG_CORE, mut_cwd_relative, "field 'task.cwd/root'" },
+	{ "core without threads", IMG_CORE, mut_no_threads, "field 'threads'" },
+	{ "pstree threads not starting with the leader", IMG_PSTREE, mut_pstree_leader,
+	  "field 'threads'" },
+	{ "pstree pid above PID_MAX_LIMIT", IMG_PSTREE, mut_pstree_pid, "field 'pid'" },
+	{ "fd 1<<30", IMG_FDINFO, mut_fd, "field 'fd'" },
+	{ "inventory without root", IMG_INVENTORY, mut_root_pids, "field 'root_pids'" },
+	{ "inventory page size 64K", IMG_INVENTORY, mut_page_size, "field 'page_size'" },
+	{ "file kind 9", IMG_FILES, mut_file_kind, "field 'kind'" },
+	{ "regular file without reg", IMG_FILES, mut_file_no_reg, "field 'reg'" },
+	{ "FIFO without path", IMG_FILES, mut_fifo_path, "field 'pipe.path'" },
+	{ "pipe data larger than the pipe", IMG_PIPES_DATA, mut_pipe_data, "field 'data'" },
+};
+
+static void test_hostile(int dirfd, struct fx *f, const struct hostile *h)
+{
+	fx_init(f);
+	h->mutate(f);
+	if (fx_write(dirfd, f, h->kind)) {
+		tap(false, NULL, "%s: cannot write the image", h->what);
+		fx_init(f);
+		return;
+	}
+	test_rejected(dirfd, h->kind, h->field, false, h->what);
+	fx_init(f);
+	fx_write(dirfd, f, h->kind);
+}
+
+/* Header and length-prefix damage, done on the bytes. */
+static void test_raw(int dirfd, struct fx *f)
+{
+	char name[64];
+	uint8_t *orig, *buf;
+	size_t len;
+	uint32_t v;
+
+	img_name(IMG_PSTREE, TEST_PID, name, sizeof(name));
+	if (read_file(dirfd, name, &orig, &len) || !(buf = malloc(len + 16))) {
+		tap(false, NULL, "raw damage: cannot read %s", name);
+		return;
+	}
+
+	memcpy(buf, orig, len);
+	buf[0] ^= 0x20;
+	write_file(dirfd, name, buf, len);
+	test_rejected(dirfd, IMG_PSTREE, "field 'magic'", true, "wrong magic");
+
+	memcpy(buf, orig, len);
+	v = IMG_FORMAT_VERSION + 1;
+	memcpy(buf + 4, &v, 4);
+	write_file(dirfd, name, buf, len);
+	test_rejected(dirfd, IMG_PSTREE, "field 'version'", true, "wrong version");
+
+	memcpy(buf, orig, len);
+	v = 0xffffffff;
+	memcpy(buf + 8, &v, 4);
+	write_file(dirfd, name, buf, len);
+	test_rejected(dirfd, IMG_PSTREE, "length 4294967295", false, "entry length 0xffffffff");
+
+	memcpy(buf, orig, len);
+	v = len - 12 + 1;
+	memcpy(buf + 8, &v, 4);
+	write_file(dirfd, name, buf, len);
+	test_rejected(dirfd, IMG_PSTREE, "runs past the end", false, "entry length just past EOF");
+
+	/* The last entry's length says one byte more than is left. */
+	memcpy(buf, orig, len);
+	write_file(dirfd, name, buf, len - 1);
+	test_rejected(dirfd, IMG_PSTREE, "runs past the end", false, "last entry cut by one byte");
+
+	memcpy(buf, orig, len);
+	memcpy(buf + len, "\x01\x00", 2);
+	write_file(dirfd, name, buf, len + 2);
+	test_rejected(dirfd, IMG_PSTREE, "truncated length", false, "trailing partial length");
+
+	write_file(dirfd, name, buf, 5);
+	test_rejected(dirfd, IMG_PSTREE, "truncated header", true, "5-byte file");
+
+	/* A length of 3 over bytes that are no message. */
+	memcpy(buf, orig, 8);
+	memcpy(buf + 8, "\x03\x00\x00\x00\xff\xff\xff", 7);
+	write_file(dirfd, name, buf, 15);
+	test_rejected(dirfd, IMG_PSTREE, "malformed PstreeEntry", false, "garbage entry");
+
+	write_file(dirfd, name, orig, len);
+	free(buf);
+	free(orig);
+	(void)f;
+}
+
+/* `ckpt show`, run as a command with its output in files. */
+static char ckpt_bin[PATH_MAX];
+
+static int run_cmd(char *const argv[], const char *out, const char *err)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (o < 0 || e < 0)
+			_exit(127);
+		dup2(o, STDOUT_FILENO);
+		dup2(e, STDERR_FILENO);
+		alarm(CHILD_TIMEOUT);	/* survives exec */
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static bool find_ckpt(void)
+{
+	const char *env = getenv("CKPT");
+	char self[PATH_MAX], *p;
+	ssize_t n;
+
+	if (env) {
+		snprintf(ckpt_bin, sizeof(ckpt_bin), "%s", env);
+		return access(ckpt_bin, X_OK) == 0;
+	}
+	/* build/selftests/image/image_test -> build/ckpt */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return false;
+	self[n] = '\0';
+	for (int i = 0; i < 3 && (p = strrchr(self, '/')); i++)
+		*p = '\0';
+	snprintf(ckpt_bin, sizeof(ckpt_bin), "%.4000s/ckpt", self);
+	return access(ckpt_bin, X_OK) == 0;
+}
+
+static const char *find_python(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("PATH");
+	char *dirs, *dir, *save;
+
+	if (!env)
+		return NULL;
+	dirs = strdup(env);
+	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(path, sizeof(path), "%.4000s/python3", dir);
+		if (access(path, X_OK) == 0) {
+			free(dirs);
+			return path;
+		}
+	}
+	free(dirs);
+	return NULL;
+}
+
+/* A JSON check: valid per json.tool, plus a few facts about the document. */
+static const char json_check[] =
+	"import json, sys\n"
+	"d = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+	"imgs = d['images']\n"
+	"assert imgs[0]['file'] == 'inventory.img', imgs[0]\n"
+	"assert imgs[1]['file'] == 'pstree.img', imgs[1]\n"
+	"by = {i['file']: i for i in imgs}\n"
+	"assert by['pages-1.img'] == {'file': 'pages-1.img', 'kind': 'pages', 'size': 8192, 'pages': 2}\n"
+	"assert 'skipped' in by['notes.txt']\n"
+	"inv = by['inventory.img']['entries'][0]\n"
+	"assert inv['dump_time_ns'] == 0xfedcba9876543210, inv\n"
+	"assert inv['boot_id'] == '0f1e2d3c-\"quoted\"\\\\back\\tslash', inv\n"
+	"core = by['core-1.img']['entries'][0]\n"
+	"assert len(core['threads'][0]['xsave']) == 2048\n"
+	"assert core['threads'][0]['gpregs']['ip'] == 0x401234\n"
+	"assert by['files.img']['entries'][1]['kind'] == 'FILE_PIPE'\n"
+	"assert len(by['mm-1.img']['entries'][0]['vmas']) == 3\n";
+
+static bool file_has(const char *path, const char *needle)
+{
+	int dirfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint8_t *buf;
+	size_t len;
+	bool found = false;
+
+	if (dirfd < 0)
+		return false;
+	if (!read_file(dirfd, path + 1, &buf, &len)) {
+		found = strstr((char *)buf, needle) != NULL;
+		free(buf);
+	}
+	close(dirfd);
+	return found;
+}
+
+static void test_show(const char *good, const char *bad)
+{
+	char *out = join(tmpdir, "show.out"), *err = join(tmpdir, "show.err");
+	char *badmm = join(bad, "mm-1.img");
+	const char *py = find_python();
+	int rc;
+
+	if (!find_ckpt()) {
+		const char *why = "build/ckpt is not built (set CKPT=path)";
+		tap(true, why, "ckpt show: good dir, text");
+		tap(true, why, "ckpt show: good dir, --json");
+		tap(true, why, "ckpt show: good dir, JSON validates");
+		tap(true, why, "ckpt show: corrupt mm-1.img exits 1 naming the field");
+		tap(true, why, "ckpt show: corrupt dir, --json exits 1 with valid JSON");
+		tap(true, why, "ckpt show: usage errors exit 2");
+		goto out;
+	}
+
+	char *text[] = { ckpt_bin, (char *)"show", (char *)good, NULL };
+	rc = run_cmd(text, out, err);
+	tap(rc == 0 && file_has(out, "inventory.img: inventory") && file_has(out, "vmas[2]:") &&
+	    file_has(out, "start: 0x400000") && file_has(out, "prot: r-x") &&
+	    file_has(out, "kind: FILE_PIPE") && file_has(out, "... (1024 bytes)") &&
+	    file_has(out, "notes.txt: skipped"),
+	    NULL, "ckpt show: good dir, text");
+	if (rc)
+		diag("exit %d", rc);
+
+	char *json[] = { ckpt_bin, (char *)"show", (char *)good, (char *)"--json", NULL };
+	rc = run_cmd(json, out, err);
+	tap(rc == 0, NULL, "ckpt show: good dir, --json");
+	if (!py) {
+		tap(true, "python3 not found in PATH", "ckpt show: good dir, JSON validates");
+	} else {
+		char *tool[] = { (char *)py, (char *)"-m", (char *)"json.tool", out, NULL };
+		char *facts[] = { (char *)py, (char *)"-c", (char *)json_check, out, NULL };
+		char *pyout = join(tmpdir, "py.out"), *pyerr = join(tmpdir, "py.err");
+		int rc1 = run_cmd(tool, pyout, pyerr);
+		int rc2 = rc1 ? -1 : run_cmd(facts, pyout, pyerr);
+
+		tap(rc1 == 0 && rc2 == 0, NULL, "ckpt show: good dir, JSON validates");
+		if (rc1 || rc2)
+			diag("json.tool exit %d, checks exit %d (see %s)", rc1, rc2, pyerr);
+		free(pyout);
+		free(pyerr);
+	}
+
+	char *one[] = { ckpt_bin, (char *)"show", badmm, NULL };
+	rc = run_cmd(one, out, err);
+	tap(rc == 1 && file_has(err, "mm-1.img") && file_has(err, "vmas.start"), NULL,
+	    "ckpt show: corrupt mm-1.img exits 1 naming the field");
+	if (rc != 1)
+		diag("exit %d", rc);
+
+	char *badjson[] = { ckpt_bin, (char *)"show", "--json", (char *)bad, NULL };
+	rc = run_cmd(badjson, out, err);
+	if (py) {
+		char *tool[] = { (char *)py, (char *)"-m", (char *)"json.tool", out, NULL };
+		char *pyout = join(tmpdir, "py.out"), *pyerr = join(tmpdir, "py.err");
+		int rc1 = run_cmd(tool, pyout, pyerr);
+
+		tap(rc == 1 && rc1 == 0 && file_has(err, "task.sigactions.sig"), NULL,
+		    "ckpt show: corrupt dir, --json exits 1 with valid JSON");
+		if (rc != 1 || rc1)
+			diag("show exit %d, json.tool exit %d", rc, rc1);
+		free(pyout);
+		free(pyerr);
+	} else {
+		tap(rc == 1, NULL, "ckpt show: corrupt dir, --json exits 1 (JSON not validated: "
+		    "no python3)");
+	}
+
+	char *noarg[] = { ckpt_bin, (char *)"show", NULL };
+	char *badopt[] = { ckpt_bin, (char *)"show", (char *)"--bogus", (char *)good, NULL };
+	char *two[] = { ckpt_bin, (char *)"show", (char *)good, (char *)good, NULL };
+	int r1 = run_cmd(noarg, out, err), r2 = run_cmd(badopt, out, err);
+	int r3 = run_cmd(two, out, err);
+
+	tap(r1 == 2 && r2 == 2 && r3 == 2, NULL, "ckpt show: usage errors exit 2");
+	if (r1 != 2 || r2 != 2 || r3 != 2)
+		diag("exits %d %d %d", r1, r2, r3);
+out:
+	free(out);
+	free(err);
+	free(badmm);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)remove(path);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fx f;
+	char *good, *bad;
+	char why[4200];
+	int gfd, bfd;
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/ckpt-image-test.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		printf("Bail out! mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(logpath, sizeof(logpath), "%.4000s/test.log", tmpdir);
+	child_msg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (child_msg == MAP_FAILED) {
+		printf("Bail out! mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	good = join(tmpdir, "good");
+	bad = join(tmpdir, "bad");
+	if (mkdir(good, 0700) || mkdir(bad, 0700)) {
+		printf("Bail out! mkdir: %s\n", strerror(errno));
+		return 1;
+	}
+	gfd = open_dir(good);
+	bfd = open_dir(bad);
+	log_init(logpath, LOG_WARN);
+
+	/* Valid images of every kind, written and read back. */
+	fx_init(&f);
+	for (int k = 0; k < IMG_NR_KINDS; k++) {
+		int err = fx_write(gfd, &f, k);
+		tap(!err, NULL, "write a valid %s image", img_kind_name(k));
+		if (err)
+			diag("img_write: %s", strerror(-err));
+	}
+	tap(!write_pages(gfd) && !write_file(gfd, "notes.txt", "hi\n", 3), NULL,
+	    "write pages-1.img and a stray file");
+	for (int k = 0; k < IMG_NR_KINDS; k++) {
+		struct roundtrip_arg a = { gfd, &f, k };
+		bool ok = run_forked(roundtrip_child, &a, why, sizeof(why));
+		tap(ok, NULL, "%s image reads back equal", img_kind_name(k));
+		if (!ok)
+			diag("%s", why);
+	}
+
+	/* The same set in the bad dir, then damaged in place. */
+	for (int k = 0; k < IMG_NR_KINDS; k++)
+		fx_write(bfd, &f, k);
+	for (int k = 0; k < IMG_NR_KINDS; k++)
+		test_mangle(bfd, k, true, false);
+	test_mangle(bfd, IMG_PSTREE, false, true);
+	for (int k = 0; k < IMG_NR_KINDS; k++)
+		if (k != IMG_PSTREE)
+			test_mangle(bfd, k, false, false);
+	test_raw(bfd, &f);
+	for (size_t i = 0; i < sizeof(hostiles) / sizeof(hostiles[0]); i++)
+		test_hostile(bfd, &f, &hostiles[i]);
+
+	/* Leave two corrupt images for `ckpt show`. */
+	fx_init(&f);
+	mut_vma_overlap(&f);
+	fx_write(bfd, &f, IMG_MM);
+	fx_init(&f);
+	mut_sig65(&f);
+	fx_write(bfd, &f, IMG_CORE);
+	test_show(good, bad);
+
+	printf("TAP version 13\n1..%d\n", nr_results);
+	for (int i = 0; i < nr_results; i++) {
+		printf("%s\n", results[i]);
+		free(results[i]);
+	}
+	printf("# %d passed, %d failed\n", nr_results - nr_failed, nr_failed);
+
+	log_fini();
+	close(gfd);
+	close(bfd);
+	if (!getenv("KEEP_TMP"))
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		printf("# images kept in %s\n", tmpdir);
+	free(good);
+	free(bad);
+	return nr_failed ? 1 : 0;
+}
