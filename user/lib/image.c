@@ -551,8 +551,13 @@ static int check_core(const struct img *img, const void *msg)
 		const ThreadCoreEntry *th = e->threads[i];
 		if (th->tid == 0 || th->tid >= PID_MAX)
 			return img_bad(img, "threads.tid", "%u is not a valid TID", th->tid);
+		/*
+		 * The NT_X86_XSTATE regset ends with the last enabled component,
+		 * not on a 64-byte boundary: with PKRU (8 bytes at 2432) it is
+		 * 2440 bytes. Every component size is a multiple of 8.
+		 */
 		if (th->has_xsave && (th->xsave.len < 576 || th->xsave.len > (1u << 20) ||
-				      th->xsave.len % 64))
+				      th->xsave.len % 8))
 			return img_bad(img, "threads.xsave", "%zu bytes is not an xsave area",
 				       th->xsave.len);
 		if (th->altstack && (th->altstack->flags & ~(SS_DISABLE | SS_ONSTACK | SS_AUTODISARM)))
