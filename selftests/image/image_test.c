@@ -33,6 +33,7 @@
 #include "pstree.pb-c.h"
 
 #include "image.h"
+#include "kerndat.h"
 #include "log.h"
 
 #define TEST_PID	1
@@ -115,7 +116,7 @@ struct fx {
 	SigaltstackEntry alt;
 	SiginfoEntry th_si, *th_sip[1];
 	uint8_t th_si_data[128];
-	uint8_t xsave[1024];
+	uint8_t xsave[2440];	/* x87, SSE, AVX and PKRU: not a multiple of 64 */
 
 	MmEntry mm;
 	uint64_t auxv[4];
@@ -669,6 +670,35 @@ static int roundtrip_child(void *p)
 	return 0;
 }
 
+/* The xstate regset of this CPU, as dump will save it, must pass the checks. */
+static void test_host_xsave(int dirfd, struct fx *f)
+{
+	struct kerndat kd;
+	struct roundtrip_arg a = { dirfd, f, IMG_CORE };
+	uint8_t *xsave;
+	char why[4200];
+	bool ok;
+
+	if (kerndat_probe(&kd) || !kd.has[KD_PTRACE_XSTATE] || !kd.xsave_size) {
+		tap(true, "PTRACE_GETREGSET NT_X86_XSTATE unavailable",
+		    "core with this CPU's xsave size is accepted");
+		return;
+	}
+	xsave = calloc(1, kd.xsave_size);
+	if (!xsave)
+		exit(1);
+	fx_init(f);
+	f->th.xsave.data = xsave;
+	f->th.xsave.len = kd.xsave_size;
+	ok = !fx_write(dirfd, f, IMG_CORE) && run_forked(roundtrip_child, &a, why, sizeof(why));
+	tap(ok, NULL, "core with this CPU's xsave size (%u bytes) is accepted", kd.xsave_size);
+	if (!ok)
+		diag("%s", why);
+	fx_init(f);
+	fx_write(dirfd, f, IMG_CORE);
+	free(xsave);
+}
+
 /* Corruptions of one image: every truncation, every flipped byte. */
 struct mangle_arg {
 	int dirfd;
@@ -965,7 +995,7 @@ static void mut_rlimit_cur(struct fx *f)
 
 static void mut_xsave_odd(struct fx *f)
 {
-	f->th.xsave.len = 1023;
+	f->th.xsave.len = 2439;
 }
 
 static void mut_comm_long(struct fx *f)
@@ -1232,7 +1262,7 @@ static const char json_check[] =
 	"assert inv['dump_time_ns'] == 0xfedcba9876543210, inv\n"
 	"assert inv['boot_id'] == '0f1e2d3c-\"quoted\"\\\\back\\tslash', inv\n"
 	"core = by['core-1.img']['entries'][0]\n"
-	"assert len(core['threads'][0]['xsave']) == 2048\n"
+	"assert len(core['threads'][0]['xsave']) == 4880\n"
 	"assert core['threads'][0]['gpregs']['ip'] == 0x401234\n"
 	"assert by['files.img']['entries'][1]['kind'] == 'FILE_PIPE'\n"
 	"assert len(by['mm-1.img']['entries'][0]['vmas']) == 3\n";
@@ -1276,7 +1306,7 @@ static void test_show(const char *good, const char *bad)
 	rc = run_cmd(text, out, err);
 	tap(rc == 0 && file_has(out, "inventory.img: inventory") && file_has(out, "vmas[2]:") &&
 	    file_has(out, "start: 0x400000") && file_has(out, "prot: r-x") &&
-	    file_has(out, "kind: FILE_PIPE") && file_has(out, "... (1024 bytes)") &&
+	    file_has(out, "kind: FILE_PIPE") && file_has(out, "... (2440 bytes)") &&
 	    file_has(out, "notes.txt: skipped"),
 	    NULL, "ckpt show: good dir, text");
 	if (rc)
@@ -1397,6 +1427,7 @@ int main(int argc, char **argv)
 	/* The same set in the bad dir, then damaged in place. */
 	for (int k = 0; k < IMG_NR_KINDS; k++)
 		fx_write(bfd, &f, k);
+	test_host_xsave(bfd, &f);
 	for (int k = 0; k < IMG_NR_KINDS; k++)
 		test_mangle(bfd, k, true, false);
 	test_mangle(bfd, IMG_PSTREE, false, true);
