@@ -1056,8 +1056,11 @@ static void mut_fifo_path(struct fx *f)
 
 static void mut_pipe_data(struct fx *f)
 {
+	static uint8_t big[5000];
+
 	f->pd.size = 4096;
-	f->pd.data.len = 5000;
+	f->pd.data.data = big;
+	f->pd.data.len = sizeof(big);
 }
 
 static const struct hostile {
