@@ -485,14 +485,21 @@ static int show_image(struct show *s, int dirfd, const char *name)
 		pr_err("'%s' is not an image file name", name);
 		return -EINVAL;
 	}
+	show_image_begin(s, name, img_kind_name(kind), pid);
 	img = img_open(dirfd, kind, pid, O_RDONLY);
 	if (!img) {
 		ret = -errno;
 		if (ret == -ENOENT)
 			pr_err("image '%s' does not exist", name);
+		if (s->json) {
+			fprintf(s->out, ", \"error\": ");
+			show_json_str(s, strerror(-ret));
+			fputc('}', s->out);
+		} else {
+			fprintf(s->out, "  cannot be read: %s\n", strerror(-ret));
+		}
 		return ret;
 	}
-	show_image_begin(s, name, img_kind_name(kind), pid);
 	if (s->json)
 		fprintf(s->out, ", \"entries\": [");
 	while ((ret = img_read(img, &msg)) > 0) {
