@@ -7,6 +7,8 @@
 #   make install    install ckpt into $(DESTDIR)$(PREFIX)/sbin
 
 .DELETE_ON_ERROR:
+# Generated files are kept, so a rebuild does not recompile everything.
+.SECONDARY:
 .SUFFIXES:
 
 B        := build

@@ -102,18 +102,22 @@ struct restorer_args {
 	__u32 __pad0;
 	char errmsg[RESTORER_ERRMSG_SIZE];
 
-	/* The region the restorer lives in; everything else goes. */
+	/* The region the restorer lives in; all but it and the vDSO goes. */
 	__u64 region_start;
 	__u64 region_end;
-	__u32 nr_unmap;		/* current mappings to remove */
-	__u32 unmap_off;	/* struct restorer_range[], room for max_unmap */
-	__u32 max_unmap;
-	__u32 __pad1;
+	__u64 task_size;	/* top of user address space */
 
-	/* The running kernel's vDSO (vvar pages first), and where it goes. */
-	__u64 vdso_cur_start;	/* start of [vvar] */
-	__u64 vdso_cur_len;	/* [vvar] .. end of [vdso] */
-	__u64 vdso_new_start;	/* 0: the image has no vDSO, unmap it */
+	/*
+	 * The running kernel's vDSO: its mappings ([vvar], [vvar_vclock],
+	 * [vdso]) spanning vdso_cur_start.. +vdso_cur_len, moved as one block
+	 * so that vdso_cur_start lands on vdso_new_start (0: unmap them).
+	 */
+	struct restorer_range vdso_parts[4];
+	__u32 nr_vdso_parts;
+	__u32 __padv;
+	__u64 vdso_cur_start;
+	__u64 vdso_cur_len;
+	__u64 vdso_new_start;
 
 	__u32 nr_vmas;
 	__u32 vmas_off;		/* struct restorer_vma[] */
@@ -148,6 +152,9 @@ struct restorer_args {
 
 	__u64 fs_base;
 	__u64 gs_base;
+	__u64 rseq_ptr;		/* 0: no rseq registration */
+	__u32 rseq_len;
+	__u32 rseq_sig;
 	__u64 sigframe;		/* address of the rt_sigframe (its pretcode word) */
 };
 

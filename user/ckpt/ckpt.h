@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#define CKPT_VERSION "0.1"
+
 /* One `ckpt COMMAND`: argv[0] is the command name. Returns the exit code. */
 struct ckpt_cmd {
 	const char *name;

@@ -11,6 +11,7 @@ static int log_fd = STDERR_FILENO;
 static int log_level = LOG_WARN;
 static struct timespec log_start;
 static int progress_shown;
+static int log_only_fd;
 
 int log_init(const char *path, int level)
 {
@@ -41,6 +42,12 @@ int log_get_level(void)
 int log_get_fd(void)
 {
 	return log_fd;
+}
+
+void log_set_fd(int fd)
+{
+	log_fd = fd;
+	log_only_fd = 1;
 }
 
 void log_fini(void)
@@ -77,11 +84,11 @@ void log_printf(int level, const char *fmt, ...)
 	va_end(ap);
 	if (n >= (int)sizeof(buf))
 		n = sizeof(buf) - 1;
-	if (progress_shown && log_fd == STDERR_FILENO)
+	if (progress_shown && log_fd == STDERR_FILENO && !log_only_fd)
 		log_progress_done();
 	(void)!write(log_fd, buf, n);
 	/* Errors also reach the terminal when the log goes to a file. */
-	if (level == LOG_ERR && log_fd != STDERR_FILENO) {
+	if (level == LOG_ERR && log_fd != STDERR_FILENO && !log_only_fd) {
 		const char *p = buf;
 		while (*p && *p != ')')
 			p++;

@@ -22,6 +22,11 @@ void log_set_level(int level);
 int log_get_level(void);
 /* The fd log lines go to, for handing to a blob; -1 when none. */
 int log_get_fd(void);
+/*
+ * Log to fd from now on, and nowhere else (a restored task's fd 2 is not
+ * ours). Used after fds were moved around.
+ */
+void log_set_fd(int fd);
 void log_fini(void);
 void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A terminal progress line ("\r..."), shown only when stderr is a tty. */

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The restorer turns a freshly forked copy of the engine into the dumped
+ * process. On entry (see restorer_abi.h) the task has the engine's
+ * mappings, its final fd table plus the fds listed in args (pages file,
+ * files to map, log), its final cwd and root, and every signal blocked.
+ * The engine traces it with PTRACE_O_EXITKILL, so if anything here fails
+ * the engine kills the task: no half-restored process survives.
+ */
+#include <linux/capability.h>
+#include <linux/mman.h>
+#include <linux/prctl.h>
+#include <linux/securebits.h>
+
+#include "restorer_abi.h"
+#include "rt.h"
+
+#define BLOB_PREFIX "restorer: "
+
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define IOV_BATCH 512
+
+void restorer_main(struct restorer_args *a);
+void restorer_sigreturn(unsigned long frame) __attribute__((noreturn));
+
+struct blob_iovec {
+	unsigned long base;
+	unsigned long len;
+};
+
+static struct restorer_args *args;
+
+static void *at(__u32 off)
+{
+	return (char *)args + off;
+}
+
+/* Report the failed step to the engine and stop; the engine kills us. */
+static void __attribute__((noreturn)) fail(long err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = rt_vsnprintf(args->errmsg, sizeof(args->errmsg), fmt, ap);
+	va_end(ap);
+	rt_snprintf(args->errmsg + n, sizeof(args->errmsg) - n, ": errno %ld", -err);
+	rt_err("%s", args->errmsg);
+	args->status = err < 0 ? (int)err : -1;
+	for (;;) {
+		asm volatile("int3" ::: "memory");
+		sys_exit_group(1);
+	}
+}
+
+/*
+ * Step 1: only the restorer region and the vDSO stay. Unmapping the gaps
+ * between them, rather than a list of what ckpt had mapped, also catches
+ * whatever ckpt mapped after such a list was taken; munmap of a range
+ * with nothing in it is not an error.
+ */
+static void unmap_engine(void)
+{
+	struct restorer_range keep[5];
+	__u32 n = 0;
+
+	keep[n++] = (struct restorer_range){ args->region_start, args->region_end };
+	for (__u32 i = 0; i < args->nr_vdso_parts && i < 4; i++)
+		keep[n++] = args->vdso_parts[i];
+	for (__u32 i = 1; i < n; i++) {
+		for (__u32 k = i; k > 0 && keep[k - 1].start > keep[k].start; k--) {
+			struct restorer_range t = keep[k];
+			keep[k] = keep[k - 1];
+			keep[k - 1] = t;
+		}
+	}
+	__u64 from = 0;
+	for (__u32 i = 0; i <= n; i++) {
+		__u64 to = i < n ? keep[i].start : args->task_size;
+		if (to > from) {
+			long ret = sys_munmap(from, to - from);
+			if (ret)
+				fail(ret, "munmap %lx-%lx", (unsigned long)from, (unsigned long)to);
+		}
+		if (i < n && keep[i].end > from)
+			from = keep[i].end;
+	}
+}
+
+static int overlaps(__u64 s1, __u64 e1, __u64 s2, __u64 e2)
+{
+	return s1 < e2 && s2 < e1;
+}
+
+static void move_vdso_parts(__u64 from, __u64 to)
+{
+	struct restorer_range *p = args->vdso_parts;
+
+	for (__u32 i = 0; i < args->nr_vdso_parts; i++) {
+		__u64 len = p[i].end - p[i].start;
+		__u64 src = p[i].start - args->vdso_cur_start + from;
+		__u64 dst = p[i].start - args->vdso_cur_start + to;
+		long ret = sys_mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (rt_is_err(ret))
+			fail(ret, "mremap of vDSO part %lx to %lx", (unsigned long)src,
+			     (unsigned long)dst);
+	}
+}
+
+/*
+ * Step 2: the running kernel's vDSO (its vvar pages and code, which
+ * reference each other at fixed offsets) moves as one block to where the
+ * image had it; the engine checked the block fits the dumped hole. The
+ * parts are moved one by one (mremap works on one mapping at a time), via
+ * a temporary place when the old and new blocks overlap.
+ */
+static void place_vdso(void)
+{
+	__u64 cur = args->vdso_cur_start, len = args->vdso_cur_len;
+	__u64 dst = args->vdso_new_start;
+
+	if (!args->nr_vdso_parts)
+		return;
+	if (!dst) {
+		struct restorer_range *p = args->vdso_parts;
+		for (__u32 i = 0; i < args->nr_vdso_parts; i++)
+			sys_munmap(p[i].start, p[i].end - p[i].start);
+		return;
+	}
+	if (dst == cur)
+		return;
+	if (overlaps(cur, cur + len, dst, dst + len)) {
+		/* Nothing but the region and the vDSO is mapped now. */
+		__u64 tmp = args->region_start - len;
+		if (overlaps(tmp, tmp + len, dst, dst + len) || overlaps(tmp, tmp + len, cur, cur + len))
+			tmp = args->region_end;
+		move_vdso_parts(cur, tmp);
+		cur = tmp;
+	}
+	move_vdso_parts(cur, dst);
+}
+
+/* Step 3: the saved mappings, writable while their pages are read in. */
+static void map_vmas(void)
+{
+	struct restorer_vma *v = at(args->vmas_off);
+
+	for (__u32 i = 0; i < args->nr_vmas; i++) {
+		unsigned long prot = v[i].prot | (v[i].has_pages ? PROT_READ | PROT_WRITE : 0);
+		long ret = sys_mmap(v[i].start, v[i].end - v[i].start, prot, v[i].flags | MAP_FIXED,
+				    v[i].fd, v[i].pgoff);
+		if (rt_is_err(ret))
+			fail(ret, "mmap %lx-%lx prot %lx flags %x fd %d", (unsigned long)v[i].start,
+			     (unsigned long)v[i].end, prot, v[i].flags, v[i].fd);
+	}
+}
+
+/* Step 4: page contents, as few preadv calls as the file layout allows. */
+static void read_pages(void)
+{
+	struct restorer_run *r = at(args->runs_off);
+	struct blob_iovec iov[IOV_BATCH];
+	__u32 i = 0;
+
+	while (i < args->nr_runs) {
+		__u64 off = r[i].file_off, len = 0;
+		int n = 0;
+
+		while (i < args->nr_runs && n < IOV_BATCH && r[i].file_off == off + len) {
+			iov[n].base = r[i].vaddr;
+			iov[n].len = r[i].len;
+			len += r[i].len;
+			n++;
+			i++;
+		}
+		/* A short read leaves a tail: finish it run by run. */
+		long ret = sys_preadv(args->pages_fd, iov, n, off, 0);
+		if (ret < 0)
+			fail(ret, "reading %lu bytes of pages at offset %lu", (unsigned long)len,
+			     (unsigned long)off);
+		if ((__u64)ret == len)
+			continue;
+		__u64 done = ret;
+		for (int k = 0; k < n; k++) {
+			if (done >= iov[k].len) {
+				done -= iov[k].len;
+				continue;
+			}
+			__u64 pos = off, skip = done;
+			for (int j = 0; j < k; j++)
+				pos += iov[j].len;
+			while (skip < iov[k].len) {
+				ret = sys_pread64(args->pages_fd, (void *)(iov[k].base + skip),
+						  iov[k].len - skip, pos + skip);
+				if (ret <= 0)
+					fail(ret ? ret : -5, "pages file ends before %lx",
+					     (unsigned long)(iov[k].base + skip));
+				skip += ret;
+			}
+			done = 0;
+		}
+	}
+}
+
+/* Step 5: final protections and advice. */
+static void finish_vmas(void)
+{
+	struct restorer_vma *v = at(args->vmas_off);
+	static const struct {
+		__u32 bit;
+		int advice;
+	} madv[] = {
+		{ 1 << 0, MADV_HUGEPAGE }, { 1 << 1, MADV_NOHUGEPAGE }, { 1 << 2, MADV_DONTDUMP },
+		{ 1 << 3, MADV_DONTFORK }, { 1 << 4, MADV_WIPEONFORK },
+	};
+
+	for (__u32 i = 0; i < args->nr_vmas; i++) {
+		__u64 len = v[i].end - v[i].start;
+		long ret;
+
+		if (v[i].has_pages && v[i].prot != (PROT_READ | PROT_WRITE)) {
+			ret = sys_mprotect(v[i].start, len, v[i].prot);
+			if (ret)
+				fail(ret, "mprotect %lx", (unsigned long)v[i].start);
+		}
+		for (unsigned k = 0; k < sizeof(madv) / sizeof(madv[0]); k++) {
+			if (!(v[i].madv & madv[k].bit))
+				continue;
+			ret = sys_madvise(v[i].start, len, madv[k].advice);
+			if (ret)
+				fail(ret, "madvise %d at %lx", madv[k].advice, (unsigned long)v[i].start);
+		}
+	}
+}
+
+static void set_mm(void)
+{
+	long ret;
+
+	args->mm.auxv = (unsigned long)args->auxv;
+	ret = sys_prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&args->mm, sizeof(args->mm), 0);
+	if (ret)
+		fail(ret, "PR_SET_MM_MAP (brk %lx, exe fd %d)", (unsigned long)args->mm.brk,
+		     (int)args->mm.exe_fd);
+}
+
+static void set_signals(void)
+{
+	for (int sig = 1; sig <= 64; sig++) {
+		if (!(args->sigaction_set & (1ULL << (sig - 1))))
+			continue;
+		long ret = sys_rt_sigaction(sig, &args->sigactions[sig - 1], NULL, 8);
+		if (ret)
+			fail(ret, "rt_sigaction(%d)", sig);
+	}
+}
+
+static void set_rlimits(void)
+{
+	for (__u32 i = 0; i < args->nr_rlimits; i++) {
+		long ret = sys_prlimit64(0, i, &args->rlimits[i], NULL);
+		if (ret)
+			fail(ret, "setting rlimit %u", i);
+	}
+}
+
+/*
+ * Credentials last among the privileged steps. SECBIT_NO_SETUID_FIXUP
+ * keeps the capability sets untouched while the IDs change, so the caps
+ * needed for the remaining steps (setgroups, PR_CAPBSET_DROP, securebits)
+ * stay until capset installs the saved sets.
+ */
+static void set_creds(void)
+{
+	struct restorer_creds *c = &args->creds;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	long ret;
+
+	ret = sys_prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_SECUREBITS");
+	ret = sys_setgroups(c->nr_groups, at(c->groups_off));
+	if (ret)
+		fail(ret, "setgroups");
+	ret = sys_setresgid(c->gid, c->egid, c->sgid);
+	if (ret)
+		fail(ret, "setresgid(%u, %u, %u)", c->gid, c->egid, c->sgid);
+	sys_setfsgid(c->fsgid);
+	ret = sys_setresuid(c->uid, c->euid, c->suid);
+	if (ret)
+		fail(ret, "setresuid(%u, %u, %u)", c->uid, c->euid, c->suid);
+	sys_setfsuid(c->fsuid);
+	for (int cap = 0; cap < 64; cap++) {
+		if (c->cap_bnd & (1ULL << cap))
+			continue;
+		ret = sys_prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+		if (ret && ret != -22)	/* EINVAL: beyond the last cap */
+			fail(ret, "PR_CAPBSET_DROP %d", cap);
+	}
+	ret = sys_prctl(PR_SET_SECUREBITS, c->securebits, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_SECUREBITS 0x%x", c->securebits);
+	data[0].effective = c->cap_eff;
+	data[0].permitted = c->cap_prm;
+	data[0].inheritable = c->cap_inh;
+	data[1].effective = c->cap_eff >> 32;
+	data[1].permitted = c->cap_prm >> 32;
+	data[1].inheritable = c->cap_inh >> 32;
+	ret = sys_capset(&hdr, data);
+	if (ret)
+		fail(ret, "capset");
+	ret = sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (ret)
+		fail(ret, "clearing ambient caps");
+	for (int cap = 0; cap < 64; cap++) {
+		if (!(c->cap_amb & (1ULL << cap)))
+			continue;
+		ret = sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+		if (ret)
+			fail(ret, "raising ambient cap %d", cap);
+	}
+}
+
+static void set_task_attrs(void)
+{
+	long ret;
+
+	ret = sys_prctl(PR_SET_NAME, (unsigned long)args->comm, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_NAME");
+	ret = sys_prctl(PR_SET_TIMERSLACK, args->timer_slack_ns, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_TIMERSLACK");
+	/* After the credentials: changing them resets both. */
+	ret = sys_prctl(PR_SET_PDEATHSIG, args->pdeathsig, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_PDEATHSIG");
+	ret = sys_prctl(PR_SET_DUMPABLE, args->dumpable, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_DUMPABLE %d", args->dumpable);
+	if (args->no_new_privs) {
+		ret = sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (ret)
+			fail(ret, "PR_SET_NO_NEW_PRIVS");
+	}
+	ret = sys_arch_prctl(ARCH_SET_FS, args->fs_base);
+	if (ret)
+		fail(ret, "ARCH_SET_FS");
+	ret = sys_arch_prctl(ARCH_SET_GS, args->gs_base);
+	if (ret)
+		fail(ret, "ARCH_SET_GS");
+	/* The area lives in the restored memory, which is in place now. */
+	if (args->rseq_ptr) {
+		ret = sys_rseq((void *)args->rseq_ptr, args->rseq_len, 0, args->rseq_sig);
+		if (ret)
+			fail(ret, "registering rseq at %lx", (unsigned long)args->rseq_ptr);
+	}
+}
+
+/* Last: nothing below can fail, so no timer fires or signal queues early. */
+static void set_timers_and_pending(void)
+{
+	__s32 *fds = at(args->close_off);
+	long pid = sys_getpid(), tid = sys_gettid(), ret;
+
+	for (__u32 i = 0; i < args->nr_close; i++)
+		sys_close(fds[i]);
+	for (int which = 0; which < 3; which++) {
+		ret = sys_setitimer(which, &args->itimers[which], NULL);
+		if (ret)
+			fail(ret, "setitimer(%d)", which);
+	}
+	/* Signals are all blocked here; sigreturn installs the saved mask. */
+	for (__u32 i = 0; i < args->nr_pending; i++) {
+		const int *si = at(args->pending_off + 128 * i);
+		ret = sys_rt_tgsigqueueinfo(pid, tid, si[0], si);
+		if (ret)
+			fail(ret, "queueing signal %d", si[0]);
+	}
+	for (__u32 i = 0; i < args->nr_shared_pending; i++) {
+		const int *si = at(args->shared_pending_off + 128 * i);
+		ret = sys_rt_sigqueueinfo(pid, si[0], si);
+		if (ret)
+			fail(ret, "queueing shared signal %d", si[0]);
+	}
+}
+
+void restorer_main(struct restorer_args *a)
+{
+	args = a;
+	rt_log_init_fd(a->log_fd, a->log_level);
+	if (a->magic != RESTORER_MAGIC || a->version != RESTORER_ABI_VERSION)
+		fail(-22, "args magic/version mismatch");
+	rt_debug("pid %ld: %u mappings, %u page runs", sys_getpid(), a->nr_vmas, a->nr_runs);
+
+	unmap_engine();
+	/* From here only this region, the vDSO and the fds in args exist. */
+	place_vdso();
+	map_vmas();
+	read_pages();
+	finish_vmas();
+	set_mm();
+	set_signals();
+	set_rlimits();
+	set_creds();
+	set_task_attrs();
+	rt_debug("done, handing over to the engine for sigreturn");
+	/* The log fd is among those closed next. */
+	set_timers_and_pending();
+	a->status = RESTORER_STATUS_DONE;
+	restorer_sigreturn(a->sigframe);
+}

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "files: "
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "dump.h"
+#include "image.h"
+#include "log.h"
+
+/* Where a FileEntry came from, to find fds sharing one open file description. */
+struct file_origin {
+	pid_t pid;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct file_origin *origins;
+
+static int kcmp_file(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2);
+}
+
+static bool is_tty(const struct stat *st)
+{
+	unsigned maj = major(st->st_rdev);
+
+	return S_ISCHR(st->st_mode) && ((maj >= 136 && maj <= 143) || maj == 4 ||
+					(maj == 5 && minor(st->st_rdev) <= 2));
+}
+
+static int add_pipe_data(struct dump_ctx *ctx, pid_t pid, int fd, uint64_t pipe_id)
+{
+	PipeDataEntry *e;
+	int pidfd = -1, tfd = -1, p[2] = { -1, -1 }, err = 0, queued = 0;
+
+	for (size_t i = 0; i < ctx->nr_pipes; i++)
+		if (ctx->pipes[i]->pipe_id == pipe_id)
+			return 0;
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd >= 0)
+		tfd = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (tfd < 0) {
+		err = -errno;
+		pr_perror("cannot get fd %d of %d to read its pipe", fd, pid);
+		goto out;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pipe_data_entry__init(e);
+	e->pipe_id = pipe_id;
+	e->size = fcntl(tfd, F_GETPIPE_SZ);
+	PipeDataEntry **np = realloc(ctx->pipes, (ctx->nr_pipes + 1) * sizeof(*np));
+	if (!np) {
+		free(e);
+		err = -ENOMEM;
+		goto out;
+	}
+	ctx->pipes = np;
+	ctx->pipes[ctx->nr_pipes++] = e;
+	if (ioctl(tfd, FIONREAD, &queued) < 0 || queued <= 0)
+		goto out;
+	/* tee() copies the queued bytes without consuming them. */
+	if (pipe2(p, O_CLOEXEC) < 0 || fcntl(p[1], F_SETPIPE_SZ, e->size) < 0) {
+		err = -errno;
+		pr_perror("cannot make a pipe to copy pipe:[%llu]", (unsigned long long)pipe_id);
+		goto out;
+	}
+	ssize_t n = tee(tfd, p[1], queued, SPLICE_F_NONBLOCK);
+	if (n != queued) {
+		err = n < 0 ? -errno : -EIO;
+		pr_errno(err, "cannot copy %d queued bytes of pipe:[%llu]", queued,
+			 (unsigned long long)pipe_id);
+		goto out;
+	}
+	e->data.data = malloc(queued);
+	if (!e->data.data) {
+		err = -ENOMEM;
+		goto out;
+	}
+	e->has_data = true;
+	if (read(p[0], e->data.data, queued) != queued) {
+		err = -EIO;
+		goto out;
+	}
+	e->data.len = queued;
+	pr_debug("pipe:[%llu]: %d bytes queued", (unsigned long long)pipe_id, queued);
+out:
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	if (tfd >= 0)
+		close(tfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	return err;
+}
+
+/* Find the FileEntry for this fd, or make one. Returns its id or -errno. */
+static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
+{
+	char path[PATH_MAX], link[64];
+	struct proc_fdinfo fi;
+	struct stat st;
+	FileEntry *e;
+	int err;
+
+	snprintf(link, sizeof(link), "fd/%d", fd);
+	err = proc_readlink(task->pid, link, path, sizeof(path));
+	if (!err) {
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", task->pid, fd);
+		if (stat(link, &st) < 0)
+			err = -errno;
+	}
+	if (!err)
+		err = proc_parse_fdinfo(task->pid, fd, &fi);
+	if (err) {
+		pr_errno(err, "cannot inspect fd %d of %d", fd, task->pid);
+		return err;
+	}
+	for (size_t i = 0; i < ctx->nr_files; i++) {
+		struct file_origin *o = &origins[i];
+		if (o->dev == st.st_dev && o->ino == st.st_ino &&
+		    kcmp_file(o->pid, o->fd, task->pid, fd) == 0)
+			return ctx->files[i]->id;
+	}
+
+	e = calloc(1, sizeof(*e) + sizeof(RegFileEntry) + sizeof(PipeFileEntry));
+	if (!e)
+		return -ENOMEM;
+	file_entry__init(e);
+	e->id = ctx->nr_files;
+	e->flags = fi.flags & ~O_CLOEXEC;
+	if (S_ISSOCK(st.st_mode) || !strncmp(path, "socket:", 7)) {
+		pr_err("fd %d of %d is a socket ('%s'); sockets are not supported yet", fd, task->pid, path);
+		err = -EOPNOTSUPP;
+	} else if (!strncmp(path, "anon_inode:", 11)) {
+		pr_err("fd %d of %d is '%s', a file kind not supported yet", fd, task->pid, path);
+		err = -EOPNOTSUPP;
+	} else if (S_ISFIFO(st.st_mode)) {
+		PipeFileEntry *p = (PipeFileEntry *)((RegFileEntry *)(e + 1) + 1);
+		pipe_file_entry__init(p);
+		p->pipe_id = st.st_ino;
+		e->pipe = p;
+		if (!strncmp(path, "pipe:", 5)) {
+			e->kind = FILE_KIND__FILE_PIPE;
+		} else {
+			e->kind = FILE_KIND__FILE_FIFO;
+			p->path = strdup(path);
+		}
+		if ((fi.flags & O_ACCMODE) != O_WRONLY)
+			err = add_pipe_data(ctx, task->pid, fd, st.st_ino);
+	} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISCHR(st.st_mode)) {
+		RegFileEntry *r = (RegFileEntry *)(e + 1);
+		reg_file_entry__init(r);
+		e->reg = r;
+		if (path[0] != '/' || strstr(path, " (deleted)")) {
+			pr_err("fd %d of %d: '%s' is deleted or has no path; not supported yet", fd,
+			       task->pid, path);
+			err = -EOPNOTSUPP;
+		}
+		if (is_tty(&st) && !ctx->opts->shell_job) {
+			pr_err("fd %d of %d is the terminal '%s'; use --shell-job to dump a job attached to a terminal",
+			       fd, task->pid, path);
+			err = -EOPNOTSUPP;
+		}
+		e->kind = is_tty(&st) ? FILE_KIND__FILE_TTY
+				      : S_ISCHR(st.st_mode) ? FILE_KIND__FILE_CHR : FILE_KIND__FILE_REG;
+		r->path = strdup(path);
+		r->pos = fi.pos;
+		r->size = st.st_size;
+		r->mode = st.st_mode;
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+		r->has_rdev = S_ISCHR(st.st_mode);
+		r->rdev = st.st_rdev;
+	} else {
+		pr_err("fd %d of %d ('%s', mode 0%o) is a file kind not supported yet", fd, task->pid,
+		       path, st.st_mode);
+		err = -EOPNOTSUPP;
+	}
+	FileEntry **nf = realloc(ctx->files, (ctx->nr_files + 1) * sizeof(*nf));
+	struct file_origin *no = realloc(origins, (ctx->nr_files + 1) * sizeof(*no));
+	if (nf)
+		ctx->files = nf;
+	if (no)
+		origins = no;
+	if (!nf || !no) {
+		free(e);
+		return -ENOMEM;
+	}
+	ctx->files[ctx->nr_files] = e;
+	origins[ctx->nr_files] = (struct file_origin){ task->pid, fd, st.st_dev, st.st_ino };
+	ctx->nr_files++;
+	return err ? err : (int)e->id;
+}
+
+/* Every pipe must have its reader and its writer inside the dump. */
+static int check_pipes(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_files; i++) {
+		FileEntry *e = ctx->files[i];
+		bool r = false, w = false;
+		if (e->kind != FILE_KIND__FILE_PIPE && e->kind != FILE_KIND__FILE_FIFO)
+			continue;
+		for (size_t k = 0; k < ctx->nr_files; k++) {
+			FileEntry *o = ctx->files[k];
+			if (!o->pipe || o->pipe->pipe_id != e->pipe->pipe_id)
+				continue;
+			r |= (o->flags & O_ACCMODE) != O_WRONLY;
+			w |= (o->flags & O_ACCMODE) != O_RDONLY;
+		}
+		if (!r || !w) {
+			pr_err("fd %d of %d is %s pipe:[%llu] whose %s end is outside the dump; not supported yet",
+			       origins[i].fd, origins[i].pid, r ? "the read end of" : "the write end of",
+			       (unsigned long long)e->pipe->pipe_id, r ? "write" : "read");
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+static int fd_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int dump_files(struct dump_ctx *ctx, struct dump_task *task)
+{
+	char path[64];
+	struct dirent *de;
+	int *fds = NULL, nr = 0, err = 0;
+	struct img *img;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", task->pid);
+	d = opendir(path);
+	if (!d) {
+		err = -errno;
+		pr_perror("cannot list the fds of %d", task->pid);
+		return err;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		int *nf = realloc(fds, (nr + 1) * sizeof(*nf));
+		if (!nf) {
+			err = -ENOMEM;
+			break;
+		}
+		fds = nf;
+		fds[nr++] = atoi(de->d_name);
+	}
+	closedir(d);
+	if (err)
+		goto out;
+	qsort(fds, nr, sizeof(*fds), fd_cmp);
+	img = img_open(ctx->dirfd, IMG_FDINFO, task->pid, O_WRONLY);
+	if (!img) {
+		err = -errno;
+		goto out;
+	}
+	for (int i = 0; i < nr && !err; i++) {
+		FdinfoEntry fe = FDINFO_ENTRY__INIT;
+		struct proc_fdinfo fi;
+		int id = file_for_fd(ctx, task, fds[i]);
+		if (id < 0) {
+			err = id;
+			break;
+		}
+		err = proc_parse_fdinfo(task->pid, fds[i], &fi);
+		if (err) {
+			pr_errno(err, "cannot read fdinfo %d of %d", fds[i], task->pid);
+			break;
+		}
+		fe.fd = fds[i];
+		fe.id = id;
+		fe.cloexec = fi.flags & O_CLOEXEC;
+		err = img_write(img, &fe);
+	}
+	int cerr = img_close(img);
+	if (!err)
+		err = cerr;
+	if (!err)
+		err = check_pipes(ctx);
+out:
+	free(fds);
+	return err;
+}
+
+int dump_files_write(struct dump_ctx *ctx)
+{
+	struct img *img;
+	int err = 0, cerr;
+
+	img = img_open(ctx->dirfd, IMG_FILES, 0, O_WRONLY);
+	if (!img)
+		return -errno;
+	for (size_t i = 0; i < ctx->nr_files && !err; i++)
+		err = img_write(img, ctx->files[i]);
+	cerr = img_close(img);
+	if (err || cerr)
+		return err ? err : cerr;
+	img = img_open(ctx->dirfd, IMG_PIPES_DATA, 0, O_WRONLY);
+	if (!img)
+		return -errno;
+	for (size_t i = 0; i < ctx->nr_pipes && !err; i++)
+		err = img_write(img, ctx->pipes[i]);
+	cerr = img_close(img);
+	return err ? err : cerr;
+}
+
+void dump_files_free(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_files; i++) {
+		FileEntry *e = ctx->files[i];
+		if (e->reg)
+			free(e->reg->path);
+		if (e->pipe)
+			free(e->pipe->path);
+		free(e);
+	}
+	free(ctx->files);
+	for (size_t i = 0; i < ctx->nr_pipes; i++) {
+		free(ctx->pipes[i]->data.data);
+		free(ctx->pipes[i]);
+	}
+	free(ctx->pipes);
+	free(origins);
+	origins = NULL;
+	ctx->files = NULL;
+	ctx->pipes = NULL;
+	ctx->nr_files = ctx->nr_pipes = 0;
+}

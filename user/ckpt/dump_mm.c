@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "mm: "
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "pagemap.pb-c.h"
+
+#include "ckpt.h"
+#include "dump.h"
+#include "image.h"
+#include "kcompat.h"
+#include "log.h"
+
+#undef PAGE_SIZE
+#define PAGE_SIZE 4096ul
+#define XFER_BUF (4ul << 20)
+#define SCAN_VEC 512
+
+/* Streams page runs of one task into its pages file and pagemap image. */
+struct page_writer {
+	pid_t pid;
+	int pages_fd;
+	int mem_fd;		/* /proc/PID/mem, for mappings we cannot read directly */
+	struct img *pagemap;
+	uint8_t *buf;
+	struct iovec riov[IOV_MAX];
+	size_t nr_riov, buf_used;
+	uint64_t run_start, run_len;	/* pending pagemap entry */
+	uint64_t total;
+};
+
+static int pw_flush_entry(struct page_writer *pw)
+{
+	PagemapEntry e = PAGEMAP_ENTRY__INIT;
+
+	if (!pw->run_len)
+		return 0;
+	e.vaddr = pw->run_start;
+	e.nr_pages = pw->run_len / PAGE_SIZE;
+	e.has_flags = true;
+	e.flags = PE_PRESENT;
+	pw->run_len = 0;
+	return img_write(pw->pagemap, &e);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf = (const char *)buf + n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Copy the queued remote ranges into the buffer, then into the file. */
+static int pw_flush_data(struct page_writer *pw)
+{
+	struct iovec l = { pw->buf, pw->buf_used };
+	ssize_t n;
+	int err;
+
+	if (!pw->buf_used)
+		return 0;
+	n = process_vm_readv(pw->pid, &l, 1, pw->riov, pw->nr_riov, 0);
+	if (n != (ssize_t)pw->buf_used) {
+		err = n < 0 ? -errno : -EFAULT;
+		pr_errno(err, "cannot read %zu bytes of memory of %d near %p", pw->buf_used, pw->pid,
+			 pw->riov[0].iov_base);
+		return err;
+	}
+	err = write_all(pw->pages_fd, pw->buf, pw->buf_used);
+	if (err) {
+		pr_errno(err, "cannot write pages-%d.img", pw->pid);
+		return err;
+	}
+	pw->total += pw->buf_used;
+	if ((pw->total & ((64ul << 20) - 1)) < pw->buf_used)
+		log_progress("dumping %d: %llu MiB", pw->pid, (unsigned long long)(pw->total >> 20));
+	pw->nr_riov = 0;
+	pw->buf_used = 0;
+	return 0;
+}
+
+/* Queue [addr, addr + len) of the task's memory. */
+static int pw_add(struct page_writer *pw, uint64_t addr, uint64_t len)
+{
+	int err;
+
+	if (pw->run_len && pw->run_start + pw->run_len == addr) {
+		pw->run_len += len;
+	} else {
+		err = pw_flush_entry(pw);
+		if (err)
+			return err;
+		pw->run_start = addr;
+		pw->run_len = len;
+	}
+	while (len) {
+		uint64_t chunk = XFER_BUF - pw->buf_used;
+		if (chunk > len)
+			chunk = len;
+		pw->riov[pw->nr_riov].iov_base = (void *)addr;
+		pw->riov[pw->nr_riov].iov_len = chunk;
+		pw->nr_riov++;
+		pw->buf_used += chunk;
+		addr += chunk;
+		len -= chunk;
+		if (pw->buf_used == XFER_BUF || pw->nr_riov == IOV_MAX) {
+			err = pw_flush_data(pw);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Pages of a mapping the task cannot read itself (PROT_NONE): via /proc/PID/mem. */
+static int pw_add_forced(struct page_writer *pw, uint64_t addr, uint64_t len)
+{
+	int err = pw_flush_data(pw);
+
+	if (err)
+		return err;
+	err = pw_add(pw, addr, 0);
+	if (err)
+		return err;
+	pw->run_len += len;
+	while (len) {
+		uint64_t chunk = len < XFER_BUF ? len : XFER_BUF;
+		ssize_t n = pread(pw->mem_fd, pw->buf, chunk, addr);
+		if (n != (ssize_t)chunk) {
+			err = n < 0 ? -errno : -EFAULT;
+			pr_errno(err, "cannot read memory of %d at %#llx", pw->pid, (unsigned long long)addr);
+			return err;
+		}
+		err = write_all(pw->pages_fd, pw->buf, chunk);
+		if (err) {
+			pr_errno(err, "cannot write pages-%d.img", pw->pid);
+			return err;
+		}
+		pw->total += chunk;
+		addr += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/*
+ * Which pages of a private mapping hold data of the task's own: present or
+ * swapped, not the shared zero page, and for file mappings not the file's
+ * page-cache page (those come back from the file).
+ */
+static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const struct proc_vma *v,
+			      bool file)
+{
+	struct page_region vec[SCAN_VEC];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = v->start,
+		.end = v->end,
+		.vec = (uint64_t)vec,
+		.vec_len = SCAN_VEC,
+		.category_inverted = PAGE_IS_PFNZERO | (file ? PAGE_IS_FILE : 0),
+		.category_mask = PAGE_IS_PFNZERO | (file ? PAGE_IS_FILE : 0),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+	bool readable = v->prot & PROT_READ;
+
+	while (arg.start < v->end) {
+		int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+		if (n < 0) {
+			int err = -errno;
+			pr_perror("PAGEMAP_SCAN of %d at %#llx failed", pw->pid,
+				  (unsigned long long)arg.start);
+			return err;
+		}
+		for (int i = 0; i < n; i++) {
+			int err = readable ? pw_add(pw, vec[i].start, vec[i].end - vec[i].start)
+					   : pw_add_forced(pw, vec[i].start, vec[i].end - vec[i].start);
+			if (err)
+				return err;
+		}
+		if (arg.walk_end <= arg.start)
+			break;
+		arg.start = arg.walk_end;
+	}
+	return 0;
+}
+
+/*
+ * Shared anonymous memory: its pages live in a shmem file whether or not
+ * this task has them mapped right now, so read the file's data extents.
+ */
+static int dump_shmem_pages(struct page_writer *pw, const struct proc_vma *v)
+{
+	char path[96];
+	uint64_t len = v->end - v->start;
+	off_t pos = v->pgoff, end = v->pgoff + len;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pw->pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("cannot open shared memory of %d at %#llx", pw->pid, (unsigned long long)v->start);
+		return err;
+	}
+	err = pw_flush_data(pw);
+	while (!err && pos < end) {
+		off_t data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 || data >= end)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		uint64_t addr = v->start + (data - v->pgoff);
+		err = pw_add(pw, addr, 0);
+		if (err)
+			break;
+		pw->run_len += hole - data;
+		for (off_t o = data; o < hole && !err;) {
+			size_t chunk = hole - o < (off_t)XFER_BUF ? (size_t)(hole - o) : XFER_BUF;
+			ssize_t n = pread(fd, pw->buf, chunk, o);
+			if (n != (ssize_t)chunk) {
+				err = n < 0 ? -errno : -EIO;
+				pr_errno(err, "cannot read shared memory of %d", pw->pid);
+				break;
+			}
+			err = write_all(pw->pages_fd, pw->buf, chunk);
+			pw->total += chunk;
+			o += chunk;
+		}
+		pos = hole;
+	}
+	close(fd);
+	return err;
+}
+
+static int file_id(MmEntry *mm, const struct stat *st, const char *path)
+{
+	for (size_t i = 0; i < mm->n_files; i++)
+		if (mm->files[i]->dev == st->st_dev && mm->files[i]->ino == st->st_ino)
+			return i;
+	MapFileEntry **nf = realloc(mm->files, (mm->n_files + 1) * sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	mm->files = nf;
+	MapFileEntry *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	map_file_entry__init(f);
+	f->id = mm->n_files;
+	f->path = strdup(path);
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = st->st_size;
+	f->mode = st->st_mode;
+	f->has_mtime_ns = true;
+	f->mtime_ns = st->st_mtim.tv_sec * 1000000000ull + st->st_mtim.tv_nsec;
+	mm->files[mm->n_files++] = f;
+	return f->id;
+}
+
+static const char *unsupported_mapping(const struct proc_vma *v)
+{
+	const char *p = v->path;
+
+	if (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]"))
+		return NULL;
+	if (v->vmflags & PROC_VMF_UFFD)
+		return "it is registered with userfaultfd";
+	if (!strcmp(p, "/[aio] (deleted)"))
+		return "it is an AIO ring (not supported yet)";
+	if (!strncmp(p, "/SYSV", 5))
+		return "it is System V shared memory (not supported yet)";
+	if (!strncmp(p, "/memfd:", 7))
+		return "it is a memfd mapping (not supported yet)";
+	if (p[0] == '/' && strstr(p, " (deleted)") && strcmp(p, "/dev/zero (deleted)"))
+		return "its file is deleted (not supported yet)";
+	if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6))
+		return "it is a special mapping ckpt does not know";
+	if ((v->vmflags & (PROC_VMF_PFNMAP | PROC_VMF_IO)))
+		return "it maps device memory";
+	if (p[0] && p[0] != '/' && p[0] != '[')
+		return "its backing is unknown";
+	return NULL;
+}
+
+static void free_mm(MmEntry *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		free(mm->vmas[i]);
+	free(mm->vmas);
+	for (size_t i = 0; i < mm->n_files; i++) {
+		free(mm->files[i]->path);
+		free(mm->files[i]);
+	}
+	free(mm->files);
+	free(mm->auxv);
+}
+
+static int collect_file(pid_t pid, const struct proc_vma *v, struct stat *st)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	if (stat(path, st) < 0) {
+		int err = -errno;
+		pr_perror("cannot stat the file mapped by %d at %#llx ('%s')", pid,
+			  (unsigned long long)v->start, v->path);
+		return err;
+	}
+	return 0;
+}
+
+static int build_mm(struct dump_task *task, MmEntry *mm)
+{
+	struct proc_stat *s = &task->stat;
+	uint64_t auxv[128];
+	char exe[PATH_MAX];
+	struct stat st;
+	int err;
+
+	mm->start_code = s->start_code;
+	mm->end_code = s->end_code;
+	mm->start_data = s->start_data;
+	mm->end_data = s->end_data;
+	mm->start_brk = s->start_brk;
+	mm->brk = task->pstate.brk;
+	mm->start_stack = s->start_stack;
+	mm->arg_start = s->arg_start;
+	mm->arg_end = s->arg_end;
+	mm->env_start = s->env_start;
+	mm->env_end = s->env_end;
+
+	ssize_t n = proc_read_file(task->pid, "auxv", (char *)auxv, sizeof(auxv));
+	if (n < 0) {
+		pr_errno(n, "cannot read the auxv of %d", task->pid);
+		return n;
+	}
+	mm->n_auxv = (n / 16) * 2;
+	mm->auxv = malloc(sizeof(uint64_t) * (mm->n_auxv ? mm->n_auxv : 1));
+	if (!mm->auxv)
+		return -ENOMEM;
+	memcpy(mm->auxv, auxv, mm->n_auxv * sizeof(uint64_t));
+
+	err = proc_readlink(task->pid, "exe", exe, sizeof(exe));
+	if (!err) {
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/exe", task->pid);
+		if (stat(p, &st) < 0)
+			err = -errno;
+	}
+	if (err) {
+		pr_errno(err, "cannot read the executable of %d", task->pid);
+		return err;
+	}
+	if (strstr(exe, " (deleted)")) {
+		pr_err("the executable of %d, '%s', is deleted; not supported yet", task->pid, exe);
+		return -ENOENT;
+	}
+	err = file_id(mm, &st, exe);
+	if (err < 0)
+		return err;
+	mm->has_exe_file_id = true;
+	mm->exe_file_id = err;
+
+	mm->vmas = calloc(task->nr_vmas, sizeof(*mm->vmas));
+	if (!mm->vmas)
+		return -ENOMEM;
+	for (size_t i = 0; i < task->nr_vmas; i++) {
+		const struct proc_vma *v = &task->vmas[i];
+		const char *why;
+		VmaEntry *e;
+
+		if (!strcmp(v->path, "[vsyscall]"))
+			continue;
+		why = unsupported_mapping(v);
+		if (why) {
+			pr_err("cannot dump the mapping %#llx-%#llx '%s' of %d: %s",
+			       (unsigned long long)v->start, (unsigned long long)v->end, v->path,
+			       task->pid, why);
+			return -EOPNOTSUPP;
+		}
+		e = malloc(sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		vma_entry__init(e);
+		mm->vmas[mm->n_vmas++] = e;
+		e->start = v->start;
+		e->end = v->end;
+		e->prot = v->prot;
+		e->has_madv = true;
+		e->madv = (v->vmflags & PROC_VMF_HUGEPAGE ? VMA_MADV_HUGEPAGE : 0) |
+			  (v->vmflags & PROC_VMF_NOHUGEPAGE ? VMA_MADV_NOHUGEPAGE : 0) |
+			  (v->vmflags & PROC_VMF_DONTDUMP ? VMA_MADV_DONTDUMP : 0) |
+			  (v->vmflags & PROC_VMF_DONTCOPY ? VMA_MADV_DONTFORK : 0) |
+			  (v->vmflags & PROC_VMF_WIPEONFORK ? VMA_MADV_WIPEONFORK : 0);
+		e->flags = (v->vmflags & PROC_VMF_GROWSDOWN ? MAP_GROWSDOWN : 0) |
+			   (v->vmflags & PROC_VMF_NORESERVE ? MAP_NORESERVE : 0);
+		if (!strcmp(v->path, "[vdso]")) {
+			e->kind = VMA_KIND_VDSO;
+			e->flags |= MAP_PRIVATE;
+		} else if (!strcmp(v->path, "[vvar]") || !strcmp(v->path, "[vvar_vclock]")) {
+			e->kind = VMA_KIND_VVAR;
+			e->flags |= MAP_PRIVATE;
+		} else if (v->path[0] == '/' && v->shared && !strcmp(v->path, "/dev/zero (deleted)")) {
+			e->kind = VMA_KIND_SHARED_ANON;
+			e->flags |= MAP_SHARED | MAP_ANONYMOUS;
+			e->has_shmid = true;
+			e->shmid = v->ino;
+			e->pgoff = v->pgoff;
+		} else if (v->path[0] == '/') {
+			err = collect_file(task->pid, v, &st);
+			if (err)
+				return err;
+			if (st.st_ino != v->ino) {
+				pr_err("the file mapped by %d at %#llx changed under the dump", task->pid,
+				       (unsigned long long)v->start);
+				return -ESTALE;
+			}
+			err = file_id(mm, &st, v->path);
+			if (err < 0)
+				return err;
+			e->has_file_id = true;
+			e->file_id = err;
+			e->pgoff = v->pgoff;
+			e->kind = v->shared ? VMA_KIND_FILE_SHARED : VMA_KIND_FILE_PRIVATE;
+			e->flags |= v->shared ? MAP_SHARED : MAP_PRIVATE;
+		} else {
+			e->kind = VMA_KIND_ANON;
+			e->flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		}
+	}
+	return 0;
+}
+
+static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
+{
+	struct page_writer pw = { .pid = task->pid, .pages_fd = -1, .mem_fd = -1 };
+	char name[64], path[64];
+	int pagemap_fd = -1, err = 0;
+
+	img_name(IMG_PAGES, task->pid, name, sizeof(name));
+	pw.pages_fd = openat(ctx->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (pw.pages_fd < 0) {
+		err = -errno;
+		pr_perror("cannot create %s", name);
+		goto out;
+	}
+	pw.pagemap = img_open(ctx->dirfd, IMG_PAGEMAP, task->pid, O_WRONLY);
+	if (!pw.pagemap) {
+		err = -errno;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", task->pid);
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/mem", task->pid);
+	pw.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0 || pw.mem_fd < 0) {
+		err = -errno;
+		pr_perror("cannot open the pagemap or memory of %d", task->pid);
+		goto out;
+	}
+	pw.buf = mmap(NULL, XFER_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pw.buf == MAP_FAILED) {
+		err = -errno;
+		pw.buf = NULL;
+		goto out;
+	}
+	for (size_t i = 0, k = 0; i < mm->n_vmas && !err; i++) {
+		VmaEntry *e = mm->vmas[i];
+		while (task->vmas[k].start != e->start)
+			k++;
+		switch (e->kind) {
+		case VMA_KIND_ANON:
+			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], false);
+			break;
+		case VMA_KIND_FILE_PRIVATE:
+			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], true);
+			break;
+		case VMA_KIND_SHARED_ANON:
+			err = dump_shmem_pages(&pw, &task->vmas[k]);
+			break;
+		}
+	}
+	if (!err)
+		err = pw_flush_data(&pw);
+	if (!err)
+		err = pw_flush_entry(&pw);
+	if (!err && fault_injected("dump-pages"))
+		err = -EIO;
+	log_progress_done();
+	ctx->pages_bytes += pw.total;
+	pr_info("%d: %llu bytes of pages", task->pid, (unsigned long long)pw.total);
+out:
+	if (pw.buf)
+		munmap(pw.buf, XFER_BUF);
+	if (pw.pagemap) {
+		int cerr = img_close(pw.pagemap);
+		if (!err)
+			err = cerr;
+	}
+	if (pw.pages_fd >= 0) {
+		if (!err && fsync(pw.pages_fd) < 0 && errno != EINVAL) {
+			err = -errno;
+			pr_perror("cannot sync %s", name);
+		}
+		close(pw.pages_fd);
+	}
+	if (pw.mem_fd >= 0)
+		close(pw.mem_fd);
+	if (pagemap_fd >= 0)
+		close(pagemap_fd);
+	return err;
+}
+
+int dump_mm(struct dump_ctx *ctx, struct dump_task *task)
+{
+	MmEntry mm = MM_ENTRY__INIT;
+	struct img *img;
+	int err;
+
+	err = build_mm(task, &mm);
+	if (err)
+		goto out;
+	err = write_pages(ctx, task, &mm);
+	if (err)
+		goto out;
+	img = img_open(ctx->dirfd, IMG_MM, task->pid, O_WRONLY);
+	if (!img) {
+		err = -errno;
+		goto out;
+	}
+	err = img_write(img, &mm);
+	int cerr = img_close(img);
+	if (!err)
+		err = cerr;
+out:
+	free_mm(&mm);
+	return err;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Seizing a task and running code in it: remote system calls and the
+ * parasite blob. A task is either untouched or fully under our control;
+ * infect_release() is the one way back, whatever happened in between.
+ */
+#ifndef CKPT_INFECT_H
+#define CKPT_INFECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "parasite_abi.h"
+
+struct infect_task {
+	pid_t pid;
+	struct user_regs_struct regs;	/* as frozen, before any change */
+	uint64_t sigmask;		/* blocked mask as frozen */
+	uint8_t *xsave;
+	size_t xsave_len;
+	uint64_t gadget;		/* address of a syscall instruction in the task */
+	uint64_t parasite;		/* parasite mapping in the task, or 0 */
+	size_t parasite_len;
+	bool seized;
+	bool touched;			/* regs or mask changed: restore them on release */
+	struct parasite_args *pargs;	/* local copy of the args area */
+};
+
+/* Block SIGCHLD and open the signalfd the waits below use. Call once. */
+int infect_init(void);
+
+/*
+ * PTRACE_SEIZE and PTRACE_INTERRUPT pid, and wait (bounded) until it is
+ * stopped; read its registers, xstate and blocked mask. On failure the
+ * task is released. Logs errors.
+ */
+int infect_seize(pid_t pid, struct infect_task *t);
+
+/* Run one system call in the task. Returns 0 with *ret the raw result. */
+int infect_syscall(struct infect_task *t, long nr, long *ret, uint64_t a1, uint64_t a2,
+		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+
+/* Map the parasite into the task. */
+int infect_parasite_inject(struct infect_task *t);
+
+/* Run one parasite command; t->pargs holds the answer. Returns its ret. */
+int infect_parasite_call(struct infect_task *t, enum parasite_cmd cmd);
+
+/*
+ * Undo everything: unmap the parasite, put back registers and mask, then
+ * either detach (the task runs on as before) or kill it. Safe to call in
+ * any state; logs but does not fail the caller's error path.
+ */
+int infect_release(struct infect_task *t, bool kill_task);
+
+/*
+ * Wait for a state change of pid, at most timeout_ms. Returns 0 with
+ * *status, -ETIMEDOUT, or -errno.
+ */
+int infect_wait(pid_t pid, int *status, int timeout_ms);
+
+/* Description of a wait status for messages ("stopped by SIGSEGV"). */
+const char *infect_status_str(int status, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "files: "
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "image.h"
+#include "log.h"
+#include "restore.h"
+
+#define REOPEN_FLAGS_MASK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | \
+			   O_DSYNC | O_PATH | O_DIRECTORY | O_NOFOLLOW | O_LARGEFILE)
+
+static int open_reg(const FileEntry *e)
+{
+	const RegFileEntry *r = e->reg;
+	struct stat st;
+	int fd;
+
+	fd = open(r->path, (e->flags & REOPEN_FLAGS_MASK) | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int err = -errno;
+		pr_perror("cannot open '%s' (file %u)", r->path, e->id);
+		return err;
+	}
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+		pr_perror("cannot stat '%s'", r->path);
+		close(fd);
+		return err;
+	}
+	if ((st.st_mode & S_IFMT) != (r->mode & S_IFMT) ||
+	    (e->kind == FILE_KIND__FILE_REG && (st.st_mode & 07777) != (r->mode & 07777))) {
+		pr_err("'%s' has mode 0%o, the dumped file had 0%o", r->path, st.st_mode, r->mode);
+		goto bad;
+	}
+	if (e->kind == FILE_KIND__FILE_REG && S_ISREG(st.st_mode) && (uint64_t)st.st_size != r->size) {
+		pr_err("'%s' has size %lld, the dumped file had %llu", r->path, (long long)st.st_size,
+		       (unsigned long long)r->size);
+		goto bad;
+	}
+	if (e->kind == FILE_KIND__FILE_CHR && r->has_rdev && st.st_rdev != r->rdev) {
+		pr_err("'%s' is device %#llx, the dumped one was %#llx", r->path,
+		       (unsigned long long)st.st_rdev, (unsigned long long)r->rdev);
+		goto bad;
+	}
+	if (S_ISREG(st.st_mode) && !(e->flags & O_PATH) && lseek(fd, r->pos, SEEK_SET) < 0) {
+		int err = -errno;
+		pr_perror("cannot seek '%s' to %llu", r->path, (unsigned long long)r->pos);
+		close(fd);
+		return err;
+	}
+	return fd;
+bad:
+	close(fd);
+	return -ESTALE;
+}
+
+static int open_tty(struct rst_ctx *ctx, const FileEntry *e)
+{
+	if (!ctx->opts->shell_job) {
+		pr_err("file %u is the terminal '%s'; restore with --shell-job to attach it to this terminal",
+		       e->id, e->reg->path);
+		return -EINVAL;
+	}
+	for (int fd = 0; fd < 3; fd++) {
+		if (!isatty(fd))
+			continue;
+		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (nfd < 0)
+			return -errno;
+		return nfd;
+	}
+	pr_err("--shell-job: ckpt has no terminal on fds 0-2 to give to the restored task");
+	return -ENOTTY;
+}
+
+static const PipeDataEntry *pipe_data(struct rst_ctx *ctx, uint64_t id)
+{
+	for (size_t i = 0; i < ctx->nr_pipes; i++)
+		if (ctx->pipes[i]->pipe_id == id)
+			return ctx->pipes[i];
+	return NULL;
+}
+
+static int fill_pipe(int wfd, const PipeDataEntry *pd, uint64_t id)
+{
+	if (!pd)
+		return 0;
+	if (fcntl(wfd, F_SETPIPE_SZ, pd->size) < 0) {
+		int err = -errno;
+		pr_perror("cannot size pipe:[%llu] to %u bytes", (unsigned long long)id, pd->size);
+		return err;
+	}
+	if (pd->has_data && pd->data.len &&
+	    write(wfd, pd->data.data, pd->data.len) != (ssize_t)pd->data.len) {
+		int err = -errno;
+		pr_perror("cannot refill pipe:[%llu]", (unsigned long long)id);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Open every end of one pipe (or FIFO) that the image has: the first read
+ * and write descriptions get the two ends of a new pipe, any further one
+ * is a fresh open of /proc/self/fd/N, which makes a new description.
+ */
+static int open_pipe(struct rst_ctx *ctx, size_t idx)
+{
+	const FileEntry *e = ctx->files[idx];
+	uint64_t id = e->pipe->pipe_id;
+	int p[2], err = 0, holder = -1;
+
+	if (e->kind == FILE_KIND__FILE_PIPE) {
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			err = -errno;
+			pr_perror("cannot create a pipe");
+			return err;
+		}
+	} else {
+		/* O_RDWR never blocks on a FIFO and keeps both ends open meanwhile. */
+		holder = open(e->pipe->path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+		if (holder < 0) {
+			err = -errno;
+			pr_perror("cannot open the FIFO '%s'", e->pipe->path);
+			return err;
+		}
+		p[0] = open(e->pipe->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		p[1] = open(e->pipe->path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+		if (p[0] < 0 || p[1] < 0) {
+			err = -errno;
+			pr_perror("cannot open the FIFO '%s'", e->pipe->path);
+			goto out;
+		}
+	}
+	err = fill_pipe(p[1], pipe_data(ctx, id), id);
+	if (err)
+		goto out;
+	bool used[2] = { false, false };
+	for (size_t i = idx; i < ctx->nr_files; i++) {
+		const FileEntry *o = ctx->files[i];
+		if (!o->pipe || o->pipe->pipe_id != id || o->kind != e->kind)
+			continue;
+		int acc = o->flags & O_ACCMODE;
+		int end = acc == O_WRONLY ? 1 : 0;
+		int fd;
+		if (acc == O_RDWR) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+			fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+		} else if (!used[end]) {
+			fd = p[end];
+			used[end] = true;
+		} else {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", p[end]);
+			fd = open(path, acc | O_CLOEXEC | O_NONBLOCK);
+		}
+		if (fd < 0) {
+			err = -errno;
+			pr_perror("cannot reopen pipe:[%llu]", (unsigned long long)id);
+			goto out;
+		}
+		if (fcntl(fd, F_SETFL, o->flags & (O_NONBLOCK | O_DIRECT)) < 0) {
+			err = -errno;
+			pr_perror("cannot set flags of pipe:[%llu]", (unsigned long long)id);
+			goto out;
+		}
+		ctx->file_fds[i] = fd;
+	}
+out:
+	for (int k = 0; k < 2; k++) {
+		bool taken = false;
+		for (size_t i = idx; i < ctx->nr_files; i++)
+			taken |= ctx->file_fds[i] == p[k];
+		if (!taken && p[k] >= 0)
+			close(p[k]);
+	}
+	if (holder >= 0)
+		close(holder);
+	return err;
+}
+
+static int open_file(struct rst_ctx *ctx, size_t idx)
+{
+	const FileEntry *e = ctx->files[idx];
+	int fd;
+
+	if (ctx->file_fds[idx] >= 0)
+		return 0;
+	switch (e->kind) {
+	case FILE_KIND__FILE_REG:
+	case FILE_KIND__FILE_CHR:
+		fd = open_reg(e);
+		break;
+	case FILE_KIND__FILE_TTY:
+		fd = open_tty(ctx, e);
+		break;
+	case FILE_KIND__FILE_PIPE:
+	case FILE_KIND__FILE_FIFO:
+		return open_pipe(ctx, idx);
+	default:
+		pr_err("file %u has unknown kind %d", e->id, e->kind);
+		return -EINVAL;
+	}
+	if (fd < 0)
+		return fd;
+	ctx->file_fds[idx] = fd;
+	return 0;
+}
+
+int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
+{
+	int err;
+
+	t->plan = calloc(t->nr_fdinfo ? t->nr_fdinfo : 1, sizeof(*t->plan));
+	if (!t->plan)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nr_fdinfo; i++) {
+		const FdinfoEntry *fe = t->fdinfo[i];
+		if (fe->id >= ctx->nr_files || ctx->files[fe->id]->id != fe->id)
+			return img_bad_at("fdinfo", fe->fd, "id", "fd %u names file %u, files.img has %zu",
+					  fe->fd, fe->id, ctx->nr_files);
+		for (size_t k = 0; k < i; k++)
+			if (t->fdinfo[k]->fd == fe->fd)
+				return img_bad_at("fdinfo", fe->fd, "fd", "fd %u listed twice", fe->fd);
+		err = open_file(ctx, fe->id);
+		if (err)
+			return err;
+		t->plan[t->nr_plan++] = (struct fd_plan){ fe->fd, ctx->file_fds[fe->id], fe->cloexec };
+	}
+	return 0;
+}
+
+void restore_files_close(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; ctx->file_fds && i < ctx->nr_files; i++)
+		if (ctx->file_fds[i] >= 0)
+			close(ctx->file_fds[i]);
+}
+
+static int max_open_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int max = 2;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && atoi(de->d_name) > max)
+			max = atoi(de->d_name);
+	closedir(d);
+	return max;
+}
+
+/*
+ * In the child: the restorer's fds go to fd_base.. and the task's fds to
+ * their numbers; nothing else stays open. Copies are made above every
+ * open fd first, so no placement can clobber a source.
+ */
+int restore_files_child(struct rst_task *t)
+{
+	size_t n = t->nr_rfds + t->nr_plan;
+	int tmp[n ? n : 1], hi = max_open_fd();
+
+	if (hi < 0)
+		return hi;
+	hi++;
+	if (hi < t->fd_base + (int)t->nr_rfds)
+		hi = t->fd_base + t->nr_rfds;
+	for (size_t i = 0; i < n; i++) {
+		int src = i < t->nr_rfds ? t->rfds[i] : t->plan[i - t->nr_rfds].src;
+		tmp[i] = fcntl(src, F_DUPFD, hi);
+		if (tmp[i] < 0) {
+			pr_perror("cannot move fd %d above %d", src, hi);
+			return -errno;
+		}
+	}
+	if (syscall(SYS_close_range, 0, hi - 1, 0) < 0)
+		return -errno;
+	for (size_t i = 0; i < t->nr_rfds; i++)
+		if (dup2(tmp[i], t->fd_base + i) < 0)
+			return -errno;
+	/* Our log goes where the restorer will look for it. */
+	log_set_fd(t->fd_base);
+	for (size_t i = 0; i < t->nr_plan; i++) {
+		int fd = t->plan[i].target;
+		if (dup2(tmp[t->nr_rfds + i], fd) < 0 ||
+		    fcntl(fd, F_SETFD, t->plan[i].cloexec ? FD_CLOEXEC : 0) < 0) {
+			pr_perror("cannot place fd %d", fd);
+			return -errno;
+		}
+	}
+	if (syscall(SYS_close_range, t->fd_base + t->nr_rfds, ~0u, 0) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "mm: "
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "ckpt.h"
+#include "image.h"
+#include "log.h"
+#include "proc.h"
+#include "restore.h"
+#include "restorer_abi.h"
+#include "sigframe.h"
+
+#define PAGE_SIZE_ 4096ul
+#define TASK_TOP 0x7ffffffff000ul
+
+static size_t page_up(size_t v)
+{
+	return (v + PAGE_SIZE_ - 1) & ~(PAGE_SIZE_ - 1);
+}
+
+/* Layout of the args area, offsets from its start. */
+struct args_layout {
+	size_t vmas, runs, close, groups, pending, shared_pending, sigframe, total;
+};
+
+static bool vma_has_data(const VmaEntry *v)
+{
+	return v->kind == VMA_KIND_ANON || v->kind == VMA_KIND_FILE_PRIVATE ||
+	       v->kind == VMA_KIND_SHARED_ANON;
+}
+
+/* Every page run lands in mappings that take page data; count the bytes. */
+static int check_pagemap(struct rst_task *t, bool *has_pages, uint64_t *ret_bytes)
+{
+	MmEntry *mm = t->mm;
+	char name[64];
+	uint64_t bytes = 0, prev_end = 0;
+	size_t k = 0;
+
+	img_name(IMG_PAGEMAP, t->pid, name, sizeof(name));
+	for (size_t i = 0; i < t->nr_pagemap; i++) {
+		uint64_t s = t->pagemap[i]->vaddr;
+		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_;
+		if (s < prev_end)
+			return img_bad_at(name, i, "vaddr", "%#llx overlaps or is out of order",
+					  (unsigned long long)s);
+		prev_end = e;
+		bytes += e - s;
+		while (s < e) {
+			while (k < mm->n_vmas && mm->vmas[k]->end <= s)
+				k++;
+			if (k == mm->n_vmas || mm->vmas[k]->start > s || !vma_has_data(mm->vmas[k]))
+				return img_bad_at(name, i, "vaddr", "page %#llx is not in a mapping that holds data",
+						  (unsigned long long)s);
+			has_pages[k] = true;
+			s = e < mm->vmas[k]->end ? e : mm->vmas[k]->end;
+		}
+	}
+	*ret_bytes = bytes;
+	return 0;
+}
+
+struct busy {
+	uint64_t start, end;
+};
+
+static int busy_cmp(const void *a, const void *b)
+{
+	const struct busy *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * A place for the restorer that is free both in the image and in ckpt
+ * itself (the child starts as a copy of ckpt), with a guard page around.
+ * Searched from the top of the address space down.
+ */
+static int find_region(struct rst_task *t, size_t len, uint64_t *ret)
+{
+	struct proc_vma *own;
+	size_t nown, n = 0;
+	int err = proc_parse_maps(0, false, &own, &nown);
+
+	if (err)
+		return err;
+	struct busy *b = malloc((nown + t->mm->n_vmas + 1) * sizeof(*b));
+	if (!b) {
+		free(own);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nown; i++)
+		if (own[i].end <= TASK_TOP)
+			b[n++] = (struct busy){ own[i].start, own[i].end };
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		b[n++] = (struct busy){ t->mm->vmas[i]->start, t->mm->vmas[i]->end };
+	free(own);
+	qsort(b, n, sizeof(*b), busy_cmp);
+	/* Walk gaps from the top; the stack guard gap below [stack] is kept. */
+	uint64_t top = TASK_TOP - (1ul << 30);
+	for (size_t i = n; ; i--) {
+		uint64_t lo = i ? b[i - 1].end : (1ul << 32);
+		if (i && b[i - 1].end > top) {
+			top = b[i - 1].start < top ? b[i - 1].start : top;
+			if (!i)
+				break;
+			continue;
+		}
+		if (top > lo && top - lo >= len + 2 * PAGE_SIZE_ + (1ul << 20)) {
+			*ret = (top - len - (1ul << 20)) & ~(PAGE_SIZE_ - 1);
+			free(b);
+			return 0;
+		}
+		if (!i)
+			break;
+		top = b[i - 1].start < top ? b[i - 1].start : top;
+	}
+	free(b);
+	pr_err("no room for the restorer in the address space of %d", t->pid);
+	return -ENOMEM;
+}
+
+static void *aat(struct rst_task *t, size_t off)
+{
+	return (char *)t->args + off;
+}
+
+static int open_map_file(const MapFileEntry *f, bool write)
+{
+	struct stat st;
+	int fd = open(f->path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+
+	if (fd < 0) {
+		int err = -errno;
+		pr_perror("cannot open '%s', mapped by the task", f->path);
+		return err;
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->size ||
+	    (st.st_mode & (S_IFMT | 07777)) != (f->mode & (S_IFMT | 07777))) {
+		pr_err("'%s' changed since the dump (size %lld mode 0%o, dumped %llu 0%o)", f->path,
+		       (long long)st.st_size, st.st_mode, (unsigned long long)f->size, f->mode);
+		close(fd);
+		return -ESTALE;
+	}
+	if (st.st_dev != f->dev || st.st_ino != f->ino)
+		pr_info("'%s' is a different inode than at dump time; same size and mode", f->path);
+	return fd;
+}
+
+/* The restorer's fds: [0] log, [1] pages, [2] exe, [3 + k] mapped file k. */
+static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_bytes)
+{
+	MmEntry *mm = t->mm;
+	char name[64];
+	struct stat st;
+
+	t->rfds = malloc((3 + mm->n_files) * sizeof(int));
+	if (!t->rfds)
+		return -ENOMEM;
+	t->rfds[t->nr_rfds++] = log_get_fd();
+	img_name(IMG_PAGES, t->pid, name, sizeof(name));
+	int fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && !(errno == ENOENT && pages_bytes == 0)) {
+		int err = -errno;
+		pr_perror("cannot open %s", name);
+		return err;
+	}
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != pages_bytes)) {
+		pr_err("image %s: size %lld, but its pagemap describes %llu bytes", name,
+		       (long long)st.st_size, (unsigned long long)pages_bytes);
+		close(fd);
+		return -EINVAL;
+	}
+	t->rfds[t->nr_rfds++] = fd >= 0 ? fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
+	t->rfds[t->nr_rfds++] = -1;	/* exe, below */
+	for (size_t k = 0; k < mm->n_files; k++) {
+		bool write = false;
+		for (size_t i = 0; i < mm->n_vmas; i++)
+			if (mm->vmas[i]->kind == VMA_KIND_FILE_SHARED && mm->vmas[i]->file_id == k &&
+			    (mm->vmas[i]->prot & PROT_WRITE))
+				write = true;
+		fd = open_map_file(mm->files[k], write);
+		if (fd < 0)
+			return fd;
+		t->rfds[t->nr_rfds++] = fd;
+	}
+	/* PR_SET_MM_MAP takes the executable by fd: a copy of its mapped file's. */
+	int exe = mm->has_exe_file_id ? t->rfds[3 + mm->exe_file_id] : -1;
+	t->rfds[2] = exe >= 0 ? fcntl(exe, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return t->rfds[2] < 0 ? -errno : 0;
+}
+
+static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs)
+{
+	const CoreEntry *c = t->core;
+	const ThreadCoreEntry *th = c->threads[0];
+	size_t off = sizeof(struct restorer_args);
+
+	l->vmas = off;
+	off += t->mm->n_vmas * sizeof(struct restorer_vma);
+	l->runs = off;
+	off += nr_runs * sizeof(struct restorer_run);
+	l->close = off;
+	off += t->nr_rfds * sizeof(int32_t);
+	off = (off + 7) & ~7ul;
+	l->groups = off;
+	off += c->task->creds->n_groups * sizeof(uint32_t);
+	off = (off + 7) & ~7ul;
+	l->pending = off;
+	off += th->n_pending * 128;
+	l->shared_pending = off;
+	off += c->task->n_shared_pending * 128;
+	off = (off + 63) & ~63ul;
+	l->sigframe = off;
+	off += sigframe_size(th->has_xsave ? th->xsave.len : 0);
+	l->total = page_up(off);
+	return 0;
+}
+
+static void fill_task_state(struct rst_task *t, struct restorer_args *a, const struct args_layout *l)
+{
+	const TaskCoreEntry *tc = t->core->task;
+	const ThreadCoreEntry *th = t->core->threads[0];
+	const CredsEntry *cr = tc->creds;
+
+	for (size_t i = 0; i < tc->n_sigactions; i++) {
+		const SigactionEntry *s = tc->sigactions[i];
+		a->sigactions[s->sig - 1] = (struct blob_sigaction){ s->handler, s->flags, s->restorer, s->mask };
+		a->sigaction_set |= 1ull << (s->sig - 1);
+	}
+	for (size_t i = 0; i < tc->n_itimers; i++) {
+		const ItimerEntry *it = tc->itimers[i];
+		a->itimers[it->which] = (struct blob_itimer){
+			it->interval_us / 1000000, it->interval_us % 1000000,
+			it->value_us / 1000000, it->value_us % 1000000,
+		};
+	}
+	/* Keep the current limits for resources the image does not name. */
+	for (int r = 0; r < 16; r++) {
+		struct rlimit cur;
+		getrlimit(r, &cur);
+		a->rlimits[r] = (struct restorer_rlimit){ cur.rlim_cur, cur.rlim_max };
+	}
+	a->nr_rlimits = 16;
+	for (size_t i = 0; i < tc->n_rlimits; i++)
+		a->rlimits[tc->rlimits[i]->resource] =
+			(struct restorer_rlimit){ tc->rlimits[i]->cur, tc->rlimits[i]->max };
+	a->creds = (struct restorer_creds){
+		cr->uid, cr->euid, cr->suid, cr->fsuid, cr->gid, cr->egid, cr->sgid, cr->fsgid,
+		cr->cap_inh, cr->cap_prm, cr->cap_eff, cr->cap_bnd, cr->cap_amb, cr->securebits,
+		cr->n_groups, l->groups, 0,
+	};
+	memcpy(aat(t, l->groups), cr->groups, cr->n_groups * sizeof(uint32_t));
+	a->nr_pending = th->n_pending;
+	a->pending_off = l->pending;
+	for (size_t i = 0; i < th->n_pending; i++)
+		memcpy(aat(t, l->pending + 128 * i), th->pending[i]->siginfo.data, 128);
+	a->nr_shared_pending = tc->n_shared_pending;
+	a->shared_pending_off = l->shared_pending;
+	for (size_t i = 0; i < tc->n_shared_pending; i++)
+		memcpy(aat(t, l->shared_pending + 128 * i), tc->shared_pending[i]->siginfo.data, 128);
+	snprintf(a->comm, sizeof(a->comm), "%s", tc->comm);
+	a->pdeathsig = tc->pdeathsig;
+	a->dumpable = tc->dumpable;
+	a->timer_slack_ns = tc->timer_slack_ns;
+	a->no_new_privs = tc->no_new_privs;
+	a->fs_base = th->gpregs->fs_base;
+	a->gs_base = th->gpregs->gs_base;
+	if (th->rseq) {
+		a->rseq_ptr = th->rseq->ptr;
+		a->rseq_len = th->rseq->len;
+		a->rseq_sig = th->rseq->sig;
+	}
+}
+
+static void fill_sigframe(struct rst_ctx *ctx, struct rst_task *t, struct restorer_args *a,
+			  const struct args_layout *l, uint64_t args_addr)
+{
+	const ThreadCoreEntry *th = t->core->threads[0];
+	const UserRegsEntry *g = th->gpregs;
+	struct sigframe_regs r = {
+		.r15 = g->r15, .r14 = g->r14, .r13 = g->r13, .r12 = g->r12, .bp = g->bp,
+		.bx = g->bx, .r11 = g->r11, .r10 = g->r10, .r9 = g->r9, .r8 = g->r8, .ax = g->ax,
+		.cx = g->cx, .dx = g->dx, .si = g->si, .di = g->di, .ip = g->ip, .cs = g->cs,
+		.flags = g->flags, .sp = g->sp, .ss = g->ss, .blocked = th->blocked,
+		.xsave = th->has_xsave ? th->xsave.data : NULL,
+		.xsave_len = th->has_xsave ? th->xsave.len : 0,
+		.xfeatures = ctx->inv->has_xfeatures ? ctx->inv->xfeatures : 0,
+	};
+	if (th->altstack) {
+		r.alt_sp = th->altstack->sp;
+		r.alt_size = th->altstack->size;
+		r.alt_flags = th->altstack->flags;
+	} else {
+		r.alt_flags = SS_DISABLE;
+	}
+	a->sigframe = sigframe_build(aat(t, l->sigframe), args_addr + l->sigframe, &r);
+}
+
+/*
+ * The vDSO of the running kernel goes where the image had its vDSO code,
+ * with its data pages in front as this kernel lays them out. When this
+ * kernel's layout differs from the dumped one, the new block must still
+ * fit in the image's free space.
+ */
+static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct proc_vma *own, size_t n)
+{
+	uint64_t cur_lo = UINT64_MAX, cur_hi = 0, cur_code = 0, img_code = 0, img_lo = UINT64_MAX, img_hi = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool vdso = !strcmp(own[i].path, "[vdso]");
+		if (!vdso && strcmp(own[i].path, "[vvar]") && strcmp(own[i].path, "[vvar_vclock]"))
+			continue;
+		if (a->nr_vdso_parts == 4)
+			return -E2BIG;
+		a->vdso_parts[a->nr_vdso_parts++] = (struct restorer_range){ own[i].start, own[i].end };
+		cur_lo = own[i].start < cur_lo ? own[i].start : cur_lo;
+		cur_hi = own[i].end > cur_hi ? own[i].end : cur_hi;
+		if (vdso)
+			cur_code = own[i].start;
+	}
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *v = t->mm->vmas[i];
+		if (v->kind != VMA_KIND_VDSO && v->kind != VMA_KIND_VVAR)
+			continue;
+		img_lo = v->start < img_lo ? v->start : img_lo;
+		img_hi = v->end > img_hi ? v->end : img_hi;
+		if (v->kind == VMA_KIND_VDSO)
+			img_code = v->start;
+	}
+	a->vdso_cur_start = cur_lo;
+	a->vdso_cur_len = cur_hi - cur_lo;
+	if (!img_code) {
+		a->vdso_new_start = 0;
+		return 0;
+	}
+	if (!cur_code) {
+		pr_err("this kernel gives ckpt no vDSO, but the image of %d has one", t->pid);
+		return -ENOENT;
+	}
+	a->vdso_new_start = img_code - (cur_code - cur_lo);
+	uint64_t s = a->vdso_new_start, e = s + a->vdso_cur_len;
+	if (s != img_lo || e != img_hi)
+		pr_warn("the vDSO layout of this kernel differs from the dumped one of %d", t->pid);
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		const VmaEntry *v = t->mm->vmas[i];
+		if (v->kind == VMA_KIND_VDSO || v->kind == VMA_KIND_VVAR)
+			continue;
+		if (v->start < e && s < v->end) {
+			pr_err("this kernel's vDSO (%#llx-%#llx) would overlap the mapping at %#llx of %d",
+			       (unsigned long long)s, (unsigned long long)e, (unsigned long long)v->start, t->pid);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
+{
+	MmEntry *mm = t->mm;
+	struct args_layout l;
+	bool *has_pages;
+	uint64_t pages_bytes = 0;
+	int err;
+
+	has_pages = calloc(mm->n_vmas + 1, sizeof(bool));
+	if (!has_pages)
+		return -ENOMEM;
+	err = check_pagemap(t, has_pages, &pages_bytes);
+	if (err)
+		goto out;
+	if (t->core->threads[0]->has_xsave && t->core->threads[0]->xsave.len > 64 * 1024) {
+		err = img_bad_at("core", t->pid, "threads.xsave", "too large");
+		goto out;
+	}
+	err = open_rfds(ctx, t, pages_bytes);
+	if (err)
+		goto out;
+	layout_args(t, &l, t->nr_pagemap);
+	t->args_len = l.total;
+	t->region_len = blob_map_size(BLOB_RESTORER) + l.total + RESTORER_STACK_SIZE;
+	err = find_region(t, t->region_len, &t->region);
+	if (err)
+		goto out;
+	/* Hold the place in ckpt too, so nothing lands there before the fork. */
+	void *p = mmap((void *)t->region, t->region_len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != (void *)t->region) {
+		err = p == MAP_FAILED ? -errno : -EEXIST;
+		pr_errno(err, "cannot reserve %#llx for the restorer", (unsigned long long)t->region);
+		if (p != MAP_FAILED)
+			munmap(p, t->region_len);
+		goto out;
+	}
+	t->args = calloc(1, t->args_len);
+	if (!t->args) {
+		err = -ENOMEM;
+		goto out;
+	}
+	uint64_t args_addr = t->region + blob_map_size(BLOB_RESTORER);
+	struct restorer_args *a = t->args;
+	a->magic = RESTORER_MAGIC;
+	a->version = RESTORER_ABI_VERSION;
+	a->log_fd = t->fd_base;
+	a->log_level = log_get_level();
+	a->region_start = t->region;
+	a->region_end = t->region + t->region_len;
+	a->task_size = TASK_TOP;
+
+	struct restorer_vma *rv = aat(t, l.vmas);
+	a->vmas_off = l.vmas;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		if (v->kind == VMA_KIND_VDSO || v->kind == VMA_KIND_VVAR)
+			continue;
+		struct restorer_vma *o = &rv[a->nr_vmas++];
+		o->start = v->start;
+		o->end = v->end;
+		o->pgoff = v->pgoff;
+		o->prot = v->prot;
+		o->flags = v->flags;
+		o->kind = v->kind;
+		o->madv = v->has_madv ? v->madv : 0;
+		o->fd = v->has_file_id ? (int32_t)(t->fd_base + 3 + v->file_id) : -1;
+		if (v->kind == VMA_KIND_SHARED_ANON)
+			o->pgoff = 0;
+		o->has_pages = has_pages[i];
+	}
+	struct restorer_run *runs = aat(t, l.runs);
+	uint64_t off = 0;
+	a->runs_off = l.runs;
+	for (size_t i = 0; i < t->nr_pagemap; i++) {
+		uint64_t len = (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_;
+		runs[a->nr_runs++] = (struct restorer_run){ t->pagemap[i]->vaddr, len, off };
+		off += len;
+	}
+	a->pages_fd = t->fd_base + 1;
+	a->nr_close = t->nr_rfds;
+	a->close_off = l.close;
+	for (size_t i = 0; i < t->nr_rfds; i++)
+		((int32_t *)aat(t, l.close))[i] = t->fd_base + i;
+
+	a->mm = (struct restorer_mm_map){
+		mm->start_code, mm->end_code, mm->start_data, mm->end_data, mm->start_brk, mm->brk,
+		mm->start_stack, mm->arg_start, mm->arg_end, mm->env_start, mm->env_end, 0,
+		mm->n_auxv * sizeof(uint64_t), mm->has_exe_file_id ? (uint32_t)(t->fd_base + 2) : UINT32_MAX,
+	};
+	memcpy(a->auxv, mm->auxv, mm->n_auxv * sizeof(uint64_t));
+	struct proc_vma *own;
+	size_t nown;
+	err = proc_parse_maps(0, false, &own, &nown);
+	if (err) {
+		pr_errno(err, "cannot read /proc/self/maps");
+		goto out;
+	}
+	err = plan_vdso(t, a, own, nown);
+	free(own);
+	if (err)
+		goto out;
+	fill_task_state(t, a, &l);
+	fill_sigframe(ctx, t, a, &l, args_addr);
+out:
+	free(has_pages);
+	return err;
+}
+
+int restore_mm_child(struct rst_task *t)
+{
+	/* The blob keeps its data next to its code, so it is RWX. */
+	void *p = mmap((void *)t->region, t->region_len, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+	if (p == MAP_FAILED) {
+		pr_perror("cannot map the restorer at %#llx", (unsigned long long)t->region);
+		return -errno;
+	}
+	memcpy(p, blob_bytes(BLOB_RESTORER), blob_size(BLOB_RESTORER));
+	memcpy((char *)p + blob_map_size(BLOB_RESTORER), t->args, t->args_len);
+	return 0;
+}
