@@ -1,3 +1,24 @@
 # SPDX-License-Identifier: MIT
-bench: ckpt
+# scripts/bench: the benchmark driver and its victim, built into build/bench/.
+#   make bench                          every scenario, 1 warm-up + 5 measured runs
+#   make bench BENCH_ARGS='-s dump-restore-1g -r 9'
+# Timing is reported, never asserted.
+
+BENCH_DIR  := $(B)/bench
+BENCH_ARGS ?=
+BENCH_BINS := $(BENCH_DIR)/ckpt-bench $(BENCH_DIR)/bench_victim
+
+$(BENCH_DIR)/ckpt-bench: scripts/bench/ckpt_bench.c scripts/bench/bench_pattern.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BENCH_DIR)/bench_victim: scripts/bench/bench_victim.c scripts/bench/bench_pattern.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: ckpt $(BENCH_BINS)
+	$(Q)$(BENCH_DIR)/ckpt-bench $(BENCH_ARGS)
+
 .PHONY: bench
