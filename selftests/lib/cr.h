@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cr.h: checkpoint/restore test runner on top of harness.h.
+ *
+ * A case is a victim function plus options. cr_run_case() forks a "runner" (PID 1 of a new
+ * PID + mount namespace in the pidns variant, a child subreaper in the host variant). The
+ * runner forks the victim with fds 0/1/2 on /dev/null and DIR/victim.out and every other fd
+ * closed, waits until the victim said "ready" (one byte on a pipe, then the victim closes
+ * it), runs `ckpt dump`, reaps the killed victim, runs `ckpt restore -d`, sends SIGUSR2 to
+ * the restored task (same PID, now the runner's child) and waits for its exit status: 0
+ * means the victim found its state intact. The first thing that goes wrong is reported as
+ * one line; the test then prints the runner's, ckpt's and the victim's logs as TAP comments.
+ *
+ * Files in the per-test temp dir DIR (kept when CR_KEEP=1 is set):
+ *   runner.log        what the runner did, step by step
+ *   dump.out/.log     stdout+stderr / -v4 log of `ckpt dump` (other tags for other calls)
+ *   restore.out/.log  same for `ckpt restore`
+ *   victim.out        the victims' stdout and stderr (O_APPEND, shared by both runs)
+ *   img/              the image directory
+ *
+ * The ckpt binary is $CKPT, or ../../ckpt relative to the test binary (build/ckpt).
+ */
+#ifndef SELFTESTS_CR_H
+#define SELFTESTS_CR_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+enum cr_mode {
+	CR_MODE_PIDNS,
+	CR_MODE_HOST,
+};
+
+/* Fixture data of every C/R test. */
+struct cr_env {
+	enum cr_mode mode;
+	bool leave_running;
+	char dir[256];			/* per-test temp dir (short: paths are built on it) */
+	char ckpt[PATH_MAX];
+};
+
+struct cr_run;
+typedef int (*cr_victim_fn)(void *arg);
+typedef int (*cr_step_fn)(struct cr_run *r);
+
+struct cr_case {
+	/* Builds its state, calls cr_victim_ready(), waits (cr_victim_wait()), verifies and
+	 * returns the exit code: 0 ok, 1 mismatch (lines in victim.out), 4 skip (before ready). */
+	cr_victim_fn victim;
+	void *arg;
+	/* Whole runner flow; NULL means cr_flow_default(). */
+	cr_step_fn flow;
+	/* Runs in the runner after the dump (and the reaping of the dumped victim), before the
+	 * restore. May set r->restore_err. Returns 0 or cr_fail(). */
+	cr_step_fn between;
+	/* Dump with CKPT_FAULT=fault: it must fail and leave the victim unharmed. */
+	const char *fault;
+	/* The dump must fail with this text (case-insensitive) on stderr, victim unharmed. */
+	const char *dump_err;
+	/* Dump only once the victim is blocked in system call syscall_nr. */
+	bool wait_blocked;
+	long syscall_nr;
+	/* The case does not depend on the leave-running variant (runs it as a plain dump). */
+	bool no_leave;
+};
+
+/* Runner state, visible to flows and hooks (they run in the runner process). */
+struct cr_run {
+	const struct cr_env *env;
+	const struct cr_case *c;
+	pid_t victim;			/* PID of the victim as the runner (and ckpt) sees it */
+	char imgdir[PATH_MAX];
+	char restore_err[PATH_MAX + 64];	/* if set: restore must fail saying this */
+	char err[2048];			/* first failure */
+	char skip[512];			/* set by cr_skip() */
+	int logfd;			/* runner.log */
+};
+
+/* A snapshot of what a task looks like from outside, for "unharmed" checks. */
+struct cr_snap {
+	char maps[65536];
+	char sig[512];			/* SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt lines */
+	char fds[4096];			/* fd -> target lines */
+};
+
+/* ---- test side (test child) ---- */
+
+void cr_env_setup(struct th_meta *_metadata, struct cr_env *env, enum cr_mode mode,
+		  bool leave_running);
+void cr_env_teardown(struct th_meta *_metadata, struct cr_env *env);
+/* Runs the case in a runner and fails/skips the test with the runner's verdict. */
+void cr_run_case(struct th_meta *_metadata, struct cr_env *env, const struct cr_case *c);
+
+/* Fixture `f` with variants pidns and host (and pidns_leave for CR_FIXTURE_LR). */
+#define CR_FIXTURE_BASE(f)								\
+	FIXTURE(f) {									\
+		struct cr_env env;							\
+	};										\
+	FIXTURE_VARIANT(f) {								\
+		enum cr_mode mode;							\
+		bool leave_running;							\
+	};										\
+	FIXTURE_VARIANT_ADD(f, pidns) { .mode = CR_MODE_PIDNS };			\
+	FIXTURE_VARIANT_ADD(f, host) { .mode = CR_MODE_HOST };				\
+	FIXTURE_SETUP(f)								\
+	{										\
+		cr_env_setup(_metadata, &self->env, variant->mode, variant->leave_running); \
+	}										\
+	FIXTURE_TEARDOWN(f)								\
+	{										\
+		cr_env_teardown(_metadata, &self->env);					\
+	}
+#define CR_FIXTURE(f) CR_FIXTURE_BASE(f)
+#define CR_FIXTURE_LR(f)								\
+	CR_FIXTURE_BASE(f)								\
+	FIXTURE_VARIANT_ADD(f, pidns_leave) { .mode = CR_MODE_PIDNS, .leave_running = true };
+
+/* One C/R case: CR_CASE(fixture, name, .victim = fn, ...). */
+#define CR_CASE(f, name, ...)								\
+	TEST_F(f, name)									\
+	{										\
+		static const struct cr_case cr_case_ = { __VA_ARGS__ };			\
+		cr_run_case(_metadata, &self->env, &cr_case_);				\
+	}
+
+/* ---- runner side (flows and hooks) ---- */
+
+/* Records the first failure (also in runner.log); returns -1. */
+int cr_fail(struct cr_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Marks the case skipped; returns -1. */
+int cr_skip(struct cr_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cr_note(struct cr_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Forks the victim and waits (bounded) until it is ready and closed the pipe. */
+int cr_victim_start(struct cr_run *r);
+/* Waits (bounded) until pid is blocked in system call nr. */
+int cr_wait_syscall(struct cr_run *r, pid_t pid, long nr);
+/* Runs ckpt with args (NULL-terminated); stdout+stderr go to DIR/<tag>.out, -v4 -o
+ * DIR/<tag>.log are appended. *ret_status is the wait status. 0, or cr_fail() if it could
+ * not run or timed out. fault: CKPT_FAULT value or NULL (then CKPT_FAULT is unset). */
+int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *const args[],
+	    int *ret_status);
+int cr_dump(struct cr_run *r, const char *tag, pid_t pid, bool leave_running, const char *fault,
+	    int *ret_status);
+/* ckpt restore -D imgdir -d --pidfile DIR/<tag>.pid; *ret_pid from the pidfile (0 if none). */
+int cr_restore(struct cr_run *r, const char *tag, int *ret_status, pid_t *ret_pid);
+/* Sends SIGUSR2 to the (child) pid and waits, bounded, for exit status 0. */
+int cr_verify(struct cr_run *r, pid_t pid, const char *what);
+/* After a dump without --leave-running: the victim must die soon; reaps it. */
+int cr_reap_dumped(struct cr_run *r, pid_t pid);
+/* Fails unless the ckpt call `tag` exited non-zero (not by a signal), with a message on
+ * stderr that contains `needle` (if not NULL, case-insensitive). */
+int cr_expect_failed(struct cr_run *r, const char *tag, int status, const char *needle);
+/* Fails if ckpt call `tag` did not exit 0 (message quotes the first line of its stderr). */
+int cr_expect_ok(struct cr_run *r, const char *tag, int status);
+/* Snapshot and "unharmed" check: not traced, not stopped, same maps, signals and fds. */
+int cr_snapshot(struct cr_run *r, pid_t pid, struct cr_snap *s);
+int cr_check_unharmed(struct cr_run *r, pid_t pid, const struct cr_snap *before);
+/* Reaps zombie children, then fails if pid exists. */
+int cr_expect_pid_free(struct cr_run *r, pid_t pid, const char *why);
+/* Number of live children of the runner. */
+int cr_count_children(void);
+/* Image dir 0700, every image file 0600. */
+int cr_check_image_modes(struct cr_run *r);
+/* The flow described at the top of this file. */
+int cr_flow_default(struct cr_run *r);
+
+/* ---- victim side ---- */
+
+extern volatile sig_atomic_t cr_verify_requested;	/* set by the SIGUSR2 handler */
+extern const char *cr_victim_dir;			/* the per-test temp dir */
+extern int cr_ready_fd;
+
+/* Writes the "ready" byte and closes the pipe: from here on the victim may be dumped. */
+void cr_victim_ready(void);
+/* Blocks SIGUSR2 and sigsuspend()s until the verify request arrived. */
+void cr_victim_wait(void);
+/* cr_victim_ready() + cr_victim_wait(). */
+void cr_victim_ready_wait(void);
+/* 0 if no CR_CHECK failed, else 1. */
+int cr_victim_result(void);
+
+void cr_victim_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+__attribute__((noreturn)) void cr_victim_abort(int code, const char *file, int line,
+					       const char *cond, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Verification failure: reported in victim.out, the victim will exit 1. */
+#define CR_CHECK(cond, fmt, ...)							\
+	do {										\
+		if (!(cond))								\
+			cr_victim_fail(__FILE__, __LINE__, #cond, fmt, ##__VA_ARGS__);	\
+	} while (0)
+/* Set-up failure before ready: exit 2 (with errno text). */
+#define CR_SETUP(cond, fmt, ...)							\
+	do {										\
+		if (!(cond))								\
+			cr_victim_abort(2, __FILE__, __LINE__, #cond, fmt, ##__VA_ARGS__); \
+	} while (0)
+/* Missing feature, before ready: the case is skipped with this reason. */
+#define CR_VICTIM_SKIP(fmt, ...) cr_victim_abort(4, __FILE__, __LINE__, "skip", fmt, ##__VA_ARGS__)
+
+/* Victim helpers that allocate nothing. */
+ssize_t cr_read_file(const char *path, char *buf, size_t size);	/* NUL-terminated */
+uint64_t cr_hash(const void *p, size_t n);				/* FNV-1a */
+/* Value of a "Key:" line of /proc/self/status, copied into buf; 0 or -ENOENT. */
+int cr_status_field(const char *status, const char *key, char *buf, size_t size);
+
+#ifdef __x86_64__
+/* Register state a victim holds across the dump inside one asm block. */
+struct cr_regs {
+	uint64_t gpr[7];		/* rbx r9 r10 r12 r13 r14 r15 */
+	uint8_t vec[16][32];		/* ymm0-15 (xmm0-15: the low 16 bytes without AVX) */
+	uint32_t mxcsr;
+	uint16_t fcw;			/* x87 control word */
+	uint8_t st[3][10];		/* st0..st2: fldl2t, fld1, fldpi under fcw */
+};
+
+/* Fills in with distinct values (seeded) and computes the x87 values the asm will load. */
+void cr_regs_init(struct cr_regs *in, unsigned seed);
+/* Loads in into the registers, says ready (write+close in asm), spins on
+ * cr_verify_requested without touching them, then stores them into out. */
+void cr_regs_wait(const struct cr_regs *in, struct cr_regs *out, bool avx);
+/* CR_CHECKs out against in; returns the number of mismatches. */
+int cr_regs_compare(const struct cr_regs *in, const struct cr_regs *out, bool avx);
+bool cr_cpu_has_avx(void);
+#endif
+
+#endif /* SELFTESTS_CR_H */
