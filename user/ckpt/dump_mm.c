@@ -33,6 +33,7 @@ struct page_writer {
 	size_t nr_riov, buf_used;
 	uint64_t run_start, run_len;	/* pending pagemap entry */
 	uint64_t total;
+	uint64_t file_off;	/* end of what the pages file holds */
 };
 
 static int pw_flush_entry(struct page_writer *pw)
@@ -49,41 +50,60 @@ static int pw_flush_entry(struct page_writer *pw)
 	return img_write(pw->pagemap, &e);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* Append bytes that did not come through pw_flush_data. */
+static int pw_write(struct page_writer *pw, const void *buf, size_t len)
 {
 	while (len) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = pwrite(pw->pages_fd, buf, len, pw->file_off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		buf = (const char *)buf + n;
 		len -= n;
+		pw->file_off += n;
 	}
 	return 0;
 }
 
-/* Copy the queued remote ranges into the buffer, then into the file. */
+/*
+ * Copy the queued remote ranges straight into the pages file through a
+ * shared mapping of its next window: one copy from the task's pages to
+ * the file's, where read-then-write would make two.
+ */
 static int pw_flush_data(struct page_writer *pw)
 {
-	struct iovec l = { pw->buf, pw->buf_used };
+	struct iovec l;
 	ssize_t n;
 	int err;
 
 	if (!pw->buf_used)
 		return 0;
+	/* fallocate gets tmpfs pages in bulk instead of one fault at a time. */
+	if (fallocate(pw->pages_fd, 0, pw->file_off, pw->buf_used) < 0 &&
+	    ftruncate(pw->pages_fd, pw->file_off + pw->buf_used) < 0) {
+		err = -errno;
+		pr_perror("cannot grow pages-%d.img", pw->pid);
+		return err;
+	}
+	void *win = mmap(NULL, pw->buf_used, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+			 pw->pages_fd, pw->file_off);
+	if (win == MAP_FAILED) {
+		err = -errno;
+		pr_perror("cannot map pages-%d.img at %llu", pw->pid, (unsigned long long)pw->file_off);
+		return err;
+	}
+	l.iov_base = win;
+	l.iov_len = pw->buf_used;
 	n = process_vm_readv(pw->pid, &l, 1, pw->riov, pw->nr_riov, 0);
+	munmap(win, pw->buf_used);
 	if (n != (ssize_t)pw->buf_used) {
 		err = n < 0 ? -errno : -EFAULT;
 		pr_errno(err, "cannot read %zu bytes of memory of %d near %p", pw->buf_used, pw->pid,
 			 pw->riov[0].iov_base);
 		return err;
 	}
-	err = write_all(pw->pages_fd, pw->buf, pw->buf_used);
-	if (err) {
-		pr_errno(err, "cannot write pages-%d.img", pw->pid);
-		return err;
-	}
+	pw->file_off += pw->buf_used;
 	pw->total += pw->buf_used;
 	if ((pw->total & ((64ul << 20) - 1)) < pw->buf_used)
 		log_progress("dumping %d: %llu MiB", pw->pid, (unsigned long long)(pw->total >> 20));
@@ -144,7 +164,7 @@ static int pw_add_forced(struct page_writer *pw, uint64_t addr, uint64_t len)
 			pr_errno(err, "cannot read memory of %d at %#llx", pw->pid, (unsigned long long)addr);
 			return err;
 		}
-		err = write_all(pw->pages_fd, pw->buf, chunk);
+		err = pw_write(pw, pw->buf, chunk);
 		if (err) {
 			pr_errno(err, "cannot write pages-%d.img", pw->pid);
 			return err;
@@ -239,7 +259,7 @@ static int dump_shmem_pages(struct page_writer *pw, const struct proc_vma *v)
 				pr_errno(err, "cannot read shared memory of %d", pw->pid);
 				break;
 			}
-			err = write_all(pw->pages_fd, pw->buf, chunk);
+			err = pw_write(pw, pw->buf, chunk);
 			pw->total += chunk;
 			o += chunk;
 		}
@@ -456,7 +476,7 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 	int pagemap_fd = -1, err = 0;
 
 	img_name(IMG_PAGES, task->pid, name, sizeof(name));
-	pw.pages_fd = openat(ctx->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	pw.pages_fd = openat(ctx->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (pw.pages_fd < 0) {
 		err = -errno;
 		pr_perror("cannot create %s", name);
