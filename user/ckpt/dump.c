@@ -11,6 +11,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,8 +115,16 @@ static int collect_pending(struct dump_task *task, bool shared, SiginfoEntry ***
  * interrupted syscall has rax = -ERESTART*; the kernel would restart the
  * call when the task resumes, but sigreturn on restore does not, so do
  * here what the kernel's signal path does when no handler runs.
+ *
+ * -ERESTART_RESTARTBLOCK resumes through restart_syscall() and a restart
+ * block that stays in the old kernel. For the relative sleeps the kernel
+ * has already copied the remaining time to the caller's `rem` when it was
+ * interrupted (do_nanosleep, TT_NATIVE), so the restored task re-enters
+ * the sleep with `rem` as its request. Without `rem`, and for the other
+ * restart-block users (poll, futex waits), it sees EINTR, as after a
+ * signal.
  */
-static void fixup_syscall_restart(struct user_regs_struct *r, int64_t *ret_in_syscall)
+static void fixup_syscall_restart(pid_t pid, struct user_regs_struct *r, int64_t *ret_in_syscall)
 {
 	*ret_in_syscall = (int64_t)r->orig_rax;
 	if ((int64_t)r->orig_rax < 0)
@@ -128,10 +137,18 @@ static void fixup_syscall_restart(struct user_regs_struct *r, int64_t *ret_in_sy
 		r->rip -= 2;
 		break;
 	case -ERESTART_RESTARTBLOCK:
-		/* The restart block (e.g. the rest of a nanosleep) stays behind. */
-		pr_warn("task %d was in syscall %lld with a restart block; it will see EINTR",
-			0, (long long)r->orig_rax);
-		r->rax = -EINTR;
+		if (r->orig_rax == SYS_clock_nanosleep && r->r10 && !(r->rsi & TIMER_ABSTIME)) {
+			r->rdx = r->r10;
+		} else if (r->orig_rax == SYS_nanosleep && r->rsi) {
+			r->rdi = r->rsi;
+		} else {
+			pr_warn("task %d was in syscall %lld with a restart block; it will see EINTR",
+				pid, (long long)r->orig_rax);
+			r->rax = -EINTR;
+			break;
+		}
+		r->rax = r->orig_rax;
+		r->rip -= 2;
 		break;
 	}
 }
@@ -184,7 +201,7 @@ static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 	int64_t in_syscall;
 	int err;
 
-	fixup_syscall_restart(&r, &in_syscall);
+	fixup_syscall_restart(task->pid, &r, &in_syscall);
 #define R(f, g) regs.f = r.g
 	R(r15, r15); R(r14, r14); R(r13, r13); R(r12, r12); R(bp, rbp); R(bx, rbx); R(r11, r11);
 	R(r10, r10); R(r9, r9); R(r8, r8); R(ax, rax); R(cx, rcx); R(dx, rdx); R(si, rsi);
