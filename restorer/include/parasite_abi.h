@@ -52,6 +52,11 @@ struct parasite_task_state {
 	struct blob_sigaction sigactions[64];	/* index sig - 1 */
 	struct blob_itimer itimers[3];
 	struct blob_stack altstack;
+	/*
+	 * prlimit() on another task whose IDs differ needs CAP_SYS_RESOURCE;
+	 * the task reads its own. {cur, max} by RLIMIT_* number.
+	 */
+	__u64 rlimits[16][2];
 	__u64 brk;
 	__s32 pdeathsig;
 	__s32 dumpable;

@@ -36,6 +36,13 @@ static int dump_task(struct parasite_task_state *st)
 		rt_err("sigaltstack failed: %ld", ret);
 		return ret;
 	}
+	for (int res = 0; res < 16; res++) {
+		ret = sys_prlimit64(0, res, NULL, st->rlimits[res]);
+		if (ret) {
+			rt_err("prlimit64(%d) failed: %ld", res, ret);
+			return ret;
+		}
+	}
 	/* brk(0) fails by design and returns the current break. */
 	st->brk = sys_brk(0);
 	ret = sys_prctl(PR_GET_PDEATHSIG, (unsigned long)&st->pdeathsig, 0, 0, 0);

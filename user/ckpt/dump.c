@@ -272,17 +272,12 @@ static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 	creds.cap_amb = st->cap_amb;
 	creds.securebits = ps->securebits;
 	tc.creds = &creds;
+	_Static_assert(RLIM_NLIMITS <= 16, "rlimits fit the parasite's table");
 	for (int i = 0; i < RLIM_NLIMITS; i++) {
-		struct rlimit lim;
-		if (prlimit(task->pid, i, NULL, &lim) < 0) {
-			err = -errno;
-			pr_perror("cannot read rlimit %d of %d", i, task->pid);
-			goto out;
-		}
 		rlimit_entry__init(&rl[i]);
 		rl[i].resource = i;
-		rl[i].cur = lim.rlim_cur;
-		rl[i].max = lim.rlim_max;
+		rl[i].cur = ps->rlimits[i][0];
+		rl[i].max = ps->rlimits[i][1];
 		rlp[i] = &rl[i];
 	}
 	tc.rlimits = rlp;
