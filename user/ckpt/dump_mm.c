@@ -431,7 +431,8 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 			  (v->vmflags & PROC_VMF_DONTCOPY ? VMA_MADV_DONTFORK : 0) |
 			  (v->vmflags & PROC_VMF_WIPEONFORK ? VMA_MADV_WIPEONFORK : 0);
 		e->flags = (v->vmflags & PROC_VMF_GROWSDOWN ? MAP_GROWSDOWN : 0) |
-			   (v->vmflags & PROC_VMF_NORESERVE ? MAP_NORESERVE : 0);
+			   (v->vmflags & PROC_VMF_NORESERVE ? MAP_NORESERVE : 0) |
+			   (v->vmflags & PROC_VMF_LOCKED ? MAP_LOCKED : 0);
 		if (!strcmp(v->path, "[vdso]")) {
 			e->kind = VMA_KIND_VDSO;
 			e->flags |= MAP_PRIVATE;

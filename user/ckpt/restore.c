@@ -141,6 +141,8 @@ static int load_images(struct rst_ctx *ctx)
 			if (tree[k]->pid == tree[i]->pid)
 				err = img_bad_at("pstree.img", i, "pid", "%u listed twice", tree[i]->pid);
 		ctx->tasks[ctx->nr_tasks].pid = tree[i]->pid;
+		ctx->tasks[ctx->nr_tasks].pgid = tree[i]->pgid;
+		ctx->tasks[ctx->nr_tasks].sid = tree[i]->sid;
 		ctx->tasks[ctx->nr_tasks].child = -1;
 		ctx->nr_tasks++;
 	}
@@ -176,6 +178,19 @@ static void __attribute__((noreturn)) child_main(struct rst_task *t, int sync_fd
 	if (read(sync_fd, &c, 1) != 1)
 		_exit(1);
 	close(sync_fd);
+	/*
+	 * A task that led its session or group leads a new one again; any
+	 * other stays in ckpt's, which is what --shell-job asks for (and what
+	 * the engine warned about otherwise).
+	 */
+	if (t->sid == t->pid && setsid() < 0) {
+		pr_perror("cannot make %d a session leader", t->pid);
+		goto fail;
+	}
+	if (t->sid != t->pid && t->pgid == t->pid && setpgid(0, 0) < 0) {
+		pr_perror("cannot make %d a process group leader", t->pid);
+		goto fail;
+	}
 	if (restore_files_child(t))
 		goto fail;
 	if (chdir(tc->cwd) < 0) {
@@ -461,6 +476,12 @@ static int do_restore(struct restore_opts *o)
 		return -1;
 	}
 	err = load_images(&ctx);
+	for (size_t i = 0; i < ctx.nr_tasks && !err; i++) {
+		struct rst_task *t = &ctx.tasks[i];
+		if (t->sid != t->pid && !o->shell_job)
+			pr_warn("task %d was in session %d, which is not in the dump; it joins ckpt's session (--shell-job silences this)",
+				t->pid, t->sid);
+	}
 	/* Everything that can be checked is checked before any task exists. */
 	for (size_t i = 0; i < ctx.nr_tasks && !err; i++) {
 		err = restore_files_prepare(&ctx, &ctx.tasks[i]);

@@ -30,6 +30,7 @@ struct fd_plan {
 /* One process to restore, from its images to its running copy. */
 struct rst_task {
 	pid_t pid;
+	pid_t pgid, sid;
 	CoreEntry *core;
 	MmEntry *mm;
 	PagemapEntry **pagemap;

@@ -363,6 +363,18 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct p
 	return 0;
 }
 
+/* Size of the XSAVE area for the features this kernel enabled (CPUID 0xd.0 EBX). */
+static size_t host_xsave_size(void)
+{
+	uint32_t a, b, c, d;
+
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)))	/* OSXSAVE */
+		return 0;
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(0));
+	return b;
+}
+
 int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 {
 	MmEntry *mm = t->mm;
@@ -377,9 +389,16 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	err = check_pagemap(t, has_pages, &pages_bytes);
 	if (err)
 		goto out;
-	if (t->core->threads[0]->has_xsave && t->core->threads[0]->xsave.len > 64 * 1024) {
-		err = img_bad_at("core", t->pid, "threads.xsave", "too large");
-		goto out;
+	if (t->core->threads[0]->has_xsave) {
+		size_t have = t->core->threads[0]->xsave.len, host = host_xsave_size();
+		/* A larger area would make the kernel drop to FXSAVE-only state silently. */
+		if (!host || have > host) {
+			char name[64];
+			img_name(IMG_CORE, t->pid, name, sizeof(name));
+			err = img_bad_at(name, 0, "threads.xsave",
+					 "%zu bytes of xstate, this CPU's XSAVE area is %zu bytes", have, host);
+			goto out;
+		}
 	}
 	err = open_rfds(ctx, t, pages_bytes);
 	if (err)
