@@ -1,22 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install the build and test dependencies of ckpt on Debian/Ubuntu.
-# Idempotent: packages already present are not touched, and apt is not
-# consulted at all when nothing is missing.
+# Idempotent: when nothing is missing, apt is not touched at all.
 set -eu
 
 pkgs=(
-	make gcc pkg-config
+	make gcc binutils pkg-config
 	libbpf-dev libelf-dev zlib1g-dev
 	libprotobuf-c-dev protobuf-c-compiler
 	libcap-dev
 	clang llvm
-	iproute2 util-linux procps
+	iproute2 util-linux procps time
 )
-# bpftool lives in its own package on newer releases, in linux-tools before.
-if apt-cache show bpftool >/dev/null 2>&1 || ! command -v apt-cache >/dev/null; then
-	pkgs+=(bpftool)
-fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -24,6 +19,10 @@ for p in "${pkgs[@]}"; do
 		missing+=("$p")
 	fi
 done
+# bpftool is its own package on newer releases, part of linux-tools before.
+if ! command -v bpftool >/dev/null 2>&1; then
+	missing+=(bpftool)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,4 +32,13 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Names this release does not know (bpftool on old ones) are not fatal.
+avail=()
+for p in "${missing[@]}"; do
+	if apt-cache show "$p" >/dev/null 2>&1; then
+		avail+=("$p")
+	else
+		echo "install-deps: package '$p' is not available here, skipping" >&2
+	fi
+done
+[ ${#avail[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${avail[@]}" >/dev/null
