@@ -334,15 +334,7 @@ static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 	core.task = &tc;
 	core.threads = ths;
 	core.n_threads = 1;
-	struct img *img = img_open(ctx->dirfd, IMG_CORE, task->pid, O_WRONLY);
-	if (!img) {
-		err = -errno;
-		goto out;
-	}
-	err = img_write(img, &core);
-	int cerr = img_close(img);
-	if (!err)
-		err = cerr;
+	err = img_store_one(ctx->dirfd, IMG_CORE, task->pid, &core);
 out:
 	free_siginfos(th.pending, th.n_pending);
 	free_siginfos(tc.shared_pending, tc.n_shared_pending);
@@ -457,7 +449,6 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 	struct utsname u;
 	char boot_id[64] = "";
 	uint32_t roots[ctx->opts->nr_roots];
-	int err;
 
 	uname(&u);
 	if (proc_read_file(0, "../sys/kernel/random/boot_id", boot_id, sizeof(boot_id)) > 0)
@@ -483,12 +474,7 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 	inv.ckpt_version = CKPT_VERSION;
 	inv.has_leave_running = true;
 	inv.leave_running = ctx->opts->leave_running;
-	struct img *img = img_open(ctx->dirfd, IMG_INVENTORY, 0, O_WRONLY);
-	if (!img)
-		return -errno;
-	err = img_write(img, &inv);
-	int cerr = img_close(img);
-	return err ? err : cerr;
+	return img_store_one(ctx->dirfd, IMG_INVENTORY, 0, &inv);
 }
 
 static int open_dir(const char *dir)

@@ -553,7 +553,6 @@ out:
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task)
 {
 	MmEntry mm = MM_ENTRY__INIT;
-	struct img *img;
 	int err;
 
 	err = build_mm(task, &mm);
@@ -562,15 +561,7 @@ int dump_mm(struct dump_ctx *ctx, struct dump_task *task)
 	err = write_pages(ctx, task, &mm);
 	if (err)
 		goto out;
-	img = img_open(ctx->dirfd, IMG_MM, task->pid, O_WRONLY);
-	if (!img) {
-		err = -errno;
-		goto out;
-	}
-	err = img_write(img, &mm);
-	int cerr = img_close(img);
-	if (!err)
-		err = cerr;
+	err = img_store_one(ctx->dirfd, IMG_MM, task->pid, &mm);
 out:
 	free_mm(&mm);
 	return err;

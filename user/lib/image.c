@@ -419,6 +419,18 @@ int img_close(struct img *img)
 	return err;
 }
 
+int img_store_one(int dirfd, enum img_kind kind, int pid, const void *msg)
+{
+	struct img *img = img_open(dirfd, kind, pid, O_WRONLY);
+	int err, cerr;
+
+	if (!img)
+		return -errno;
+	err = img_write(img, msg);
+	cerr = img_close(img);
+	return err ? err : cerr;
+}
+
 int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg)
 {
 	struct img *img = img_open(dirfd, kind, pid, O_RDONLY);

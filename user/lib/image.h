@@ -87,6 +87,8 @@ int img_close(struct img *img);
 const char *img_path(const struct img *img);
 int img_entry_index(const struct img *img);
 
+/* Convenience: create the image with msg as its only entry. 0 or -errno (logged). */
+int img_store_one(int dirfd, enum img_kind kind, int pid, const void *msg);
 /* Convenience: open, read the only entry, close. */
 int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg);
 void img_free_kind(enum img_kind kind, void *msg);
