@@ -27,7 +27,7 @@ ifneq ($(CI),)
 WARN     += -Werror
 endif
 CFLAGS   ?= -O2 -g
-CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE
+override CFLAGS += $(WARN) -std=gnu11 -D_GNU_SOURCE
 LDFLAGS  ?=
 
 ifeq ($(V),1)
