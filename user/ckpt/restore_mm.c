@@ -258,7 +258,8 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 		cr->cap_inh, cr->cap_prm, cr->cap_eff, cr->cap_bnd, cr->cap_amb, cr->securebits,
 		cr->n_groups, l->groups, 0,
 	};
-	memcpy(aat(t, l->groups), cr->groups, cr->n_groups * sizeof(uint32_t));
+	if (cr->n_groups)
+		memcpy(aat(t, l->groups), cr->groups, cr->n_groups * sizeof(uint32_t));
 	a->nr_pending = th->n_pending;
 	a->pending_off = l->pending;
 	for (size_t i = 0; i < th->n_pending; i++)
@@ -472,7 +473,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		mm->start_stack, mm->arg_start, mm->arg_end, mm->env_start, mm->env_end, 0,
 		mm->n_auxv * sizeof(uint64_t), mm->has_exe_file_id ? (uint32_t)(t->fd_base + 2) : UINT32_MAX,
 	};
-	memcpy(a->auxv, mm->auxv, mm->n_auxv * sizeof(uint64_t));
+	if (mm->n_auxv)
+		memcpy(a->auxv, mm->auxv, mm->n_auxv * sizeof(uint64_t));
 	struct proc_vma *own;
 	size_t nown;
 	err = proc_parse_maps(0, false, &own, &nown);
