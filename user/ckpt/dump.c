@@ -526,6 +526,12 @@ static int do_dump(struct dump_opts *o)
 			err = -EINVAL;
 			goto release;
 		}
+		struct proc_stat st;
+		if (proc_parse_stat(t->pid, &st) == 0 && (st.state == 'Z' || st.state == 'X')) {
+			pr_err("task %d is a zombie; there is nothing to dump", t->pid);
+			err = -ESRCH;
+			goto release;
+		}
 		err = infect_seize(t->pid, &t->it);
 		if (err)
 			goto release;
