@@ -46,6 +46,8 @@ struct restorer_vma {
 	__u32 madv;		/* VMA_MADV_* */
 	__s32 fd;		/* backing file, or -1 */
 	__u32 has_pages;	/* some page run lands in it: map writable first */
+	__u32 data_off;		/* bytes in the args to copy in, e.g. a vDSO proxy */
+	__u32 data_len;
 };
 
 /* A run of pages to read from pages_fd at file_off into vaddr. */
@@ -158,7 +160,7 @@ struct restorer_args {
 	__u64 sigframe;		/* address of the rt_sigframe (its pretcode word) */
 };
 
-_Static_assert(sizeof(struct restorer_vma) == 48, "restorer_vma");
+_Static_assert(sizeof(struct restorer_vma) == 56, "restorer_vma");
 _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 24, "errmsg");

@@ -153,6 +153,8 @@ static void map_vmas(void)
 		if (rt_is_err(ret))
 			fail(ret, "mmap %lx-%lx prot %lx flags %x fd %d", (unsigned long)v[i].start,
 			     (unsigned long)v[i].end, prot, v[i].flags, v[i].fd);
+		if (v[i].data_len)
+			memcpy((void *)v[i].start, at(v[i].data_off), v[i].data_len);
 	}
 }
 

@@ -16,6 +16,7 @@
 #include "image.h"
 #include "kcompat.h"
 #include "log.h"
+#include "vdso.h"
 
 #undef PAGE_SIZE
 #define PAGE_SIZE 4096ul
@@ -330,6 +331,7 @@ static void free_mm(MmEntry *mm)
 	}
 	free(mm->files);
 	free(mm->auxv);
+	free(mm->vdso_image.data);
 }
 
 static int collect_file(pid_t pid, const struct proc_vma *v, struct stat *st)
@@ -344,6 +346,32 @@ static int collect_file(pid_t pid, const struct proc_vma *v, struct stat *st)
 			  (unsigned long long)v->start, v->path);
 		return err;
 	}
+	return 0;
+}
+
+/* Keep the vDSO's bytes: a restoring kernel with other vDSO code needs them. */
+static int read_vdso(pid_t pid, const struct proc_vma *v, MmEntry *mm)
+{
+	size_t len = v->end - v->start;
+
+	if (len > VDSO_MAX_SIZE || mm->has_vdso_image) {
+		pr_err("the [vdso] of %d (%zu bytes at %#llx) is not one ckpt knows", pid, len,
+		       (unsigned long long)v->start);
+		return -EOPNOTSUPP;
+	}
+	mm->vdso_image.data = malloc(len);
+	if (!mm->vdso_image.data)
+		return -ENOMEM;
+	struct iovec l = { mm->vdso_image.data, len }, r = { (void *)v->start, len };
+	if (process_vm_readv(pid, &l, 1, &r, 1, 0) != (ssize_t)len) {
+		int err = -errno;
+		pr_perror("cannot read the [vdso] of %d", pid);
+		free(mm->vdso_image.data);
+		mm->vdso_image.data = NULL;
+		return err;
+	}
+	mm->vdso_image.len = len;
+	mm->has_vdso_image = true;
 	return 0;
 }
 
@@ -436,6 +464,9 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 		if (!strcmp(v->path, "[vdso]")) {
 			e->kind = VMA_KIND_VDSO;
 			e->flags |= MAP_PRIVATE;
+			err = read_vdso(task->pid, v, mm);
+			if (err)
+				return err;
 		} else if (!strcmp(v->path, "[vvar]") || !strcmp(v->path, "[vvar_vclock]")) {
 			e->kind = VMA_KIND_VVAR;
 			e->flags |= MAP_PRIVATE;

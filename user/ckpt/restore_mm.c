@@ -17,6 +17,7 @@
 #include "restore.h"
 #include "restorer_abi.h"
 #include "sigframe.h"
+#include "vdso.h"
 
 #define PAGE_SIZE_ 4096ul
 #define TASK_TOP 0x7ffffffff000ul
@@ -28,7 +29,7 @@ static size_t page_up(size_t v)
 
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
-	size_t vmas, runs, close, groups, pending, shared_pending, sigframe, total;
+	size_t vmas, runs, close, groups, pending, shared_pending, vdso_proxy, sigframe, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -79,10 +80,32 @@ static int busy_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* The highest gap of len bytes (plus guard pages) below top among busy ranges. */
+static int find_gap(struct busy *b, size_t n, size_t len, uint64_t top, uint64_t *ret)
+{
+	const uint64_t guard = 16 * PAGE_SIZE_;
+
+	qsort(b, n, sizeof(*b), busy_cmp);
+	for (size_t i = n; ; i--) {
+		uint64_t lo = i ? b[i - 1].end : (1ul << 32);
+		if (i && b[i - 1].start >= top)
+			goto next;
+		if (top > lo && top - lo >= len + 2 * guard) {
+			*ret = (top - len - guard) & ~(PAGE_SIZE_ - 1);
+			return 0;
+		}
+next:
+		if (!i)
+			return -ENOMEM;
+		if (b[i - 1].start < top)
+			top = b[i - 1].start;
+	}
+}
+
 /*
  * A place for the restorer that is free both in the image and in ckpt
- * itself (the child starts as a copy of ckpt), with a guard page around.
- * Searched from the top of the address space down.
+ * itself (the child starts as a copy of ckpt). Searched from near the top
+ * of the address space down, clear of the stack's growth area.
  */
 static int find_region(struct rst_task *t, size_t len, uint64_t *ret)
 {
@@ -103,29 +126,11 @@ static int find_region(struct rst_task *t, size_t len, uint64_t *ret)
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		b[n++] = (struct busy){ t->mm->vmas[i]->start, t->mm->vmas[i]->end };
 	free(own);
-	qsort(b, n, sizeof(*b), busy_cmp);
-	/* Walk gaps from the top; the stack guard gap below [stack] is kept. */
-	uint64_t top = TASK_TOP - (1ul << 30);
-	for (size_t i = n; ; i--) {
-		uint64_t lo = i ? b[i - 1].end : (1ul << 32);
-		if (i && b[i - 1].end > top) {
-			top = b[i - 1].start < top ? b[i - 1].start : top;
-			if (!i)
-				break;
-			continue;
-		}
-		if (top > lo && top - lo >= len + 2 * PAGE_SIZE_ + (1ul << 20)) {
-			*ret = (top - len - (1ul << 20)) & ~(PAGE_SIZE_ - 1);
-			free(b);
-			return 0;
-		}
-		if (!i)
-			break;
-		top = b[i - 1].start < top ? b[i - 1].start : top;
-	}
+	err = find_gap(b, n, len, TASK_TOP - (1ul << 30), ret);
 	free(b);
-	pr_err("no room for the restorer in the address space of %d", t->pid);
-	return -ENOMEM;
+	if (err)
+		pr_err("no room for the restorer in the address space of %d", t->pid);
+	return err;
 }
 
 static void *aat(struct rst_task *t, size_t off)
@@ -218,6 +223,9 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	off += th->n_pending * 128;
 	l->shared_pending = off;
 	off += c->task->n_shared_pending * 128;
+	off = (off + 15) & ~15ul;
+	l->vdso_proxy = off;
+	off += t->mm->has_vdso_image ? t->mm->vdso_image.len : 0;
 	off = (off + 63) & ~63ul;
 	l->sigframe = off;
 	off += sigframe_size(th->has_xsave ? th->xsave.len : 0);
@@ -306,15 +314,119 @@ static void fill_sigframe(struct rst_ctx *ctx, struct rst_task *t, struct restor
 	a->sigframe = sigframe_build(aat(t, l->sigframe), args_addr + l->sigframe, &r);
 }
 
+/* Write a jump at code[0] (which will live at `at`) to `to`; 0 or -ENOSPC. */
+static int put_jump(uint8_t *code, uint64_t room, uint64_t at, uint64_t to)
+{
+	int64_t rel = (int64_t)(to - (at + 5));
+
+	if (rel == (int32_t)rel && room >= 5) {
+		int32_t r = rel;
+		code[0] = 0xe9;				/* jmp rel32 */
+		memcpy(code + 1, &r, 4);
+		return 0;
+	}
+	if (room < 13)
+		return -ENOSPC;
+	code[0] = 0x49;					/* movabs $to, %r11 */
+	code[1] = 0xbb;
+	memcpy(code + 2, &to, 8);
+	code[10] = 0x41;				/* jmp *%r11 */
+	code[11] = 0xff;
+	code[12] = 0xe3;
+	return 0;
+}
+
+/*
+ * The running kernel's vDSO code differs from the dumped one, or does not
+ * fit where the dumped one was: put the running vDSO in a free place and
+ * leave at the old address a copy of the dumped vDSO (so its ELF headers
+ * still read right through AT_SYSINFO_EHDR) whose every function entry
+ * jumps to the same function of the running vDSO. The program's cached
+ * entry points keep working; the old code itself never runs.
+ */
+static int vdso_proxy(struct rst_task *t, struct restorer_args *a, const struct args_layout *l,
+		      uint64_t img_code, uint64_t cur_code, uint64_t cur_code_len)
+{
+	const MmEntry *mm = t->mm;
+	struct vdso_sym old[VDSO_MAX_SYMS], cur[VDSO_MAX_SYMS];
+	int nold, ncur, err;
+	struct busy *b;
+	size_t n = 0;
+
+	nold = vdso_symbols(mm->vdso_image.data, mm->vdso_image.len, old, VDSO_MAX_SYMS);
+	ncur = vdso_symbols((const uint8_t *)cur_code, cur_code_len, cur, VDSO_MAX_SYMS);
+	if (nold < 0 || ncur < 0) {
+		pr_err("cannot read the %s vDSO's symbols for %d", nold < 0 ? "dumped" : "running", t->pid);
+		return -EINVAL;
+	}
+	b = malloc((mm->n_vmas + 1) * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		b[n++] = (struct busy){ mm->vmas[i]->start, mm->vmas[i]->end };
+	b[n++] = (struct busy){ t->region, t->region + t->region_len };
+	/* Below the old vDSO, so that the jumps are likely to be rel32. */
+	uint64_t gap;
+	err = find_gap(b, n, a->vdso_cur_len, img_code, &gap);
+	a->vdso_new_start = gap;
+	free(b);
+	if (err) {
+		pr_err("no room for this kernel's vDSO in the address space of %d", t->pid);
+		return err;
+	}
+	uint8_t *proxy = aat(t, l->vdso_proxy);
+	uint64_t new_code = a->vdso_new_start + (cur_code - a->vdso_cur_start);
+	memcpy(proxy, mm->vdso_image.data, mm->vdso_image.len);
+	for (int i = 0; i < nold; i++) {
+		const struct vdso_sym *c = vdso_find(cur, ncur, old[i].name);
+		uint8_t *at = proxy + old[i].off;
+		uint64_t room = mm->vdso_image.len - old[i].off;
+		if (!c) {
+			pr_warn("this kernel's vDSO has no '%s'; a call to it in %d will fault",
+				old[i].name, t->pid);
+			if (room >= 2) {
+				at[0] = 0x0f;			/* ud2 */
+				at[1] = 0x0b;
+			}
+			continue;
+		}
+		if (put_jump(at, room, img_code + old[i].off, new_code + c->off)) {
+			pr_err("no room for a jump at '%s' of the dumped vDSO of %d", old[i].name, t->pid);
+			return -ENOSPC;
+		}
+	}
+	struct restorer_vma *v = (struct restorer_vma *)aat(t, l->vmas) + a->nr_vmas++;
+	*v = (struct restorer_vma){
+		.start = img_code, .end = img_code + mm->vdso_image.len, .prot = PROT_READ | PROT_EXEC,
+		.flags = MAP_PRIVATE | MAP_ANONYMOUS, .kind = VMA_KIND_VDSO, .fd = -1, .has_pages = 1,
+		.data_off = l->vdso_proxy, .data_len = mm->vdso_image.len,
+	};
+	pr_info("%d: vDSO proxy at %#llx, this kernel's vDSO at %#llx", t->pid,
+		(unsigned long long)img_code, (unsigned long long)a->vdso_new_start);
+	return 0;
+}
+
+/* Whether the dumped vDSO is byte for byte the running one (no image: assume so). */
+static bool vdso_same(const MmEntry *mm, uint64_t cur_code, uint64_t cur_code_len)
+{
+	if (!mm->has_vdso_image)
+		return true;
+	return mm->vdso_image.len == cur_code_len &&
+	       !memcmp(mm->vdso_image.data, (const void *)cur_code, cur_code_len);
+}
+
 /*
  * The vDSO of the running kernel goes where the image had its vDSO code,
- * with its data pages in front as this kernel lays them out. When this
- * kernel's layout differs from the dumped one, the new block must still
- * fit in the image's free space.
+ * with its data pages in front as this kernel lays them out, when it is
+ * the same code and the block fits the image's free space; otherwise the
+ * dumped vDSO is proxied (vdso_proxy).
  */
-static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct proc_vma *own, size_t n)
+static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct args_layout *l,
+		     const struct proc_vma *own, size_t n)
 {
-	uint64_t cur_lo = UINT64_MAX, cur_hi = 0, cur_code = 0, img_code = 0, img_lo = UINT64_MAX, img_hi = 0;
+	uint64_t cur_lo = UINT64_MAX, cur_hi = 0, cur_code = 0, cur_code_len = 0;
+	uint64_t img_code = 0, img_lo = UINT64_MAX, img_hi = 0;
+	bool fits = true;
 
 	for (size_t i = 0; i < n; i++) {
 		bool vdso = !strcmp(own[i].path, "[vdso]");
@@ -325,8 +437,10 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct p
 		a->vdso_parts[a->nr_vdso_parts++] = (struct restorer_range){ own[i].start, own[i].end };
 		cur_lo = own[i].start < cur_lo ? own[i].start : cur_lo;
 		cur_hi = own[i].end > cur_hi ? own[i].end : cur_hi;
-		if (vdso)
+		if (vdso) {
 			cur_code = own[i].start;
+			cur_code_len = own[i].end - own[i].start;
+		}
 	}
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const VmaEntry *v = t->mm->vmas[i];
@@ -349,19 +463,27 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct p
 	}
 	a->vdso_new_start = img_code - (cur_code - cur_lo);
 	uint64_t s = a->vdso_new_start, e = s + a->vdso_cur_len;
-	if (s != img_lo || e != img_hi)
-		pr_warn("the vDSO layout of this kernel differs from the dumped one of %d", t->pid);
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		const VmaEntry *v = t->mm->vmas[i];
-		if (v->kind == VMA_KIND_VDSO || v->kind == VMA_KIND_VVAR)
-			continue;
-		if (v->start < e && s < v->end) {
-			pr_err("this kernel's vDSO (%#llx-%#llx) would overlap the mapping at %#llx of %d",
-			       (unsigned long long)s, (unsigned long long)e, (unsigned long long)v->start, t->pid);
-			return -EEXIST;
-		}
+		if (v->kind != VMA_KIND_VDSO && v->kind != VMA_KIND_VVAR && v->start < e && s < v->end)
+			fits = false;
 	}
-	return 0;
+	if (s < t->region + t->region_len && t->region < e)
+		fits = false;
+	bool same = vdso_same(t->mm, cur_code, cur_code_len);
+	if (same && fits) {
+		if (s != img_lo || e != img_hi)
+			pr_info("%d: the vDSO data pages are laid out differently here; moved as one block",
+				t->pid);
+		return 0;
+	}
+	if (!t->mm->has_vdso_image) {
+		pr_err("this kernel's vDSO (%#llx-%#llx) would overlap a mapping of %d, and the image has no copy of the old vDSO to proxy",
+		       (unsigned long long)s, (unsigned long long)e, t->pid);
+		return -EEXIST;
+	}
+	pr_info("%d: the vDSO %s; proxying it", t->pid, same ? "does not fit its old place" : "differs from the dumped one");
+	return vdso_proxy(t, a, l, img_code, cur_code, cur_code_len);
 }
 
 /* Size of the XSAVE area for the features this kernel enabled (CPUID 0xd.0 EBX). */
@@ -482,7 +604,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		pr_errno(err, "cannot read /proc/self/maps");
 		goto out;
 	}
-	err = plan_vdso(t, a, own, nown);
+	err = plan_vdso(t, a, &l, own, nown);
 	free(own);
 	if (err)
 		goto out;

@@ -598,6 +598,8 @@ static int check_mm(const struct img *img, const void *msg)
 		if (e->files[i]->id != i)
 			return img_bad(img, "files.id", "%u at index %zu", e->files[i]->id, i);
 	}
+	if (e->has_vdso_image && e->vdso_image.len > (64u << 10))
+		return img_bad(img, "vdso_image", "%zu bytes is not a vDSO", e->vdso_image.len);
 	if (e->has_exe_file_id && e->exe_file_id >= e->n_files)
 		return img_bad(img, "exe_file_id", "%u, only %zu files", e->exe_file_id, e->n_files);
 	for (size_t i = 0; i < e->n_vmas; i++) {
