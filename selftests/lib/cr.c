@@ -402,12 +402,12 @@ int cr_wait_syscall(struct cr_run *r, pid_t pid, long nr)
 		       (int)strcspn(buf, "\n"), buf);
 }
 
-int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *const args[],
-	    int *ret_status)
+pid_t cr_ckpt_start(struct cr_run *r, const char *tag, const char *fault,
+		    const char *const args[], int stdio_fd)
 {
 	char out[PATH_MAX], log[PATH_MAX], cmd[1024] = "";
 	const char *argv[32];
-	int argc = 0, status, ret;
+	int argc = 0;
 	pid_t pid;
 
 	cr_path(r, out, sizeof(out), tag, ".out");
@@ -424,7 +424,7 @@ int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *co
 		strncat(cmd, argv[i], sizeof(cmd) - strlen(cmd) - 1);
 	}
 	cr_note(r, "run: %s%s%s", fault ? "CKPT_FAULT=" : "", fault ? fault : "", fault ? " " : "");
-	cr_note(r, "run: %s", cmd);
+	cr_note(r, "run: %s%s", cmd, stdio_fd >= 0 ? " (stdio on the given fd)" : "");
 
 	pid = fork();
 	if (pid < 0)
@@ -437,33 +437,55 @@ int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *co
 			setenv("CKPT_FAULT", fault, 1);
 		else
 			unsetenv("CKPT_FAULT");
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0)
-			dup2(fd, 0);
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
+		if (stdio_fd >= 0) {
+			for (fd = 0; fd < 3; fd++)
+				if (stdio_fd != fd)
+					dup2(stdio_fd, fd);
+				else
+					fcntl(fd, F_SETFD, 0);
+		} else {
+			fd = open("/dev/null", O_RDONLY);
+			if (fd >= 0)
+				dup2(fd, 0);
+			fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
 		}
 		(void)close_range(3, ~0U, 0);
 		execv(argv[0], (char *const *)argv);
 		dprintf(2, "cannot execute '%s': %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	return pid;
+}
+
+int cr_ckpt_wait(struct cr_run *r, const char *tag, pid_t pid, int *ret_status)
+{
+	char what[128];
+	int status, ret;
+
 	ret = cr_wait_child(pid, CR_CKPT_TIMEOUT_MS, &status);
 	if (ret == -ETIMEDOUT)
 		return cr_fail(r, "ckpt %s did not finish within %d s (killed)", tag,
 			       CR_CKPT_TIMEOUT_MS / 1000);
 	if (ret < 0)
 		return cr_fail(r, "waiting for ckpt %s: %s", tag, strerror(-ret));
-	{
-		char what[128];
-
-		cr_describe_status(status, what, sizeof(what));
-		cr_note(r, "ckpt %s: %s", tag, what);
-	}
+	cr_describe_status(status, what, sizeof(what));
+	cr_note(r, "ckpt %s: %s", tag, what);
 	*ret_status = status;
 	return 0;
+}
+
+int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *const args[],
+	    int *ret_status)
+{
+	pid_t pid = cr_ckpt_start(r, tag, fault, args, -1);
+
+	if (pid < 0)
+		return -1;
+	return cr_ckpt_wait(r, tag, pid, ret_status);
 }
 
 int cr_dump(struct cr_run *r, const char *tag, pid_t pid, bool leave_running, const char *fault,
@@ -529,6 +551,21 @@ int cr_expect_failed(struct cr_run *r, const char *tag, int status, const char *
 			       tag, what, needle, line);
 	}
 	return 0;
+}
+
+int cr_expect_output(struct cr_run *r, const char *tag, const char *needle)
+{
+	char path[PATH_MAX], text[8192], line[512];
+	ssize_t n;
+
+	cr_path(r, path, sizeof(path), tag, ".out");
+	n = cr_read_file(path, text, sizeof(text));
+	if (n < 0)
+		return cr_fail(r, "ckpt %s: no output file: %s", tag, strerror(-n));
+	if (cr_contains_nocase(text, needle))
+		return 0;
+	cr_first_line(r, tag, line, sizeof(line));
+	return cr_fail(r, "ckpt %s: its output does not mention '%s': %s", tag, needle, line);
 }
 
 int cr_verify(struct cr_run *r, pid_t pid, const char *what)

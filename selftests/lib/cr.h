@@ -145,6 +145,12 @@ int cr_wait_syscall(struct cr_run *r, pid_t pid, long nr);
  * not run or timed out. fault: CKPT_FAULT value or NULL (then CKPT_FAULT is unset). */
 int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *const args[],
 	    int *ret_status);
+/* cr_ckpt() in two halves: start ckpt and return its pid (or cr_fail()); if stdio_fd >= 0 it
+ * becomes ckpt's fds 0-2 instead of /dev/null and DIR/<tag>.out. cr_ckpt_wait() waits for it,
+ * bounded, like cr_ckpt(). */
+pid_t cr_ckpt_start(struct cr_run *r, const char *tag, const char *fault, const char *const args[],
+		    int stdio_fd);
+int cr_ckpt_wait(struct cr_run *r, const char *tag, pid_t pid, int *ret_status);
 int cr_dump(struct cr_run *r, const char *tag, pid_t pid, bool leave_running, const char *fault,
 	    int *ret_status);
 /* ckpt restore -D imgdir -d --pidfile DIR/<tag>.pid; *ret_pid from the pidfile (0 if none). */
@@ -156,6 +162,8 @@ int cr_reap_dumped(struct cr_run *r, pid_t pid);
 /* Fails unless the ckpt call `tag` exited non-zero (not by a signal), with a message on
  * stderr that contains `needle` (if not NULL, case-insensitive). */
 int cr_expect_failed(struct cr_run *r, const char *tag, int status, const char *needle);
+/* Fails unless the output (stdout+stderr) of ckpt call `tag` contains needle (any case). */
+int cr_expect_output(struct cr_run *r, const char *tag, const char *needle);
 /* Fails if ckpt call `tag` did not exit 0 (message quotes the first line of its stderr). */
 int cr_expect_ok(struct cr_run *r, const char *tag, int status);
 /* Snapshot and "unharmed" check: not traced, not stopped, same maps, signals and fds. */
