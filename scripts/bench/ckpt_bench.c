@@ -107,6 +107,7 @@ struct bench {
 	pid_t victim;		/* live victim, killed on every exit path */
 	double (*samples)[M_NR];
 	int nr_samples;
+	int iter;		/* run number, warm-ups included: names the logs */
 };
 
 struct scenario {
@@ -478,7 +479,7 @@ static int run_dump_restore(struct bench *b, double *s)
 {
 	char dir[PATH_MAX], base[PATH_MAX], dlog[PATH_MAX], rlog[PATH_MAX], pidf[PATH_MAX];
 	char pid_s[16], vopt[8], got[32];
-	int status, n = b->nr_samples;
+	int status, n = b->iter;
 	const char *logs = b->o->log_dir ? b->o->log_dir : b->tmp;
 	pid_t pid, rpid;
 	FILE *f;
@@ -638,6 +639,9 @@ static void run_scenario(const struct opts *o, const struct scenario *sc, const 
 		double *s = b.samples[b.nr_samples];
 		bool warm = i < o->warmup;
 
+		/* Freed memory drifts back to the host: re-touch before every run. */
+		prewarm(o->prewarm_gib);
+		b.iter = i;
 		sc->run(&b, s);
 		fprintf(stderr, "  %s %s %d/%d: dump %.1f ms (base a %.1f), restore %.1f ms "
 			"(base b %.1f), frozen %.1f ms, rss %.1f/%.1f MiB\n",
@@ -683,7 +687,8 @@ static void usage(FILE *f)
 		"  -r, --runs       measured runs per scenario (default 5)\n"
 		"  -w, --warmup     unmeasured runs first (default 1)\n"
 		"      --size       override the scenario's memory size, MiB\n"
-		"      --prewarm    GiB to touch and free first (ballooned memory; default 4)\n"
+		"      --prewarm    GiB to touch and free before the scenarios and before\n"
+		"                   every run (ballooned memory; default 4)\n"
 		"  -v, --verbosity  ckpt log level, at least 3 (default 3)\n"
 		"      --log-dir    keep ckpt's logs there (default: the private tmpfs)\n"
 		"      --ckpt       ckpt binary (default: ../ckpt next to this driver)\n"
