@@ -320,7 +320,7 @@ static void run_ckpt(struct bench *b, const char *const argv[], double *ret_ms,
 	if (sscanf(rep, "%d %lf %ld", &cstatus, ret_ms, &rss_kib) != 3)
 		die("bad launcher report '%s'", rep);
 	if (!WIFEXITED(cstatus) || WEXITSTATUS(cstatus))
-		die("'ckpt %s' failed (status 0x%x); see its log", argv[1], cstatus);
+		die("'ckpt %s' failed (status 0x%x); keep its log with --log-dir", argv[1], cstatus);
 	*ret_rss_mib = rss_kib / 1024.0;
 }
 
@@ -661,6 +661,9 @@ static int bench_init(const struct opts *o, const bool *selected, const char *tm
 {
 	char size[64];
 
+	/* Our own mount namespace, so the parent can remove the mount point after us. */
+	if (unshare(CLONE_NEWNS) < 0)
+		die("cannot create a mount namespace: %s", strerror(errno));
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die("cannot make mounts private: %s", strerror(errno));
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -805,8 +808,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckpt-bench: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
-	if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0) {
-		fprintf(stderr, "ckpt-bench: unshare(PID|mount namespace): %s (run as root)\n",
+	if (unshare(CLONE_NEWPID) < 0) {
+		fprintf(stderr, "ckpt-bench: cannot create a PID namespace: %s (run as root)\n",
 			strerror(errno));
 		rmdir(tmp);
 		return 1;
