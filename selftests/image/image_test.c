@@ -32,6 +32,7 @@
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 
+#include "crc32c.h"
 #include "image.h"
 #include "kerndat.h"
 #include "log.h"
@@ -1164,13 +1165,22 @@ static void test_raw(int dirfd, struct fx *f)
 	write_file(dirfd, name, buf, len + 2);
 	test_rejected(dirfd, IMG_PSTREE, "truncated length", false, "trailing partial length");
 
+	/* One flipped bit inside a message that still decodes: only the checksum tells. */
+	memcpy(buf, orig, len);
+	buf[len - 1] ^= 0x01;
+	write_file(dirfd, name, buf, len);
+	test_rejected(dirfd, IMG_PSTREE, "checksum mismatch", false, "flipped bit in a message");
+
 	write_file(dirfd, name, buf, 5);
 	test_rejected(dirfd, IMG_PSTREE, "truncated header", true, "5-byte file");
 
-	/* A length of 3 over bytes that are no message. */
+	/* A length of 3 over bytes that are no message, with a valid checksum. */
 	memcpy(buf, orig, 8);
-	memcpy(buf + 8, "\x03\x00\x00\x00\xff\xff\xff", 7);
-	write_file(dirfd, name, buf, 15);
+	memcpy(buf + 8, "\x03\x00\x00\x00", 4);
+	memcpy(buf + 16, "\xff\xff\xff", 3);
+	v = crc32c(crc32c(0, buf + 8, 4), buf + 16, 3);
+	memcpy(buf + 12, &v, 4);
+	write_file(dirfd, name, buf, 19);
 	test_rejected(dirfd, IMG_PSTREE, "malformed PstreeEntry", false, "garbage entry");
 
 	write_file(dirfd, name, orig, len);

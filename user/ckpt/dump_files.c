@@ -110,6 +110,60 @@ out:
 	return err;
 }
 
+/* A path for character device rdev: /dev/char/MAJ:MIN, else a node in /dev. */
+static int find_chrdev(dev_t rdev, char *buf, size_t len)
+{
+	char link[64];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(link, sizeof(link), "/dev/char/%u:%u", major(rdev), minor(rdev));
+	if (realpath(link, buf) && stat(buf, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == rdev)
+		return 0;
+	d = opendir("/dev");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		snprintf(buf, len, "/dev/%s", de->d_name);
+		if (de->d_type == DT_CHR && stat(buf, &st) == 0 && S_ISCHR(st.st_mode) &&
+		    st.st_rdev == rdev) {
+			closedir(d);
+			return 0;
+		}
+	}
+	closedir(d);
+	return -ENOENT;
+}
+
+/*
+ * The path /proc shows for an fd must lead back to the same file, or the
+ * restore would open something else: a file opened in another mount
+ * namespace shows a path that means nothing here. A character device can
+ * still be named by its number.
+ */
+static int check_path(struct dump_task *task, int fd, char *path, size_t len, const struct stat *st)
+{
+	struct stat ps;
+
+	if (stat(path, &ps) == 0 && (ps.st_mode & S_IFMT) == (st->st_mode & S_IFMT) &&
+	    (S_ISCHR(st->st_mode) ? ps.st_rdev == st->st_rdev
+				  : ps.st_dev == st->st_dev && ps.st_ino == st->st_ino))
+		return 0;
+	if (S_ISCHR(st->st_mode)) {
+		char real[PATH_MAX];
+		if (find_chrdev(st->st_rdev, real, sizeof(real)) == 0) {
+			pr_info("fd %d of %d: '%s' is not the device here; using '%s'", fd, task->pid,
+				path, real);
+			snprintf(path, len, "%s", real);
+			return 0;
+		}
+	}
+	pr_err("fd %d of %d: '%s' does not lead to the open file from here (opened in another mount namespace?); not supported",
+	       fd, task->pid, path);
+	return -EOPNOTSUPP;
+}
+
 /* Find the FileEntry for this fd, or make one. Returns its id or -errno. */
 static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 {
@@ -173,6 +227,8 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 			       task->pid, path);
 			err = -EOPNOTSUPP;
 		}
+		if (!err)
+			err = check_path(task, fd, path, sizeof(path), &st);
 		if (is_tty(&st) && !ctx->opts->shell_job) {
 			pr_err("fd %d of %d is the terminal '%s'; use --shell-job to dump a job attached to a terminal",
 			       fd, task->pid, path);

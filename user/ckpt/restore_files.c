@@ -222,14 +222,17 @@ int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	t->plan = calloc(t->nr_fdinfo ? t->nr_fdinfo : 1, sizeof(*t->plan));
 	if (!t->plan)
 		return -ENOMEM;
+	char name[64];
+
+	img_name(IMG_FDINFO, t->pid, name, sizeof(name));
 	for (size_t i = 0; i < t->nr_fdinfo; i++) {
 		const FdinfoEntry *fe = t->fdinfo[i];
 		if (fe->id >= ctx->nr_files || ctx->files[fe->id]->id != fe->id)
-			return img_bad_at("fdinfo", fe->fd, "id", "fd %u names file %u, files.img has %zu",
+			return img_bad_at(name, i, "id", "fd %u names file %u, files.img has %zu",
 					  fe->fd, fe->id, ctx->nr_files);
 		for (size_t k = 0; k < i; k++)
 			if (t->fdinfo[k]->fd == fe->fd)
-				return img_bad_at("fdinfo", fe->fd, "fd", "fd %u listed twice", fe->fd);
+				return img_bad_at(name, i, "fd", "fd %u listed twice", fe->fd);
 		err = open_file(ctx, fe->id);
 		if (err)
 			return err;

@@ -18,6 +18,7 @@
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 
+#include "crc32c.h"
 #include "image.h"
 #include "log.h"
 
@@ -322,7 +323,10 @@ int img_write(struct img *img, const void *msg)
 			return -ENOMEM;
 	}
 	protobuf_c_message_pack(msg, p);
+	uint32_t crc = htole32(crc32c(crc32c(0, &hdr, sizeof(hdr)), p, len));
 	err = img_put(img, &hdr, sizeof(hdr));
+	if (!err)
+		err = img_put(img, &crc, sizeof(crc));
 	if (!err)
 		err = img_put(img, p, len);
 	if (p != stackbuf)
@@ -333,24 +337,32 @@ int img_write(struct img *img, const void *msg)
 
 int img_read(struct img *img, void **ret_msg)
 {
-	uint32_t len;
+	uint32_t len, crc, want;
 	void *msg;
 	int err;
 
 	if (img->off == img->len)
 		return 0;
 	img->entry++;
-	if (img->len - img->off < sizeof(len)) {
+	if (img->len - img->off < 2 * sizeof(len)) {
 		pr_err("image %s: entry %d: truncated length (%zu trailing bytes)", img->path,
 		       img->entry, img->len - img->off);
 		return -EINVAL;
 	}
 	memcpy(&len, img->buf + img->off, sizeof(len));
+	memcpy(&crc, img->buf + img->off + sizeof(len), sizeof(crc));
+	want = crc32c(0, img->buf + img->off, sizeof(len));
 	len = le32toh(len);
-	img->off += sizeof(len);
+	img->off += 2 * sizeof(len);
 	if (len > IMG_MAX_ENTRY || len > img->len - img->off) {
 		pr_err("image %s: entry %d: length %u runs past the end of the file (%zu bytes left)",
 		       img->path, img->entry, len, img->len - img->off);
+		return -EINVAL;
+	}
+	want = crc32c(want, img->buf + img->off, len);
+	if (le32toh(crc) != want) {
+		pr_err("image %s: entry %d: checksum mismatch (stored 0x%08x, computed 0x%08x): the entry is corrupt",
+		       img->path, img->entry, le32toh(crc), want);
 		return -EINVAL;
 	}
 	msg = protobuf_c_message_unpack(kinds[img->kind].desc, NULL, len, img->buf + img->off);

@@ -7,8 +7,8 @@
 
 /*
  * Image files. Each is a 32-bit magic naming its kind, a 32-bit format
- * version, then entries, each a 32-bit little-endian length and a protobuf
- * message of the kind's type. Page contents live in flat pages-PID.img
+ * version, then entries, each a 32-bit little-endian length, a CRC-32C of
+ * the length and message bytes, and a protobuf message of the kind's type. Page contents live in flat pages-PID.img
  * files with no header, so they can be written and read page-aligned.
  */
 
