@@ -23,7 +23,37 @@
 enum parasite_cmd {
 	PARASITE_CMD_NONE,
 	PARASITE_CMD_DUMP_TASK,	/* fill struct parasite_task_state */
+	PARASITE_CMD_PIPES,	/* create struct parasite_pipes.nr pipes */
+	PARASITE_CMD_VMSPLICE,	/* struct parasite_vmsplice: pages into those pipes */
 	PARASITE_NR_CMDS,
+};
+
+#define PARASITE_MAX_PIPES	8
+#define PARASITE_PIPE_SIZE	(1 << 20)	/* pipe-max-size without CAP_SYS_RESOURCE */
+#define PARASITE_MAX_IOVS	1024
+
+/*
+ * Pipes in the task that page contents travel through: the engine takes
+ * the read ends with pidfd_getfd and closes the task's copies itself
+ * (remote close) once done, so a parasite crash cannot leave them behind.
+ */
+struct parasite_pipes {
+	__u32 nr;
+	__u32 size;			/* each pipe's capacity, set by the parasite */
+	__s32 fds[PARASITE_MAX_PIPES][2];
+};
+
+/* vmsplice each range (no longer than a pipe) into the write end of pipe[pipe]. */
+struct parasite_iov {
+	__u64 addr;
+	__u32 len;
+	__u32 pipe;
+};
+
+struct parasite_vmsplice {
+	__u32 nr;
+	__u32 __pad;
+	struct parasite_iov iov[PARASITE_MAX_IOVS];
 };
 
 /* The kernel's struct sigaction for rt_sigaction on x86_64. */
@@ -74,7 +104,9 @@ struct parasite_args {
 	char log[PARASITE_LOG_SIZE];
 	union {
 		struct parasite_task_state task;
-		__u8 __space[4096];
+		struct parasite_pipes pipes;
+		struct parasite_vmsplice vmsplice;
+		__u8 __space[4096 * 5];
 	};
 };
 
@@ -83,6 +115,7 @@ _Static_assert(sizeof(struct blob_stack) == 24, "stack_t layout");
 _Static_assert(sizeof(struct blob_itimer) == 32, "itimerval layout");
 _Static_assert(__builtin_offsetof(struct parasite_args, log) == 24, "parasite_args.log");
 _Static_assert(sizeof(struct parasite_task_state) <= 4096, "task state fits");
-_Static_assert(sizeof(struct parasite_args) == 24 + PARASITE_LOG_SIZE + 4096, "parasite_args size");
+_Static_assert(sizeof(struct parasite_vmsplice) <= 4096 * 5, "vmsplice list fits");
+_Static_assert(sizeof(struct parasite_args) == 24 + PARASITE_LOG_SIZE + 4096 * 5, "parasite_args size");
 
 #endif

@@ -11,6 +11,9 @@
 
 #define BLOB_PREFIX "parasite: "
 
+/* The pipes of PARASITE_CMD_PIPES, for later PARASITE_CMD_VMSPLICE calls. */
+static struct parasite_pipes pipes;
+
 static int dump_task(struct parasite_task_state *st)
 {
 	long ret;
@@ -60,6 +63,59 @@ static int dump_task(struct parasite_task_state *st)
 	return 0;
 }
 
+static int make_pipes(struct parasite_pipes *p)
+{
+	long ret;
+
+	if (p->nr > PARASITE_MAX_PIPES)
+		return -22;
+	p->size = PARASITE_PIPE_SIZE;
+	for (__u32 i = 0; i < p->nr; i++) {
+		p->fds[i][0] = p->fds[i][1] = -1;
+		ret = sys_pipe2(p->fds[i], 02000000);	/* O_CLOEXEC */
+		if (ret) {
+			rt_err("pipe2 failed: %ld", ret);
+			return ret;
+		}
+		ret = sys_fcntl(p->fds[i][1], 1031, PARASITE_PIPE_SIZE);	/* F_SETPIPE_SZ */
+		if (ret < 0) {
+			rt_err("F_SETPIPE_SZ failed: %ld", ret);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * vmsplice puts references to the task's pages into the pipes, no copy;
+ * the task is frozen, so they do not change before the engine reads them.
+ */
+static int do_vmsplice(const struct parasite_pipes *p, const struct parasite_vmsplice *v)
+{
+	struct {
+		unsigned long base, len;
+	} iov;
+
+	if (v->nr > PARASITE_MAX_IOVS)
+		return -22;
+	for (__u32 i = 0; i < v->nr; i++) {
+		if (v->iov[i].pipe >= p->nr)
+			return -22;
+		iov.base = v->iov[i].addr;
+		iov.len = v->iov[i].len;
+		while (iov.len) {
+			long ret = sys_vmsplice(p->fds[v->iov[i].pipe][1], &iov, 1, 2);	/* NONBLOCK */
+			if (ret <= 0) {
+				rt_err("vmsplice of %lx+%lu failed: %ld", iov.base, iov.len, ret);
+				return ret ? ret : -5;
+			}
+			iov.base += ret;
+			iov.len -= ret;
+		}
+	}
+	return 0;
+}
+
 long parasite_service(struct parasite_args *args);
 long parasite_service(struct parasite_args *args)
 {
@@ -72,6 +128,14 @@ long parasite_service(struct parasite_args *args)
 	switch (args->cmd) {
 	case PARASITE_CMD_DUMP_TASK:
 		ret = dump_task(&args->task);
+		break;
+	case PARASITE_CMD_PIPES:
+		ret = make_pipes(&args->pipes);
+		if (!ret)
+			pipes = args->pipes;
+		break;
+	case PARASITE_CMD_VMSPLICE:
+		ret = do_vmsplice(&pipes, &args->vmsplice);
 		break;
 	default:
 		rt_err("unknown command %u", args->cmd);

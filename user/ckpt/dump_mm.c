@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@
 
 #undef PAGE_SIZE
 #define PAGE_SIZE 4096ul
-#define XFER_BUF (4ul << 20)
+#define XFER_BUF (1ul << 20)
 #define SCAN_VEC 512
 
 /* Streams page runs of one task into its pages file and pagemap image. */
@@ -32,9 +33,15 @@ struct page_writer {
 	uint8_t *buf;
 	struct iovec riov[IOV_MAX];
 	size_t nr_riov, buf_used;
+	size_t cap, max_iov;	/* when to flush the queued ranges */
 	uint64_t run_start, run_len;	/* pending pagemap entry */
 	uint64_t total;
 	uint64_t file_off;	/* end of what the pages file holds */
+	/* splice mode: pages go task -> pipes (vmsplice) -> file (splice) */
+	struct infect_task *it;
+	int nr_pipes;
+	int rfd[PARASITE_MAX_PIPES];		/* our copies of the read ends */
+	int tfd[PARASITE_MAX_PIPES][2];		/* the task's fds */
 };
 
 static int pw_flush_entry(struct page_writer *pw)
@@ -68,43 +75,78 @@ static int pw_write(struct page_writer *pw, const void *buf, size_t len)
 }
 
 /*
- * Copy the queued remote ranges straight into the pages file through a
- * shared mapping of its next window: one copy from the task's pages to
- * the file's, where read-then-write would make two.
+ * Splice mode: hand the queued ranges to the parasite, which vmsplices them
+ * into the pipes (page references, no copy), then splice each pipe into
+ * the pages file: one copy in all, as when writing from memory.
  */
-static int pw_flush_data(struct page_writer *pw)
+static int pw_flush_splice(struct page_writer *pw)
 {
-	struct iovec l;
-	ssize_t n;
+	struct parasite_vmsplice *v = &pw->it->pargs->vmsplice;
+	size_t fill[PARASITE_MAX_PIPES] = { 0 };
+	int p = 0, err;
+
+	v->nr = 0;
+	for (size_t i = 0; i < pw->nr_riov; i++) {
+		uint64_t addr = (uint64_t)pw->riov[i].iov_base, len = pw->riov[i].iov_len;
+		while (len) {
+			uint64_t room = PARASITE_PIPE_SIZE - fill[p], chunk = len < room ? len : room;
+			if (!room) {
+				p++;
+				continue;
+			}
+			v->iov[v->nr++] = (struct parasite_iov){ addr, chunk, p };
+			fill[p] += chunk;
+			addr += chunk;
+			len -= chunk;
+		}
+	}
+	err = infect_parasite_call(pw->it, PARASITE_CMD_VMSPLICE);
+	if (err)
+		return err;
+	for (int k = 0; k <= p && k < pw->nr_pipes; k++) {
+		loff_t off = pw->file_off;
+		while (fill[k]) {
+			ssize_t n = splice(pw->rfd[k], NULL, pw->pages_fd, &off, fill[k], SPLICE_F_MOVE);
+			if (n <= 0) {
+				err = n < 0 ? -errno : -EIO;
+				pr_errno(err, "cannot splice pages of %d into pages-%d.img", pw->pid, pw->pid);
+				return err;
+			}
+			fill[k] -= n;
+		}
+		pw->file_off = off;
+	}
+	return 0;
+}
+
+/* Buffer mode: process_vm_readv into a small buffer, then write it out. */
+static int pw_flush_copy(struct page_writer *pw)
+{
+	struct iovec l = { pw->buf, pw->buf_used };
+	ssize_t n = process_vm_readv(pw->pid, &l, 1, pw->riov, pw->nr_riov, 0);
 	int err;
 
-	if (!pw->buf_used)
-		return 0;
-	/* fallocate gets tmpfs pages in bulk instead of one fault at a time. */
-	if (fallocate(pw->pages_fd, 0, pw->file_off, pw->buf_used) < 0 &&
-	    ftruncate(pw->pages_fd, pw->file_off + pw->buf_used) < 0) {
-		err = -errno;
-		pr_perror("cannot grow pages-%d.img", pw->pid);
-		return err;
-	}
-	void *win = mmap(NULL, pw->buf_used, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-			 pw->pages_fd, pw->file_off);
-	if (win == MAP_FAILED) {
-		err = -errno;
-		pr_perror("cannot map pages-%d.img at %llu", pw->pid, (unsigned long long)pw->file_off);
-		return err;
-	}
-	l.iov_base = win;
-	l.iov_len = pw->buf_used;
-	n = process_vm_readv(pw->pid, &l, 1, pw->riov, pw->nr_riov, 0);
-	munmap(win, pw->buf_used);
 	if (n != (ssize_t)pw->buf_used) {
 		err = n < 0 ? -errno : -EFAULT;
 		pr_errno(err, "cannot read %zu bytes of memory of %d near %p", pw->buf_used, pw->pid,
 			 pw->riov[0].iov_base);
 		return err;
 	}
-	pw->file_off += pw->buf_used;
+	err = pw_write(pw, pw->buf, pw->buf_used);
+	if (err)
+		pr_errno(err, "cannot write pages-%d.img", pw->pid);
+	return err;
+}
+
+static int pw_flush_data(struct page_writer *pw)
+{
+	int err;
+
+	if (!pw->buf_used)
+		return 0;
+	err = pw->nr_pipes ? pw_flush_splice(pw) : pw_flush_copy(pw);
+	if (err)
+		return err;
 	pw->total += pw->buf_used;
 	if ((pw->total & ((64ul << 20) - 1)) < pw->buf_used)
 		log_progress("dumping %d: %llu MiB", pw->pid, (unsigned long long)(pw->total >> 20));
@@ -128,7 +170,7 @@ static int pw_add(struct page_writer *pw, uint64_t addr, uint64_t len)
 		pw->run_len = len;
 	}
 	while (len) {
-		uint64_t chunk = XFER_BUF - pw->buf_used;
+		uint64_t chunk = pw->cap - pw->buf_used;
 		if (chunk > len)
 			chunk = len;
 		pw->riov[pw->nr_riov].iov_base = (void *)addr;
@@ -137,7 +179,7 @@ static int pw_add(struct page_writer *pw, uint64_t addr, uint64_t len)
 		pw->buf_used += chunk;
 		addr += chunk;
 		len -= chunk;
-		if (pw->buf_used == XFER_BUF || pw->nr_riov == IOV_MAX) {
+		if (pw->buf_used == pw->cap || pw->nr_riov == pw->max_iov) {
 			err = pw_flush_data(pw);
 			if (err)
 				return err;
@@ -501,9 +543,68 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 	return 0;
 }
 
+/* Remote close of the task's pipe fds: no parasite needed, so it works after a crash too. */
+static void pw_close_pipes(struct page_writer *pw)
+{
+	for (int i = 0; i < PARASITE_MAX_PIPES; i++) {
+		for (int e = 0; e < 2; e++) {
+			long ret;
+			if (pw->tfd[i][e] >= 0)
+				infect_syscall(pw->it, SYS_close, &ret, pw->tfd[i][e], 0, 0, 0, 0, 0);
+			pw->tfd[i][e] = -1;
+		}
+		if (pw->rfd[i] >= 0)
+			close(pw->rfd[i]);
+		pw->rfd[i] = -1;
+	}
+	pw->nr_pipes = 0;
+}
+
+/*
+ * Splice mode needs pipes in the task (the parasite vmsplices its own
+ * memory) whose read ends we hold. When they cannot be had (fd limit), the
+ * copy through a buffer is the fallback.
+ */
+static void pw_open_pipes(struct page_writer *pw, struct infect_task *it)
+{
+	struct parasite_pipes *p = &it->pargs->pipes;
+	int pidfd, err;
+
+	pw->it = it;
+	p->nr = PARASITE_MAX_PIPES;
+	for (int i = 0; i < PARASITE_MAX_PIPES; i++)
+		p->fds[i][0] = p->fds[i][1] = -1;
+	err = infect_parasite_call(it, PARASITE_CMD_PIPES);
+	for (int i = 0; i < PARASITE_MAX_PIPES; i++) {
+		pw->tfd[i][0] = p->fds[i][0];
+		pw->tfd[i][1] = p->fds[i][1];
+	}
+	if (err)
+		goto fallback;
+	pidfd = syscall(SYS_pidfd_open, pw->pid, 0);
+	if (pidfd < 0)
+		goto fallback;
+	for (int i = 0; i < PARASITE_MAX_PIPES; i++) {
+		pw->rfd[i] = syscall(SYS_pidfd_getfd, pidfd, pw->tfd[i][0], 0);
+		if (pw->rfd[i] < 0) {
+			close(pidfd);
+			goto fallback;
+		}
+	}
+	close(pidfd);
+	pw->nr_pipes = PARASITE_MAX_PIPES;
+	pw->cap = (size_t)PARASITE_MAX_PIPES * PARASITE_PIPE_SIZE;
+	pw->max_iov = PARASITE_MAX_IOVS - PARASITE_MAX_PIPES;
+	return;
+fallback:
+	pr_info("%d: no pipes in the task (%d); copying pages through a buffer", pw->pid, err);
+	pw_close_pipes(pw);
+}
+
 static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 {
-	struct page_writer pw = { .pid = task->pid, .pages_fd = -1, .mem_fd = -1 };
+	struct page_writer pw = { .pid = task->pid, .pages_fd = -1, .mem_fd = -1,
+				  .cap = XFER_BUF, .max_iov = IOV_MAX };
 	char name[64], path[64];
 	int pagemap_fd = -1, err = 0;
 
@@ -534,6 +635,10 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 		pw.buf = NULL;
 		goto out;
 	}
+	for (int i = 0; i < PARASITE_MAX_PIPES; i++)
+		pw.rfd[i] = pw.tfd[i][0] = pw.tfd[i][1] = -1;
+	if (task->it.parasite && !getenv("CKPT_NO_SPLICE"))
+		pw_open_pipes(&pw, &task->it);
 	for (size_t i = 0, k = 0; i < mm->n_vmas && !err; i++) {
 		VmaEntry *e = mm->vmas[i];
 		while (task->vmas[k].start != e->start)
@@ -560,6 +665,8 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 	ctx->pages_bytes += pw.total;
 	pr_info("%d: %llu bytes of pages", task->pid, (unsigned long long)pw.total);
 out:
+	if (pw.it)
+		pw_close_pipes(&pw);
 	if (pw.buf)
 		munmap(pw.buf, XFER_BUF);
 	if (pw.pagemap) {

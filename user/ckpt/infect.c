@@ -466,10 +466,15 @@ int infect_release(struct infect_task *t, bool kill_task)
 	if (!t->seized)
 		goto out;
 	if (kill_task) {
+		/*
+		 * With SIGKILL queued the task never returns to user space. Its
+		 * memory is freed on the way out, which takes a while for a big
+		 * one; only wait for that if asked, the parent reaps it anyway.
+		 */
 		kill(t->pid, SIGKILL);
-		/* The tracer sees the exit first; the parent still reaps it. */
-		while (infect_wait(t->pid, &status, WAIT_MS) == 0 && WIFSTOPPED(status))
-			;
+		if (t->wait_exit)
+			while (infect_wait(t->pid, &status, WAIT_MS) == 0 && WIFSTOPPED(status))
+				;
 		t->seized = false;
 		goto out;
 	}

@@ -25,6 +25,7 @@ struct infect_task {
 	size_t parasite_len;
 	bool seized;
 	bool touched;			/* regs or mask changed: restore them on release */
+	bool wait_exit;			/* infect_release(kill) waits until it is gone */
 	struct parasite_args *pargs;	/* local copy of the args area */
 };
 
