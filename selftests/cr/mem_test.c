@@ -148,6 +148,15 @@ static int victim_anon(void *arg)
 
 CR_CASE(mem, anon, .victim = victim_anon);
 
+/* The same through the dump's fallback copy path (no pipes in the task). */
+static int flow_no_splice(struct cr_run *r)
+{
+	setenv("CKPT_NO_SPLICE", "1", 1);
+	return cr_flow_default(r);
+}
+
+CR_CASE(mem, anon_copy_path, .victim = victim_anon, .flow = flow_no_splice);
+
 /* ---- file mappings ---- */
 
 #define FILE_PAGES 8
