@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cr.h"
@@ -281,5 +282,64 @@ static int victim_pending_shared(void *arg)
 }
 
 CR_CASE(signal, pending_shared, .victim = victim_pending_shared);
+
+/* ---- interval timers ---- */
+
+#define TICK_SLACK_US 20000
+
+static volatile sig_atomic_t alarms;
+
+static void h_alarm(int sig)
+{
+	alarms = alarms + 1;
+}
+
+static long tv_us(const struct timeval *tv)
+{
+	return tv->tv_sec * 1000000L + tv->tv_usec;
+}
+
+static int victim_itimers(void *arg)
+{
+	struct sigaction sa = { .sa_handler = h_alarm, .sa_flags = SA_RESTART };
+	struct itimerval real = { .it_interval = { 0, 0 }, .it_value = { 3, 0 } };
+	struct itimerval virt = { .it_interval = { 7, 0 }, .it_value = { 500, 0 } };
+	struct itimerval prof = { .it_interval = { 0, 250000 }, .it_value = { 400, 0 } };
+	struct itimerval cur;
+	sigset_t none;
+
+	sigemptyset(&sa.sa_mask);
+	CR_SETUP(!sigaction(SIGALRM, &sa, NULL), "sigaction");
+	CR_SETUP(!setitimer(ITIMER_VIRTUAL, &virt, NULL), "setitimer virtual");
+	CR_SETUP(!setitimer(ITIMER_PROF, &prof, NULL), "setitimer prof");
+	CR_SETUP(!setitimer(ITIMER_REAL, &real, NULL), "setitimer real");
+
+	cr_victim_ready_wait();
+
+	CR_CHECK(!getitimer(ITIMER_VIRTUAL, &cur), "getitimer virtual");
+	CR_CHECK(tv_us(&cur.it_interval) == 7000000, "virtual interval %ld us, expected 7 s",
+		 tv_us(&cur.it_interval));
+	/* CPU timers read back rounded up to the next tick. */
+	CR_CHECK(tv_us(&cur.it_value) > 0 && tv_us(&cur.it_value) <= 500000000 + TICK_SLACK_US,
+		 "virtual value %ld us, expected (0, 500 s]", tv_us(&cur.it_value));
+	CR_CHECK(!getitimer(ITIMER_PROF, &cur), "getitimer prof");
+	CR_CHECK(tv_us(&cur.it_interval) == 250000, "prof interval %ld us, expected 250 ms",
+		 tv_us(&cur.it_interval));
+	CR_CHECK(tv_us(&cur.it_value) > 0 && tv_us(&cur.it_value) <= 400000000 + TICK_SLACK_US,
+		 "prof value %ld us, expected (0, 400 s]", tv_us(&cur.it_value));
+	CR_CHECK(!getitimer(ITIMER_REAL, &cur), "getitimer real");
+	CR_CHECK(alarms == 1 || (tv_us(&cur.it_value) > 0 && tv_us(&cur.it_value) <= 3000000),
+		 "real timer value %ld us, expected (0, 3 s] or already fired", tv_us(&cur.it_value));
+	/* The one-shot real timer must still fire, within its 3 s. */
+	sigemptyset(&none);
+	while (!alarms && tv_us(&cur.it_value) > 0) {
+		sigsuspend(&none);
+		getitimer(ITIMER_REAL, &cur);
+	}
+	CR_CHECK(alarms == 1, "SIGALRM fired %d times, expected once", (int)alarms);
+	return cr_victim_result();
+}
+
+CR_CASE(signal, itimers, .victim = victim_itimers);
 
 TEST_HARNESS_MAIN
