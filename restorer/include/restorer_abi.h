@@ -48,6 +48,8 @@ struct restorer_vma {
 	__u32 has_pages;	/* some page run lands in it: map writable first */
 	__u32 data_off;		/* bytes in the args to copy in, e.g. a vDSO proxy */
 	__u32 data_len;
+	__u32 name_off;		/* NUL-terminated anonymous mapping name in the args, or 0 */
+	__u32 __pad;
 };
 
 /* A run of pages to read from pages_fd at file_off into vaddr. */
@@ -160,7 +162,7 @@ struct restorer_args {
 	__u64 sigframe;		/* address of the rt_sigframe (its pretcode word) */
 };
 
-_Static_assert(sizeof(struct restorer_vma) == 56, "restorer_vma");
+_Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
 _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 24, "errmsg");

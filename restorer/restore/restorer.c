@@ -233,6 +233,13 @@ static void finish_vmas(void)
 			if (ret)
 				fail(ret, "mprotect %lx", (unsigned long)v[i].start);
 		}
+		if (v[i].name_off) {
+			/* PR_SET_VMA, PR_SET_VMA_ANON_NAME: needs CONFIG_ANON_VMA_NAME. */
+			ret = sys_prctl(0x53564d41, 0, v[i].start, len, (unsigned long)at(v[i].name_off));
+			if (ret)
+				rt_err("naming the mapping at %lx failed: %ld, ignoring",
+				       (unsigned long)v[i].start, ret);
+		}
 		for (unsigned k = 0; k < sizeof(madv) / sizeof(madv[0]); k++) {
 			if (!(v[i].madv & madv[k].bit))
 				continue;

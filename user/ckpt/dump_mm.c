@@ -353,7 +353,8 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 		return "it is a memfd mapping (not supported yet)";
 	if (p[0] == '/' && strstr(p, " (deleted)") && strcmp(p, "/dev/zero (deleted)"))
 		return "its file is deleted (not supported yet)";
-	if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6))
+	if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6) &&
+	    strncmp(p, "[anon_shmem:", 12))
 		return "it is a special mapping ckpt does not know";
 	if ((v->vmflags & (PROC_VMF_PFNMAP | PROC_VMF_IO)))
 		return "it maps device memory";
@@ -364,8 +365,10 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 
 static void free_mm(MmEntry *mm)
 {
-	for (size_t i = 0; i < mm->n_vmas; i++)
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		free(mm->vmas[i]->name);
 		free(mm->vmas[i]);
+	}
 	free(mm->vmas);
 	for (size_t i = 0; i < mm->n_files; i++) {
 		free(mm->files[i]->path);
@@ -535,9 +538,24 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 			e->pgoff = v->pgoff;
 			e->kind = v->shared ? VMA_KIND_FILE_SHARED : VMA_KIND_FILE_PRIVATE;
 			e->flags |= v->shared ? MAP_SHARED : MAP_PRIVATE;
+		} else if (!strncmp(v->path, "[anon_shmem:", 12)) {
+			e->kind = VMA_KIND_SHARED_ANON;
+			e->flags |= MAP_SHARED | MAP_ANONYMOUS;
+			e->has_shmid = true;
+			e->shmid = v->ino;
+			e->pgoff = v->pgoff;
 		} else {
 			e->kind = VMA_KIND_ANON;
 			e->flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		}
+		/* "[anon:NAME]" / "[anon_shmem:NAME]": the name set with PR_SET_VMA_ANON_NAME. */
+		const char *colon = strchr(v->path, ':');
+		size_t plen = strlen(v->path);
+		if (v->path[0] == '[' && colon && plen > 2 && v->path[plen - 1] == ']' &&
+		    (e->kind == VMA_KIND_ANON || e->kind == VMA_KIND_SHARED_ANON)) {
+			e->name = strndup(colon + 1, v->path + plen - 1 - (colon + 1));
+			if (!e->name)
+				return -ENOMEM;
 		}
 	}
 	return 0;

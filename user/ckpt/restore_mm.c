@@ -29,7 +29,7 @@ static size_t page_up(size_t v)
 
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
-	size_t vmas, runs, close, groups, pending, shared_pending, vdso_proxy, sigframe, total;
+	size_t vmas, runs, close, groups, pending, shared_pending, names, vdso_proxy, sigframe, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -223,6 +223,10 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	off += th->n_pending * 128;
 	l->shared_pending = off;
 	off += c->task->n_shared_pending * 128;
+	l->names = off;
+	for (size_t i = 0; i < t->mm->n_vmas; i++)
+		if (t->mm->vmas[i]->name)
+			off += strlen(t->mm->vmas[i]->name) + 1;
 	off = (off + 15) & ~15ul;
 	l->vdso_proxy = off;
 	off += t->mm->has_vdso_image ? t->mm->vdso_image.len : 0;
@@ -558,6 +562,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	a->task_size = TASK_TOP;
 
 	struct restorer_vma *rv = aat(t, l.vmas);
+	size_t names_off = l.names;
 	a->vmas_off = l.vmas;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
@@ -575,6 +580,12 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		if (v->kind == VMA_KIND_SHARED_ANON)
 			o->pgoff = 0;
 		o->has_pages = has_pages[i];
+		if (v->name) {
+			size_t n = strlen(v->name) + 1;
+			memcpy(aat(t, names_off), v->name, n);
+			o->name_off = names_off;
+			names_off += n;
+		}
 	}
 	struct restorer_run *runs = aat(t, l.runs);
 	uint64_t off = 0;

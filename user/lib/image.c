@@ -632,6 +632,14 @@ static int check_mm(const struct img *img, const void *msg)
 		bool file = v->kind == VMA_KIND_FILE_PRIVATE || v->kind == VMA_KIND_FILE_SHARED;
 		if (file && (!v->has_file_id || v->file_id >= e->n_files))
 			return img_bad(img, "vmas.file_id", "mapping %zu names no valid file", i);
+		if (v->name) {
+			size_t len = strlen(v->name);
+			bool ok = len && len < 80 && (v->kind == VMA_KIND_ANON || v->kind == VMA_KIND_SHARED_ANON);
+			for (size_t k = 0; ok && k < len; k++)
+				ok = v->name[k] > ' ' && v->name[k] < 0x7f && !strchr("\\`$[]", v->name[k]);
+			if (!ok)
+				return img_bad(img, "vmas.name", "mapping %zu: '%s' is not an anonymous mapping name", i, v->name);
+		}
 		if (v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN |
 				 MAP_NORESERVE | MAP_LOCKED))
 			return img_bad(img, "vmas.flags", "mapping %zu: 0x%x", i, v->flags);
