@@ -32,38 +32,6 @@
 
 CR_FIXTURE_LR(mem2);
 
-static unsigned char pat(size_t i, unsigned seed)
-{
-	return (unsigned char)((i * 151 + seed * 13 + (i >> 12)) ^ (i >> 9));
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		c[i] = pat(i, seed);
-}
-
-static long check_pat(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (c[i] != pat(i, seed))
-			return i;
-	return -1;
-}
-
-static bool all_zero(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (c[i])
-			return false;
-	return true;
-}
 
 /*
  * The permissions (perms: 8 bytes) and VmFlags of the mapping that holds addr, from
@@ -126,23 +94,23 @@ static int victim_shared_anon(void *arg)
 	/* Every fourth page never touched. */
 	for (size_t i = 0; i < SHM_PAGES; i++)
 		if (i % 4 != 3)
-			fill(m + i * PAGE, PAGE, 10 + i);
+			cr_fill(m + i * PAGE, PAGE, 10 + i);
 	/* Unmapped from the page tables, still in shmem. */
 	CR_SETUP(!madvise(m + 64 * PAGE, 64 * PAGE, MADV_DONTNEED), "madvise");
-	CR_SETUP(check_pat(m + 64 * PAGE, PAGE, 10 + 64) < 0, "MADV_DONTNEED dropped shmem data");
+	CR_SETUP(cr_check_pattern(m + 64 * PAGE, PAGE, 10 + 64) < 0, "MADV_DONTNEED dropped shmem data");
 	CR_SETUP(!madvise(m + 192 * PAGE, 32 * PAGE, MADV_DONTNEED), "madvise");
 
 	cr_victim_ready_wait();
 
 	for (size_t i = 0; i < SHM_PAGES; i++) {
 		if (i % 4 == 3) {
-			if (!all_zero(m + i * PAGE, PAGE)) {
+			if (!cr_all_zero(m + i * PAGE, PAGE)) {
 				CR_CHECK(0, "never-touched shared page %zu is not zero", i);
 				break;
 			}
 			continue;
 		}
-		bad = check_pat(m + i * PAGE, PAGE, 10 + i);
+		bad = cr_check_pattern(m + i * PAGE, PAGE, 10 + i);
 		if (bad >= 0) {
 			CR_CHECK(0, "shared page %zu%s differs at byte %ld", i,
 				 (i >= 64 && i < 128) || (i >= 192 && i < 224) ?
@@ -172,13 +140,13 @@ static int victim_mlocked(void *arg)
 	a = mmap(NULL, LOCK_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		 0);
 	CR_SETUP(a != MAP_FAILED, "mmap");
-	fill(a, LOCK_PAGES * PAGE, 20);
+	cr_fill(a, LOCK_PAGES * PAGE, 20);
 	if (mlock(a, LOCK_PAGES * PAGE))
 		CR_VICTIM_SKIP("mlock: %s", strerror(errno));
 	b = mmap(NULL, LOCK_PAGES * PAGE, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
 	CR_SETUP(b != MAP_FAILED, "mmap MAP_LOCKED");
-	fill(b, LOCK_PAGES * PAGE, 21);
+	cr_fill(b, LOCK_PAGES * PAGE, 21);
 	CR_SETUP(has_vmflag(a, "lo", flags, sizeof(flags)), "mlock()ed mapping not 'lo': %s", flags);
 	CR_SETUP(has_vmflag(b, "lo", flags, sizeof(flags)), "MAP_LOCKED mapping not 'lo': %s", flags);
 
@@ -188,9 +156,9 @@ static int victim_mlocked(void *arg)
 		 "mlock()ed mapping not locked after restore: VmFlags '%s'", flags);
 	CR_CHECK(has_vmflag(b, "lo", flags, sizeof(flags)),
 		 "MAP_LOCKED mapping not locked after restore: VmFlags '%s'", flags);
-	bad = check_pat(a, LOCK_PAGES * PAGE, 20);
+	bad = cr_check_pattern(a, LOCK_PAGES * PAGE, 20);
 	CR_CHECK(bad < 0, "mlock()ed data differs at byte %ld", bad);
-	bad = check_pat(b, LOCK_PAGES * PAGE, 21);
+	bad = cr_check_pattern(b, LOCK_PAGES * PAGE, 21);
 	CR_CHECK(bad < 0, "MAP_LOCKED data differs at byte %ld", bad);
 	return cr_victim_result();
 }
@@ -210,7 +178,7 @@ static int victim_madvise(void *arg)
 	dc = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CR_SETUP(dc != MAP_FAILED, "mmap");
 	CR_SETUP(!madvise(dc, 8 * PAGE, MADV_DONTFORK), "MADV_DONTFORK");
-	fill(dc, 8 * PAGE, 30);
+	cr_fill(dc, 8 * PAGE, 30);
 	/* 2 MiB aligned, so a huge page can back it. */
 	raw = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CR_SETUP(raw != MAP_FAILED, "mmap");
@@ -220,7 +188,7 @@ static int victim_madvise(void *arg)
 	CR_SETUP(!munmap(hg + (2UL << 20), raw + HUGE_SIZE - (hg + (2UL << 20))), "munmap");
 	if (madvise(hg, 2UL << 20, MADV_HUGEPAGE))
 		CR_VICTIM_SKIP("MADV_HUGEPAGE: %s (no transparent huge pages)", strerror(errno));
-	fill(hg, 2UL << 20, 31);
+	cr_fill(hg, 2UL << 20, 31);
 	CR_SETUP(has_vmflag(dc, "dc", flags, sizeof(flags)), "no 'dc': %s", flags);
 	CR_SETUP(has_vmflag(hg, "hg", flags, sizeof(flags)), "no 'hg': %s", flags);
 
@@ -230,9 +198,9 @@ static int victim_madvise(void *arg)
 		 "MADV_DONTFORK mapping lost 'dc': VmFlags '%s'", flags);
 	CR_CHECK(has_vmflag(hg, "hg", flags, sizeof(flags)),
 		 "MADV_HUGEPAGE mapping lost 'hg': VmFlags '%s'", flags);
-	bad = check_pat(dc, 8 * PAGE, 30);
+	bad = cr_check_pattern(dc, 8 * PAGE, 30);
 	CR_CHECK(bad < 0, "MADV_DONTFORK data differs at byte %ld", bad);
-	bad = check_pat(hg, 2UL << 20, 31);
+	bad = cr_check_pattern(hg, 2UL << 20, 31);
 	CR_CHECK(bad < 0, "MADV_HUGEPAGE data differs at byte %ld", bad);
 	return cr_victim_result();
 }
@@ -252,7 +220,7 @@ static int victim_prot_none(void *arg)
 	m = mmap(NULL, NONE_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		 0);
 	CR_SETUP(m != MAP_FAILED, "mmap");
-	fill(m, NONE_PAGES * PAGE, 40);
+	cr_fill(m, NONE_PAGES * PAGE, 40);
 	CR_SETUP(!mprotect(m, NONE_PAGES * PAGE, PROT_NONE), "mprotect");
 
 	cr_victim_ready_wait();
@@ -260,7 +228,7 @@ static int victim_prot_none(void *arg)
 	CR_CHECK(smaps_of(m, perms, flags, sizeof(flags)), "no mapping at %p", (void *)m);
 	CR_CHECK(!strcmp(perms, "---p"), "mapping is '%s' after restore, not ---p", perms);
 	CR_CHECK(!mprotect(m, NONE_PAGES * PAGE, PROT_READ), "mprotect: %s", strerror(errno));
-	bad = check_pat(m, NONE_PAGES * PAGE, 40);
+	bad = cr_check_pattern(m, NONE_PAGES * PAGE, 40);
 	CR_CHECK(bad < 0, "data under PROT_NONE differs at byte %ld (page %ld)", bad,
 		 bad < 0 ? 0 : bad / (long)PAGE);
 	return cr_victim_result();
@@ -282,7 +250,7 @@ static int victim_file_private_ro(void *arg)
 	snprintf(path, sizeof(path), "%s/ro.dat", cr_victim_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0444);
 	CR_SETUP(fd >= 0, "create '%s'", path);
-	fill(file, sizeof(file), 50);
+	cr_fill(file, sizeof(file), 50);
 	CR_SETUP(write(fd, file, sizeof(file)) == (ssize_t)sizeof(file), "write");
 	close(fd);
 	fd = open(path, O_RDONLY);
@@ -304,7 +272,7 @@ static int victim_file_private_ro(void *arg)
 		return cr_victim_result();
 	CR_CHECK(pread(fd, file, sizeof(file), 0) == (ssize_t)sizeof(file), "pread");
 	close(fd);
-	CR_CHECK(check_pat(file, sizeof(file), 50) < 0, "the file changed on disk");
+	CR_CHECK(cr_check_pattern(file, sizeof(file), 50) < 0, "the file changed on disk");
 	for (int i = 0; i < RO_PAGES; i++) {
 		memcpy(want, file + i * PAGE, PAGE);
 		if (i == 2)

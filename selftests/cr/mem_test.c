@@ -26,39 +26,6 @@
 
 CR_FIXTURE_LR(mem);
 
-static unsigned char pat(size_t i, unsigned seed)
-{
-	return (unsigned char)((i * 131 + seed * 7 + (i >> 12)) ^ (i >> 20));
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		c[i] = pat(i, seed);
-}
-
-/* Index of the first byte that differs from the pattern, or -1. */
-static long check_pat(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (c[i] != pat(i, seed))
-			return i;
-	return -1;
-}
-
-static bool all_zero(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (c[i])
-			return false;
-	return true;
-}
 
 /* ---- private anonymous memory ---- */
 
@@ -77,9 +44,9 @@ static int victim_anon(void *arg)
 	small = malloc(heap_small);	/* brk heap */
 	big = malloc(heap_big);		/* mmap'd by malloc */
 	CR_SETUP(small && big, "malloc");
-	fill(small, heap_small, 1);
-	fill(big, heap_big, 2);
-	fill(stack_buf, sizeof(stack_buf), 3);
+	cr_fill(small, heap_small, 1);
+	cr_fill(big, heap_big, 2);
+	cr_fill(stack_buf, sizeof(stack_buf), 3);
 
 	/* Every third page is never touched. */
 	area = mmap(NULL, ANON_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -87,7 +54,7 @@ static int victim_anon(void *arg)
 	CR_SETUP(area != MAP_FAILED, "mmap");
 	for (size_t i = 0; i < ANON_PAGES; i++)
 		if (i % 3 != 2) {
-			fill(area + i * PAGE, PAGE, 100 + i);
+			cr_fill(area + i * PAGE, PAGE, 100 + i);
 			h_area ^= cr_hash(area + i * PAGE, PAGE) + i;
 		}
 
@@ -95,7 +62,7 @@ static int victim_anon(void *arg)
 	drop = mmap(NULL, DROP_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		    -1, 0);
 	CR_SETUP(drop != MAP_FAILED, "mmap");
-	fill(drop, DROP_PAGES * PAGE, 4);
+	cr_fill(drop, DROP_PAGES * PAGE, 4);
 	CR_SETUP(!madvise(drop + 96 * PAGE, 64 * PAGE, MADV_DONTNEED), "madvise");
 
 	cr_victim_ready_wait();
@@ -109,7 +76,7 @@ static int victim_anon(void *arg)
 		}
 	/* ...and read zero. */
 	for (size_t i = 2; i < ANON_PAGES; i += 3)
-		if (!all_zero(area + i * PAGE, PAGE)) {
+		if (!cr_all_zero(area + i * PAGE, PAGE)) {
 			CR_CHECK(0, "untouched anon page %zu is not zero", i);
 			break;
 		}
@@ -120,23 +87,23 @@ static int victim_anon(void *arg)
 	CR_CHECK(h2 == h_area, "anon mmap checksum %llx, expected %llx", (unsigned long long)h2,
 		 (unsigned long long)h_area);
 	for (size_t i = 0; i < ANON_PAGES && h2 != h_area; i++)
-		if (i % 3 != 2 && (bad = check_pat(area + i * PAGE, PAGE, 100 + i)) >= 0) {
+		if (i % 3 != 2 && (bad = cr_check_pattern(area + i * PAGE, PAGE, 100 + i)) >= 0) {
 			CR_CHECK(0, "anon page %zu differs at byte %ld", i, bad);
 			break;
 		}
 
-	bad = check_pat(small, heap_small, 1);
+	bad = cr_check_pattern(small, heap_small, 1);
 	CR_CHECK(bad < 0, "brk heap block differs at byte %ld", bad);
-	bad = check_pat(big, heap_big, 2);
+	bad = cr_check_pattern(big, heap_big, 2);
 	CR_CHECK(bad < 0, "mmap'd heap block differs at byte %ld", bad);
-	bad = check_pat(stack_buf, sizeof(stack_buf), 3);
+	bad = cr_check_pattern(stack_buf, sizeof(stack_buf), 3);
 	CR_CHECK(bad < 0, "stack buffer differs at byte %ld", bad);
 
-	bad = check_pat(drop, 96 * PAGE, 4);
+	bad = cr_check_pattern(drop, 96 * PAGE, 4);
 	CR_CHECK(bad < 0, "kept part before the discarded pages differs at byte %ld", bad);
-	CR_CHECK(all_zero(drop + 96 * PAGE, 64 * PAGE), "MADV_DONTNEED pages not zero");
+	CR_CHECK(cr_all_zero(drop + 96 * PAGE, 64 * PAGE), "MADV_DONTNEED pages not zero");
 	for (size_t i = 160 * PAGE; i < DROP_PAGES * PAGE; i++)
-		if (drop[i] != pat(i, 4)) {
+		if (drop[i] != cr_pattern(i, 4)) {
 			CR_CHECK(0, "kept part after the discarded pages differs at byte %zu", i);
 			break;
 		}
@@ -169,7 +136,7 @@ static int make_file(const char *name, unsigned seed, char *ret_path)
 	snprintf(ret_path, PATH_MAX, "%s/%s", cr_victim_dir, name);
 	fd = open(ret_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	CR_SETUP(fd >= 0, "create '%s'", ret_path);
-	fill(buf, sizeof(buf), seed);
+	cr_fill(buf, sizeof(buf), seed);
 	CR_SETUP(write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf), "write");
 	return fd;
 }
@@ -187,7 +154,7 @@ static int victim_file_private(void *arg)
 	close(fd);
 	/* Read every page (page cache mapped), modify pages 1 and 5 (private copies). */
 	for (i = 0; i < FILE_PAGES; i++)
-		CR_SETUP(m[i * PAGE] == pat(i * PAGE, 5), "file content");
+		CR_SETUP(m[i * PAGE] == cr_pattern(i * PAGE, 5), "file content");
 	memset(m + 1 * PAGE + 100, 0xA1, 1000);
 	memset(m + 5 * PAGE, 0xA5, PAGE);
 
@@ -210,7 +177,7 @@ static int victim_file_private(void *arg)
 		CR_CHECK(!memcmp(m + i * PAGE, want, PAGE), "private file page %d: %s", i,
 			 (i == 1 || i == 5) ? "private modification lost" : "differs from the file");
 	}
-	CR_CHECK(check_pat(file, sizeof(file), 5) < 0, "file changed on disk");
+	CR_CHECK(cr_check_pattern(file, sizeof(file), 5) < 0, "file changed on disk");
 	return cr_victim_result();
 }
 
@@ -341,20 +308,20 @@ static int victim_growsdown_guard(void *arg)
 	gd = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
 		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN, -1, 0);
 	CR_SETUP(gd != MAP_FAILED, "mmap MAP_GROWSDOWN");
-	fill(gd, 4 * PAGE, 7);
+	cr_fill(gd, 4 * PAGE, 7);
 
 	/* rw- | --- | rw- : a guard page between two mappings */
 	three = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CR_SETUP(three != MAP_FAILED, "mmap");
-	fill(three, 3 * PAGE, 8);
+	cr_fill(three, 3 * PAGE, 8);
 	CR_SETUP(!mprotect(three + PAGE, PAGE, PROT_NONE), "mprotect");
 
 	cr_victim_ready_wait();
 
-	CR_CHECK(check_pat(gd, 4 * PAGE, 7) < 0, "MAP_GROWSDOWN contents differ");
-	CR_CHECK(check_pat(three, PAGE, 8) < 0, "page below the guard differs");
+	CR_CHECK(cr_check_pattern(gd, 4 * PAGE, 7) < 0, "MAP_GROWSDOWN contents differ");
+	CR_CHECK(cr_check_pattern(three, PAGE, 8) < 0, "page below the guard differs");
 	for (size_t i = 2 * PAGE; i < 3 * PAGE; i++)
-		if (three[i] != pat(i, 8)) {
+		if (three[i] != cr_pattern(i, 8)) {
 			CR_CHECK(0, "page above the guard differs at %zu", i - 2 * PAGE);
 			break;
 		}
@@ -391,13 +358,13 @@ static int victim_brk(void *arg)
 	start = sbrk(0);
 	CR_SETUP(sbrk(len) == start, "sbrk");
 	end = sbrk(0);
-	fill(start, len, 9);
+	cr_fill(start, len, 9);
 
 	cr_victim_ready_wait();
 
 	CR_CHECK(sbrk(0) == end, "sbrk(0) %p, expected %p", sbrk(0), end);
-	CR_CHECK(check_pat(start, len, 9) < 0, "brk area contents differ at %ld",
-		 check_pat(start, len, 9));
+	CR_CHECK(cr_check_pattern(start, len, 9) < 0, "brk area contents differ at %ld",
+		 cr_check_pattern(start, len, 9));
 	more = sbrk(8 * PAGE);
 	CR_CHECK(more == end, "sbrk(+8 pages) returned %p, expected %p", more, end);
 	if (more == end) {

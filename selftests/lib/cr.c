@@ -1329,3 +1329,36 @@ int cr_regs_compare(const struct cr_regs *in, const struct cr_regs *out, bool av
 	return cr_victim_failures - before;
 }
 #endif
+
+unsigned char cr_pattern(size_t i, unsigned seed)
+{
+	return (unsigned char)((i * 131 + seed * 7 + (i >> 12)) ^ (i >> 9));
+}
+
+void cr_fill(void *p, size_t n, unsigned seed)
+{
+	unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		c[i] = cr_pattern(i, seed);
+}
+
+long cr_check_pattern(const void *p, size_t n, unsigned seed)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != cr_pattern(i, seed))
+			return i;
+	return -1;
+}
+
+bool cr_all_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i])
+			return false;
+	return true;
+}

@@ -178,6 +178,13 @@ int cr_check_image_modes(struct cr_run *r);
 /* The flow described at the top of this file. */
 int cr_flow_default(struct cr_run *r);
 
+/* Test memory patterns: byte i of a buffer filled with seed. */
+unsigned char cr_pattern(size_t i, unsigned seed);
+void cr_fill(void *p, size_t n, unsigned seed);
+/* Index of the first byte that differs from the pattern, or -1. */
+long cr_check_pattern(const void *p, size_t n, unsigned seed);
+bool cr_all_zero(const void *p, size_t n);
+
 /* ---- victim side ---- */
 
 extern volatile sig_atomic_t cr_verify_requested;	/* set by the SIGUSR2 handler */
