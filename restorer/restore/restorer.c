@@ -22,7 +22,7 @@
 #define IOV_BATCH 512
 
 void restorer_main(struct restorer_args *a);
-void restorer_sigreturn(unsigned long frame) __attribute__((noreturn));
+void restorer_sigreturn(unsigned long frame, const void *trap_action) __attribute__((noreturn));
 
 struct blob_iovec {
 	unsigned long base;
@@ -428,5 +428,5 @@ void restorer_main(struct restorer_args *a)
 	/* The log fd is among those closed next. */
 	set_timers_and_pending();
 	a->status = RESTORER_STATUS_DONE;
-	restorer_sigreturn(a->sigframe);
+	restorer_sigreturn(a->sigframe, a->sigaction_set & (1ULL << (5 - 1)) ? &a->sigactions[5 - 1] : NULL);
 }

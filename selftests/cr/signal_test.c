@@ -342,4 +342,47 @@ static int victim_itimers(void *arg)
 
 CR_CASE(signal, itimers, .victim = victim_itimers);
 
+/* ---- SIGTRAP: ckpt's own int3 traps must not reset the task's action ---- */
+
+static volatile sig_atomic_t traps;
+
+static void h_trap(int sig)
+{
+	traps = traps + 1;
+}
+
+static int victim_trap_caught(void *arg)
+{
+	struct sigaction sa = { .sa_handler = h_trap, .sa_flags = SA_RESTART }, cur;
+
+	sigemptyset(&sa.sa_mask);
+	CR_SETUP(!sigaction(SIGTRAP, &sa, NULL), "sigaction");
+
+	cr_victim_ready_wait();
+
+	CR_CHECK(!sigaction(SIGTRAP, NULL, &cur) && cur.sa_handler == h_trap,
+		 "SIGTRAP handler is %p, expected %p", (void *)cur.sa_handler, (void *)h_trap);
+	raise(SIGTRAP);
+	CR_CHECK(traps == 1, "SIGTRAP handler ran %d times, expected once", (int)traps);
+	return cr_victim_result();
+}
+
+CR_CASE(signal, trap_caught, .victim = victim_trap_caught);
+
+static int victim_trap_ignored(void *arg)
+{
+	struct sigaction cur;
+
+	CR_SETUP(signal(SIGTRAP, SIG_IGN) != SIG_ERR, "signal");
+
+	cr_victim_ready_wait();
+
+	CR_CHECK(!sigaction(SIGTRAP, NULL, &cur) && cur.sa_handler == SIG_IGN,
+		 "SIGTRAP action is %p, expected SIG_IGN", (void *)cur.sa_handler);
+	raise(SIGTRAP);	/* kills the victim if the action was reset */
+	return cr_victim_result();
+}
+
+CR_CASE(signal, trap_ignored, .victim = victim_trap_ignored);
+
 TEST_HARNESS_MAIN

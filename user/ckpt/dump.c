@@ -365,6 +365,11 @@ static int check_task(struct dump_task *task)
 		       strtok(buf, "\n"));
 		return -EOPNOTSUPP;
 	}
+	if (task->status.nr_groups > 256) {
+		pr_err("task %d is in %d supplementary groups; more than 256 are not supported yet",
+		       task->pid, task->status.nr_groups);
+		return -EOPNOTSUPP;
+	}
 	if (task->status.seccomp == 2) {
 		pr_err("task %d uses seccomp filters (%d); dumping seccomp filters is not supported yet",
 		       task->pid, task->status.seccomp_filters);
@@ -396,6 +401,8 @@ static int dump_one(struct dump_ctx *ctx, struct dump_task *task)
 	if (err)
 		return err;
 	task->pstate = task->it.pargs->task;
+	task->it.trap_act = task->pstate.sigactions[SIGTRAP - 1];
+	task->it.trap_act_valid = true;
 	if (fault_injected("collect-mm"))
 		return -EIO;
 	err = dump_mm(ctx, task);

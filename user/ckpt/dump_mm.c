@@ -562,13 +562,20 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 }
 
 /* Remote close of the task's pipe fds: no parasite needed, so it works after a crash too. */
-static void pw_close_pipes(struct page_writer *pw)
+static int pw_close_pipes(struct page_writer *pw)
 {
+	int err = 0;
+
 	for (int i = 0; i < PARASITE_MAX_PIPES; i++) {
 		for (int e = 0; e < 2; e++) {
-			long ret;
+			long ret = 0;
+			int serr = 0;
 			if (pw->tfd[i][e] >= 0)
-				infect_syscall(pw->it, SYS_close, &ret, pw->tfd[i][e], 0, 0, 0, 0, 0);
+				serr = infect_syscall(pw->it, SYS_close, &ret, pw->tfd[i][e], 0, 0, 0, 0, 0);
+			if ((serr || ret) && !err) {
+				err = serr ? serr : (int)ret;
+				pr_errno(err, "cannot close the dump's pipe fd %d in %d", pw->tfd[i][e], pw->pid);
+			}
 			pw->tfd[i][e] = -1;
 		}
 		if (pw->rfd[i] >= 0)
@@ -576,6 +583,7 @@ static void pw_close_pipes(struct page_writer *pw)
 		pw->rfd[i] = -1;
 	}
 	pw->nr_pipes = 0;
+	return err;
 }
 
 /*
@@ -616,7 +624,7 @@ static void pw_open_pipes(struct page_writer *pw, struct infect_task *it)
 	return;
 fallback:
 	pr_info("%d: no pipes in the task (%d); copying pages through a buffer", pw->pid, err);
-	pw_close_pipes(pw);
+	(void)pw_close_pipes(pw);	/* a failure shows again at the final close */
 }
 
 static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
@@ -683,8 +691,11 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 	ctx->pages_bytes += pw.total;
 	pr_info("%d: %llu bytes of pages", task->pid, (unsigned long long)pw.total);
 out:
-	if (pw.it)
-		pw_close_pipes(&pw);
+	if (pw.it) {
+		int cerr = pw_close_pipes(&pw);
+		if (!err)
+			err = cerr;
+	}
 	if (pw.buf)
 		munmap(pw.buf, XFER_BUF);
 	if (pw.pagemap) {

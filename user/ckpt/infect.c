@@ -264,6 +264,13 @@ int infect_seize(pid_t pid, struct infect_task *t)
 	err = find_gadget(t);
 	if (err)
 		goto fail;
+	struct proc_status st;
+	if (proc_parse_status(pid, &st) == 0) {
+		uint64_t trap = 1ull << (SIGTRAP - 1);
+		t->trap_ignored = st.sig_ign & trap;
+		t->trap_blocked = (st.sig_pnd | st.shd_pnd) & trap;
+	}
+	t->trap_fix = t->trap_ignored || t->trap_blocked;
 	if (fault_injected("seize")) {
 		err = -EIO;
 		goto fail;
@@ -277,10 +284,15 @@ fail:
 /* The first change to a task blocks every signal it could otherwise take. */
 static int take_control(struct infect_task *t)
 {
+	uint64_t mask = ~0ull;
+
 	if (t->touched)
 		return 0;
 	t->touched = true;
-	return setmask(t->pid, ~0ull);
+	/* See trap_fix: an unblocked SIGTRAP keeps a caught action intact. */
+	if (!t->trap_blocked)
+		mask &= ~(1ull << (SIGTRAP - 1));
+	return setmask(t->pid, mask);
 }
 
 int infect_syscall(struct infect_task *t, long nr, long *ret, uint64_t a1, uint64_t a2,
@@ -477,6 +489,18 @@ int infect_release(struct infect_task *t, bool kill_task)
 				;
 		t->seized = false;
 		goto out;
+	}
+	if (t->parasite && t->trap_fix && t->pargs) {
+		struct blob_sigaction act = { .handler = (uint64_t)(t->trap_ignored ? SIG_IGN : SIG_DFL) };
+		uint64_t at = t->parasite + parasite_args_off();
+		long ret = -EFAULT;
+		if (t->trap_act_valid)
+			act = t->trap_act;
+		if (remote_rw(t->pid, &act, at, sizeof(act), true) ||
+		    infect_syscall(t, SYS_rt_sigaction, &ret, SIGTRAP, at, 0, 8, 0, 0) || ret) {
+			pr_err("cannot put back the SIGTRAP action of %d", t->pid);
+			err = -EIO;
+		}
 	}
 	if (t->parasite) {
 		long ret;

@@ -26,6 +26,18 @@ struct infect_task {
 	bool seized;
 	bool touched;			/* regs or mask changed: restore them on release */
 	bool wait_exit;			/* infect_release(kill) waits until it is gone */
+	/*
+	 * The parasite's int3 resets SIGTRAP to SIG_DFL when SIGTRAP is
+	 * ignored or blocked (force_sig_info_to_task). It is kept unblocked,
+	 * so only an ignored SIGTRAP, or one blocked because a SIGTRAP is
+	 * already pending, needs its action put back on release: trap_act
+	 * once the parasite has read it, else SIG_IGN or SIG_DFL.
+	 */
+	bool trap_fix;
+	bool trap_ignored;
+	bool trap_blocked;
+	bool trap_act_valid;
+	struct blob_sigaction trap_act;
 	struct parasite_args *pargs;	/* local copy of the args area */
 };
 

@@ -283,9 +283,28 @@ static int finish_task(struct rst_task *t)
 	uint64_t mask, all = ~0ull;
 	int err;
 
-	err = ptrace_step_syscall(pid, "entering rt_sigreturn");
-	if (!err)
-		err = ptrace_step_syscall(pid, "leaving rt_sigreturn");
+	/* At most one system call (rt_sigaction of SIGTRAP) comes first. */
+	for (int i = 0;; i++) {
+		err = ptrace_step_syscall(pid, "entering rt_sigreturn");
+		if (err)
+			return err;
+		if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) {
+			err = -errno;
+			pr_perror("cannot get registers of %d", pid);
+			return err;
+		}
+		if (regs.orig_rax == SYS_rt_sigreturn)
+			break;
+		if (i == 1) {
+			pr_err("task %d made system call %lld instead of rt_sigreturn", pid,
+			       (long long)regs.orig_rax);
+			return -EIO;
+		}
+		err = ptrace_step_syscall(pid, "restoring the SIGTRAP action");
+		if (err)
+			return err;
+	}
+	err = ptrace_step_syscall(pid, "leaving rt_sigreturn");
 	if (err)
 		return err;
 	if (ptrace(PTRACE_GETREGS, pid, NULL, &final) < 0 ||
@@ -381,7 +400,9 @@ static int restore_task(struct rst_ctx *ctx, struct rst_task *t)
 		return err;
 	}
 	close(sync[1]);
-	err = infect_wait(pid, &status, RESTORE_WAIT_MS);
+	/* The restorer reads every page first: allow for a slow disk (20 MiB/s). */
+	int wait_ms = RESTORE_WAIT_MS + (int)(t->pages_bytes / (20ull << 20) * 1000);
+	err = infect_wait(pid, &status, wait_ms);
 	if (err) {
 		pr_errno(err, "waiting for the restorer of %d", pid);
 		return err;

@@ -45,6 +45,7 @@ struct rst_task {
 	struct fd_plan *plan;
 	size_t nr_plan;
 
+	uint64_t pages_bytes;	/* size of the pages file */
 	uint64_t region;	/* where the restorer lives in the task */
 	size_t region_len;
 	void *args;		/* struct restorer_args and its arrays */

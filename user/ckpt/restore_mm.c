@@ -84,8 +84,19 @@ static int busy_cmp(const void *a, const void *b)
 static int find_gap(struct busy *b, size_t n, size_t len, uint64_t top, uint64_t *ret)
 {
 	const uint64_t guard = 16 * PAGE_SIZE_;
+	size_t m = 0;
 
+	/* The ranges come from two address spaces and overlap: merge them. */
 	qsort(b, n, sizeof(*b), busy_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m && b[i].start <= b[m - 1].end) {
+			if (b[i].end > b[m - 1].end)
+				b[m - 1].end = b[i].end;
+		} else {
+			b[m++] = b[i];
+		}
+	}
+	n = m;
 	for (size_t i = n; ; i--) {
 		uint64_t lo = i ? b[i - 1].end : (1ul << 32);
 		if (i && b[i - 1].start >= top)
@@ -452,8 +463,15 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct a
 			continue;
 		img_lo = v->start < img_lo ? v->start : img_lo;
 		img_hi = v->end > img_hi ? v->end : img_hi;
-		if (v->kind == VMA_KIND_VDSO)
+		if (v->kind == VMA_KIND_VDSO) {
 			img_code = v->start;
+			if (t->mm->has_vdso_image && t->mm->vdso_image.len != v->end - v->start) {
+				char name[64];
+				img_name(IMG_MM, t->pid, name, sizeof(name));
+				return img_bad_at(name, 0, "vdso_image", "%zu bytes for a [vdso] of %llu",
+						  t->mm->vdso_image.len, (unsigned long long)(v->end - v->start));
+			}
+		}
 	}
 	a->vdso_cur_start = cur_lo;
 	a->vdso_cur_len = cur_hi - cur_lo;
@@ -490,6 +508,18 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct a
 	return vdso_proxy(t, a, l, img_code, cur_code, cur_code_len);
 }
 
+/* The state components this kernel enabled (XCR0), 0 without XSAVE. */
+static uint64_t host_xcr0(void)
+{
+	uint32_t a, b, c, d, lo, hi;
+
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)))
+		return 0;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (uint64_t)hi << 32 | lo;
+}
+
 /* Size of the XSAVE area for the features this kernel enabled (CPUID 0xd.0 EBX). */
 static size_t host_xsave_size(void)
 {
@@ -519,6 +549,17 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	if (t->core->threads[0]->has_xsave) {
 		size_t have = t->core->threads[0]->xsave.len, host = host_xsave_size();
 		/* A larger area would make the kernel drop to FXSAVE-only state silently. */
+		uint64_t bv = 0;
+		if (have >= 520)
+			memcpy(&bv, t->core->threads[0]->xsave.data + 512, sizeof(bv));
+		if (bv & ~host_xcr0()) {
+			char name[64];
+			img_name(IMG_CORE, t->pid, name, sizeof(name));
+			err = img_bad_at(name, 0, "threads.xsave",
+					 "state components 0x%llx are not enabled on this CPU (XCR0 0x%llx)",
+					 (unsigned long long)bv, (unsigned long long)host_xcr0());
+			goto out;
+		}
 		if (!host || have > host) {
 			char name[64];
 			img_name(IMG_CORE, t->pid, name, sizeof(name));
@@ -527,6 +568,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 			goto out;
 		}
 	}
+	t->pages_bytes = pages_bytes;
 	err = open_rfds(ctx, t, pages_bytes);
 	if (err)
 		goto out;

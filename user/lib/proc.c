@@ -209,11 +209,13 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 			continue;
 		if (!strncmp(line, "Groups:", 7)) {
 			char *p = line + 7, *end;
-			while (st->nr_groups < 256) {
+			for (;;) {
 				unsigned long g = strtoul(p, &end, 10);
 				if (end == p)
 					break;
-				st->groups[st->nr_groups++] = g;
+				if (st->nr_groups < 256)
+					st->groups[st->nr_groups] = g;
+				st->nr_groups++;
 				p = end;
 			}
 			continue;
@@ -229,7 +231,8 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 		    sscanf(line, "Seccomp_filters: %d", &st->seccomp_filters) == 1 ||
 		    sscanf(line, "Threads: %d", &st->threads) == 1 ||
 		    sscanf(line, "SigPnd: %" SCNx64, &st->sig_pnd) == 1 ||
-		    sscanf(line, "ShdPnd: %" SCNx64, &st->shd_pnd) == 1)
+		    sscanf(line, "ShdPnd: %" SCNx64, &st->shd_pnd) == 1 ||
+		    sscanf(line, "SigIgn: %" SCNx64, &st->sig_ign) == 1)
 			continue;
 	}
 	return 0;

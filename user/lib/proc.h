@@ -53,13 +53,13 @@ int proc_parse_stat(pid_t pid, struct proc_stat *ret);
 struct proc_status {
 	uint32_t uid[4], gid[4];	/* real, effective, saved, fs */
 	uint32_t groups[256];
-	int nr_groups;
+	int nr_groups;		/* > 256: more than the array holds */
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	uint32_t umask;
 	int no_new_privs;
 	int seccomp, seccomp_filters;
 	int threads;
-	uint64_t sig_pnd, shd_pnd;
+	uint64_t sig_pnd, shd_pnd, sig_ign;
 };
 int proc_parse_status(pid_t pid, struct proc_status *ret);
 

@@ -11,9 +11,13 @@ export_restorer_entry:
 	ud2
 
 /*
- * void restorer_sigreturn(unsigned long frame): the int3 hands the task to
- * the engine, which continues it into the rt_sigreturn below. %rsp must
- * point just past the frame's return address, as after a handler's ret.
+ * void restorer_sigreturn(unsigned long frame, const void *trap_action):
+ * the int3 hands the task to the engine, which continues it into the
+ * system calls below. The trap, taken with SIGTRAP blocked, reset the
+ * SIGTRAP action to SIG_DFL (force_sig_info_to_task), so the saved one
+ * is installed again first (trap_action, or nothing when NULL); then
+ * rt_sigreturn, with %rsp just past the frame's return address, as after
+ * a handler's ret.
  */
 	.text
 	.globl restorer_sigreturn
@@ -23,7 +27,15 @@ restorer_sigreturn:
 	.hidden export_restorer_trap
 export_restorer_trap:
 	int3
-	leaq	8(%rdi), %rsp
+	movq	%rdi, %r12
+	testq	%rsi, %rsi
+	jz	1f
+	movl	$5, %edi		/* SIGTRAP */
+	xorl	%edx, %edx
+	movl	$8, %r10d
+	movl	$13, %eax		/* __NR_rt_sigaction */
+	syscall
+1:	leaq	8(%r12), %rsp
 	movl	$15, %eax		/* __NR_rt_sigreturn */
 	syscall
 	ud2
