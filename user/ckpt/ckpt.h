@@ -27,7 +27,18 @@ int cmd_show(int argc, char **argv);
  */
 int opts_common(int opt, const char *arg);
 
-/* CKPT_FAULT=<point>: true (and logged) when the named fault is requested. */
+/*
+ * CKPT_FAULT=<point>: true (and logged) when the named fault is requested,
+ * or when a stop signal held by opts_hold_stop_signals() is pending: the
+ * caller then fails and unwinds as for any error.
+ */
 bool fault_injected(const char *point);
+
+/*
+ * Hold SIGINT, SIGTERM, SIGHUP and SIGQUIT: dying with a task seized would
+ * leave it stopped inside the parasite. They end the dump at its next
+ * check point instead.
+ */
+void opts_hold_stop_signals(void);
 
 #endif

@@ -638,6 +638,7 @@ int cmd_dump(int argc, char **argv)
 		free(o.roots);
 		return 2;
 	}
+	opts_hold_stop_signals();
 	err = do_dump(&o);
 	free(o.roots);
 	return err ? 1 : 0;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* A closed stdout or log pipe is an error to report, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (!strcmp(argv[1], cmds[i].name)) {
 			log_init(NULL, LOG_WARN);

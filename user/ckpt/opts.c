@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,10 +33,43 @@ int opts_common(int opt, const char *arg)
 	return 0;
 }
 
+static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+void opts_hold_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(&set, stop_sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+/* A held stop signal arrived: say so once and make the caller unwind. */
+static bool stop_requested(const char *point)
+{
+	static bool said;
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
+		if (sigismember(&pending, stop_sigs[i])) {
+			if (!said)
+				pr_err("interrupted by %s at '%s'; undoing", strsignal(stop_sigs[i]), point);
+			said = true;
+			return true;
+		}
+	}
+	return false;
+}
+
 bool fault_injected(const char *point)
 {
 	const char *f = getenv("CKPT_FAULT");
 
+	if (stop_requested(point))
+		return true;
 	if (!f || strcmp(f, point))
 		return false;
 	pr_err("fault injected at '%s' (CKPT_FAULT)", point);
