@@ -96,6 +96,13 @@ static int wait_stop(struct infect_task *t, int *status, const char *what)
 
 	if (err == -ETIMEDOUT) {
 		pr_err("task %d did not stop within %d s while %s", t->pid, WAIT_MS / 1000, what);
+		/*
+		 * It is still running our code or syscall: stop it wherever it
+		 * is, so that the release can put its registers back.
+		 */
+		if (ptrace(PTRACE_INTERRUPT, t->pid, NULL, NULL) == 0 &&
+		    infect_wait(t->pid, status, WAIT_MS) == 0 && !WIFSTOPPED(*status))
+			t->seized = false;
 		return err;
 	}
 	if (err) {
