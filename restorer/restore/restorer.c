@@ -283,11 +283,37 @@ static void set_rlimits(void)
 	}
 }
 
+static void capset3(const struct __user_cap_data_struct *data)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	long ret = sys_capset(&hdr, data);
+
+	if (ret)
+		fail(ret, "capset");
+}
+
+static void split_caps(struct __user_cap_data_struct *d, __u64 eff, __u64 prm, __u64 inh)
+{
+	d[0].effective = eff;
+	d[0].permitted = prm;
+	d[0].inheritable = inh;
+	d[1].effective = eff >> 32;
+	d[1].permitted = prm >> 32;
+	d[1].inheritable = inh >> 32;
+}
+
 /*
- * Credentials last among the privileged steps. SECBIT_NO_SETUID_FIXUP
- * keeps the capability sets untouched while the IDs change, so the caps
- * needed for the remaining steps (setgroups, PR_CAPBSET_DROP, securebits)
- * stay until capset installs the saved sets.
+ * Credentials last among the privileged steps, in an order where each
+ * step still has the capability it needs:
+ * - SECBIT_NO_SETUID_FIXUP keeps the capability sets while the IDs change;
+ * - the inheritable set goes in while permitted and effective are full and
+ *   the bounding set is whole (capset limits inheritable by both);
+ * - ambient caps are raised (each must be permitted and inheritable, and
+ *   SECBIT_NO_CAP_AMBIENT_RAISE is not set yet);
+ * - the bounding set is trimmed and the saved securebits set, both needing
+ *   CAP_SETPCAP;
+ * - a last capset drops to the saved permitted and effective sets (the
+ *   kernel trims ambient to permitted & inheritable, as it was).
  */
 static void set_creds(void)
 {
@@ -310,25 +336,12 @@ static void set_creds(void)
 	if (ret)
 		fail(ret, "setresuid(%u, %u, %u)", c->uid, c->euid, c->suid);
 	sys_setfsuid(c->fsuid);
-	for (int cap = 0; cap < 64; cap++) {
-		if (c->cap_bnd & (1ULL << cap))
-			continue;
-		ret = sys_prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
-		if (ret && ret != -22)	/* EINVAL: beyond the last cap */
-			fail(ret, "PR_CAPBSET_DROP %d", cap);
-	}
-	ret = sys_prctl(PR_SET_SECUREBITS, c->securebits, 0, 0, 0);
+	ret = sys_capget(&hdr, data);
 	if (ret)
-		fail(ret, "PR_SET_SECUREBITS 0x%x", c->securebits);
-	data[0].effective = c->cap_eff;
-	data[0].permitted = c->cap_prm;
+		fail(ret, "capget");
 	data[0].inheritable = c->cap_inh;
-	data[1].effective = c->cap_eff >> 32;
-	data[1].permitted = c->cap_prm >> 32;
 	data[1].inheritable = c->cap_inh >> 32;
-	ret = sys_capset(&hdr, data);
-	if (ret)
-		fail(ret, "capset");
+	capset3(data);
 	ret = sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	if (ret)
 		fail(ret, "clearing ambient caps");
@@ -339,6 +352,18 @@ static void set_creds(void)
 		if (ret)
 			fail(ret, "raising ambient cap %d", cap);
 	}
+	for (int cap = 0; cap < 64; cap++) {
+		if (c->cap_bnd & (1ULL << cap))
+			continue;
+		ret = sys_prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+		if (ret && ret != -22)	/* EINVAL: beyond the last cap */
+			fail(ret, "PR_CAPBSET_DROP %d", cap);
+	}
+	ret = sys_prctl(PR_SET_SECUREBITS, c->securebits, 0, 0, 0);
+	if (ret)
+		fail(ret, "PR_SET_SECUREBITS 0x%x", c->securebits);
+	split_caps(data, c->cap_eff, c->cap_prm, c->cap_inh);
+	capset3(data);
 }
 
 static void set_task_attrs(void)

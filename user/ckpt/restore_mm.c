@@ -294,6 +294,12 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 	snprintf(a->comm, sizeof(a->comm), "%s", tc->comm);
 	a->pdeathsig = tc->pdeathsig;
 	a->dumpable = tc->dumpable;
+	if (a->dumpable == 2) {
+		/* SUID_DUMP_ROOT comes from fs.suid_dumpable and cannot be set by prctl. */
+		pr_warn("task %d was dumpable for root only (mode 2); it is restored not dumpable",
+			t->pid);
+		a->dumpable = 0;
+	}
 	a->timer_slack_ns = tc->timer_slack_ns;
 	a->no_new_privs = tc->no_new_privs;
 	a->fs_base = th->gpregs->fs_base;
