@@ -133,19 +133,25 @@ static int load_images(struct rst_ctx *ctx)
 		free_list(IMG_PSTREE, (void **)tree, nr_tree);
 		return -ENOMEM;
 	}
+	/* One bit per possible PID (the codec bounds them): duplicates in O(n). */
+	uint8_t *seen = calloc((1u << 22) / 8, 1);
+	if (!seen)
+		err = -ENOMEM;
 	for (size_t i = 0; i < nr_tree && !err; i++) {
+		uint32_t pid = tree[i]->pid;
 		if (tree[i]->ppid || tree[i]->n_threads != 1)
 			err = img_bad_at("pstree.img", i, "ppid/threads",
-					 "task %u: process trees and threads are not supported yet", tree[i]->pid);
-		for (size_t k = 0; k < i && !err; k++)
-			if (tree[k]->pid == tree[i]->pid)
-				err = img_bad_at("pstree.img", i, "pid", "%u listed twice", tree[i]->pid);
+					 "task %u: process trees and threads are not supported yet", pid);
+		else if (seen[pid / 8] & (1u << (pid % 8)))
+			err = img_bad_at("pstree.img", i, "pid", "%u listed twice", pid);
+		seen[pid / 8] |= 1u << (pid % 8);
 		ctx->tasks[ctx->nr_tasks].pid = tree[i]->pid;
 		ctx->tasks[ctx->nr_tasks].pgid = tree[i]->pgid;
 		ctx->tasks[ctx->nr_tasks].sid = tree[i]->sid;
 		ctx->tasks[ctx->nr_tasks].child = -1;
 		ctx->nr_tasks++;
 	}
+	free(seen);
 	free_list(IMG_PSTREE, (void **)tree, nr_tree);
 	if (err)
 		return err;
