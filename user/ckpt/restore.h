@@ -71,6 +71,14 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t);
 /* In the child: map the restorer and its args at the reserved place. */
 int restore_mm_child(struct rst_task *t);
 
+/*
+ * Open a path named by an image only once it is known to be of the file
+ * type `type` (S_IFREG, S_IFDIR, ...): O_PATH first, then a reopen through
+ * /proc/self/fd. Opening a device node as root can have effects, so a
+ * hostile image must not get that far. Returns the fd or -errno (logged).
+ */
+int restore_open_checked(const char *path, int flags, mode_t type);
+
 /* restore_files.c: open every file of the task in the engine. */
 int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t);
 /* In the child: put the fds in place, and the restorer's fds at fd_base. */

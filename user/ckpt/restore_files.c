@@ -16,18 +16,47 @@
 #define REOPEN_FLAGS_MASK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | \
 			   O_DSYNC | O_PATH | O_DIRECTORY | O_NOFOLLOW | O_LARGEFILE)
 
+int restore_open_checked(const char *path, int flags, mode_t type)
+{
+	char proc[64];
+	struct stat st;
+	int pfd, fd, err;
+
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0) {
+		err = -errno;
+		pr_perror("cannot open '%s'", path);
+		return err;
+	}
+	if (fstat(pfd, &st) < 0 || (st.st_mode & S_IFMT) != type) {
+		pr_err("'%s' is not the kind of file the image says (mode 0%o, expected 0%o)", path,
+		       st.st_mode & S_IFMT, type);
+		close(pfd);
+		return -ESTALE;
+	}
+	if (flags & O_PATH)
+		return pfd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	/* The /proc link is a symlink: O_NOFOLLOW (kept in the file's flags) would refuse it. */
+	fd = open(proc, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+	err = -errno;
+	close(pfd);
+	if (fd < 0) {
+		pr_errno(err, "cannot open '%s'", path);
+		return err;
+	}
+	return fd;
+}
+
 static int open_reg(const FileEntry *e)
 {
 	const RegFileEntry *r = e->reg;
 	struct stat st;
 	int fd;
 
-	fd = open(r->path, (e->flags & REOPEN_FLAGS_MASK) | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int err = -errno;
-		pr_perror("cannot open '%s' (file %u)", r->path, e->id);
-		return err;
-	}
+	fd = restore_open_checked(r->path, (e->flags & REOPEN_FLAGS_MASK) | O_NOCTTY, r->mode & S_IFMT);
+	if (fd < 0)
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		int err = -errno;
 		pr_perror("cannot stat '%s'", r->path);
@@ -125,14 +154,13 @@ static int open_pipe(struct rst_ctx *ctx, size_t idx)
 		}
 	} else {
 		/* O_RDWR never blocks on a FIFO and keeps both ends open meanwhile. */
-		holder = open(e->pipe->path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-		if (holder < 0) {
-			err = -errno;
-			pr_perror("cannot open the FIFO '%s'", e->pipe->path);
-			return err;
-		}
-		p[0] = open(e->pipe->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		p[1] = open(e->pipe->path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+		holder = restore_open_checked(e->pipe->path, O_RDWR | O_NONBLOCK, S_IFIFO);
+		if (holder < 0)
+			return holder;
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", holder);
+		p[0] = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		p[1] = open(proc, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
 		if (p[0] < 0 || p[1] < 0) {
 			err = -errno;
 			pr_perror("cannot open the FIFO '%s'", e->pipe->path);

@@ -152,13 +152,10 @@ static void *aat(struct rst_task *t, size_t off)
 static int open_map_file(const MapFileEntry *f, bool write)
 {
 	struct stat st;
-	int fd = open(f->path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	int fd = restore_open_checked(f->path, write ? O_RDWR : O_RDONLY, f->mode & S_IFMT);
 
-	if (fd < 0) {
-		int err = -errno;
-		pr_perror("cannot open '%s', mapped by the task", f->path);
-		return err;
-	}
+	if (fd < 0)
+		return fd;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->size ||
 	    (st.st_mode & (S_IFMT | 07777)) != (f->mode & (S_IFMT | 07777))) {
 		pr_err("'%s' changed since the dump (size %lld mode 0%o, dumped %llu 0%o)", f->path,
