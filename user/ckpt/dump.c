@@ -79,25 +79,30 @@ static int collect_pending(struct dump_task *task, bool shared, SiginfoEntry ***
 	uint8_t buf[32][128];
 	SiginfoEntry **list = NULL;
 	size_t n = 0;
+	int err = 0;
 
 	for (;;) {
 		a.off = n;
 		long got = ptrace(PTRACE_PEEKSIGINFO, task->pid, &a, buf);
 		if (got < 0) {
-			int err = -errno;
+			err = -errno;
 			pr_perror("cannot read pending signals of %d", task->pid);
-			return err;
+			goto fail;
 		}
 		if (got == 0)
 			break;
 		SiginfoEntry **nl = realloc(list, (n + got) * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
+		if (!nl) {
+			err = -ENOMEM;
+			goto fail;
+		}
 		list = nl;
 		for (long i = 0; i < got; i++) {
 			SiginfoEntry *e = calloc(1, sizeof(*e) + 128);
-			if (!e)
-				return -ENOMEM;
+			if (!e) {
+				err = -ENOMEM;
+				goto fail;
+			}
 			siginfo_entry__init(e);
 			e->siginfo.data = (uint8_t *)(e + 1);
 			e->siginfo.len = 128;
@@ -108,6 +113,11 @@ static int collect_pending(struct dump_task *task, bool shared, SiginfoEntry ***
 	*ret = list;
 	*ret_n = n;
 	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return err;
 }
 
 /*

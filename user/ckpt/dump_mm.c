@@ -303,6 +303,8 @@ static int dump_shmem_pages(struct page_writer *pw, const struct proc_vma *v)
 				break;
 			}
 			err = pw_write(pw, pw->buf, chunk);
+			if (err)
+				pr_errno(err, "cannot write pages-%d.img", pw->pid);
 			pw->total += chunk;
 			o += chunk;
 		}

@@ -301,8 +301,10 @@ int restore_files_child(struct rst_task *t)
 	size_t n = t->nr_rfds + t->nr_plan;
 	int tmp[n ? n : 1], hi = max_open_fd();
 
-	if (hi < 0)
+	if (hi < 0) {
+		pr_errno(hi, "cannot list the fds of the new task %d", t->pid);
 		return hi;
+	}
 	hi++;
 	if (hi < t->fd_base + (int)t->nr_rfds)
 		hi = t->fd_base + t->nr_rfds;
@@ -314,11 +316,16 @@ int restore_files_child(struct rst_task *t)
 			return -errno;
 		}
 	}
-	if (syscall(SYS_close_range, 0, hi - 1, 0) < 0)
+	if (syscall(SYS_close_range, 0, hi - 1, 0) < 0) {
+		pr_perror("cannot close the fds of the new task %d", t->pid);
 		return -errno;
-	for (size_t i = 0; i < t->nr_rfds; i++)
-		if (dup2(tmp[i], t->fd_base + i) < 0)
+	}
+	for (size_t i = 0; i < t->nr_rfds; i++) {
+		if (dup2(tmp[i], t->fd_base + i) < 0) {
+			pr_perror("cannot place ckpt's fd %zu at %zu in %d", i, t->fd_base + i, t->pid);
 			return -errno;
+		}
+	}
 	/* Our log goes where the restorer will look for it. */
 	log_set_fd(t->fd_base);
 	for (size_t i = 0; i < t->nr_plan; i++) {
@@ -329,7 +336,9 @@ int restore_files_child(struct rst_task *t)
 			return -errno;
 		}
 	}
-	if (syscall(SYS_close_range, t->fd_base + t->nr_rfds, ~0u, 0) < 0)
+	if (syscall(SYS_close_range, t->fd_base + t->nr_rfds, ~0u, 0) < 0) {
+		pr_perror("cannot close the temporary fds of %d", t->pid);
 		return -errno;
+	}
 	return 0;
 }

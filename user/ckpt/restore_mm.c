@@ -208,7 +208,12 @@ static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_byt
 	/* PR_SET_MM_MAP takes the executable by fd: a copy of its mapped file's. */
 	int exe = mm->has_exe_file_id ? t->rfds[3 + mm->exe_file_id] : -1;
 	t->rfds[2] = exe >= 0 ? fcntl(exe, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
-	return t->rfds[2] < 0 ? -errno : 0;
+	if (t->rfds[2] < 0 || t->rfds[1] < 0) {
+		int err = -errno;
+		pr_perror("cannot set up the restorer's fds for %d", t->pid);
+		return err;
+	}
+	return 0;
 }
 
 static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs)
@@ -450,8 +455,10 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct a
 		bool vdso = !strcmp(own[i].path, "[vdso]");
 		if (!vdso && strcmp(own[i].path, "[vvar]") && strcmp(own[i].path, "[vvar_vclock]"))
 			continue;
-		if (a->nr_vdso_parts == 4)
+		if (a->nr_vdso_parts == 4) {
+			pr_err("this kernel's vDSO has more than 4 mappings; ckpt does not know it");
 			return -E2BIG;
+		}
 		a->vdso_parts[a->nr_vdso_parts++] = (struct restorer_range){ own[i].start, own[i].end };
 		cur_lo = own[i].start < cur_lo ? own[i].start : cur_lo;
 		cur_hi = own[i].end > cur_hi ? own[i].end : cur_hi;
