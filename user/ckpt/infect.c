@@ -117,6 +117,33 @@ static int wait_stop(struct infect_task *t, int *status, const char *what)
 	return 0;
 }
 
+/*
+ * Resume the task with request and wait for its next stop. SIGSTOP cannot
+ * be blocked: when it arrives while we run code in the task it is held
+ * (suppressed now, delivered when we detach) instead of failing the dump.
+ */
+static int resume_wait(struct infect_task *t, int request, int *status, const char *what)
+{
+	for (int i = 0; i < 16; i++) {
+		if (ptrace(request, t->pid, NULL, NULL) < 0) {
+			int err = -errno;
+			pr_perror("cannot resume %d (%s)", t->pid, what);
+			return err;
+		}
+		int err = wait_stop(t, status, what);
+		if (err)
+			return err;
+		if (*status >> 16 == 0 && WSTOPSIG(*status) == SIGSTOP) {
+			pr_info("%d: holding a SIGSTOP that came while %s", t->pid, what);
+			t->held_stop = SIGSTOP;
+			continue;
+		}
+		return 0;
+	}
+	pr_err("task %d keeps being stopped while %s", t->pid, what);
+	return -EAGAIN;
+}
+
 static int getregs(pid_t pid, struct user_regs_struct *regs)
 {
 	if (ptrace(PTRACE_GETREGS, pid, NULL, regs) < 0) {
@@ -326,12 +353,7 @@ int infect_syscall(struct infect_task *t, long nr, long *ret, uint64_t a1, uint6
 		return err;
 	/* Stop at the syscall's entry, then at its exit, then read rax. */
 	for (int stop = 0; stop < 2; stop++) {
-		if (ptrace(PTRACE_SYSCALL, t->pid, NULL, NULL) < 0) {
-			err = -errno;
-			pr_perror("cannot resume %d for a remote syscall", t->pid);
-			return err;
-		}
-		err = wait_stop(t, &status, "running a remote syscall");
+		err = resume_wait(t, PTRACE_SYSCALL, &status, "running a remote syscall");
 		if (err)
 			return err;
 		if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
@@ -446,12 +468,7 @@ int infect_parasite_call(struct infect_task *t, enum parasite_cmd cmd)
 	err = setregs(t->pid, &regs);
 	if (err)
 		return err;
-	if (ptrace(PTRACE_CONT, t->pid, NULL, NULL) < 0) {
-		err = -errno;
-		pr_perror("cannot start the parasite in %d", t->pid);
-		return err;
-	}
-	err = wait_stop(t, &status, "running the parasite");
+	err = resume_wait(t, PTRACE_CONT, &status, "running the parasite");
 	if (err)
 		return err;
 	err = getregs(t->pid, &regs);
@@ -524,7 +541,7 @@ int infect_release(struct infect_task *t, bool kill_task)
 			err = -EIO;
 		t->touched = false;
 	}
-	if (t->seized && ptrace(PTRACE_DETACH, t->pid, NULL, NULL) < 0) {
+	if (t->seized && ptrace(PTRACE_DETACH, t->pid, NULL, (void *)(long)t->held_stop) < 0) {
 		err = -errno;
 		pr_perror("cannot detach from %d", t->pid);
 	}

@@ -33,6 +33,7 @@ struct infect_task {
 	 * already pending, needs its action put back on release: trap_act
 	 * once the parasite has read it, else SIG_IGN or SIG_DFL.
 	 */
+	int held_stop;			/* a stop signal that came meanwhile, delivered at detach */
 	bool trap_fix;
 	bool trap_ignored;
 	bool trap_blocked;
