@@ -58,6 +58,9 @@ CR_CASE(fault, collect_mm, .victim = victim_state, .fault = "collect-mm");
 CR_CASE(fault, dump_pages, .victim = victim_state, .fault = "dump-pages");
 CR_CASE(fault, dump_files, .victim = victim_state, .fault = "dump-files");
 CR_CASE(fault, write_images, .victim = victim_state, .fault = "write-images");
+/* ckpt itself gets SIGTERM in the middle of a dump: it must undo, not die. */
+CR_CASE(fault, sigterm_parasite, .victim = victim_state, .fault = "signal:parasite-cmd");
+CR_CASE(fault, sigterm_pages, .victim = victim_state, .fault = "signal:dump-pages");
 CR_CASE(fault, before_kill, .victim = victim_state, .fault = "before-kill");
 
 /* ---- dump of a PID that does not exist ---- */

@@ -68,6 +68,9 @@ bool fault_injected(const char *point)
 {
 	const char *f = getenv("CKPT_FAULT");
 
+	/* CKPT_FAULT=signal:<point>: a SIGTERM arrives there, as from a user. */
+	if (f && !strncmp(f, "signal:", 7) && !strcmp(f + 7, point))
+		kill(getpid(), SIGTERM);	/* fatal unless held */
 	if (stop_requested(point))
 		return true;
 	if (!f || strcmp(f, point))
