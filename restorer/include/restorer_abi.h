@@ -104,6 +104,7 @@ struct restorer_args {
 	__s32 log_fd;
 	__s32 log_level;
 	__u32 __pad0;
+	__u64 log_start_ns;	/* the engine's log time origin (CLOCK_MONOTONIC) */
 	char errmsg[RESTORER_ERRMSG_SIZE];
 
 	/* The region the restorer lives in; all but it and the vDSO goes. */
@@ -165,7 +166,7 @@ struct restorer_args {
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
 _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
-_Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 24, "errmsg");
+_Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");
 _Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");
 
 #endif

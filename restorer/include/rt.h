@@ -27,7 +27,8 @@ int rt_snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((for
  * Logging: lines go either to an fd (restorer) or into a buffer the
  * engine reads back (parasite). rt_log_init picks one.
  */
-void rt_log_init_fd(int fd, int level);
+/* start_ns: CLOCK_MONOTONIC origin for "(s.us)" stamps on fd lines, 0 for none. */
+void rt_log_init_fd(int fd, int level, unsigned long long start_ns);
 void rt_log_init_buf(char *buf, __u32 size, __u32 *len, int level);
 void rt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -433,7 +433,7 @@ static void set_timers_and_pending(void)
 void restorer_main(struct restorer_args *a)
 {
 	args = a;
-	rt_log_init_fd(a->log_fd, a->log_level);
+	rt_log_init_fd(a->log_fd, a->log_level, a->log_start_ns);
 	if (a->magic != RESTORER_MAGIC || a->version != RESTORER_ABI_VERSION)
 		fail(-22, "args magic/version mismatch");
 	rt_debug("pid %ld: %u mappings, %u page runs", sys_getpid(), a->nr_vmas, a->nr_runs);
@@ -442,7 +442,9 @@ void restorer_main(struct restorer_args *a)
 	/* From here only this region, the vDSO and the fds in args exist. */
 	place_vdso();
 	map_vmas();
+	rt_debug("mappings in place");
 	read_pages();
+	rt_debug("pages read");
 	finish_vmas();
 	set_mm();
 	set_signals();

@@ -13,11 +13,14 @@ static char *log_buf;
 static __u32 log_size;
 static __u32 *log_len;
 
-void rt_log_init_fd(int fd, int level)
+static unsigned long long log_start;
+
+void rt_log_init_fd(int fd, int level, unsigned long long start_ns)
 {
 	log_fd = fd;
 	log_level = level;
 	log_buf = NULL;
+	log_start = start_ns;
 }
 
 void rt_log_init_buf(char *buf, __u32 size, __u32 *len, int level)
@@ -121,8 +124,23 @@ void rt_log(int level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
+	n = 0;
+	if (log_fd >= 0 && log_start) {
+		struct {
+			long sec, nsec;
+		} ts;
+		if (!sys_clock_gettime(1, &ts)) {	/* CLOCK_MONOTONIC */
+			unsigned long long t = ts.sec * 1000000000ull + ts.nsec - log_start;
+			unsigned long us = (t / 1000) % 1000000;
+			unsigned long sec = t / 1000000000ull;
+			n = rt_snprintf(line, sizeof(line), "(%s%lu.%s%lu) ", sec < 10 ? " " : "", sec,
+					us < 10 ? "00000" : us < 100 ? "0000" : us < 1000 ? "000" :
+					us < 10000 ? "00" : us < 100000 ? "0" : "", us);
+
+		}
+	}
 	va_start(ap, fmt);
-	n = rt_vsnprintf(line, sizeof(line), fmt, ap);
+	n += rt_vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
 	if (log_fd >= 0) {
 		sys_write(log_fd, line, n);

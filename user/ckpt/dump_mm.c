@@ -245,8 +245,11 @@ static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const stru
 		int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
 			int err = -errno;
-			pr_perror("PAGEMAP_SCAN of %d at %#llx failed", pw->pid,
-				  (unsigned long long)arg.start);
+			if (errno == ENOTTY)
+				pr_err("this kernel has no PAGEMAP_SCAN (Linux 6.7+); see 'ckpt check'");
+			else
+				pr_perror("PAGEMAP_SCAN of %d at %#llx failed", pw->pid,
+					  (unsigned long long)arg.start);
 			return err;
 		}
 		for (int i = 0; i < n; i++) {

@@ -609,6 +609,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	a->version = RESTORER_ABI_VERSION;
 	a->log_fd = t->fd_base;
 	a->log_level = log_get_level();
+	a->log_start_ns = log_start_ns();
 	a->region_start = t->region;
 	a->region_end = t->region + t->region_len;
 	a->task_size = TASK_TOP;

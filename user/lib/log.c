@@ -39,6 +39,11 @@ int log_get_level(void)
 	return log_level;
 }
 
+unsigned long long log_start_ns(void)
+{
+	return log_start.tv_sec * 1000000000ull + log_start.tv_nsec;
+}
+
 int log_get_fd(void)
 {
 	return log_fd;

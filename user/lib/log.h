@@ -20,6 +20,8 @@ enum log_level {
 int log_init(const char *path, int level);
 void log_set_level(int level);
 int log_get_level(void);
+/* CLOCK_MONOTONIC of log_init in ns: a blob's lines use the same origin. */
+unsigned long long log_start_ns(void);
 /* The fd log lines go to, for handing to a blob; -1 when none. */
 int log_get_fd(void);
 /*
