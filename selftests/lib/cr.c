@@ -391,8 +391,10 @@ int cr_wait_syscall(struct cr_run *r, pid_t pid, long nr)
 	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
 	while (cr_now_ms() < deadline) {
 		/* Nothing signals "entered the syscall": poll /proc with a bounded deadline. */
+		/* A call the kernel resumes through restart_syscall() counts as the same. */
+		long now;
 		if (cr_read_file(path, buf, sizeof(buf)) > 0 && isdigit((unsigned char)buf[0]) &&
-		    strtol(buf, NULL, 10) == nr) {
+		    ((now = strtol(buf, NULL, 10)) == nr || now == SYS_restart_syscall)) {
 			cr_note(r, "victim %d blocked in syscall %ld", pid, nr);
 			return 0;
 		}
@@ -574,6 +576,13 @@ int cr_verify(struct cr_run *r, pid_t pid, const char *what)
 	int status, ret;
 
 	cr_note(r, "verify %s victim %d", what, pid);
+	/*
+	 * A victim that waits in a given syscall must be back in it, or the
+	 * SIGUSR2 could land just before it re-enters the call and be lost
+	 * as a wake-up (a sleep is not woken by a handler that already ran).
+	 */
+	if (r->c->wait_blocked && cr_wait_syscall(r, pid, r->c->syscall_nr))
+		return -1;
 	if (kill(pid, SIGUSR2) < 0)
 		return cr_fail(r, "%s victim %d: cannot send SIGUSR2: %s", what, pid,
 			       strerror(errno));
@@ -769,6 +778,17 @@ int cr_check_unharmed(struct cr_run *r, pid_t pid, const struct cr_snap *before)
 	if (strcmp(before->maps, now.maps)) {
 		cr_first_diff(before->maps, now.maps, diff, sizeof(diff));
 		return cr_fail(r, "victim %d: /proc/PID/maps changed by the dump: %s", pid, diff);
+	}
+	/*
+	 * The victim waits in sigsuspend(), whose temporary mask is what SigBlk
+	 * shows. Right after the dump lets it go it restarts the call and for a
+	 * moment shows its real mask: give it time to be back (bounded).
+	 */
+	for (long deadline = cr_now_ms() + 2000;
+	     strcmp(before->sig, now.sig) && cr_now_ms() < deadline;) {
+		(void)poll(NULL, 0, 2);
+		if (cr_snapshot(r, pid, &now))
+			return -1;
 	}
 	if (strcmp(before->sig, now.sig))
 		return cr_fail(r, "victim %d: signal state changed by the dump: before '%s', after '%s'",
