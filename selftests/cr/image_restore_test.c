@@ -210,39 +210,15 @@ static void expect_error(struct cr_run *r, enum img_kind kind, const char *f)
  * Dump, corrupt (the case's `between`), restore. With an error expected: non-zero exit, the
  * error names the file (and field), the PID is free and no process is left.
  */
+static int prepare_hostile(struct cr_run *r, pid_t pid)
+{
+	dumped = pid;
+	return read_info(r);
+}
+
 static int flow_hostile(struct cr_run *r)
 {
-	pid_t restored;
-	int status, left;
-
-	if (cr_victim_start(r))
-		return -1;
-	dumped = r->victim;
-	if (cr_dump(r, "dump", dumped, false, NULL, &status) || cr_expect_ok(r, "dump", status))
-		return -1;
-	if (cr_reap_dumped(r, dumped) || read_info(r))
-		return -1;
-	if (r->c->between && r->c->between(r))
-		return -1;
-	if (cr_restore(r, "restore", &status, &restored))
-		return -1;
-	if (!r->restore_err[0]) {
-		if (cr_expect_ok(r, "restore", status))
-			return -1;
-		if (restored != dumped)
-			return cr_fail(r, "restored as %d, expected %d", restored, dumped);
-		return cr_verify(r, dumped, "restored");
-	}
-	if (cr_expect_failed(r, "restore", status, r->restore_err))
-		return -1;
-	if (field[0] && cr_expect_output(r, "restore", field))
-		return -1;
-	if (cr_expect_pid_free(r, dumped, "restore failed"))
-		return -1;
-	left = cr_count_children();
-	if (left)
-		return cr_fail(r, "%d process(es) left after the failed restore", left);
-	return 0;
+	return cr_flow_restore_edited(r, prepare_hostile, field);
 }
 
 #define HOSTILE_CASE(name, fn)								\

@@ -1350,6 +1350,42 @@ int cr_regs_compare(const struct cr_regs *in, const struct cr_regs *out, bool av
 }
 #endif
 
+int cr_flow_restore_edited(struct cr_run *r, int (*prepare)(struct cr_run *r, pid_t dumped),
+			   const char *field)
+{
+	pid_t dumped, restored;
+	int status, left;
+
+	if (cr_victim_start(r))
+		return -1;
+	dumped = r->victim;
+	if (cr_dump(r, "dump", dumped, false, NULL, &status) || cr_expect_ok(r, "dump", status))
+		return -1;
+	if (cr_reap_dumped(r, dumped) || (prepare && prepare(r, dumped)))
+		return -1;
+	if (r->c->between && r->c->between(r))
+		return -1;
+	if (cr_restore(r, "restore", &status, &restored))
+		return -1;
+	if (!r->restore_err[0]) {
+		if (cr_expect_ok(r, "restore", status))
+			return -1;
+		if (restored != dumped)
+			return cr_fail(r, "restored as %d, expected %d", restored, dumped);
+		return cr_verify(r, dumped, "restored");
+	}
+	if (cr_expect_failed(r, "restore", status, r->restore_err))
+		return -1;
+	if (field && field[0] && cr_expect_output(r, "restore", field))
+		return -1;
+	if (cr_expect_pid_free(r, dumped, "restore failed"))
+		return -1;
+	left = cr_count_children();
+	if (left)
+		return cr_fail(r, "%d process(es) left after the failed restore", left);
+	return 0;
+}
+
 unsigned char cr_pattern(size_t i, unsigned seed)
 {
 	return (unsigned char)((i * 131 + seed * 7 + (i >> 12)) ^ (i >> 9));

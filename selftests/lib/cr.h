@@ -178,6 +178,16 @@ int cr_check_image_modes(struct cr_run *r);
 /* The flow described at the top of this file. */
 int cr_flow_default(struct cr_run *r);
 
+/*
+ * Dump, reap, prepare(r, dumped) (may be NULL), the case's `between` (which
+ * may edit the images and set r->restore_err), restore. With restore_err
+ * set the restore must fail saying it, and `field` too when it is a
+ * non-empty string by then, leaving the PID free and no process behind;
+ * without it the restored victim must verify itself.
+ */
+int cr_flow_restore_edited(struct cr_run *r, int (*prepare)(struct cr_run *r, pid_t dumped),
+			   const char *field);
+
 /* Test memory patterns: byte i of a buffer filled with seed. */
 unsigned char cr_pattern(size_t i, unsigned seed);
 void cr_fill(void *p, size_t n, unsigned seed);
