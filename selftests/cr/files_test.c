@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -101,6 +102,42 @@ static int victim_regular(void *arg)
 }
 
 CR_CASE(files, regular, .victim = victim_regular);
+
+/* ---- an fd above the restoring ckpt's soft fd limit ---- */
+
+static int victim_high_fd(void *arg)
+{
+	struct rlimit lim = { 4096, 4096 }, now;
+	int fd;
+
+	CR_SETUP(!setrlimit(RLIMIT_NOFILE, &lim), "setrlimit");
+	fd = open("/dev/zero", O_RDONLY);
+	CR_SETUP(fd >= 0 && dup2(fd, 3000) == 3000, "dup2 to 3000");
+	close(fd);
+
+	cr_victim_ready_wait();
+
+	char c = 1;
+	CR_CHECK(read(3000, &c, 1) == 1 && c == 0, "fd 3000 does not read /dev/zero");
+	CR_CHECK(!getrlimit(RLIMIT_NOFILE, &now) && now.rlim_cur == 4096,
+		 "RLIMIT_NOFILE soft %llu, expected 4096", (unsigned long long)now.rlim_cur);
+	return cr_victim_result();
+}
+
+/* ckpt restore inherits a soft fd limit far below the task's fd. */
+static int between_low_limit(struct cr_run *r)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim))
+		return cr_fail(r, "getrlimit: %s", strerror(errno));
+	lim.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &lim))
+		return cr_fail(r, "setrlimit: %s", strerror(errno));
+	return 0;
+}
+
+CR_CASE(files, high_fd, .victim = victim_high_fd, .between = between_low_limit);
 
 static int victim_cloexec(void *arg)
 {

@@ -11,6 +11,7 @@
 #include <sys/personality.h>
 #include <sys/rseq.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -497,6 +498,17 @@ static int do_restore(struct restore_opts *o)
 	err = infect_init();
 	if (err)
 		return -1;
+	/*
+	 * The task's fds may sit above our soft fd limit; the new task starts
+	 * with our limits (the restorer sets its own last).
+	 */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			pr_warn("cannot raise the fd limit to %llu: %s, ignoring",
+				(unsigned long long)nofile.rlim_max, strerror(errno));
+	}
 	ctx.dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx.dirfd < 0) {
 		pr_perror("cannot open the image directory '%s'", o->dir);
