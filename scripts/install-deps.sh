@@ -11,6 +11,7 @@ pkgs=(
 	libcap-dev
 	clang llvm
 	iproute2 util-linux procps time
+	python3
 )
 
 missing=()

@@ -64,7 +64,7 @@ for bin in "$@"; do
 	elif [ "$f" -gt 0 ]; then
 		echo "not ok $n selftests: $area: $name # exit=$rc"
 	elif [ "$p" -eq 0 ] && [ "$s" -gt 0 ]; then
-		echo "ok $n selftests: $area: $name # SKIP"
+		echo "ok $n selftests: $area: $name # SKIP all $s case(s), reasons above"
 	else
 		echo "ok $n selftests: $area: $name"
 	fi

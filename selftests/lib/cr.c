@@ -372,8 +372,8 @@ int cr_victim_start(struct cr_run *r)
 					text[0] = 0;
 			}
 			text[strcspn(text, "\n")] = 0;
-			if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
-				return cr_skip(r, "%s", text[0] ? text : "victim skipped");
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 4 && text[0])
+				return cr_skip(r, "%s", text);
 			cr_describe_status(status, what, sizeof(what));
 			return cr_fail(r, "victim died before ready: %s: %s", what, text);
 		}

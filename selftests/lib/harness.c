@@ -430,7 +430,13 @@ static void th_run_cb(struct th_test *t, struct th_variant *v, const char *name,
 		tot->pass++;
 		break;
 	case TH_EXIT_SKIP:
-		printf("ok %d %s # SKIP %s\n", tot->index, name, reason[0] ? reason : "skipped");
+		/* A skip must say why; one that does not is a bug in the test. */
+		if (!reason[0]) {
+			printf("not ok %d %s # skipped without a reason\n", tot->index, name);
+			tot->fail++;
+			break;
+		}
+		printf("ok %d %s # SKIP %s\n", tot->index, name, reason);
 		tot->skip++;
 		break;
 	default:
