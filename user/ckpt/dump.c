@@ -22,6 +22,7 @@
 #include "ckpt.h"
 #include "dump.h"
 #include "image.h"
+#include "kerndat.h"
 #include "log.h"
 
 #define ERESTARTSYS 512
@@ -449,17 +450,6 @@ static int write_pstree(struct dump_ctx *ctx)
 	return err ? err : cerr;
 }
 
-static uint64_t read_xcr0(void)
-{
-	uint32_t eax, ebx, ecx, edx, lo, hi;
-
-	__asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
-	if (!(ecx & (1u << 27)))	/* OSXSAVE */
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (uint64_t)hi << 32 | lo;
-}
-
 static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
@@ -485,7 +475,7 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 	inv.has_xsave_size = true;
 	inv.xsave_size = ctx->tasks[0].it.xsave_len;
 	inv.has_xfeatures = true;
-	inv.xfeatures = read_xcr0();
+	inv.xfeatures = kerndat_xcr0();
 	inv.has_frozen_ns = true;
 	inv.frozen_ns = frozen_ns;
 	inv.ckpt_version = CKPT_VERSION;

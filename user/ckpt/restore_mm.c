@@ -12,6 +12,7 @@
 #include "blob.h"
 #include "ckpt.h"
 #include "image.h"
+#include "kerndat.h"
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
@@ -518,30 +519,6 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct a
 	return vdso_proxy(t, a, l, img_code, cur_code, cur_code_len);
 }
 
-/* The state components this kernel enabled (XCR0), 0 without XSAVE. */
-static uint64_t host_xcr0(void)
-{
-	uint32_t a, b, c, d, lo, hi;
-
-	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-	if (!(c & (1u << 27)))
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (uint64_t)hi << 32 | lo;
-}
-
-/* Size of the XSAVE area for the features this kernel enabled (CPUID 0xd.0 EBX). */
-static size_t host_xsave_size(void)
-{
-	uint32_t a, b, c, d;
-
-	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-	if (!(c & (1u << 27)))	/* OSXSAVE */
-		return 0;
-	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(0));
-	return b;
-}
-
 int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 {
 	MmEntry *mm = t->mm;
@@ -557,17 +534,17 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	if (err)
 		goto out;
 	if (t->core->threads[0]->has_xsave) {
-		size_t have = t->core->threads[0]->xsave.len, host = host_xsave_size();
+		size_t have = t->core->threads[0]->xsave.len, host = kerndat_xsave_area();
 		/* A larger area would make the kernel drop to FXSAVE-only state silently. */
 		uint64_t bv = 0;
 		if (have >= 520)
 			memcpy(&bv, t->core->threads[0]->xsave.data + 512, sizeof(bv));
-		if (bv & ~host_xcr0()) {
+		if (bv & ~kerndat_xcr0()) {
 			char name[64];
 			img_name(IMG_CORE, t->pid, name, sizeof(name));
 			err = img_bad_at(name, 0, "threads.xsave",
 					 "state components 0x%llx are not enabled on this CPU (XCR0 0x%llx)",
-					 (unsigned long long)bv, (unsigned long long)host_xcr0());
+					 (unsigned long long)bv, (unsigned long long)kerndat_xcr0());
 			goto out;
 		}
 		if (!host || have > host) {

@@ -517,7 +517,7 @@ static void kd_probe_vdso(struct kerndat *kd)
 }
 
 #ifdef __x86_64__
-static uint64_t kd_xcr0(void)
+uint64_t kerndat_xcr0(void)
 {
 	unsigned int a, b, c, d;
 
@@ -527,8 +527,22 @@ static uint64_t kd_xcr0(void)
 	__asm__ volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
 	return ((uint64_t)d << 32) | a;
 }
+
+uint32_t kerndat_xsave_area(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!kerndat_xcr0() || !__get_cpuid_count(0xd, 0, &a, &b, &c, &d))
+		return 0;
+	return b;
+}
 #else
-static uint64_t kd_xcr0(void)
+uint64_t kerndat_xcr0(void)
+{
+	return 0;
+}
+
+uint32_t kerndat_xsave_area(void)
 {
 	return 0;
 }
@@ -539,7 +553,7 @@ int kerndat_probe(struct kerndat *kd)
 	int err;
 
 	memset(kd, 0, sizeof(*kd));
-	kd->xcr0 = kd_xcr0();
+	kd->xcr0 = kerndat_xcr0();
 	err = kd_probe_child(kd);
 	if (err) {
 		pr_debug("cannot start the probe child: %s", strerror(-err));

@@ -46,6 +46,11 @@ struct kerndat {
  */
 int kerndat_probe(struct kerndat *kd);
 
+/* XCR0, the state components the kernel enabled; 0 without OSXSAVE. No probing. */
+uint64_t kerndat_xcr0(void);
+/* Bytes of the standard-format XSAVE area for those components (CPUID 0xd.0 EBX). */
+uint32_t kerndat_xsave_area(void);
+
 const char *kerndat_name(enum kerndat_feature f);
 /* The kernel that brought the feature, e.g. "Linux 6.7", or a config option. */
 const char *kerndat_needs(enum kerndat_feature f);
