@@ -19,8 +19,6 @@
 #include "log.h"
 #include "vdso.h"
 
-#undef PAGE_SIZE
-#define PAGE_SIZE 4096ul
 #define XFER_BUF (1ul << 20)
 #define SCAN_VEC 512
 
@@ -51,7 +49,7 @@ static int pw_flush_entry(struct page_writer *pw)
 	if (!pw->run_len)
 		return 0;
 	e.vaddr = pw->run_start;
-	e.nr_pages = pw->run_len / PAGE_SIZE;
+	e.nr_pages = pw->run_len / IMG_PAGE_SIZE;
 	e.has_flags = true;
 	e.flags = PE_PRESENT;
 	pw->run_len = 0;

@@ -304,7 +304,6 @@ int infect_seize(pid_t pid, struct infect_task *t)
 		t->trap_ignored = st.sig_ign & trap;
 		t->trap_blocked = (st.sig_pnd | st.shd_pnd) & trap;
 	}
-	t->trap_fix = t->trap_ignored || t->trap_blocked;
 	if (fault_injected("seize")) {
 		err = -EIO;
 		goto fail;
@@ -323,7 +322,7 @@ static int take_control(struct infect_task *t)
 	if (t->touched)
 		return 0;
 	t->touched = true;
-	/* See trap_fix: an unblocked SIGTRAP keeps a caught action intact. */
+	/* See trap_ignored in infect.h: an unblocked SIGTRAP keeps a caught action. */
 	if (!t->trap_blocked)
 		mask &= ~(1ull << (SIGTRAP - 1));
 	return setmask(t->pid, mask);
@@ -497,7 +496,7 @@ int infect_parasite_call(struct infect_task *t, enum parasite_cmd cmd)
 
 int infect_release(struct infect_task *t, bool kill_task)
 {
-	int err = 0, status;
+	int err = 0;
 
 	if (!t->seized)
 		goto out;
@@ -505,16 +504,13 @@ int infect_release(struct infect_task *t, bool kill_task)
 		/*
 		 * With SIGKILL queued the task never returns to user space. Its
 		 * memory is freed on the way out, which takes a while for a big
-		 * one; only wait for that if asked, the parent reaps it anyway.
+		 * one; its parent reaps it, no need to wait here.
 		 */
 		kill(t->pid, SIGKILL);
-		if (t->wait_exit)
-			while (infect_wait(t->pid, &status, WAIT_MS) == 0 && WIFSTOPPED(status))
-				;
 		t->seized = false;
 		goto out;
 	}
-	if (t->parasite && t->trap_fix && t->pargs) {
+	if (t->parasite && (t->trap_ignored || t->trap_blocked) && t->pargs) {
 		struct blob_sigaction act = { .handler = (uint64_t)(t->trap_ignored ? SIG_IGN : SIG_DFL) };
 		uint64_t at = t->parasite + parasite_args_off();
 		long ret = -EFAULT;

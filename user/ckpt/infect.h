@@ -25,7 +25,7 @@ struct infect_task {
 	size_t parasite_len;
 	bool seized;
 	bool touched;			/* regs or mask changed: restore them on release */
-	bool wait_exit;			/* infect_release(kill) waits until it is gone */
+	int held_stop;			/* a stop signal that came meanwhile, delivered at detach */
 	/*
 	 * The parasite's int3 resets SIGTRAP to SIG_DFL when SIGTRAP is
 	 * ignored or blocked (force_sig_info_to_task). It is kept unblocked,
@@ -33,8 +33,6 @@ struct infect_task {
 	 * already pending, needs its action put back on release: trap_act
 	 * once the parasite has read it, else SIG_IGN or SIG_DFL.
 	 */
-	int held_stop;			/* a stop signal that came meanwhile, delivered at detach */
-	bool trap_fix;
 	bool trap_ignored;
 	bool trap_blocked;
 	bool trap_act_valid;

@@ -20,12 +20,10 @@
 #include "sigframe.h"
 #include "vdso.h"
 
-#define PAGE_SIZE_ 4096ul
-#define TASK_TOP 0x7ffffffff000ul
 
 static size_t page_up(size_t v)
 {
-	return (v + PAGE_SIZE_ - 1) & ~(PAGE_SIZE_ - 1);
+	return (v + IMG_PAGE_SIZE - 1) & ~(IMG_PAGE_SIZE - 1);
 }
 
 /* Layout of the args area, offsets from its start. */
@@ -50,7 +48,7 @@ static int check_pagemap(struct rst_task *t, bool *has_pages, uint64_t *ret_byte
 	img_name(IMG_PAGEMAP, t->pid, name, sizeof(name));
 	for (size_t i = 0; i < t->nr_pagemap; i++) {
 		uint64_t s = t->pagemap[i]->vaddr;
-		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_;
+		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
 		if (s < prev_end)
 			return img_bad_at(name, i, "vaddr", "%#llx overlaps or is out of order",
 					  (unsigned long long)s);
@@ -84,7 +82,7 @@ static int busy_cmp(const void *a, const void *b)
 /* The highest gap of len bytes (plus guard pages) below top among busy ranges. */
 static int find_gap(struct busy *b, size_t n, size_t len, uint64_t top, uint64_t *ret)
 {
-	const uint64_t guard = 16 * PAGE_SIZE_;
+	const uint64_t guard = 16 * IMG_PAGE_SIZE;
 	size_t m = 0;
 
 	/* The ranges come from two address spaces and overlap: merge them. */
@@ -103,7 +101,7 @@ static int find_gap(struct busy *b, size_t n, size_t len, uint64_t top, uint64_t
 		if (i && b[i - 1].start >= top)
 			goto next;
 		if (top > lo && top - lo >= len + 2 * guard) {
-			*ret = (top - len - guard) & ~(PAGE_SIZE_ - 1);
+			*ret = (top - len - guard) & ~(IMG_PAGE_SIZE - 1);
 			return 0;
 		}
 next:
@@ -133,12 +131,12 @@ static int find_region(struct rst_task *t, size_t len, uint64_t *ret)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < nown; i++)
-		if (own[i].end <= TASK_TOP)
+		if (own[i].end <= IMG_TASK_SIZE)
 			b[n++] = (struct busy){ own[i].start, own[i].end };
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		b[n++] = (struct busy){ t->mm->vmas[i]->start, t->mm->vmas[i]->end };
 	free(own);
-	err = find_gap(b, n, len, TASK_TOP - (1ul << 30), ret);
+	err = find_gap(b, n, len, IMG_TASK_SIZE - (1ul << 30), ret);
 	free(b);
 	if (err)
 		pr_err("no room for the restorer in the address space of %d", t->pid);
@@ -589,7 +587,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	a->log_start_ns = log_start_ns();
 	a->region_start = t->region;
 	a->region_end = t->region + t->region_len;
-	a->task_size = TASK_TOP;
+	a->task_size = IMG_TASK_SIZE;
 
 	struct restorer_vma *rv = aat(t, l.vmas);
 	size_t names_off = l.names;
@@ -621,7 +619,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	uint64_t off = 0;
 	a->runs_off = l.runs;
 	for (size_t i = 0; i < t->nr_pagemap; i++) {
-		uint64_t len = (uint64_t)t->pagemap[i]->nr_pages * PAGE_SIZE_;
+		uint64_t len = (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
 		runs[a->nr_runs++] = (struct restorer_run){ t->pagemap[i]->vaddr, len, off };
 		off += len;
 	}

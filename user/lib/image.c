@@ -22,8 +22,6 @@
 #include "image.h"
 #include "log.h"
 
-#define PAGE_SZ 4096ull
-#define TASK_SIZE_MAX ((1ull << 47) - PAGE_SZ)	/* 4-level paging user space */
 #define PID_MAX (1u << 22)			/* PID_MAX_LIMIT on 64-bit */
 /* <linux/signal.h> has it (4.7+) but clashes with glibc's <signal.h>. */
 #ifndef SS_AUTODISARM
@@ -470,7 +468,7 @@ int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg)
 
 static bool page_aligned(uint64_t v)
 {
-	return (v & (PAGE_SZ - 1)) == 0;
+	return (v & (IMG_PAGE_SIZE - 1)) == 0;
 }
 
 static int check_inventory(const struct img *img, const void *msg)
@@ -484,8 +482,8 @@ static int check_inventory(const struct img *img, const void *msg)
 	for (size_t i = 0; i < e->n_root_pids; i++)
 		if (e->root_pids[i] == 0 || e->root_pids[i] >= PID_MAX)
 			return img_bad(img, "root_pids", "%u is not a valid PID", e->root_pids[i]);
-	if (e->has_page_size && e->page_size != PAGE_SZ)
-		return img_bad(img, "page_size", "%u, this host uses %llu", e->page_size, PAGE_SZ);
+	if (e->has_page_size && e->page_size != IMG_PAGE_SIZE)
+		return img_bad(img, "page_size", "%u, this host uses %llu", e->page_size, IMG_PAGE_SIZE);
 	if (e->has_xsave_size && e->xsave_size > (1u << 20))
 		return img_bad(img, "xsave_size", "%u bytes is implausible", e->xsave_size);
 	return 0;
@@ -618,7 +616,7 @@ static int check_mm(const struct img *img, const void *msg)
 		const VmaEntry *v = e->vmas[i];
 		if (!page_aligned(v->start) || !page_aligned(v->end) || !page_aligned(v->pgoff))
 			return img_bad(img, "vmas.start/end/pgoff", "mapping %zu is not page aligned", i);
-		if (v->start >= v->end || v->end > TASK_SIZE_MAX)
+		if (v->start >= v->end || v->end > IMG_TASK_SIZE)
 			return img_bad(img, "vmas.end", "mapping %zu: 0x%llx-0x%llx is not a range",
 				       i, (unsigned long long)v->start, (unsigned long long)v->end);
 		if (v->start < prev_end)
@@ -651,9 +649,9 @@ static int check_pagemap(const struct img *img, const void *msg)
 {
 	const PagemapEntry *e = msg;
 
-	if (!page_aligned(e->vaddr) || e->vaddr >= TASK_SIZE_MAX)
+	if (!page_aligned(e->vaddr) || e->vaddr >= IMG_TASK_SIZE)
 		return img_bad(img, "vaddr", "0x%llx", (unsigned long long)e->vaddr);
-	if (e->nr_pages == 0 || e->nr_pages > (TASK_SIZE_MAX - e->vaddr) / PAGE_SZ)
+	if (e->nr_pages == 0 || e->nr_pages > (IMG_TASK_SIZE - e->vaddr) / IMG_PAGE_SIZE)
 		return img_bad(img, "nr_pages", "%u at 0x%llx", e->nr_pages,
 			       (unsigned long long)e->vaddr);
 	if (e->has_flags && (e->flags & ~PE_PRESENT))

@@ -13,6 +13,8 @@
  */
 
 #define IMG_FORMAT_VERSION	1
+#define IMG_PAGE_SIZE		4096ull
+#define IMG_TASK_SIZE		((1ull << 47) - IMG_PAGE_SIZE)	/* x86_64 4-level user space top */
 #define IMG_MAX_ENTRY		(64u << 20)	/* no single entry is larger */
 #define IMG_MAX_FILE		(1u << 30)	/* a metadata image, not pages */
 
