@@ -197,7 +197,7 @@ static void free_siginfos(SiginfoEntry **l, size_t n)
 static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 {
 	struct parasite_task_state *ps = &task->pstate;
-	struct proc_status *st = &task->status;
+	struct proc_status *st = &task->it.status;
 	CoreEntry core = CORE_ENTRY__INIT;
 	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
 	ThreadCoreEntry th = THREAD_CORE_ENTRY__INIT, *ths[1] = { &th };
@@ -359,15 +359,13 @@ static int check_task(struct dump_task *task)
 	int err;
 
 	err = proc_parse_stat(task->pid, &task->stat);
-	if (!err)
-		err = proc_parse_status(task->pid, &task->status);
 	if (err) {
 		pr_errno(err, "cannot read /proc/%d", task->pid);
 		return err;
 	}
-	if (task->status.threads > 1) {
+	if (task->it.status.threads > 1) {
 		pr_err("task %d has %d threads; multi-threaded processes are not supported yet",
-		       task->pid, task->status.threads);
+		       task->pid, task->it.status.threads);
 		return -EOPNOTSUPP;
 	}
 	snprintf(name, sizeof(name), "task/%d/children", task->pid);
@@ -376,17 +374,17 @@ static int check_task(struct dump_task *task)
 		       strtok(buf, "\n"));
 		return -EOPNOTSUPP;
 	}
-	if (task->status.nr_groups > 256) {
+	if (task->it.status.nr_groups > 256) {
 		pr_err("task %d is in %d supplementary groups; more than 256 are not supported yet",
-		       task->pid, task->status.nr_groups);
+		       task->pid, task->it.status.nr_groups);
 		return -EOPNOTSUPP;
 	}
-	if (task->status.seccomp == 2) {
+	if (task->it.status.seccomp == 2) {
 		pr_err("task %d uses seccomp filters (%d); dumping seccomp filters is not supported yet",
-		       task->pid, task->status.seccomp_filters);
+		       task->pid, task->it.status.seccomp_filters);
 		return -EOPNOTSUPP;
 	}
-	if (task->status.seccomp == 1) {
+	if (task->it.status.seccomp == 1) {
 		pr_err("task %d is in seccomp strict mode, which is not supported yet", task->pid);
 		return -EOPNOTSUPP;
 	}

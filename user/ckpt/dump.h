@@ -25,7 +25,6 @@ struct dump_task {
 	pid_t pid;
 	struct infect_task it;
 	struct proc_stat stat;
-	struct proc_status status;
 	struct proc_vma *vmas;		/* from smaps, before the parasite came */
 	size_t nr_vmas;
 	struct parasite_task_state pstate;

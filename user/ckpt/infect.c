@@ -298,12 +298,14 @@ int infect_seize(pid_t pid, struct infect_task *t)
 	err = find_gadget(t);
 	if (err)
 		goto fail;
-	struct proc_status st;
-	if (proc_parse_status(pid, &st) == 0) {
-		uint64_t trap = 1ull << (SIGTRAP - 1);
-		t->trap_ignored = st.sig_ign & trap;
-		t->trap_blocked = (st.sig_pnd | st.shd_pnd) & trap;
+	err = proc_parse_status(pid, &t->status);
+	if (err) {
+		pr_errno(err, "cannot read /proc/%d/status", pid);
+		goto fail;
 	}
+	uint64_t trap = 1ull << (SIGTRAP - 1);
+	t->trap_ignored = t->status.sig_ign & trap;
+	t->trap_blocked = (t->status.sig_pnd | t->status.shd_pnd) & trap;
 	if (fault_injected("seize")) {
 		err = -EIO;
 		goto fail;

@@ -13,10 +13,12 @@
 #include <sys/user.h>
 
 #include "parasite_abi.h"
+#include "proc.h"
 
 struct infect_task {
 	pid_t pid;
 	struct user_regs_struct regs;	/* as frozen, before any change */
+	struct proc_status status;	/* /proc/PID/status as frozen */
 	uint64_t sigmask;		/* blocked mask as frozen */
 	uint8_t *xsave;
 	size_t xsave_len;

@@ -117,25 +117,20 @@ next:
  * itself (the child starts as a copy of ckpt). Searched from near the top
  * of the address space down, clear of the stack's growth area.
  */
-static int find_region(struct rst_task *t, size_t len, uint64_t *ret)
+static int find_region(struct rst_task *t, const struct proc_vma *own, size_t nown, size_t len,
+		       uint64_t *ret)
 {
-	struct proc_vma *own;
-	size_t nown, n = 0;
-	int err = proc_parse_maps(0, false, &own, &nown);
-
-	if (err)
-		return err;
 	struct busy *b = malloc((nown + t->mm->n_vmas + 1) * sizeof(*b));
-	if (!b) {
-		free(own);
+	size_t n = 0;
+	int err;
+
+	if (!b)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < nown; i++)
 		if (own[i].end <= IMG_TASK_SIZE)
 			b[n++] = (struct busy){ own[i].start, own[i].end };
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		b[n++] = (struct busy){ t->mm->vmas[i]->start, t->mm->vmas[i]->end };
-	free(own);
 	err = find_gap(b, n, len, IMG_TASK_SIZE - (1ul << 30), ret);
 	free(b);
 	if (err)
@@ -521,6 +516,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 {
 	MmEntry *mm = t->mm;
 	struct args_layout l;
+	struct proc_vma *own = NULL;
+	size_t nown = 0;
 	bool *has_pages;
 	uint64_t pages_bytes = 0;
 	int err;
@@ -560,7 +557,13 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	layout_args(t, &l, t->nr_pagemap);
 	t->args_len = l.total;
 	t->region_len = blob_map_size(BLOB_RESTORER) + l.total + RESTORER_STACK_SIZE;
-	err = find_region(t, t->region_len, &t->region);
+	/* ckpt's own mappings: the restorer's place must be free in the child too. */
+	err = proc_parse_maps(0, false, &own, &nown);
+	if (err) {
+		pr_errno(err, "cannot read /proc/self/maps");
+		goto out;
+	}
+	err = find_region(t, own, nown, t->region_len, &t->region);
 	if (err)
 		goto out;
 	/* Hold the place in ckpt too, so nothing lands there before the fork. */
@@ -636,20 +639,13 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	};
 	if (mm->n_auxv)
 		memcpy(a->auxv, mm->auxv, mm->n_auxv * sizeof(uint64_t));
-	struct proc_vma *own;
-	size_t nown;
-	err = proc_parse_maps(0, false, &own, &nown);
-	if (err) {
-		pr_errno(err, "cannot read /proc/self/maps");
-		goto out;
-	}
 	err = plan_vdso(t, a, &l, own, nown);
-	free(own);
 	if (err)
 		goto out;
 	fill_task_state(t, a, &l);
 	fill_sigframe(ctx, t, a, &l, args_addr);
 out:
+	free(own);
 	free(has_pages);
 	return err;
 }
