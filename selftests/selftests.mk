@@ -6,7 +6,8 @@
 #	SELFTEST_BINS += $(B)/selftests/image/foo_test
 #	$(B)/selftests/image/foo_test: $(B)/libckpt.a
 #	$(B)/selftests/image/foo_test: SELFTEST_LDLIBS += $(PKG_LIBS)
-# Any .a or .o prerequisite of a test binary is linked in. An area .mk may also give its own
+# Any .a or .o prerequisite of a test binary is linked in, after the harness library (whose
+# image helpers, cr_img.c, use libckpt.a). An area .mk may also give its own
 # explicit rule for a binary. Every area directory with a settings file (timeout=N) and a
 # config file (kernel options) is run by selftests/run_tests.sh.
 
@@ -35,8 +36,8 @@ $(SELFTEST_LIB): $(SELFTEST_LIB_OBJS)
 $(B)/selftests/%: selftests/%.c $(SELFTEST_LIB) $(wildcard selftests/lib/*.h)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SELFTEST_CFLAGS) $(LDFLAGS) -o $@ $< \
-		$(filter-out $(SELFTEST_LIB),$(filter %.o %.a,$^)) $(SELFTEST_LIB) $(SELFTEST_LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(SELFTEST_CFLAGS) $(LDFLAGS) -o $@ $< $(SELFTEST_LIB) \
+		$(filter-out $(SELFTEST_LIB),$(filter %.o %.a,$^)) $(SELFTEST_LDLIBS)
 
 selftests: $(SELFTEST_BINS)
 

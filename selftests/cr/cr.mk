@@ -5,3 +5,4 @@ CR_CODEC_TESTS := $(B)/selftests/cr/image_restore_test $(B)/selftests/cr/vdso_te
 
 $(CR_CODEC_TESTS): $(B)/libckpt.a $(PROTO_H) $(wildcard user/lib/*.h)
 $(CR_CODEC_TESTS): SELFTEST_LDLIBS += $(PKG_LIBS)
+$(B)/selftests/lib/cr_img.o: $(PROTO_H)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cr.h"
+#include "cr_img.h"
 #include "image.h"
 #include "core.pb-c.h"
 #include "files.pb-c.h"
@@ -105,15 +106,6 @@ static int read_info(struct cr_run *r)
 	return 0;
 }
 
-static int img_dir(struct cr_run *r)
-{
-	int fd = open(r->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		cr_fail(r, "open '%s': %s", r->imgdir, strerror(errno));
-	return fd;
-}
-
 static void img_file(struct cr_run *r, enum img_kind kind, char *buf, size_t size)
 {
 	char name[64];
@@ -174,29 +166,6 @@ static void free_list(enum img_kind kind, void **list, size_t n)
 	free(list);
 }
 
-typedef int (*mm_edit_fn)(struct cr_run *r, MmEntry *mm);
-
-/* Loads mm-PID.img, lets fn change it, writes it back. */
-static int edit_mm(struct cr_run *r, mm_edit_fn fn)
-{
-	MmEntry *mm;
-	int dirfd, ret;
-
-	dirfd = img_dir(r);
-	if (dirfd < 0)
-		return -1;
-	if (img_load_one(dirfd, IMG_MM, dumped, (void **)&mm)) {
-		close(dirfd);
-		return cr_fail(r, "cannot load mm-%d.img", dumped);
-	}
-	ret = fn(r, mm);
-	if (!ret && img_store_one(dirfd, IMG_MM, dumped, mm))
-		ret = cr_fail(r, "cannot write mm-%d.img", dumped);
-	img_free_kind(IMG_MM, mm);
-	close(dirfd);
-	return ret;
-}
-
 static void expect_error(struct cr_run *r, enum img_kind kind, const char *f)
 {
 	char name[64];
@@ -235,7 +204,7 @@ static int corrupt_pagemap(struct cr_run *r)
 	size_t n, i;
 	int dirfd, ret;
 
-	dirfd = img_dir(r);
+	dirfd = cr_img_dir(r);
 	if (dirfd < 0)
 		return -1;
 	if (load_list(r, dirfd, IMG_PAGEMAP, (void ***)&pm, &n)) {
@@ -299,7 +268,7 @@ static int overlap_vmas(struct cr_run *r, MmEntry *mm)
 
 static int corrupt_overlap(struct cr_run *r)
 {
-	return edit_mm(r, overlap_vmas);
+	return cr_edit_mm(r, dumped, overlap_vmas);
 }
 
 HOSTILE_CASE(vmas_overlap, corrupt_overlap);
@@ -319,7 +288,7 @@ static int bad_file_id(struct cr_run *r, MmEntry *mm)
 
 static int corrupt_file_id(struct cr_run *r)
 {
-	return edit_mm(r, bad_file_id);
+	return cr_edit_mm(r, dumped, bad_file_id);
 }
 
 HOSTILE_CASE(vma_file_id_out_of_range, corrupt_file_id);
@@ -333,7 +302,7 @@ static int corrupt_fdinfo(struct cr_run *r)
 	size_t n, nfiles;
 	int dirfd, ret;
 
-	dirfd = img_dir(r);
+	dirfd = cr_img_dir(r);
 	if (dirfd < 0)
 		return -1;
 	if (load_list(r, dirfd, IMG_FILES, (void ***)&files, &nfiles)) {
@@ -368,7 +337,7 @@ static int corrupt_xsave(struct cr_run *r)
 	uint8_t *p;
 	int dirfd, ret = 0;
 
-	dirfd = img_dir(r);
+	dirfd = cr_img_dir(r);
 	if (dirfd < 0)
 		return -1;
 	if (img_load_one(dirfd, IMG_CORE, dumped, (void **)&core)) {

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cr.h"
+#include "cr_img.h"
 #include "image.h"
 #include "mm.pb-c.h"
 
@@ -243,29 +244,6 @@ static int victim_vdso(void *arg)
 
 static pid_t dumped;
 
-typedef int (*mm_edit_fn)(struct cr_run *r, MmEntry *mm);
-
-/* Loads mm-PID.img, lets fn change it, writes it back. */
-static int edit_mm(struct cr_run *r, mm_edit_fn fn)
-{
-	MmEntry *mm;
-	int dirfd, ret;
-
-	dirfd = open(r->imgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return cr_fail(r, "open '%s': %s", r->imgdir, strerror(errno));
-	if (img_load_one(dirfd, IMG_MM, dumped, (void **)&mm)) {
-		close(dirfd);
-		return cr_fail(r, "cannot load mm-%d.img", dumped);
-	}
-	ret = fn(r, mm);
-	if (!ret && img_store_one(dirfd, IMG_MM, dumped, mm))
-		ret = cr_fail(r, "cannot write mm-%d.img", dumped);
-	img_free_kind(IMG_MM, mm);
-	close(dirfd);
-	return ret;
-}
-
 /* Indexes of [vvar], [vvar_vclock] and [vdso] in the image: 0, or cr_skip/cr_fail. */
 static int find_vdso(struct cr_run *r, MmEntry *mm, size_t *vvar, size_t *vclock, size_t *vdso)
 {
@@ -314,7 +292,7 @@ static int merge_vvar(struct cr_run *r, MmEntry *mm)
 
 static int between_merged(struct cr_run *r)
 {
-	return edit_mm(r, merge_vvar);
+	return cr_edit_mm(r, dumped, merge_vvar);
 }
 
 static int drop_vclock(struct cr_run *r, MmEntry *mm)
@@ -331,7 +309,7 @@ static int drop_vclock(struct cr_run *r, MmEntry *mm)
 
 static int between_dropped(struct cr_run *r)
 {
-	return edit_mm(r, drop_vclock);
+	return cr_edit_mm(r, dumped, drop_vclock);
 }
 
 static bool keep_vdso_image;
@@ -382,13 +360,13 @@ static int collide(struct cr_run *r, MmEntry *mm)
 static int between_collide(struct cr_run *r)
 {
 	keep_vdso_image = false;
-	return edit_mm(r, collide);
+	return cr_edit_mm(r, dumped, collide);
 }
 
 static int between_collide_proxy(struct cr_run *r)
 {
 	keep_vdso_image = true;
-	return edit_mm(r, collide);
+	return cr_edit_mm(r, dumped, collide);
 }
 
 /* Dump, rewrite (`between`), restore; a failed restore must leave nothing behind. */
