@@ -641,41 +641,12 @@ int cr_expect_pid_free(struct cr_run *r, pid_t pid, const char *why)
 	return cr_fail(r, "%s, but pid %d exists (State: %s)", why, pid, state);
 }
 
-/* Live children of this process, by scanning /proc (no CONFIG_PROC_CHILDREN here). */
-static int cr_children(pid_t *pids, int max)
-{
-	pid_t self = getpid();
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	d = opendir("/proc");
-	if (!d)
-		return 0;
-	while ((de = readdir(d)) && n < max) {
-		char path[300], buf[512], *p, state;
-		pid_t pid = atoi(de->d_name), ppid;
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		if (cr_read_file(path, buf, sizeof(buf)) <= 0)
-			continue;
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == self &&
-		    state != 'Z')
-			pids[n++] = pid;
-	}
-	closedir(d);
-	return n;
-}
-
 int cr_count_children(void)
 {
 	pid_t pids[64];
 
 	cr_reap_zombies();
-	return cr_children(pids, 64);
+	return th_children(pids, 64);
 }
 
 static void cr_kill_children(struct cr_run *r)
@@ -685,7 +656,7 @@ static void cr_kill_children(struct cr_run *r)
 		int n;
 
 		cr_reap_zombies();
-		n = cr_children(pids, 64);
+		n = th_children(pids, 64);
 		if (!n)
 			return;
 		for (int i = 0; i < n; i++) {

@@ -198,8 +198,7 @@ static int th_comm(pid_t pid, char *buf, size_t size)
 	return 0;
 }
 
-/* Lists live children of this process by scanning /proc (no CONFIG_PROC_CHILDREN here). */
-static int th_children(pid_t *pids, int max)
+int th_children(pid_t *pids, int max)
 {
 	pid_t self = getpid();
 	struct dirent *de;

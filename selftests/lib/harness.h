@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define TH_EXIT_PASS	0
 #define TH_EXIT_FAIL	1
@@ -252,5 +253,11 @@ __attribute__((noreturn)) void th_bail(struct th_meta *m);
 #define EXPECT_FALSE(cond)	TH_BOOL(cond, false, 0)
 #define EXPECT_STREQ(exp, seen)	TH_STR(exp, seen, true, 0)
 #define EXPECT_STRNE(exp, seen)	TH_STR(exp, seen, false, 0)
+
+/*
+ * Live (not zombie) children of the caller, at most max, found by scanning
+ * /proc (this kernel has no CONFIG_PROC_CHILDREN). Returns how many.
+ */
+int th_children(pid_t *pids, int max);
 
 #endif /* SELFTESTS_HARNESS_H */
