@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -499,6 +500,12 @@ static int check_pstree(const struct img *img, const void *msg)
 		return img_bad(img, "ppid/pgid/sid", "out of range");
 	if (e->n_threads == 0 || e->threads[0] != e->pid)
 		return img_bad(img, "threads", "the thread list must start with the leader %u", e->pid);
+	if (e->has_zombie_status && e->n_threads != 1)
+		return img_bad(img, "threads", "zombie %u has %zu threads", e->pid, e->n_threads);
+	if (e->comm && strlen(e->comm) > 15)
+		return img_bad(img, "comm", "longer than 15 bytes");
+	if (e->has_zombie_status && (e->zombie_status & ~0xffffu))
+		return img_bad(img, "zombie_status", "0x%x is not a wait status", e->zombie_status);
 	if (e->n_threads > 65536)
 		return img_bad(img, "threads", "%zu threads is implausible", e->n_threads);
 	for (size_t i = 0; i < e->n_threads; i++)
@@ -566,6 +573,11 @@ static int check_core(const struct img *img, const void *msg)
 		return img_bad(img, "task.seccomp_mode", "%u is unknown", t->seccomp_mode);
 	if (t->cwd[0] != '/' || t->root[0] != '/')
 		return img_bad(img, "task.cwd/root", "not an absolute path");
+	if (t->has_stop_signal && t->stop_signal != 0 && t->stop_signal != SIGSTOP &&
+	    t->stop_signal != SIGTSTP && t->stop_signal != SIGTTIN && t->stop_signal != SIGTTOU)
+		return img_bad(img, "task.stop_signal", "%u is not a stop signal", t->stop_signal);
+	if (e->n_threads > 65536)
+		return img_bad(img, "threads", "%zu threads is implausible", e->n_threads);
 	err = check_siginfos(img, "task.shared_pending", t->shared_pending, t->n_shared_pending);
 	if (err)
 		return err;
@@ -586,6 +598,8 @@ static int check_core(const struct img *img, const void *msg)
 			return img_bad(img, "threads.altstack.flags", "0x%x", th->altstack->flags);
 		if (th->comm && strlen(th->comm) > 15)
 			return img_bad(img, "threads.comm", "longer than 15 bytes");
+		if (th->has_robust_len && th->robust_len > 4096)
+			return img_bad(img, "threads.robust_len", "%llu", (unsigned long long)th->robust_len);
 		err = check_siginfos(img, "threads.pending", th->pending, th->n_pending);
 		if (err)
 			return err;
@@ -638,6 +652,14 @@ static int check_mm(const struct img *img, const void *msg)
 			if (!ok)
 				return img_bad(img, "vmas.name", "mapping %zu: '%s' is not an anonymous mapping name", i, v->name);
 		}
+		if (v->kind == VMA_KIND_SHARED_ANON && !v->has_shmid)
+			return img_bad(img, "vmas.shmid", "shared mapping %zu has no shmid", i);
+		if (v->has_shm_size && v->shm_size > (1ull << 46))
+			return img_bad(img, "vmas.shm_size", "mapping %zu: %llu bytes is implausible", i,
+				       (unsigned long long)v->shm_size);
+		if (v->memfd && (v->kind != VMA_KIND_SHARED_ANON || strlen(v->memfd) > 249 ||
+				 strchr(v->memfd, '/')))
+			return img_bad(img, "vmas.memfd", "mapping %zu: not a memfd name", i);
 		if (v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN |
 				 MAP_NORESERVE | MAP_LOCKED))
 			return img_bad(img, "vmas.flags", "mapping %zu: 0x%x", i, v->flags);
@@ -679,6 +701,30 @@ static int check_file(const struct img *img, const void *msg)
 		if (e->kind == FILE_KIND__FILE_FIFO && (!e->pipe->path || e->pipe->path[0] != '/'))
 			return img_bad(img, "pipe.path", "a FIFO needs an absolute path");
 		break;
+	case FILE_KIND__FILE_UNIX: {
+		const UnixSkEntry *u = e->unix_sk;
+		uint64_t bytes = 0;
+		if (!u)
+			return img_bad(img, "unix_sk", "missing for file %u", e->id);
+		if (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET)
+			return img_bad(img, "unix_sk.type", "%u is not a socket type ckpt knows", u->type);
+		if (u->ino == u->peer)
+			return img_bad(img, "unix_sk.peer", "socket %llu is its own peer",
+				       (unsigned long long)u->ino);
+		if (u->type == SOCK_STREAM && u->n_queue > 1)
+			return img_bad(img, "unix_sk.queue", "a stream socket has one queue, not %zu",
+				       u->n_queue);
+		if (u->n_queue > 65536)
+			return img_bad(img, "unix_sk.queue", "%zu messages is implausible", u->n_queue);
+		for (size_t i = 0; i < u->n_queue; i++)
+			bytes += u->queue[i].len;
+		if (bytes > (1u << 30))
+			return img_bad(img, "unix_sk.queue", "%llu queued bytes is implausible",
+				       (unsigned long long)bytes);
+		if (u->has_shutdown && u->shutdown > 3)
+			return img_bad(img, "unix_sk.shutdown", "%u", u->shutdown);
+		break;
+	}
 	default:
 		return img_bad(img, "kind", "%d is unknown", e->kind);
 	}

@@ -190,6 +190,7 @@ int proc_parse_stat(pid_t pid, struct proc_stat *st)
 	st->arg_end = f[49];
 	st->env_start = f[50];
 	st->env_end = f[51];
+	st->exit_code = i > 52 ? (int)f[52] : 0;
 	return 0;
 }
 

@@ -47,6 +47,7 @@ struct proc_stat {
 	unsigned long long arg_start, arg_end, env_start, env_end;	/* 48-51 */
 	int exit_signal;	/* 38 */
 	int num_threads;	/* 20 */
+	int exit_code;		/* 52: wait status of a zombie */
 };
 int proc_parse_stat(pid_t pid, struct proc_stat *ret);
 
