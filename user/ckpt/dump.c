@@ -74,7 +74,7 @@ static int parse_pid_list(const char *arg, struct dump_opts *o)
 	return o->nr_roots ? 0 : -1;
 }
 
-static int collect_pending(struct dump_task *task, bool shared, SiginfoEntry ***ret, size_t *ret_n)
+static int collect_pending(pid_t tid, bool shared, SiginfoEntry ***ret, size_t *ret_n)
 {
 	struct __ptrace_peeksiginfo_args a = { .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = 32 };
 	uint8_t buf[32][128];
@@ -84,10 +84,10 @@ static int collect_pending(struct dump_task *task, bool shared, SiginfoEntry ***
 
 	for (;;) {
 		a.off = n;
-		long got = ptrace(PTRACE_PEEKSIGINFO, task->pid, &a, buf);
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &a, buf);
 		if (got < 0) {
 			err = -errno;
-			pr_perror("cannot read pending signals of %d", task->pid);
+			pr_perror("cannot read pending signals of %d", tid);
 			goto fail;
 		}
 		if (got == 0)
@@ -194,67 +194,111 @@ static void free_siginfos(SiginfoEntry **l, size_t n)
 	free(l);
 }
 
-static int write_core(struct dump_ctx *ctx, struct dump_task *task)
+static void free_thread_core(ThreadCoreEntry *th)
 {
-	struct parasite_task_state *ps = &task->pstate;
-	struct proc_status *st = &task->it.status;
-	CoreEntry core = CORE_ENTRY__INIT;
-	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
-	ThreadCoreEntry th = THREAD_CORE_ENTRY__INIT, *ths[1] = { &th };
-	UserRegsEntry regs = USER_REGS_ENTRY__INIT;
-	SigaltstackEntry alt = SIGALTSTACK_ENTRY__INIT;
-	CredsEntry creds = CREDS_ENTRY__INIT;
-	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
-	SigactionEntry sa[64], *sap[64];
-	ItimerEntry it[3], *itp[3];
-	char buf[PATH_MAX], cwd[PATH_MAX], root[PATH_MAX];
-	struct user_regs_struct r = task->it.regs;
+	if (!th)
+		return;
+	free_siginfos(th->pending, th->n_pending);
+	free(th);
+}
+
+/* One thread's ThreadCoreEntry, with everything it points at in one block. */
+static int thread_core(struct dump_thread *d, ThreadCoreEntry **ret)
+{
+	struct thread_block {
+		ThreadCoreEntry th;
+		UserRegsEntry regs;
+		SigaltstackEntry alt;
+		RseqEntry rseq;
+	} *b = calloc(1, sizeof(*b));
+	struct infect_task *it = d->it;
+	struct user_regs_struct r = it->regs;
 	int64_t in_syscall;
 	int err;
 
-	fixup_syscall_restart(task->pid, &r, &in_syscall);
-#define R(f, g) regs.f = r.g
+	if (!b)
+		return -ENOMEM;
+	thread_core_entry__init(&b->th);
+	user_regs_entry__init(&b->regs);
+	sigaltstack_entry__init(&b->alt);
+	rseq_entry__init(&b->rseq);
+	ThreadCoreEntry *th = &b->th;
+	fixup_syscall_restart(it->pid, &r, &in_syscall);
+#define R(f, g) b->regs.f = r.g
 	R(r15, r15); R(r14, r14); R(r13, r13); R(r12, r12); R(bp, rbp); R(bx, rbx); R(r11, r11);
 	R(r10, r10); R(r9, r9); R(r8, r8); R(ax, rax); R(cx, rcx); R(dx, rdx); R(si, rsi);
 	R(di, rdi); R(orig_ax, orig_rax); R(ip, rip); R(cs, cs); R(flags, eflags); R(sp, rsp);
 	R(ss, ss); R(fs_base, fs_base); R(gs_base, gs_base); R(ds, ds); R(es, es); R(fs, fs);
 	R(gs, gs);
 #undef R
-	th.tid = task->pid;
-	th.gpregs = &regs;
-	th.has_xsave = true;
-	th.xsave.data = task->it.xsave;
-	th.xsave.len = task->it.xsave_len;
-	th.blocked = task->it.sigmask;
-	alt.sp = ps->altstack.sp;
-	alt.size = ps->altstack.size;
-	alt.flags = ps->altstack.flags;
-	th.altstack = &alt;
-	th.comm = task->stat.comm;
-	th.has_in_syscall = true;
-	th.in_syscall = in_syscall;
+	th->tid = it->pid;
+	th->gpregs = &b->regs;
+	th->has_xsave = true;
+	th->xsave.data = it->xsave;
+	th->xsave.len = it->xsave_len;
+	th->blocked = it->sigmask;
+	b->alt.sp = d->alt_sp;
+	b->alt.size = d->alt_size;
+	b->alt.flags = d->alt_flags;
+	th->altstack = &b->alt;
+	th->comm = d->comm;
+	th->has_in_syscall = true;
+	th->in_syscall = in_syscall;
+	th->has_clear_tid = true;
+	th->clear_tid = d->clear_tid;
+	th->has_robust_list = true;
+	th->robust_list = d->robust;
+	th->has_robust_len = true;
+	th->robust_len = d->robust_len;
+	/* struct ptrace_rseq_configuration (uapi/linux/ptrace.h, 5.13). */
 	struct rseq_conf {
 		uint64_t ptr;
-		uint32_t len, flags, sig;
+		uint32_t len, sig, flags, pad;
 	} rc = {};
-	RseqEntry rseq = RSEQ_ENTRY__INIT;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, task->pid, sizeof(rc), &rc) < 0) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, it->pid, sizeof(rc), &rc) < 0) {
 		err = -errno;
-		pr_perror("cannot read the rseq registration of %d", task->pid);
+		pr_perror("cannot read the rseq registration of %d", it->pid);
+		free(b);
 		return err;
 	}
 	if (rc.ptr) {
-		rseq.ptr = rc.ptr;
-		rseq.len = rc.len;
-		rseq.sig = rc.sig;
-		rseq.has_flags = true;
-		rseq.flags = rc.flags;
-		th.rseq = &rseq;
+		b->rseq.ptr = rc.ptr;
+		b->rseq.len = rc.len;
+		b->rseq.sig = rc.sig;
+		b->rseq.has_flags = true;
+		b->rseq.flags = rc.flags;
+		th->rseq = &b->rseq;
 	}
-	err = collect_pending(task, false, &th.pending, &th.n_pending);
-	if (err)
+	err = collect_pending(it->pid, false, &th->pending, &th->n_pending);
+	if (err) {
+		free(b);
 		return err;
-	err = collect_pending(task, true, &tc.shared_pending, &tc.n_shared_pending);
+	}
+	*ret = th;
+	return 0;
+}
+
+static int write_core(struct dump_ctx *ctx, struct dump_task *task)
+{
+	struct parasite_task_state *ps = &task->pstate;
+	struct proc_status *st = &task->it.status;
+	CoreEntry core = CORE_ENTRY__INIT;
+	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
+	CredsEntry creds = CREDS_ENTRY__INIT;
+	RlimitEntry rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
+	SigactionEntry sa[64], *sap[64];
+	ItimerEntry it[3], *itp[3];
+	char buf[PATH_MAX], cwd[PATH_MAX], root[PATH_MAX];
+	ThreadCoreEntry **ths = calloc(task->nr_threads, sizeof(*ths));
+	int err = 0;
+
+	if (!ths)
+		return -ENOMEM;
+	for (size_t i = 0; i < task->nr_threads && !err; i++)
+		err = thread_core(&task->threads[i], &ths[i]);
+	if (err)
+		goto out;
+	err = collect_pending(task->pid, true, &tc.shared_pending, &tc.n_shared_pending);
 	if (err)
 		goto out;
 
@@ -341,13 +385,17 @@ static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 	tc.root = root;
 	tc.has_exit_signal = true;
 	tc.exit_signal = task->stat.exit_signal;
+	tc.has_stop_signal = true;
+	tc.stop_signal = task->it.stop_sig;
 
 	core.task = &tc;
 	core.threads = ths;
-	core.n_threads = 1;
+	core.n_threads = task->nr_threads;
 	err = img_store_one(ctx->dirfd, IMG_CORE, task->pid, &core);
 out:
-	free_siginfos(th.pending, th.n_pending);
+	for (size_t i = 0; i < task->nr_threads; i++)
+		free_thread_core(ths[i]);
+	free(ths);
 	free_siginfos(tc.shared_pending, tc.n_shared_pending);
 	return err;
 }
@@ -355,25 +403,6 @@ out:
 /* What ckpt cannot dump yet is refused here, before anything is written. */
 static int check_task(struct dump_task *task)
 {
-	char buf[256], name[64];
-	int err;
-
-	err = proc_parse_stat(task->pid, &task->stat);
-	if (err) {
-		pr_errno(err, "cannot read /proc/%d", task->pid);
-		return err;
-	}
-	if (task->it.status.threads > 1) {
-		pr_err("task %d has %d threads; multi-threaded processes are not supported yet",
-		       task->pid, task->it.status.threads);
-		return -EOPNOTSUPP;
-	}
-	snprintf(name, sizeof(name), "task/%d/children", task->pid);
-	if (proc_read_file(task->pid, name, buf, sizeof(buf)) > 0 && buf[0] && buf[0] != '\n') {
-		pr_err("task %d has children (%s); process trees are not supported yet", task->pid,
-		       strtok(buf, "\n"));
-		return -EOPNOTSUPP;
-	}
 	if (task->it.status.nr_groups > 256) {
 		pr_err("task %d is in %d supplementary groups; more than 256 are not supported yet",
 		       task->pid, task->it.status.nr_groups);
@@ -391,11 +420,123 @@ static int check_task(struct dump_task *task)
 	return 0;
 }
 
+/* The credential lines of /proc/PID/task/TID/status, for comparing threads. */
+static int thread_creds(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	static const char *const keys[] = { "Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:",
+					     "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:" };
+	char name[64], status[16384], *line, *save;
+	size_t n = 0;
+
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	ssize_t r = proc_read_file(pid, name, status, sizeof(status));
+	if (r < 0)
+		return r;
+	buf[0] = 0;
+	for (line = strtok_r(status, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (!strncmp(line, keys[k], strlen(keys[k])) && n < len)
+				n += snprintf(buf + n, len - n, "%s\n", line);
+	return 0;
+}
+
+/*
+ * Credentials are per thread in the kernel, but the image keeps one set
+ * per process (what glibc's set*id calls keep in step): refuse a thread
+ * that differs rather than restore it with the wrong ones.
+ */
+static int check_thread_creds(struct dump_task *task)
+{
+	char lead[4096], other[4096];
+	int err;
+
+	if (task->nr_threads < 2)
+		return 0;
+	err = thread_creds(task->pid, task->pid, lead, sizeof(lead));
+	for (size_t i = 1; i < task->nr_threads && !err; i++) {
+		pid_t tid = task->threads[i].it->pid;
+		err = thread_creds(task->pid, tid, other, sizeof(other));
+		if (!err && strcmp(lead, other)) {
+			pr_err("thread %d of %d has other credentials than its leader; not supported yet",
+			       tid, task->pid);
+			return -EOPNOTSUPP;
+		}
+	}
+	if (err)
+		pr_errno(err, "cannot read the credentials of the threads of %d", task->pid);
+	return err;
+}
+
+/*
+ * What each thread holds that ptrace does not show: clear_child_tid and
+ * the alternate signal stack, asked with remote syscalls in the thread
+ * itself (both calls act on current), answers in the parasite's scratch
+ * area; the robust list head by get_robust_list(tid); the name from /proc.
+ */
+static int collect_thread(struct dump_task *task, struct dump_thread *d, bool leader)
+{
+	pid_t tid = d->it->pid;
+	char name[64];
+	size_t room;
+	uint64_t scratch = infect_scratch(&task->it, &room);
+	long ret;
+	int err;
+
+	snprintf(name, sizeof(name), "task/%d/comm", tid);
+	if (proc_read_file(task->pid, name, d->comm, sizeof(d->comm)) < 0) {
+		pr_perror("cannot read the name of thread %d", tid);
+		return -errno;
+	}
+	d->comm[strcspn(d->comm, "\n")] = 0;
+	if (syscall(SYS_get_robust_list, tid, &d->robust, &d->robust_len) < 0) {
+		err = -errno;
+		pr_perror("cannot read the robust futex list of thread %d", tid);
+		return err;
+	}
+	err = infect_syscall(d->it, SYS_prctl, &ret, PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0);
+	if (!err && ret)
+		err = ret;
+	if (!err)
+		err = infect_read(&task->it, &d->clear_tid, scratch, sizeof(d->clear_tid));
+	if (err) {
+		pr_errno(err, "cannot read the clear_child_tid address of thread %d", tid);
+		return err;
+	}
+	if (leader) {
+		d->alt_sp = task->pstate.altstack.sp;
+		d->alt_size = task->pstate.altstack.size;
+		d->alt_flags = task->pstate.altstack.flags;
+		return 0;
+	}
+	struct {
+		uint64_t sp;
+		int32_t flags, pad;
+		uint64_t size;
+	} ss;
+	err = infect_syscall(d->it, SYS_sigaltstack, &ret, 0, scratch, 0, 0, 0, 0);
+	if (!err && ret)
+		err = ret;
+	if (!err)
+		err = infect_read(&task->it, &ss, scratch, sizeof(ss));
+	if (err) {
+		pr_errno(err, "cannot read the signal stack of thread %d", tid);
+		return err;
+	}
+	d->alt_sp = ss.sp;
+	d->alt_size = ss.size;
+	d->alt_flags = ss.flags;
+	return 0;
+}
+
 static int dump_one(struct dump_ctx *ctx, struct dump_task *task)
 {
 	int err;
 
+	if (task->zombie)
+		return 0;
 	err = check_task(task);
+	if (!err)
+		err = check_thread_creds(task);
 	if (err)
 		return err;
 	err = proc_parse_maps(task->pid, true, &task->vmas, &task->nr_vmas);
@@ -412,6 +553,11 @@ static int dump_one(struct dump_ctx *ctx, struct dump_task *task)
 	task->pstate = task->it.pargs->task;
 	task->it.trap_act = task->pstate.sigactions[SIGTRAP - 1];
 	task->it.trap_act_valid = true;
+	for (size_t i = 0; i < task->nr_threads; i++) {
+		err = collect_thread(task, &task->threads[i], i == 0);
+		if (err)
+			return err;
+	}
 	if (fault_injected("collect-mm"))
 		return -EIO;
 	err = dump_mm(ctx, task);
@@ -435,14 +581,31 @@ static int write_pstree(struct dump_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
 		struct dump_task *t = &ctx->tasks[i];
 		PstreeEntry e = PSTREE_ENTRY__INIT;
-		uint32_t tid = t->pid;
+		uint32_t one = t->pid, *tids = &one;
+		size_t nr = 1;
+		if (t->nr_threads > 1) {
+			tids = malloc(t->nr_threads * sizeof(*tids));
+			if (!tids) {
+				err = -ENOMEM;
+				break;
+			}
+			for (size_t k = 0; k < t->nr_threads; k++)
+				tids[k] = t->threads[k].it->pid;
+			nr = t->nr_threads;
+		}
 		e.pid = t->pid;
-		e.ppid = 0;	/* every task is a root for now */
-		e.pgid = t->stat.pgid;
-		e.sid = t->stat.sid;
-		e.threads = &tid;
-		e.n_threads = 1;
+		e.ppid = t->ppid;
+		e.pgid = t->pgid;
+		e.sid = t->sid;
+		e.threads = tids;
+		e.n_threads = nr;
+		e.has_zombie_status = t->zombie;
+		e.zombie_status = t->exit_status;
+		if (t->zombie)
+			e.comm = t->stat.comm;
 		err = img_write(img, &e);
+		if (tids != &one)
+			free(tids);
 	}
 	int cerr = img_close(img);
 	return err ? err : cerr;
@@ -508,41 +671,29 @@ static int do_dump(struct dump_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1 };
 	uint64_t t_freeze = 0, t_end;
+	size_t nr_threads = 0, nr_zombies = 0;
 	int err;
 
 	err = infect_init();
 	if (err)
 		return err;
-	ctx.tasks = calloc(o->nr_roots, sizeof(*ctx.tasks));
-	if (!ctx.tasks)
-		return -ENOMEM;
 	ctx.dirfd = open_dir(o->dir);
-	if (ctx.dirfd < 0) {
-		err = ctx.dirfd;
-		goto out;
-	}
+	if (ctx.dirfd < 0)
+		return ctx.dirfd;
 	/* Freeze everything first, then read. */
 	t_freeze = now_ns(CLOCK_MONOTONIC);
-	for (size_t i = 0; i < o->nr_roots; i++) {
-		struct dump_task *t = &ctx.tasks[i];
-		t->pid = o->roots[i];
-		if (t->pid == getpid()) {
-			pr_err("cannot dump ckpt itself (%d)", t->pid);
-			err = -EINVAL;
-			goto release;
-		}
-		struct proc_stat st;
-		if (proc_parse_stat(t->pid, &st) == 0 && (st.state == 'Z' || st.state == 'X')) {
-			pr_err("task %d is a zombie; there is nothing to dump", t->pid);
-			err = -ESRCH;
-			goto release;
-		}
-		err = infect_seize(t->pid, &t->it);
-		if (err)
-			goto release;
-		ctx.nr_tasks++;
+	err = dump_tree_collect(&ctx);
+	if (err)
+		goto release;
+	for (size_t i = 0; i < ctx.nr_tasks; i++) {
+		nr_threads += ctx.tasks[i].nr_threads;
+		nr_zombies += ctx.tasks[i].zombie;
 	}
-	pr_info("froze %zu task(s)", ctx.nr_tasks);
+	pr_info("froze %zu process(es), %zu thread(s), %zu zombie(s) in %.3f ms", ctx.nr_tasks - nr_zombies,
+		nr_threads, nr_zombies, (now_ns(CLOCK_MONOTONIC) - t_freeze) / 1e6);
+	err = dump_tree_check(&ctx);
+	if (err)
+		goto release;
 	for (size_t i = 0; i < ctx.nr_tasks; i++) {
 		err = dump_one(&ctx, &ctx.tasks[i]);
 		if (err)
@@ -569,22 +720,19 @@ static int do_dump(struct dump_opts *o)
 	}
 release:
 	/* On success the tasks die (or run on); on failure they always run on. */
-	for (size_t i = 0; i < ctx.nr_tasks; i++) {
-		int rerr = infect_release(&ctx.tasks[i].it, !err && !o->leave_running);
-		if (rerr && !err)
-			err = rerr;
-	}
+	dump_tree_release(&ctx, !err && !o->leave_running);
+	if (!err)
+		err = ctx.release_err;
 	t_end = now_ns(CLOCK_MONOTONIC);
 	if (!err)
 		pr_info("dump done: %zu task(s), %llu bytes of pages, frozen %.3f ms", ctx.nr_tasks,
 			(unsigned long long)ctx.pages_bytes, (t_end - t_freeze) / 1e6);
-out:
 	dump_files_free(&ctx);
-	for (size_t i = 0; i < o->nr_roots; i++)
+	for (size_t i = 0; i < ctx.nr_tasks; i++)
 		free(ctx.tasks[i].vmas);
 	free(ctx.tasks);
-	if (ctx.dirfd >= 0)
-		close(ctx.dirfd);
+	free(ctx.shm_dumped);
+	close(ctx.dirfd);
 	return err;
 }
 

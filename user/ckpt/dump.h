@@ -20,35 +20,69 @@ struct dump_opts {
 	bool shell_job;
 };
 
+/* One thread of a frozen process; threads[0] of a task is its leader. */
+struct dump_thread {
+	struct infect_task *it;
+	uint64_t clear_tid;		/* set_tid_address */
+	uint64_t robust, robust_len;	/* set_robust_list */
+	uint64_t alt_sp, alt_size;	/* sigaltstack */
+	uint32_t alt_flags;
+	char comm[64];
+};
+
 /* One process being dumped. */
 struct dump_task {
-	pid_t pid;
-	struct infect_task it;
+	pid_t pid, ppid, pgid, sid;
+	bool zombie;			/* then nothing but pstree.img describes it */
+	int exit_status;		/* a zombie's wait status */
+	bool frozen;			/* it and threads[] are seized */
+	struct infect_task it;		/* the leader, which runs the parasite */
+	struct dump_thread *threads;
+	size_t nr_threads;
 	struct proc_stat stat;
 	struct proc_vma *vmas;		/* from smaps, before the parasite came */
 	size_t nr_vmas;
 	struct parasite_task_state pstate;
 };
 
+/* A range of a shared memory object whose pages one task dumped. */
+struct dump_shm_range {
+	uint64_t shmid, pgoff, len;
+};
+
 /* What the whole dump accumulates across tasks. */
 struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;
-	struct dump_task *tasks;
-	size_t nr_tasks;
+	struct dump_task *tasks;	/* pstree order: parents first */
+	size_t nr_tasks, cap_tasks;
+	int release_err;
 	/* files.img and pipes-data.img are per dump */
 	FileEntry **files;
 	size_t nr_files;
 	PipeDataEntry **pipes;
 	size_t nr_pipes;
 	uint64_t pages_bytes;
+	struct dump_shm_range *shm_dumped;
+	size_t nr_shm_dumped;
 };
+
+/* dump_tree.c: find and freeze every task of every root, in pstree order. */
+int dump_tree_collect(struct dump_ctx *ctx);
+/* Can restore rebuild the sessions and groups? Logs why not. */
+int dump_tree_check(struct dump_ctx *ctx);
+/* Detach from (or kill) every frozen task; errors go to ctx->release_err. */
+void dump_tree_release(struct dump_ctx *ctx, bool kill_tasks);
 
 /* dump_mm.c: mm-PID.img, pagemap-PID.img and pages-PID.img. */
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task);
 
 /* dump_files.c: fdinfo-PID.img; files and pipe data go into ctx. */
 int dump_files(struct dump_ctx *ctx, struct dump_task *task);
+/* dump_unix.c: one end of a unix socket pair, with its queued messages. */
+int dump_unix_socket(pid_t pid, int fd, uint64_t ino, UnixSkEntry **ret);
+void dump_unix_free(UnixSkEntry *u);
+
 /* Write files.img and pipes-data.img; frees what ctx holds. */
 int dump_files_write(struct dump_ctx *ctx);
 void dump_files_free(struct dump_ctx *ctx);

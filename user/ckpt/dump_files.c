@@ -199,9 +199,9 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 	file_entry__init(e);
 	e->id = ctx->nr_files;
 	e->flags = fi.flags & ~O_CLOEXEC;
-	if (S_ISSOCK(st.st_mode) || !strncmp(path, "socket:", 7)) {
-		pr_err("fd %d of %d is a socket ('%s'); sockets are not supported yet", fd, task->pid, path);
-		err = -EOPNOTSUPP;
+	if (S_ISSOCK(st.st_mode)) {
+		e->kind = FILE_KIND__FILE_UNIX;
+		err = dump_unix_socket(task->pid, fd, st.st_ino, &e->unix_sk);
 	} else if (!strncmp(path, "anon_inode:", 11)) {
 		pr_err("fd %d of %d is '%s', a file kind not supported yet", fd, task->pid, path);
 		err = -EOPNOTSUPP;
@@ -290,6 +290,25 @@ static int check_pipes(struct dump_ctx *ctx)
 	return 0;
 }
 
+/* Both ends of every socket pair must be inside the dump. */
+static int check_unix(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_files; i++) {
+		FileEntry *e = ctx->files[i];
+		bool found = false;
+		if (e->kind != FILE_KIND__FILE_UNIX)
+			continue;
+		for (size_t k = 0; k < ctx->nr_files && !found; k++)
+			found = ctx->files[k]->unix_sk && ctx->files[k]->unix_sk->ino == e->unix_sk->peer;
+		if (!found) {
+			pr_err("fd %d of %d is a unix socket whose peer (socket:[%llu]) is outside the dump; not supported yet",
+			       origins[i].fd, origins[i].pid, (unsigned long long)e->unix_sk->peer);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 static int fd_cmp(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
@@ -351,8 +370,6 @@ int dump_files(struct dump_ctx *ctx, struct dump_task *task)
 	int cerr = img_close(img);
 	if (!err)
 		err = cerr;
-	if (!err)
-		err = check_pipes(ctx);
 out:
 	free(fds);
 	return err;
@@ -361,8 +378,14 @@ out:
 int dump_files_write(struct dump_ctx *ctx)
 {
 	struct img *img;
-	int err = 0, cerr;
+	int err, cerr;
 
+	/* Only now is every task's fd table known. */
+	err = check_pipes(ctx);
+	if (!err)
+		err = check_unix(ctx);
+	if (err)
+		return err;
 	img = img_open(ctx->dirfd, IMG_FILES, 0, O_WRONLY);
 	if (!img)
 		return -errno;
@@ -388,6 +411,7 @@ void dump_files_free(struct dump_ctx *ctx)
 			free(e->reg->path);
 		if (e->pipe)
 			free(e->pipe->path);
+		dump_unix_free(e->unix_sk);
 		free(e);
 	}
 	free(ctx->files);

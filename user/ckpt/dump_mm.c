@@ -352,9 +352,10 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 		return "it is an AIO ring (not supported yet)";
 	if (!strncmp(p, "/SYSV", 5))
 		return "it is System V shared memory (not supported yet)";
-	if (!strncmp(p, "/memfd:", 7))
-		return "it is a memfd mapping (not supported yet)";
-	if (p[0] == '/' && strstr(p, " (deleted)") && strcmp(p, "/dev/zero (deleted)"))
+	if (!strncmp(p, "/memfd:", 7) && !v->shared)
+		return "it is a private mapping of a memfd (not supported yet)";
+	if (p[0] == '/' && strstr(p, " (deleted)") && strcmp(p, "/dev/zero (deleted)") &&
+	    strncmp(p, "/memfd:", 7))
 		return "its file is deleted (not supported yet)";
 	if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6) &&
 	    strncmp(p, "[anon_shmem:", 12))
@@ -370,6 +371,7 @@ static void free_mm(MmEntry *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		free(mm->vmas[i]->name);
+		free(mm->vmas[i]->memfd);
 		free(mm->vmas[i]);
 	}
 	free(mm->vmas);
@@ -423,7 +425,52 @@ static int read_vdso(pid_t pid, const struct proc_vma *v, MmEntry *mm)
 	return 0;
 }
 
-static int build_mm(struct dump_task *task, MmEntry *mm)
+/*
+ * Shared anonymous memory and memfds: one object per inode across the
+ * dump, which restore creates once and every mapping maps. Its pages are
+ * dumped by the first task that maps a given range of it.
+ */
+static int shm_vma(struct dump_ctx *ctx, struct dump_task *task, const struct proc_vma *v,
+		   VmaEntry *e)
+{
+	struct stat st;
+	int err = collect_file(task->pid, v, &st);
+
+	if (err)
+		return err;
+	e->kind = VMA_KIND_SHARED_ANON;
+	e->flags |= MAP_SHARED | MAP_ANONYMOUS;
+	e->has_shmid = true;
+	e->shmid = v->ino;
+	e->pgoff = v->pgoff;
+	e->has_shm_size = true;
+	e->shm_size = st.st_size;
+	if (!strncmp(v->path, "/memfd:", 7)) {
+		const char *name = v->path + 7;
+		size_t len = strlen(name);
+		if (len >= 10 && !strcmp(name + len - 10, " (deleted)"))
+			len -= 10;
+		e->memfd = strndup(name, len);
+		if (!e->memfd)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < ctx->nr_shm_dumped; i++) {
+		struct dump_shm_range *r = &ctx->shm_dumped[i];
+		if (r->shmid == v->ino && r->pgoff == v->pgoff && r->len == v->end - v->start) {
+			e->has_shm_pages_elsewhere = true;
+			e->shm_pages_elsewhere = true;
+			return 0;
+		}
+	}
+	struct dump_shm_range *n = realloc(ctx->shm_dumped, (ctx->nr_shm_dumped + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ctx->shm_dumped = n;
+	n[ctx->nr_shm_dumped++] = (struct dump_shm_range){ v->ino, v->pgoff, v->end - v->start };
+	return 0;
+}
+
+static int build_mm(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 {
 	struct proc_stat *s = &task->stat;
 	uint64_t auxv[128];
@@ -518,12 +565,11 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 		} else if (!strcmp(v->path, "[vvar]") || !strcmp(v->path, "[vvar_vclock]")) {
 			e->kind = VMA_KIND_VVAR;
 			e->flags |= MAP_PRIVATE;
-		} else if (v->path[0] == '/' && v->shared && !strcmp(v->path, "/dev/zero (deleted)")) {
-			e->kind = VMA_KIND_SHARED_ANON;
-			e->flags |= MAP_SHARED | MAP_ANONYMOUS;
-			e->has_shmid = true;
-			e->shmid = v->ino;
-			e->pgoff = v->pgoff;
+		} else if (v->path[0] == '/' && v->shared &&
+			   (!strcmp(v->path, "/dev/zero (deleted)") || !strncmp(v->path, "/memfd:", 7))) {
+			err = shm_vma(ctx, task, v, e);
+			if (err)
+				return err;
 		} else if (v->path[0] == '/') {
 			err = collect_file(task->pid, v, &st);
 			if (err)
@@ -542,11 +588,9 @@ static int build_mm(struct dump_task *task, MmEntry *mm)
 			e->kind = v->shared ? VMA_KIND_FILE_SHARED : VMA_KIND_FILE_PRIVATE;
 			e->flags |= v->shared ? MAP_SHARED : MAP_PRIVATE;
 		} else if (!strncmp(v->path, "[anon_shmem:", 12)) {
-			e->kind = VMA_KIND_SHARED_ANON;
-			e->flags |= MAP_SHARED | MAP_ANONYMOUS;
-			e->has_shmid = true;
-			e->shmid = v->ino;
-			e->pgoff = v->pgoff;
+			err = shm_vma(ctx, task, v, e);
+			if (err)
+				return err;
 		} else {
 			e->kind = VMA_KIND_ANON;
 			e->flags |= MAP_PRIVATE | MAP_ANONYMOUS;
@@ -680,7 +724,8 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], true);
 			break;
 		case VMA_KIND_SHARED_ANON:
-			err = dump_shmem_pages(&pw, &task->vmas[k]);
+			if (!e->shm_pages_elsewhere)
+				err = dump_shmem_pages(&pw, &task->vmas[k]);
 			break;
 		}
 	}
@@ -725,7 +770,7 @@ int dump_mm(struct dump_ctx *ctx, struct dump_task *task)
 	MmEntry mm = MM_ENTRY__INIT;
 	int err;
 
-	err = build_mm(task, &mm);
+	err = build_mm(ctx, task, &mm);
 	if (err)
 		goto out;
 	err = write_pages(ctx, task, &mm);

@@ -48,7 +48,8 @@ int infect_init(void)
 	return 0;
 }
 
-int infect_wait(pid_t pid, int *status, int timeout_ms)
+/* waitpid(pid) for one pid or any (-1), bounded by the SIGCHLD signalfd. */
+static int wait_bounded(pid_t pid, pid_t *ret_pid, int *status, int timeout_ms)
 {
 	struct timespec start, now;
 
@@ -57,8 +58,10 @@ int infect_wait(pid_t pid, int *status, int timeout_ms)
 		struct signalfd_siginfo si;
 		pid_t r = waitpid(pid, status, __WALL | WNOHANG);
 
-		if (r == pid)
+		if (r > 0) {
+			*ret_pid = r;
 			return 0;
+		}
 		if (r < 0)
 			return -errno;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -72,6 +75,18 @@ int infect_wait(pid_t pid, int *status, int timeout_ms)
 		while (read(sigchld_fd, &si, sizeof(si)) > 0)
 			;
 	}
+}
+
+int infect_wait(pid_t pid, int *status, int timeout_ms)
+{
+	pid_t got;
+
+	return wait_bounded(pid, &got, status, timeout_ms);
+}
+
+int infect_wait_any(pid_t *ret_pid, int *status, int timeout_ms)
+{
+	return wait_bounded(-1, ret_pid, status, timeout_ms);
 }
 
 const char *infect_status_str(int status, char *buf, size_t len)
@@ -136,6 +151,15 @@ static int resume_wait(struct infect_task *t, int request, int *status, const ch
 		if (*status >> 16 == 0 && WSTOPSIG(*status) == SIGSTOP) {
 			pr_info("%d: holding a SIGSTOP that came while %s", t->pid, what);
 			t->held_stop = SIGSTOP;
+			continue;
+		}
+		/*
+		 * A group-stopped task traps once for the seize and once more
+		 * for our interrupt (both PTRACE_EVENT_STOP, job control
+		 * traps taken before it returns to user space): resume again.
+		 */
+		if (*status >> 16 == PTRACE_EVENT_STOP) {
+			pr_debug("%d: another stop report while %s", t->pid, what);
 			continue;
 		}
 		return 0;
@@ -220,7 +244,14 @@ static int find_gadget(struct infect_task *t)
 	return 0;
 }
 
-int infect_seize(pid_t pid, struct infect_task *t)
+/*
+ * PTRACE_SEIZE + PTRACE_INTERRUPT one thread and read what it holds. A
+ * thread already in a group-stop re-traps with PTRACE_EVENT_STOP and the
+ * stop signal (ptrace(2), "group-stop"); it is recorded, and on detach
+ * the kernel puts it back into the stop (__ptrace_unlink re-arms
+ * JOBCTL_STOP_PENDING while SIGNAL_STOP_STOPPED holds).
+ */
+static int seize_thread(pid_t pid, struct infect_task *t)
 {
 	struct iovec iov;
 	int status, err;
@@ -230,7 +261,7 @@ int infect_seize(pid_t pid, struct infect_task *t)
 	if (ptrace(PTRACE_SEIZE, pid, NULL, PTRACE_O_TRACESYSGOOD) < 0) {
 		err = -errno;
 		if (errno == ESRCH)
-			pr_err("cannot seize %d: no such process", pid);
+			pr_debug("cannot seize %d: no such process", pid);
 		else if (errno == EPERM)
 			pr_err("cannot seize %d: %s (already traced, or not permitted)", pid, strerror(EPERM));
 		else
@@ -255,10 +286,8 @@ int infect_seize(pid_t pid, struct infect_task *t)
 		if (status >> 16 == PTRACE_EVENT_STOP) {
 			int sig = WSTOPSIG(status);
 			if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
-				pr_err("task %d is stopped by %s; dumping stopped tasks is not supported yet",
-				       pid, strsignal(sig));
-				err = -EOPNOTSUPP;
-				goto fail;
+				pr_debug("%d: stopped by %s", pid, strsignal(sig));
+				t->stop_sig = sig;
 			}
 			break;
 		}
@@ -295,6 +324,18 @@ int infect_seize(pid_t pid, struct infect_task *t)
 		goto fail;
 	}
 	t->xsave_len = iov.iov_len;
+	return 0;
+fail:
+	infect_release(t, false);
+	return err;
+}
+
+int infect_seize(pid_t pid, struct infect_task *t)
+{
+	int err = seize_thread(pid, t);
+
+	if (err)
+		return err;
 	err = find_gadget(t);
 	if (err)
 		goto fail;
@@ -314,6 +355,33 @@ int infect_seize(pid_t pid, struct infect_task *t)
 fail:
 	infect_release(t, false);
 	return err;
+}
+
+int infect_seize_thread(pid_t tid, const struct infect_task *leader, struct infect_task *t)
+{
+	int err = seize_thread(tid, t);
+
+	if (err)
+		return err;
+	t->gadget = leader->gadget;
+	t->trap_blocked = leader->trap_blocked;
+	return 0;
+}
+
+uint64_t infect_scratch(const struct infect_task *leader, size_t *ret_len)
+{
+	*ret_len = sizeof(*leader->pargs);
+	return leader->parasite ? leader->parasite + blob_map_size(BLOB_PARASITE) : 0;
+}
+
+int infect_read(const struct infect_task *t, void *buf, uint64_t addr, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	ssize_t n = process_vm_readv(t->pid, &l, 1, &r, 1, 0);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
 }
 
 /* The first change to a task blocks every signal it could otherwise take. */

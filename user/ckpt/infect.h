@@ -28,6 +28,7 @@ struct infect_task {
 	bool seized;
 	bool touched;			/* regs or mask changed: restore them on release */
 	int held_stop;			/* a stop signal that came meanwhile, delivered at detach */
+	int stop_sig;			/* it was group-stopped by this signal, or 0 */
 	/*
 	 * The parasite's int3 resets SIGTRAP to SIG_DFL when SIGTRAP is
 	 * ignored or blocked (force_sig_info_to_task). It is kept unblocked,
@@ -52,6 +53,22 @@ int infect_init(void);
  */
 int infect_seize(pid_t pid, struct infect_task *t);
 
+/*
+ * Seize another thread of a seized process (leader, already infected or
+ * not): its registers, xstate and mask; remote syscalls in it use the
+ * leader's gadget. Released with infect_release() like a process.
+ */
+int infect_seize_thread(pid_t tid, const struct infect_task *leader, struct infect_task *t);
+
+/*
+ * Address and size of scratch memory in the task, in the injected
+ * parasite's args area (0 before injection); free between parasite calls.
+ */
+uint64_t infect_scratch(const struct infect_task *leader, size_t *ret_len);
+
+/* process_vm_readv of len bytes at addr; 0 or -errno. Does not log. */
+int infect_read(const struct infect_task *t, void *buf, uint64_t addr, size_t len);
+
 /* Run one system call in the task. Returns 0 with *ret the raw result. */
 int infect_syscall(struct infect_task *t, long nr, long *ret, uint64_t a1, uint64_t a2,
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
@@ -74,6 +91,9 @@ int infect_release(struct infect_task *t, bool kill_task);
  * *status, -ETIMEDOUT, or -errno.
  */
 int infect_wait(pid_t pid, int *status, int timeout_ms);
+
+/* The same for any child or tracee; *ret_pid says which. -ECHILD: none left. */
+int infect_wait_any(pid_t *ret_pid, int *status, int timeout_ms);
 
 /* Description of a wait status for messages ("stopped by SIGSEGV"). */
 const char *infect_status_str(int status, char *buf, size_t len);
