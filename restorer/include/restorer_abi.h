@@ -11,11 +11,14 @@
  *
  * From there the restorer owns the task: it unmaps everything but its
  * region and the vDSO, moves the vDSO to the dumped address, maps and
- * fills the saved address space, applies process state, and stops on an
- * int3 with args->status set (1 done, or -errno with args->errmsg). The
- * engine, which traces the task, then lets it run into rt_sigreturn with
- * the frame at args->sigframe_off, and finally removes the region
- * itself through ptrace, since nothing can unmap the code it runs on.
+ * fills the saved address space, applies process state, creates the
+ * other threads (clone3 with their TIDs, each on its own stack in the
+ * region), and every thread applies its own state and stops on an int3
+ * with its status set (1 done, or -errno with args->errmsg). The engine,
+ * which traces the task with PTRACE_O_TRACECLONE, then lets each thread
+ * run into rt_sigreturn with its frame (threads[i].sigframe), and
+ * finally removes the region itself through ptrace, since nothing can
+ * unmap the code it runs on.
  */
 #ifndef CKPT_RESTORER_ABI_H
 #define CKPT_RESTORER_ABI_H
@@ -25,8 +28,9 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	1
+#define RESTORER_ABI_VERSION	2
 #define RESTORER_STACK_SIZE	(64 * 1024)
+#define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
 
 enum {
@@ -97,6 +101,25 @@ struct restorer_rlimit {
 	__u64 max;
 };
 
+/* Per thread; threads[0] is the leader, which runs restorer_main. */
+struct restorer_thread {
+	__u32 tid;
+	__s32 status;		/* RESTORER_STATUS_* of this thread */
+	__u64 sigframe;		/* address of its rt_sigframe (the pretcode word) */
+	__u64 stack_top;	/* 16-byte aligned; unused for the leader */
+	__u64 fs_base;
+	__u64 gs_base;
+	__u64 clear_tid;	/* set_tid_address */
+	__u64 robust_list;	/* set_robust_list, 0: none */
+	__u64 robust_len;
+	__u64 rseq_ptr;		/* 0: no rseq registration */
+	__u32 rseq_len;
+	__u32 rseq_sig;
+	__u32 nr_pending;
+	__u32 pending_off;	/* 128-byte siginfos, this thread's private queue */
+	char comm[16];
+};
+
 struct restorer_args {
 	__u32 magic;
 	__u32 version;
@@ -141,30 +164,23 @@ struct restorer_args {
 	struct blob_itimer itimers[3];
 	struct restorer_rlimit rlimits[16];
 	__u32 nr_rlimits;
-	__u32 nr_pending;
-	__u32 pending_off;	/* 128-byte siginfos, private queue */
 	__u32 nr_shared_pending;
 	__u32 shared_pending_off;
+	__u32 nr_threads;
+	__u32 threads_off;	/* struct restorer_thread[] */
 	__u32 __pad3;
 
 	struct restorer_creds creds;
-	char comm[16];
 	__s32 pdeathsig;
 	__s32 dumpable;
 	__u64 timer_slack_ns;
 	__u32 no_new_privs;
 	__u32 __pad4;
-
-	__u64 fs_base;
-	__u64 gs_base;
-	__u64 rseq_ptr;		/* 0: no rseq registration */
-	__u32 rseq_len;
-	__u32 rseq_sig;
-	__u64 sigframe;		/* address of the rt_sigframe (its pretcode word) */
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
 _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
+_Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");
 _Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");

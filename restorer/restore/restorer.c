@@ -9,6 +9,7 @@
  */
 #include <linux/capability.h>
 #include <linux/mman.h>
+#include <linux/sched.h>
 #include <linux/prctl.h>
 #include <linux/securebits.h>
 
@@ -23,6 +24,7 @@
 
 void restorer_main(struct restorer_args *a);
 void restorer_sigreturn(unsigned long frame, const void *trap_action) __attribute__((noreturn));
+long restorer_clone_thread(struct clone_args *ca, unsigned long size, void (*fn)(void *), void *arg);
 
 struct blob_iovec {
 	unsigned long base;
@@ -366,47 +368,123 @@ static void set_creds(void)
 	capset3(data);
 }
 
-static void set_task_attrs(void)
+/*
+ * What each thread sets for itself: these are per-task in the kernel
+ * (credentials, name, timer slack, no_new_privs, TLS bases, rseq,
+ * clear_child_tid, robust list, private signal queue), so the leader's
+ * calls would not reach the other threads.
+ */
+static void set_thread_attrs(struct restorer_thread *th, int leader)
 {
-	long ret;
+	long ret, pid = sys_getpid();
 
-	ret = sys_prctl(PR_SET_NAME, (unsigned long)args->comm, 0, 0, 0);
+	set_creds();
+	ret = sys_prctl(PR_SET_NAME, (unsigned long)th->comm, 0, 0, 0);
 	if (ret)
 		fail(ret, "PR_SET_NAME");
 	ret = sys_prctl(PR_SET_TIMERSLACK, args->timer_slack_ns, 0, 0, 0);
 	if (ret)
 		fail(ret, "PR_SET_TIMERSLACK");
 	/* After the credentials: changing them resets both. */
-	ret = sys_prctl(PR_SET_PDEATHSIG, args->pdeathsig, 0, 0, 0);
-	if (ret)
-		fail(ret, "PR_SET_PDEATHSIG");
-	ret = sys_prctl(PR_SET_DUMPABLE, args->dumpable, 0, 0, 0);
-	if (ret)
-		fail(ret, "PR_SET_DUMPABLE %d", args->dumpable);
+	if (leader) {
+		ret = sys_prctl(PR_SET_PDEATHSIG, args->pdeathsig, 0, 0, 0);
+		if (ret)
+			fail(ret, "PR_SET_PDEATHSIG");
+		ret = sys_prctl(PR_SET_DUMPABLE, args->dumpable, 0, 0, 0);
+		if (ret)
+			fail(ret, "PR_SET_DUMPABLE %d", args->dumpable);
+	}
 	if (args->no_new_privs) {
 		ret = sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 		if (ret)
 			fail(ret, "PR_SET_NO_NEW_PRIVS");
 	}
-	ret = sys_arch_prctl(ARCH_SET_FS, args->fs_base);
+	ret = sys_arch_prctl(ARCH_SET_FS, th->fs_base);
 	if (ret)
 		fail(ret, "ARCH_SET_FS");
-	ret = sys_arch_prctl(ARCH_SET_GS, args->gs_base);
+	ret = sys_arch_prctl(ARCH_SET_GS, th->gs_base);
 	if (ret)
 		fail(ret, "ARCH_SET_GS");
 	/* The area lives in the restored memory, which is in place now. */
-	if (args->rseq_ptr) {
-		ret = sys_rseq((void *)args->rseq_ptr, args->rseq_len, 0, args->rseq_sig);
+	if (th->rseq_ptr) {
+		ret = sys_rseq((void *)th->rseq_ptr, th->rseq_len, 0, th->rseq_sig);
 		if (ret)
-			fail(ret, "registering rseq at %lx", (unsigned long)args->rseq_ptr);
+			fail(ret, "registering rseq at %lx", (unsigned long)th->rseq_ptr);
 	}
+	sys_set_tid_address((void *)th->clear_tid);
+	if (th->robust_list) {
+		ret = sys_set_robust_list((void *)th->robust_list, th->robust_len);
+		if (ret)
+			fail(ret, "set_robust_list(%lx, %lu)", (unsigned long)th->robust_list,
+			     (unsigned long)th->robust_len);
+	}
+	/* Signals are all blocked here; sigreturn installs the saved mask. */
+	for (__u32 i = 0; i < th->nr_pending; i++) {
+		const int *si = at(th->pending_off + 128 * i);
+		ret = sys_rt_tgsigqueueinfo(pid, th->tid, si[0], si);
+		if (ret)
+			fail(ret, "queueing signal %d to thread %u", si[0], th->tid);
+	}
+}
+
+/* Every thread but the leader starts here, on its own stack. */
+static void thread_main(void *arg)
+{
+	struct restorer_thread *th = arg;
+
+	set_thread_attrs(th, 0);
+	th->status = RESTORER_STATUS_DONE;
+	restorer_sigreturn(th->sigframe, NULL);
+}
+
+/*
+ * The other threads, with their TIDs: clone3's set_tid needs
+ * CAP_CHECKPOINT_RESTORE, so this comes before any thread drops its
+ * credentials. Each new thread inherits the leader's all-blocked mask.
+ * The engine traces with PTRACE_O_TRACECLONE, so each one is traced
+ * from its first instruction.
+ */
+static void create_threads(void)
+{
+	struct restorer_thread *th = at(args->threads_off);
+
+	for (__u32 i = 1; i < args->nr_threads; i++) {
+		int tid = th[i].tid;
+		struct clone_args ca = {
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+				 CLONE_SYSVSEM,
+			.stack = th[i].stack_top - RESTORER_THREAD_STACK_SIZE,
+			.stack_size = RESTORER_THREAD_STACK_SIZE,
+			.set_tid = (unsigned long)&tid,
+			.set_tid_size = 1,
+		};
+		long ret = restorer_clone_thread(&ca, sizeof(ca), thread_main, &th[i]);
+		if (ret != tid)
+			fail(ret < 0 ? ret : -17, "creating thread %d (clone3 gave %ld)", tid, ret);
+	}
+}
+
+/*
+ * What is pending for the leader and the process now is not the task's:
+ * e.g. the SIGCHLD of a child recreated as a zombie while this task was
+ * being built. Threads created here start with empty private queues.
+ */
+static void drain_pending(void)
+{
+	__u64 all = ~0ULL;
+	struct {
+		long sec, nsec;
+	} zero = { 0, 0 };
+
+	while (sys_rt_sigtimedwait(&all, NULL, &zero, 8) > 0)
+		;
 }
 
 /* Last: nothing below can fail, so no timer fires or signal queues early. */
 static void set_timers_and_pending(void)
 {
 	__s32 *fds = at(args->close_off);
-	long pid = sys_getpid(), tid = sys_gettid(), ret;
+	long pid = sys_getpid(), ret;
 
 	for (__u32 i = 0; i < args->nr_close; i++)
 		sys_close(fds[i]);
@@ -414,13 +492,6 @@ static void set_timers_and_pending(void)
 		ret = sys_setitimer(which, &args->itimers[which], NULL);
 		if (ret)
 			fail(ret, "setitimer(%d)", which);
-	}
-	/* Signals are all blocked here; sigreturn installs the saved mask. */
-	for (__u32 i = 0; i < args->nr_pending; i++) {
-		const int *si = at(args->pending_off + 128 * i);
-		ret = sys_rt_tgsigqueueinfo(pid, tid, si[0], si);
-		if (ret)
-			fail(ret, "queueing signal %d", si[0]);
 	}
 	for (__u32 i = 0; i < args->nr_shared_pending; i++) {
 		const int *si = at(args->shared_pending_off + 128 * i);
@@ -449,11 +520,15 @@ void restorer_main(struct restorer_args *a)
 	set_mm();
 	set_signals();
 	set_rlimits();
-	set_creds();
-	set_task_attrs();
+	create_threads();
+	struct restorer_thread *leader = at(a->threads_off);
+	drain_pending();
+	set_thread_attrs(leader, 1);
 	rt_debug("done, handing over to the engine for sigreturn");
 	/* The log fd is among those closed next. */
 	set_timers_and_pending();
+	leader->status = RESTORER_STATUS_DONE;
 	a->status = RESTORER_STATUS_DONE;
-	restorer_sigreturn(a->sigframe, a->sigaction_set & (1ULL << (5 - 1)) ? &a->sigactions[5 - 1] : NULL);
+	restorer_sigreturn(leader->sigframe,
+			   a->sigaction_set & (1ULL << (5 - 1)) ? &a->sigactions[5 - 1] : NULL);
 }

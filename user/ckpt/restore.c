@@ -2,13 +2,17 @@
 #define LOG_PREFIX "restore: "
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -18,6 +22,7 @@
 #include <sys/user.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -25,6 +30,7 @@
 #include "image.h"
 #include "infect.h"
 #include "log.h"
+#include "pstree.h"
 #include "restore.h"
 #include "restorer_abi.h"
 
@@ -91,11 +97,27 @@ static int load_task(struct rst_ctx *ctx, struct rst_task *t)
 		err = load_list(ctx->dirfd, IMG_FDINFO, t->pid, (void ***)&t->fdinfo, &t->nr_fdinfo, true);
 	if (err)
 		return err;
-	if (t->core->n_threads != 1 || t->core->threads[0]->tid != (uint32_t)t->pid) {
+	if (t->core->n_threads != t->nr_threads) {
 		char name[64];
 		img_name(IMG_CORE, t->pid, name, sizeof(name));
-		return img_bad_at(name, 0, "threads", "expected one thread %d", t->pid);
+		return img_bad_at(name, 0, "threads", "%zu threads, pstree.img lists %zu",
+				  t->core->n_threads, t->nr_threads);
 	}
+	for (size_t k = 0; k < t->nr_threads; k++) {
+		if (t->core->threads[k]->tid != (uint32_t)t->threads[k].tid) {
+			char name[64];
+			img_name(IMG_CORE, t->pid, name, sizeof(name));
+			return img_bad_at(name, 0, "threads.tid", "thread %zu is %u, pstree.img says %d",
+					  k, t->core->threads[k]->tid, t->threads[k].tid);
+		}
+	}
+	t->exit_signal = t->core->task->has_exit_signal ? (int)t->core->task->exit_signal : SIGCHLD;
+	if (t->exit_signal < 0 || t->exit_signal > 64) {
+		char name[64];
+		img_name(IMG_CORE, t->pid, name, sizeof(name));
+		return img_bad_at(name, 0, "task.exit_signal", "%d is not a signal", t->exit_signal);
+	}
+	t->stop_signal = t->core->task->has_stop_signal ? (int)t->core->task->stop_signal : 0;
 	t->fd_base = 0;
 	for (size_t i = 0; i < t->nr_fdinfo; i++)
 		if ((int)t->fdinfo[i]->fd >= t->fd_base)
@@ -134,24 +156,61 @@ static int load_images(struct rst_ctx *ctx)
 		free_list(IMG_PSTREE, (void **)tree, nr_tree);
 		return -ENOMEM;
 	}
-	/* One bit per possible PID (the codec bounds them): duplicates in O(n). */
+	/* One bit per possible PID (the codec bounds them): duplicate TIDs in O(n). */
 	uint8_t *seen = calloc((1u << 22) / 8, 1);
-	if (!seen)
+	struct pstree_node *nodes = calloc(nr_tree, sizeof(*nodes));
+	if (!seen || !nodes)
 		err = -ENOMEM;
 	for (size_t i = 0; i < nr_tree && !err; i++) {
-		uint32_t pid = tree[i]->pid;
-		if (tree[i]->ppid || tree[i]->n_threads != 1)
-			err = img_bad_at("pstree.img", i, "ppid/threads",
-					 "task %u: process trees and threads are not supported yet", pid);
-		else if (seen[pid / 8] & (1u << (pid % 8)))
-			err = img_bad_at("pstree.img", i, "pid", "%u listed twice", pid);
-		seen[pid / 8] |= 1u << (pid % 8);
-		ctx->tasks[ctx->nr_tasks].pid = tree[i]->pid;
-		ctx->tasks[ctx->nr_tasks].pgid = tree[i]->pgid;
-		ctx->tasks[ctx->nr_tasks].sid = tree[i]->sid;
-		ctx->tasks[ctx->nr_tasks].child = -1;
+		PstreeEntry *e = tree[i];
+		struct rst_task *t = &ctx->tasks[ctx->nr_tasks];
+		for (size_t k = 0; k < e->n_threads && !err; k++) {
+			uint32_t tid = e->threads[k];
+			if (seen[tid / 8] & (1u << (tid % 8)))
+				err = img_bad_at("pstree.img", i, "threads", "TID %u is listed twice", tid);
+			seen[tid / 8] |= 1u << (tid % 8);
+		}
+		if (err)
+			break;
+		if (e->has_zombie_status && !e->ppid) {
+			err = img_bad_at("pstree.img", i, "zombie_status", "root %u cannot be a zombie",
+					 e->pid);
+			break;
+		}
+		t->threads = calloc(e->n_threads, sizeof(*t->threads));
+		if (!t->threads) {
+			err = -ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < e->n_threads; k++)
+			t->threads[k].tid = e->threads[k];
+		t->nr_threads = e->n_threads;
+		t->pid = e->pid;
+		t->ppid = e->ppid;
+		t->pgid = e->pgid;
+		t->sid = e->sid;
+		t->zombie = e->has_zombie_status;
+		t->zombie_status = e->zombie_status;
+		snprintf(t->comm, sizeof(t->comm), "%s", e->comm ? e->comm : "");
+		t->child = -1;
+		nodes[i] = (struct pstree_node){ .pid = e->pid, .ppid = e->ppid, .pgid = e->pgid,
+						 .sid = e->sid, .zombie = t->zombie };
 		ctx->nr_tasks++;
 	}
+	if (!err) {
+		struct pstree_err pe;
+		err = pstree_check(nodes, ctx->nr_tasks, true, &pe);
+		if (err == -EINVAL)
+			err = img_bad_at("pstree.img", pe.idx, pe.field, "%s", pe.msg);
+	}
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		t->parent = nodes[i].parent;
+		t->early = nodes[i].early;
+		t->sid_outside = nodes[i].sid_outside;
+		t->pgid_outside = nodes[i].pgid_outside;
+	}
+	free(nodes);
 	free(seen);
 	free_list(IMG_PSTREE, (void **)tree, nr_tree);
 	if (err)
@@ -170,34 +229,181 @@ static int load_images(struct rst_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_files; i++)
 		ctx->file_fds[i] = -1;
 	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
-		err = load_task(ctx, &ctx->tasks[i]);
+		if (!ctx->tasks[i].zombie)
+			err = load_task(ctx, &ctx->tasks[i]);
 	return err;
 }
 
-/* Everything in the child, from the engine's copy to the restorer. */
-static void __attribute__((noreturn)) child_main(struct rst_task *t, int sync_fd)
+/*
+ * Tasks are created by the engine (roots) or by their restored parent,
+ * each running task_main() in a copy of the engine, in three phases the
+ * engine drives through this page (MAP_SHARED, inherited by every new
+ * task until its restorer unmaps everything):
+ *   CREATE  fork the children (a session leader forks those that stay in
+ *           its old session first, then calls setsid), lead own group;
+ *   GROUPS  every group now has its leader: join the recorded group, and
+ *           a task that is to be a zombie exits with its status;
+ *   RUN     (the engine now traces every task) fds, cwd, root, then the
+ *           restorer.
+ */
+enum {
+	PHASE_ABORT = -1,
+	PHASE_CREATE = 0,
+	PHASE_GROUPS = 1,
+	PHASE_RUN = 2,
+};
+
+#define PHASE_WAIT_MS 30000
+#define TASK_WAIT_S 120
+
+struct rst_shared {
+	int phase;
+	int nr_ready;		/* tasks done with the current phase */
+	int failed;		/* PID of the first task that failed, or 0 */
+	int __pad;
+	pid_t created[];	/* by task index: its PID once forked */
+};
+
+static long futex(int *uaddr, int op, int val, const struct timespec *ts)
 {
-	const TaskCoreEntry *tc = t->core->task;
-	char c;
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+/* In a new task: the failure is logged already; tell the engine and go. */
+static void __attribute__((noreturn)) task_fail(struct rst_ctx *ctx, struct rst_task *t)
+{
+	int zero = 0;
+
+	__atomic_compare_exchange_n(&ctx->shm->failed, &zero, t->pid, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	futex(&ctx->shm->nr_ready, FUTEX_WAKE, INT_MAX, NULL);
+	_exit(1);
+}
+
+/* In a new task: report this phase done and wait for the engine's next. */
+static void task_next_phase(struct rst_ctx *ctx, int want)
+{
+	struct rst_shared *s = ctx->shm;
+
+	__atomic_add_fetch(&s->nr_ready, 1, __ATOMIC_SEQ_CST);
+	futex(&s->nr_ready, FUTEX_WAKE, INT_MAX, NULL);
+	for (int i = 0;; i++) {
+		int ph = __atomic_load_n(&s->phase, __ATOMIC_SEQ_CST);
+		if (ph == PHASE_ABORT || i == TASK_WAIT_S)
+			_exit(1);
+		if (ph >= want)
+			return;
+		struct timespec ts = { 1, 0 };
+		futex(&s->phase, FUTEX_WAIT, ph, &ts);
+	}
+}
+
+static void __attribute__((noreturn)) task_main(struct rst_ctx *ctx, size_t idx);
+
+/* clone3 with the task's PID, from the engine (roots) or its parent. */
+static int fork_task(struct rst_ctx *ctx, size_t idx)
+{
+	struct rst_task *t = &ctx->tasks[idx];
+	struct clone_args ca = { .exit_signal = t->zombie ? SIGCHLD : t->exit_signal };
+	pid_t set_tid = t->pid;
+
+	ca.set_tid = (uint64_t)&set_tid;
+	ca.set_tid_size = 1;
+	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		task_main(ctx, idx);
+	if (pid < 0) {
+		int err = -errno;
+		if (errno == EEXIST)
+			pr_err("PID %d is already in use; cannot restore the task with its PID", t->pid);
+		else
+			pr_perror("cannot create task %d (clone3 with set_tid)", t->pid);
+		return err;
+	}
+	__atomic_store_n(&ctx->shm->created[idx], pid, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int fork_children(struct rst_ctx *ctx, size_t idx, bool early)
+{
+	for (size_t c = idx + 1; c < ctx->nr_tasks; c++) {
+		if (ctx->tasks[c].parent != (int)idx || ctx->tasks[c].early != early)
+			continue;
+		int err = fork_task(ctx, c);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Exit the way the dumped zombie did; its parent never reaps it here. */
+static void __attribute__((noreturn)) become_zombie(struct rst_task *t)
+{
+	int st = t->zombie_status;
+
+	if (t->comm[0])
+		prctl(PR_SET_NAME, t->comm);
+	if (WIFSIGNALED(st)) {
+		struct rlimit none = { 0, 0 };
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		sigset_t set;
+		int sig = WTERMSIG(st);
+
+		/* No core file: the dumped one was written already, if any. */
+		setrlimit(RLIMIT_CORE, &none);
+		sigaction(sig, &dfl, NULL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		kill(getpid(), sig);
+		/* A signal whose default is not to kill: the status was SIGKILL's. */
+		kill(getpid(), SIGKILL);
+	}
+	_exit(WEXITSTATUS(st));
+}
+
+/* Everything in a new task, from the engine's copy to the restorer. */
+static void __attribute__((noreturn)) task_main(struct rst_ctx *ctx, size_t idx)
+{
+	struct rst_task *t = &ctx->tasks[idx];
+	const TaskCoreEntry *tc;
 	sigset_t all;
 
-	/* Wait until the engine traces us: from then on a failure kills us. */
-	if (read(sync_fd, &c, 1) != 1)
-		_exit(1);
-	close(sync_fd);
-	/*
-	 * A task that led its session or group leads a new one again; any
-	 * other stays in ckpt's, which is what --shell-job asks for (and what
-	 * the engine warned about otherwise).
-	 */
-	if (t->sid == t->pid && setsid() < 0) {
-		pr_perror("cannot make %d a session leader", t->pid);
-		goto fail;
-	}
-	if (t->sid != t->pid && t->pgid == t->pid && setpgid(0, 0) < 0) {
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Until the engine traces us (EXITKILL), a dead parent takes us along. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+	if (t->sid == t->pid) {
+		if (fork_children(ctx, idx, true))
+			task_fail(ctx, t);
+		if (setsid() < 0) {
+			pr_perror("cannot make %d a session leader", t->pid);
+			task_fail(ctx, t);
+		}
+	} else if (t->pgid == t->pid && setpgid(0, 0) < 0) {
 		pr_perror("cannot make %d a process group leader", t->pid);
-		goto fail;
+		task_fail(ctx, t);
 	}
+	if (fork_children(ctx, idx, false))
+		task_fail(ctx, t);
+	task_next_phase(ctx, PHASE_GROUPS);
+
+	if (t->pgid != t->pid) {
+		pid_t pg = t->pgid_outside ? ctx->own_pgid : t->pgid;
+		if (getpgrp() != pg && setpgid(0, pg) < 0) {
+			pr_perror("cannot put %d into process group %d", t->pid, pg);
+			task_fail(ctx, t);
+		}
+	}
+	if (t->zombie) {
+		__atomic_add_fetch(&ctx->shm->nr_ready, 1, __ATOMIC_SEQ_CST);
+		futex(&ctx->shm->nr_ready, FUTEX_WAKE, INT_MAX, NULL);
+		become_zombie(t);
+	}
+	task_next_phase(ctx, PHASE_RUN);
+
+	tc = t->core->task;
 	if (restore_files_child(t))
 		goto fail;
 	if (chdir(tc->cwd) < 0) {
@@ -213,8 +419,6 @@ static void __attribute__((noreturn)) child_main(struct rst_task *t, int sync_fd
 		pr_perror("cannot set personality %#x for %d", tc->personality, t->pid);
 		goto fail;
 	}
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
 	/*
 	 * glibc registered an rseq area in our TLS, which the restorer unmaps;
 	 * the kernel would then fault writing the CPU number into it on the
@@ -233,15 +437,15 @@ static void __attribute__((noreturn)) child_main(struct rst_task *t, int sync_fd
 		goto fail;
 	uint64_t entry = t->region + blob_sym_off(BLOB_RESTORER, BLOB_SYM_ENTRY);
 	uint64_t args = t->region + blob_map_size(BLOB_RESTORER);
-	uint64_t stack = t->region + t->region_len;
 	__asm__ volatile("movq %0, %%rsp\n\t"
 			 "movq %1, %%rdi\n\t"
 			 "jmpq *%2\n\t"
 			 :
-			 : "r"(stack), "r"(args), "r"(entry)
+			 : "r"(t->stack_top), "r"(args), "r"(entry)
 			 : "memory");
 	__builtin_unreachable();
 fail:
+	/* Traced with EXITKILL by now: the engine sees the exit. */
 	_exit(1);
 }
 
@@ -276,52 +480,72 @@ static int ptrace_step_syscall(pid_t pid, const char *what)
 }
 
 /*
- * The restorer stopped on its int3, done. Let it run rt_sigreturn (the
- * kernel loads registers, FPU state, mask and sigaltstack from the frame)
- * and stop right after it; then remove the restorer region through the
- * task's own syscall instruction in that region, stopping at the exit of
- * that munmap before the task can return into code that is gone, and put
- * back the registers rt_sigreturn gave it.
+ * A thread stopped on the restorer's int3, done: let it run rt_sigreturn
+ * (the kernel loads registers, FPU state, mask and sigaltstack from its
+ * frame) and stop right after it. The leader first puts back the SIGTRAP
+ * action (one rt_sigaction), which the traps of all threads reset.
  */
-static int finish_task(struct rst_task *t)
+static int step_sigreturn(pid_t tid, struct user_regs_struct *ret_regs, uint64_t *ret_mask)
 {
-	pid_t pid = t->child;
-	struct user_regs_struct final, regs;
-	uint64_t mask, all = ~0ull;
+	struct user_regs_struct regs;
+	uint64_t all = ~0ull;
 	int err;
 
-	/* At most one system call (rt_sigaction of SIGTRAP) comes first. */
 	for (int i = 0;; i++) {
-		err = ptrace_step_syscall(pid, "entering rt_sigreturn");
+		err = ptrace_step_syscall(tid, "entering rt_sigreturn");
 		if (err)
 			return err;
-		if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0) {
+		if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) < 0) {
 			err = -errno;
-			pr_perror("cannot get registers of %d", pid);
+			pr_perror("cannot get registers of %d", tid);
 			return err;
 		}
 		if (regs.orig_rax == SYS_rt_sigreturn)
 			break;
 		if (i == 1) {
-			pr_err("task %d made system call %lld instead of rt_sigreturn", pid,
+			pr_err("task %d made system call %lld instead of rt_sigreturn", tid,
 			       (long long)regs.orig_rax);
 			return -EIO;
 		}
-		err = ptrace_step_syscall(pid, "restoring the SIGTRAP action");
+		err = ptrace_step_syscall(tid, "restoring the SIGTRAP action");
 		if (err)
 			return err;
 	}
-	err = ptrace_step_syscall(pid, "leaving rt_sigreturn");
+	err = ptrace_step_syscall(tid, "leaving rt_sigreturn");
 	if (err)
 		return err;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &final) < 0 ||
-	    ptrace(PTRACE_GETSIGMASK, pid, sizeof(mask), &mask) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, pid, sizeof(all), &all) < 0) {
+	if (ptrace(PTRACE_GETREGS, tid, NULL, ret_regs) < 0 ||
+	    ptrace(PTRACE_GETSIGMASK, tid, sizeof(*ret_mask), ret_mask) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, tid, sizeof(all), &all) < 0) {
 		err = -errno;
-		pr_perror("cannot read the restored state of %d", pid);
+		pr_perror("cannot read the restored state of %d", tid);
 		return err;
 	}
-	regs = final;
+	return 0;
+}
+
+/*
+ * Every thread of the process is on its final int3. Take each through
+ * rt_sigreturn, then remove the restorer region through the leader's own
+ * syscall instruction in that region, stopping at the exit of that munmap
+ * before it can return into code that is gone, and put back the registers
+ * and masks rt_sigreturn gave each thread.
+ */
+static int finish_task(struct rst_task *t)
+{
+	size_t n = t->nr_threads;
+	struct user_regs_struct final[n], regs;
+	uint64_t mask[n];
+	pid_t pid = t->pid;
+	int err;
+
+	/* The leader last: its rt_sigaction of SIGTRAP comes after every trap. */
+	for (size_t k = n; k-- > 0;) {
+		err = step_sigreturn(t->threads[k].tid, &final[k], &mask[k]);
+		if (err)
+			return err;
+	}
+	regs = final[0];
 	regs.rip = t->region + blob_sym_off(BLOB_RESTORER, BLOB_SYM_SYSCALL);
 	regs.rax = SYS_munmap;
 	regs.orig_rax = -1;
@@ -341,109 +565,296 @@ static int finish_task(struct rst_task *t)
 		pr_err("cannot remove the restorer from %d: %s", pid, strerror(-(long)regs.rax));
 		return -EIO;
 	}
-	if (ptrace(PTRACE_SETREGS, pid, NULL, &final) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, pid, sizeof(mask), &mask) < 0) {
-		err = -errno;
-		pr_perror("cannot set the final state of %d", pid);
-		return err;
+	for (size_t k = 0; k < n; k++) {
+		pid_t tid = t->threads[k].tid;
+		if (ptrace(PTRACE_SETREGS, tid, NULL, &final[k]) < 0 ||
+		    ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask[k]), &mask[k]) < 0) {
+			err = -errno;
+			pr_perror("cannot set the final state of %d", tid);
+			return err;
+		}
 	}
 	return 0;
 }
 
-static int read_restorer_status(struct rst_task *t, struct restorer_args *a)
+/* The restorer's verdict for every thread of the task. */
+static int check_restorer_status(struct rst_task *t)
 {
-	struct iovec l = { a, sizeof(*a) };
-	struct iovec r = { (void *)(t->region + blob_map_size(BLOB_RESTORER)), sizeof(*a) };
+	size_t n = t->nr_threads;
+	struct restorer_args a;
+	struct restorer_thread th[n];
+	uint64_t args = t->region + blob_map_size(BLOB_RESTORER);
+	struct iovec l[2] = { { &a, sizeof(a) }, { th, sizeof(th) } };
+	struct iovec r[2] = { { (void *)args, sizeof(a) },
+			      { (void *)(args + ((struct restorer_args *)t->args)->threads_off), sizeof(th) } };
 
-	if (process_vm_readv(t->child, &l, 1, &r, 1, 0) != sizeof(*a)) {
+	if (process_vm_readv(t->pid, l, 2, r, 2, 0) != (ssize_t)(sizeof(a) + sizeof(th))) {
 		int err = -errno;
 		pr_perror("cannot read the restorer status of %d", t->pid);
 		return err;
 	}
-	return 0;
-}
-
-/* Fork the task with its PID and run it up to the restorer's final stop. */
-static int restore_task(struct rst_ctx *ctx, struct rst_task *t)
-{
-	struct clone_args ca = { .exit_signal = SIGCHLD };
-	pid_t set_tid = t->pid;
-	int sync[2], status, err;
-	struct restorer_args a;
-
-	if (kill(t->pid, 0) == 0 || errno != ESRCH) {
-		pr_err("PID %d is already in use; cannot restore the task with its PID", t->pid);
-		return -EEXIST;
-	}
-	if (pipe2(sync, O_CLOEXEC) < 0)
-		return -errno;
-	ca.set_tid = (uint64_t)&set_tid;
-	ca.set_tid_size = 1;
-	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (pid == 0) {
-		close(sync[1]);
-		child_main(t, sync[0]);
-	}
-	close(sync[0]);
-	if (pid < 0) {
-		err = -errno;
-		if (errno == EEXIST)
-			pr_err("PID %d is already in use; cannot restore the task with its PID", t->pid);
-		else
-			pr_perror("cannot create task %d (clone3 with set_tid)", t->pid);
-		close(sync[1]);
-		return err;
-	}
-	t->child = pid;
-	if (ptrace(PTRACE_SEIZE, pid, NULL, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0) {
-		err = -errno;
-		pr_perror("cannot trace the new task %d", pid);
-		close(sync[1]);
-		return err;
-	}
-	if (write(sync[1], "g", 1) != 1) {
-		err = -errno;
-		close(sync[1]);
-		return err;
-	}
-	close(sync[1]);
-	/* The restorer reads every page first: allow for a slow disk (20 MiB/s). */
-	int wait_ms = RESTORE_WAIT_MS + (int)(t->pages_bytes / (20ull << 20) * 1000);
-	err = infect_wait(pid, &status, wait_ms);
-	if (err) {
-		pr_errno(err, "waiting for the restorer of %d", pid);
-		return err;
-	}
-	if (!WIFSTOPPED(status)) {
-		char buf[64];
-		pr_err("restore of %d failed: the new task %s", pid, infect_status_str(status, buf, sizeof(buf)));
-		t->child = -1;
-		return -ECHILD;
-	}
-	err = read_restorer_status(t, &a);
-	if (err)
-		return err;
-	if (a.status != RESTORER_STATUS_DONE) {
+	for (size_t k = 0; k < n; k++) {
+		if (th[k].status == RESTORER_STATUS_DONE)
+			continue;
 		a.errmsg[sizeof(a.errmsg) - 1] = 0;
-		pr_err("restore of %d failed in the restorer: %s", pid,
+		pr_err("restore of %d failed in the restorer (thread %u): %s", t->pid, th[k].tid,
 		       a.errmsg[0] ? a.errmsg : "stopped unexpectedly");
 		return a.status < 0 ? a.status : -EIO;
 	}
-	return finish_task(t);
+	return 0;
 }
 
-static void kill_children(struct rst_ctx *ctx)
+static struct rst_thread *find_thread(struct rst_ctx *ctx, pid_t tid, struct rst_task **ret_task)
 {
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *t = &ctx->tasks[i];
-		int status;
-		if (t->child <= 0)
-			continue;
-		kill(t->child, SIGKILL);
-		while (waitpid(t->child, &status, __WALL) < 0 && errno == EINTR)
-			;
-		t->child = -1;
+		for (size_t k = 0; k < t->nr_threads && !t->zombie; k++) {
+			if (t->threads[k].tid == tid) {
+				*ret_task = t;
+				return &t->threads[k];
+			}
+		}
 	}
+	return NULL;
+}
+
+/*
+ * Let every restorer run until each thread of each task sits on its
+ * final int3. Threads appear through PTRACE_O_TRACECLONE: the leader
+ * stops for the clone event, the new thread with PTRACE_EVENT_STOP; both
+ * just go on. Anything else is a failed restore.
+ */
+static int run_restorers(struct rst_ctx *ctx)
+{
+	size_t left = 0;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		if (!ctx->tasks[i].zombie) {
+			left += ctx->tasks[i].nr_threads;
+			bytes += ctx->tasks[i].pages_bytes;
+		}
+	}
+	/* The restorers read every page first: allow for a slow disk (20 MiB/s). */
+	int wait_ms = RESTORE_WAIT_MS + (int)(bytes / (20ull << 20) * 1000);
+	while (left) {
+		struct rst_task *t;
+		char buf[64];
+		int status;
+		pid_t tid;
+		int err = infect_wait_any(&tid, &status, wait_ms);
+		if (err) {
+			pr_errno(err, "waiting for the restorers (%zu thread(s) not done)", left);
+			return err;
+		}
+		struct rst_thread *th = find_thread(ctx, tid, &t);
+		if (!th) {
+			pr_warn("unexpected %d: %s, ignoring", tid, infect_status_str(status, buf, sizeof(buf)));
+			continue;
+		}
+		if (!WIFSTOPPED(status)) {
+			pr_err("restore of %d failed: thread %d %s", t->pid, tid,
+			       infect_status_str(status, buf, sizeof(buf)));
+			t->child = tid == t->pid ? -1 : t->child;
+			return -ECHILD;
+		}
+		int event = status >> 16, sig = WSTOPSIG(status);
+		if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_STOP ||
+		    (event == 0 && sig == SIGSTOP)) {
+			if (ptrace(PTRACE_CONT, tid, NULL, NULL) < 0) {
+				err = -errno;
+				pr_perror("cannot resume %d", tid);
+				return err;
+			}
+			continue;
+		}
+		if (event == 0 && sig == SIGTRAP && !th->at_trap) {
+			th->at_trap = true;
+			left--;
+			continue;
+		}
+		struct user_regs_struct regs = {};
+		siginfo_t si = {};
+		ptrace(PTRACE_GETREGS, tid, NULL, &regs);
+		ptrace(PTRACE_GETSIGINFO, tid, NULL, &si);
+		pr_err("restore of %d failed: thread %d %s in the restorer at ip %#llx, addr %p", t->pid,
+		       tid, infect_status_str(status, buf, sizeof(buf)), (unsigned long long)regs.rip,
+		       si.si_addr);
+		return -EIO;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		if (ctx->tasks[i].zombie)
+			continue;
+		int err = check_restorer_status(&ctx->tasks[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void set_phase(struct rst_ctx *ctx, int phase)
+{
+	__atomic_store_n(&ctx->shm->nr_ready, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ctx->shm->phase, phase, __ATOMIC_SEQ_CST);
+	futex(&ctx->shm->phase, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* Wait until every task reported the phase done (or one failed). */
+static int wait_phase(struct rst_ctx *ctx, const char *what)
+{
+	struct rst_shared *s = ctx->shm;
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int ready = __atomic_load_n(&s->nr_ready, __ATOMIC_SEQ_CST);
+		int failed = __atomic_load_n(&s->failed, __ATOMIC_SEQ_CST);
+		if (failed) {
+			pr_err("restore failed in task %d while %s", failed, what);
+			return -EIO;
+		}
+		if (ready >= (int)ctx->nr_tasks)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (ms > PHASE_WAIT_MS) {
+			pr_err("only %d of %zu tasks finished %s within %d s", ready, ctx->nr_tasks, what,
+			       PHASE_WAIT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		/* A root that died never reports; its children die with it (PDEATHSIG). */
+		for (size_t i = 0; i < ctx->nr_tasks; i++) {
+			int status;
+			pid_t pid = s->created[i];
+			if (ctx->tasks[i].ppid || pid <= 0)
+				continue;
+			if (waitpid(pid, &status, WNOHANG | __WALL) == pid) {
+				char buf[64];
+				pr_err("task %d %s while %s", pid, infect_status_str(status, buf, sizeof(buf)),
+				       what);
+				s->created[i] = 0;
+				return -ECHILD;
+			}
+		}
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		futex(&s->nr_ready, FUTEX_WAIT, ready, &ts);
+	}
+}
+
+/* The zombies-to-be exited; their parents must see them before they go on. */
+static int wait_zombies(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (!t->zombie)
+			continue;
+		int fd = syscall(SYS_pidfd_open, ctx->shm->created[i], 0);
+		if (fd < 0) {
+			if (errno == ESRCH)
+				continue;
+			pr_perror("cannot watch zombie %d", t->pid);
+			return -errno;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int r = poll(&pfd, 1, PHASE_WAIT_MS);
+		close(fd);
+		if (r != 1) {
+			pr_err("task %d did not exit to become a zombie", t->pid);
+			return -ETIMEDOUT;
+		}
+	}
+	return 0;
+}
+
+/* Trace every task (a failure of ours kills them), then let them run. */
+static int seize_tasks(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		if (ptrace(PTRACE_SEIZE, t->pid, NULL,
+			   PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) < 0) {
+			int err = -errno;
+			pr_perror("cannot trace the new task %d", t->pid);
+			return err;
+		}
+		t->child = t->pid;
+	}
+	return 0;
+}
+
+/* Build every tree and run every restorer up to its last stop. */
+static int restore_tree(struct rst_ctx *ctx)
+{
+	int err;
+
+	ctx->shm_len = sizeof(struct rst_shared) + ctx->nr_tasks * sizeof(pid_t);
+	ctx->shm = mmap(NULL, ctx->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ctx->shm == MAP_FAILED) {
+		ctx->shm = NULL;
+		pr_perror("cannot map the page shared with the new tasks");
+		return -errno;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (kill(t->pid, 0) == 0 || errno != ESRCH) {
+			pr_err("PID %d is already in use; cannot restore the task with its PID", t->pid);
+			return -EEXIST;
+		}
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		if (ctx->tasks[i].ppid)
+			continue;
+		err = fork_task(ctx, i);
+		if (err)
+			return err;
+	}
+	err = wait_phase(ctx, "creating the tree");
+	if (!err && fault_injected("restore-tree"))
+		err = -EIO;
+	if (err)
+		return err;
+	set_phase(ctx, PHASE_GROUPS);
+	err = wait_phase(ctx, "joining process groups");
+	if (!err)
+		err = wait_zombies(ctx);
+	if (!err)
+		err = seize_tasks(ctx);
+	if (!err && fault_injected("restore-seized"))
+		err = -EIO;
+	if (err)
+		return err;
+	set_phase(ctx, PHASE_RUN);
+	err = run_restorers(ctx);
+	if (!err && fault_injected("restore-restorers"))
+		err = -EIO;
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
+		if (!ctx->tasks[i].zombie)
+			err = finish_task(&ctx->tasks[i]);
+	return err;
+}
+
+/*
+ * Kill whatever was created. ckpt is a child subreaper during the
+ * restore, so the orphans of killed tasks come to it to be reaped.
+ */
+static void kill_tasks(struct rst_ctx *ctx)
+{
+	int status;
+	pid_t pid;
+
+	if (!ctx->shm)
+		return;
+	__atomic_store_n(&ctx->shm->phase, PHASE_ABORT, __ATOMIC_SEQ_CST);
+	futex(&ctx->shm->phase, FUTEX_WAKE, INT_MAX, NULL);
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		if (ctx->shm->created[i] > 0)
+			kill(ctx->shm->created[i], SIGKILL);
+	while (infect_wait_any(&pid, &status, 5000) == 0)
+		;
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		ctx->tasks[i].child = -1;
 }
 
 static int write_pidfile(const char *path, pid_t pid)
@@ -475,19 +886,52 @@ static void free_ctx(struct rst_ctx *ctx)
 			if (t->rfds[k] >= 0)
 				close(t->rfds[k]);
 		free(t->rfds);
+		free(t->shm_slots);
 		free(t->plan);
 		free(t->args);
+		free(t->threads);
 		if (t->region)
 			munmap((void *)t->region, t->region_len);
 	}
 	free(ctx->tasks);
 	restore_files_close(ctx);
+	restore_mm_shm_close(ctx);
 	free(ctx->file_fds);
 	free_list(IMG_FILES, (void **)ctx->files, ctx->nr_files);
 	free_list(IMG_PIPES_DATA, (void **)ctx->pipes, ctx->nr_pipes);
 	img_free_kind(IMG_INVENTORY, ctx->inv);
+	if (ctx->shm)
+		munmap(ctx->shm, ctx->shm_len);
 	if (ctx->dirfd >= 0)
 		close(ctx->dirfd);
+}
+
+/* Past this point the tasks run: nothing may kill them any more. */
+static void release_tasks(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		for (size_t k = t->nr_threads; k-- > 0;) {
+			long sig = 0;
+			/*
+			 * A task that was stopped stops again: the stop signal goes
+			 * in with the leader's detach, as if it had just arrived.
+			 */
+			if (k == 0 && t->stop_signal) {
+				const TaskCoreEntry *tc = t->core->task;
+				sig = SIGSTOP;
+				for (size_t s = 0; s < tc->n_sigactions; s++)
+					if ((int)tc->sigactions[s]->sig == t->stop_signal &&
+					    tc->sigactions[s]->handler == (uint64_t)SIG_DFL)
+						sig = t->stop_signal;
+			}
+			if (ptrace(PTRACE_DETACH, t->threads[k].tid, NULL, (void *)sig) < 0)
+				pr_perror("cannot detach from %d", t->threads[k].tid);
+		}
+		pr_info("restored %d%s", t->pid, t->nr_threads > 1 ? " with its threads" : "");
+	}
 }
 
 static int do_restore(struct restore_opts *o)
@@ -509,57 +953,66 @@ static int do_restore(struct restore_opts *o)
 			pr_warn("cannot raise the fd limit to %llu: %s, ignoring",
 				(unsigned long long)nofile.rlim_max, strerror(errno));
 	}
+	ctx.own_pgid = getpgrp();
+	ctx.own_sid = getsid(0);
 	ctx.dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx.dirfd < 0) {
 		pr_perror("cannot open the image directory '%s'", o->dir);
 		return -1;
 	}
 	err = load_images(&ctx);
-	for (size_t i = 0; i < ctx.nr_tasks && !err; i++) {
+	for (size_t i = 0; i < ctx.nr_tasks && !err && !o->shell_job; i++) {
 		struct rst_task *t = &ctx.tasks[i];
-		if (t->sid != t->pid && !o->shell_job)
+		if (t->sid_outside && (t->parent < 0 || !ctx.tasks[t->parent].sid_outside))
 			pr_warn("task %d was in session %d, which is not in the dump; it joins ckpt's session (--shell-job silences this)",
 				t->pid, t->sid);
 	}
 	/* Everything that can be checked is checked before any task exists. */
+	if (!err)
+		err = restore_mm_shm_prepare(&ctx);
 	for (size_t i = 0; i < ctx.nr_tasks && !err; i++) {
+		if (ctx.tasks[i].zombie)
+			continue;
 		err = restore_files_prepare(&ctx, &ctx.tasks[i]);
 		if (!err)
 			err = restore_mm_prepare(&ctx, &ctx.tasks[i]);
 	}
-	for (size_t i = 0; i < ctx.nr_tasks && !err; i++)
-		err = restore_task(&ctx, &ctx.tasks[i]);
+	if (!err && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		err = -errno;
+		pr_perror("cannot become a child subreaper");
+	}
+	if (!err)
+		err = restore_tree(&ctx);
+	if (!err && fault_injected("restore-finish"))
+		err = -EIO;
+	if (!err && o->pidfile)
+		err = write_pidfile(o->pidfile, ctx.tasks[0].pid);
 	if (err) {
-		kill_children(&ctx);
+		kill_tasks(&ctx);
 		free_ctx(&ctx);
 		return -1;
 	}
-	if (o->pidfile && write_pidfile(o->pidfile, ctx.tasks[0].child)) {
-		kill_children(&ctx);
-		free_ctx(&ctx);
-		return -1;
-	}
-	/* Past this point the tasks run: nothing may kill them any more. */
-	for (size_t i = 0; i < ctx.nr_tasks; i++) {
-		if (ptrace(PTRACE_DETACH, ctx.tasks[i].child, NULL, NULL) < 0)
-			pr_perror("cannot detach from %d", ctx.tasks[i].child);
-		pr_info("restored %d", ctx.tasks[i].child);
-	}
+	/* Orphans of the restored trees go where they would have gone. */
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	release_tasks(&ctx);
 	if (!o->detach) {
+		bool first = true;
 		for (size_t i = 0; i < ctx.nr_tasks; i++) {
 			int status;
-			while (waitpid(ctx.tasks[i].child, &status, 0) < 0) {
+			if (ctx.tasks[i].ppid)
+				continue;
+			while (waitpid(ctx.tasks[i].pid, &status, 0) < 0) {
 				if (errno != EINTR) {
-					pr_perror("cannot wait for %d", ctx.tasks[i].child);
+					pr_perror("cannot wait for %d", ctx.tasks[i].pid);
 					status = 1 << 8;
 					break;
 				}
 			}
-			ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			if (first)
+				ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			first = false;
 		}
 	}
-	for (size_t i = 0; i < ctx.nr_tasks; i++)
-		ctx.tasks[i].child = -1;
 	free_ctx(&ctx);
 	return ret;
 }

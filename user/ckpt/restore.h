@@ -27,10 +27,26 @@ struct fd_plan {
 	bool cloexec;
 };
 
+/* A thread being restored, as the engine's event loop sees it. */
+struct rst_thread {
+	pid_t tid;
+	bool at_trap;		/* stopped on the restorer's final int3 */
+};
+
 /* One process to restore, from its images to its running copy. */
 struct rst_task {
-	pid_t pid;
+	pid_t pid, ppid;
 	pid_t pgid, sid;
+	bool zombie;		/* recreated only to exit with zombie_status */
+	uint32_t zombie_status;
+	char comm[16];		/* a zombie's name */
+	int exit_signal;	/* what its parent gets when it exits */
+	int stop_signal;	/* stopped again by it once restored, or 0 */
+	/* From pstree_check(): how fork, setsid and setpgid rebuild it. */
+	int parent;
+	bool early, sid_outside, pgid_outside;
+	struct rst_thread *threads;	/* [0] is the leader */
+	size_t nr_threads;
 	CoreEntry *core;
 	MmEntry *mm;
 	PagemapEntry **pagemap;
@@ -41,6 +57,8 @@ struct rst_task {
 	/* Engine fds the restorer uses, moved to base.. in the child. */
 	int *rfds;
 	size_t nr_rfds;
+	size_t *shm_slots;	/* rfds[3 + n_files + j] is ctx->shms[shm_slots[j]] */
+	size_t nr_shm_slots;
 	int fd_base;
 	struct fd_plan *plan;
 	size_t nr_plan;
@@ -48,9 +66,19 @@ struct rst_task {
 	uint64_t pages_bytes;	/* size of the pages file */
 	uint64_t region;	/* where the restorer lives in the task */
 	size_t region_len;
+	uint64_t stack_top;	/* the leader's restorer stack */
+	uint64_t thread_stacks;	/* thread k >= 1: stack ends at + k * size */
 	void *args;		/* struct restorer_args and its arrays */
 	size_t args_len;
-	pid_t child;
+	pid_t child;		/* its pid once created, -1 before */
+};
+
+/* A shared memory object (shared anonymous or memfd), one per shmid. */
+struct rst_shm {
+	uint64_t shmid;
+	uint64_t size;
+	const char *memfd;	/* memfd name, or NULL for shared anonymous memory */
+	int fd;
 };
 
 struct rst_ctx {
@@ -62,12 +90,23 @@ struct rst_ctx {
 	int *file_fds;		/* opened FileEntry, by index; -1 until opened */
 	PipeDataEntry **pipes;
 	size_t nr_pipes;
-	struct rst_task *tasks;
+	struct rst_task *tasks;	/* pstree order: parents first */
 	size_t nr_tasks;
+	struct rst_shm *shms;
+	size_t nr_shms;
+	struct rst_shared *shm;	/* shared with the new tasks until they run */
+	size_t shm_len;
+	pid_t own_pgid, own_sid;	/* ckpt's, for leaders outside the dump */
 };
 
 /* restore_mm.c: check the mm images and build the restorer args. */
 int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t);
+/*
+ * Create every shared memory object the mappings of all tasks name, once,
+ * so that each mapping of it maps the same object again.
+ */
+int restore_mm_shm_prepare(struct rst_ctx *ctx);
+void restore_mm_shm_close(struct rst_ctx *ctx);
 /* In the child: map the restorer and its args at the reserved place. */
 int restore_mm_child(struct rst_task *t);
 

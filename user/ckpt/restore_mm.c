@@ -28,7 +28,8 @@ static size_t page_up(size_t v)
 
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
-	size_t vmas, runs, close, groups, pending, shared_pending, names, vdso_proxy, sigframe, total;
+	size_t vmas, runs, close, groups, pending, shared_pending, names, vdso_proxy, threads,
+		sigframe, sigframe_size, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -162,14 +163,127 @@ static int open_map_file(const MapFileEntry *f, bool write)
 	return fd;
 }
 
-/* The restorer's fds: [0] log, [1] pages, [2] exe, [3 + k] mapped file k. */
+static struct rst_shm *find_shm(struct rst_ctx *ctx, uint64_t shmid, size_t *ret_idx)
+{
+	for (size_t i = 0; i < ctx->nr_shms; i++) {
+		if (ctx->shms[i].shmid == shmid) {
+			*ret_idx = i;
+			return &ctx->shms[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Shared anonymous memory is made the way the task made it (mmap
+ * MAP_SHARED | MAP_ANONYMOUS) and taken as a file through map_files, so
+ * that every mapping of it shows "/dev/zero (deleted)" again.
+ */
+static int create_shm(struct rst_shm *s)
+{
+	if (s->memfd) {
+		s->fd = memfd_create(s->memfd, MFD_CLOEXEC);
+		if (s->fd < 0 || ftruncate(s->fd, s->size) < 0) {
+			int err = -errno;
+			pr_perror("cannot create memfd '%s' of %llu bytes", s->memfd,
+				  (unsigned long long)s->size);
+			return err;
+		}
+		return 0;
+	}
+	void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char path[96];
+	if (p == MAP_FAILED) {
+		pr_perror("cannot create %llu bytes of shared memory", (unsigned long long)s->size);
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
+		 (unsigned long)p + s->size);
+	s->fd = open(path, O_RDWR | O_CLOEXEC);
+	int err = s->fd < 0 ? -errno : 0;
+	munmap(p, s->size);
+	if (err)
+		pr_errno(err, "cannot open the shared memory object at %p", p);
+	return err;
+}
+
+int restore_mm_shm_prepare(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		const struct rst_task *t = &ctx->tasks[i];
+		char name[64];
+		if (t->zombie)
+			continue;
+		img_name(IMG_MM, t->pid, name, sizeof(name));
+		for (size_t k = 0; k < t->mm->n_vmas; k++) {
+			const VmaEntry *v = t->mm->vmas[k];
+			uint64_t need = v->pgoff + (v->end - v->start);
+			size_t idx;
+			if (v->kind != VMA_KIND_SHARED_ANON)
+				continue;
+			if (v->has_shm_size && v->shm_size > need)
+				need = page_up(v->shm_size);
+			struct rst_shm *s = find_shm(ctx, v->shmid, &idx);
+			if (s) {
+				if (!s->memfd != !v->memfd || (s->memfd && strcmp(s->memfd, v->memfd)))
+					return img_bad_at(name, 0, "vmas.memfd",
+							  "mapping at 0x%llx: shmid %llu is also another object",
+							  (unsigned long long)v->start,
+							  (unsigned long long)v->shmid);
+				if (need > s->size)
+					s->size = need;
+				continue;
+			}
+			s = realloc(ctx->shms, (ctx->nr_shms + 1) * sizeof(*s));
+			if (!s)
+				return -ENOMEM;
+			ctx->shms = s;
+			ctx->shms[ctx->nr_shms++] = (struct rst_shm){ v->shmid, need, v->memfd, -1 };
+		}
+	}
+	for (size_t i = 0; i < ctx->nr_shms; i++) {
+		int err = create_shm(&ctx->shms[i]);
+		if (err)
+			return err;
+	}
+	if (ctx->nr_shms)
+		pr_debug("%zu shared memory object(s)", ctx->nr_shms);
+	return 0;
+}
+
+void restore_mm_shm_close(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_shms; i++)
+		if (ctx->shms[i].fd >= 0)
+			close(ctx->shms[i].fd);
+	free(ctx->shms);
+	ctx->shms = NULL;
+	ctx->nr_shms = 0;
+}
+
+/* The task's slot for shared memory object idx among its restorer fds. */
+static int shm_slot(struct rst_task *t, size_t idx)
+{
+	for (size_t j = 0; j < t->nr_shm_slots; j++)
+		if (t->shm_slots[j] == idx)
+			return 3 + t->mm->n_files + j;
+	return -1;
+}
+
+/*
+ * The restorer's fds: [0] log, [1] pages, [2] exe, [3 + k] mapped file k,
+ * then the shared memory objects it maps.
+ */
 static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_bytes)
 {
 	MmEntry *mm = t->mm;
 	char name[64];
 	struct stat st;
 
-	t->rfds = malloc((3 + mm->n_files) * sizeof(int));
+	t->rfds = malloc((3 + mm->n_files + mm->n_vmas) * sizeof(int));
+	t->shm_slots = malloc((mm->n_vmas + 1) * sizeof(*t->shm_slots));
+	if (!t->rfds || !t->shm_slots)
+		return -ENOMEM;
 	if (!t->rfds)
 		return -ENOMEM;
 	t->rfds[t->nr_rfds++] = log_get_fd();
@@ -207,14 +321,27 @@ static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_byt
 		pr_perror("cannot set up the restorer's fds for %d", t->pid);
 		return err;
 	}
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		size_t idx;
+		if (mm->vmas[i]->kind != VMA_KIND_SHARED_ANON ||
+		    !find_shm(ctx, mm->vmas[i]->shmid, &idx) || shm_slot(t, idx) >= 0)
+			continue;
+		fd = fcntl(ctx->shms[idx].fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			int err = -errno;
+			pr_perror("cannot duplicate a shared memory fd for %d", t->pid);
+			return err;
+		}
+		t->shm_slots[t->nr_shm_slots++] = idx;
+		t->rfds[t->nr_rfds++] = fd;
+	}
 	return 0;
 }
 
 static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs)
 {
 	const CoreEntry *c = t->core;
-	const ThreadCoreEntry *th = c->threads[0];
-	size_t off = sizeof(struct restorer_args);
+	size_t off = sizeof(struct restorer_args), xsave = 0;
 
 	l->vmas = off;
 	off += t->mm->n_vmas * sizeof(struct restorer_vma);
@@ -227,7 +354,11 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	off += c->task->creds->n_groups * sizeof(uint32_t);
 	off = (off + 7) & ~7ul;
 	l->pending = off;
-	off += th->n_pending * 128;
+	for (size_t i = 0; i < c->n_threads; i++) {
+		off += c->threads[i]->n_pending * 128;
+		if (c->threads[i]->has_xsave && c->threads[i]->xsave.len > xsave)
+			xsave = c->threads[i]->xsave.len;
+	}
 	l->shared_pending = off;
 	off += c->task->n_shared_pending * 128;
 	l->names = off;
@@ -238,8 +369,12 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	l->vdso_proxy = off;
 	off += t->mm->has_vdso_image ? t->mm->vdso_image.len : 0;
 	off = (off + 63) & ~63ul;
+	l->threads = off;
+	off += c->n_threads * sizeof(struct restorer_thread);
+	off = (off + 63) & ~63ul;
 	l->sigframe = off;
-	off += sigframe_size(th->has_xsave ? th->xsave.len : 0);
+	l->sigframe_size = (sigframe_size(xsave) + 63) & ~63ul;
+	off += c->n_threads * l->sigframe_size;
 	l->total = page_up(off);
 	return 0;
 }
@@ -247,8 +382,9 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 static void fill_task_state(struct rst_task *t, struct restorer_args *a, const struct args_layout *l)
 {
 	const TaskCoreEntry *tc = t->core->task;
-	const ThreadCoreEntry *th = t->core->threads[0];
 	const CredsEntry *cr = tc->creds;
+	struct restorer_thread *rt = aat(t, l->threads);
+	size_t pending = l->pending;
 
 	for (size_t i = 0; i < tc->n_sigactions; i++) {
 		const SigactionEntry *s = tc->sigactions[i];
@@ -279,15 +415,33 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 	};
 	if (cr->n_groups)
 		memcpy(aat(t, l->groups), cr->groups, cr->n_groups * sizeof(uint32_t));
-	a->nr_pending = th->n_pending;
-	a->pending_off = l->pending;
-	for (size_t i = 0; i < th->n_pending; i++)
-		memcpy(aat(t, l->pending + 128 * i), th->pending[i]->siginfo.data, 128);
+	a->nr_threads = t->core->n_threads;
+	a->threads_off = l->threads;
+	for (size_t k = 0; k < t->core->n_threads; k++) {
+		const ThreadCoreEntry *th = t->core->threads[k];
+		struct restorer_thread *o = &rt[k];
+		o->tid = th->tid;
+		o->stack_top = t->thread_stacks + (k + 1) * RESTORER_THREAD_STACK_SIZE;
+		o->nr_pending = th->n_pending;
+		o->pending_off = pending;
+		for (size_t i = 0; i < th->n_pending; i++, pending += 128)
+			memcpy(aat(t, pending), th->pending[i]->siginfo.data, 128);
+		snprintf(o->comm, sizeof(o->comm), "%s", th->comm ? th->comm : tc->comm);
+		o->fs_base = th->gpregs->fs_base;
+		o->gs_base = th->gpregs->gs_base;
+		if (th->rseq) {
+			o->rseq_ptr = th->rseq->ptr;
+			o->rseq_len = th->rseq->len;
+			o->rseq_sig = th->rseq->sig;
+		}
+		o->clear_tid = th->has_clear_tid ? th->clear_tid : 0;
+		o->robust_list = th->has_robust_list ? th->robust_list : 0;
+		o->robust_len = th->has_robust_len ? th->robust_len : 0;
+	}
 	a->nr_shared_pending = tc->n_shared_pending;
 	a->shared_pending_off = l->shared_pending;
 	for (size_t i = 0; i < tc->n_shared_pending; i++)
 		memcpy(aat(t, l->shared_pending + 128 * i), tc->shared_pending[i]->siginfo.data, 128);
-	snprintf(a->comm, sizeof(a->comm), "%s", tc->comm);
 	a->pdeathsig = tc->pdeathsig;
 	a->dumpable = tc->dumpable;
 	if (a->dumpable == 2) {
@@ -298,20 +452,15 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 	}
 	a->timer_slack_ns = tc->timer_slack_ns;
 	a->no_new_privs = tc->no_new_privs;
-	a->fs_base = th->gpregs->fs_base;
-	a->gs_base = th->gpregs->gs_base;
-	if (th->rseq) {
-		a->rseq_ptr = th->rseq->ptr;
-		a->rseq_len = th->rseq->len;
-		a->rseq_sig = th->rseq->sig;
-	}
 }
 
-static void fill_sigframe(struct rst_ctx *ctx, struct rst_task *t, struct restorer_args *a,
-			  const struct args_layout *l, uint64_t args_addr)
+static void fill_sigframe(struct rst_ctx *ctx, struct rst_task *t, const struct args_layout *l,
+			  uint64_t args_addr, size_t k)
 {
-	const ThreadCoreEntry *th = t->core->threads[0];
+	const ThreadCoreEntry *th = t->core->threads[k];
 	const UserRegsEntry *g = th->gpregs;
+	struct restorer_thread *rt = aat(t, l->threads);
+	size_t at = l->sigframe + k * l->sigframe_size;
 	struct sigframe_regs r = {
 		.r15 = g->r15, .r14 = g->r14, .r13 = g->r13, .r12 = g->r12, .bp = g->bp,
 		.bx = g->bx, .r11 = g->r11, .r10 = g->r10, .r9 = g->r9, .r8 = g->r8, .ax = g->ax,
@@ -328,7 +477,7 @@ static void fill_sigframe(struct rst_ctx *ctx, struct rst_task *t, struct restor
 	} else {
 		r.alt_flags = SS_DISABLE;
 	}
-	a->sigframe = sigframe_build(aat(t, l->sigframe), args_addr + l->sigframe, &r);
+	rt[k].sigframe = sigframe_build(aat(t, at), args_addr + at, &r);
 }
 
 /* Write a jump at code[0] (which will live at `at`) to `to`; 0 or -ENOSPC. */
@@ -528,25 +677,29 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	err = check_pagemap(t, has_pages, &pages_bytes);
 	if (err)
 		goto out;
-	if (t->core->threads[0]->has_xsave) {
-		size_t have = t->core->threads[0]->xsave.len, host = kerndat_xsave_area();
+	for (size_t k = 0; k < t->core->n_threads && !err; k++) {
+		const ThreadCoreEntry *th = t->core->threads[k];
+		if (!th->has_xsave)
+			continue;
+		size_t have = th->xsave.len, host = kerndat_xsave_area();
 		/* A larger area would make the kernel drop to FXSAVE-only state silently. */
 		uint64_t bv = 0;
 		if (have >= 520)
-			memcpy(&bv, t->core->threads[0]->xsave.data + 512, sizeof(bv));
+			memcpy(&bv, th->xsave.data + 512, sizeof(bv));
 		if (bv & ~kerndat_xcr0()) {
 			char name[64];
 			img_name(IMG_CORE, t->pid, name, sizeof(name));
 			err = img_bad_at(name, 0, "threads.xsave",
-					 "state components 0x%llx are not enabled on this CPU (XCR0 0x%llx)",
-					 (unsigned long long)bv, (unsigned long long)kerndat_xcr0());
+					 "thread %u: state components 0x%llx are not enabled on this CPU (XCR0 0x%llx)",
+					 th->tid, (unsigned long long)bv, (unsigned long long)kerndat_xcr0());
 			goto out;
 		}
 		if (!host || have > host) {
 			char name[64];
 			img_name(IMG_CORE, t->pid, name, sizeof(name));
 			err = img_bad_at(name, 0, "threads.xsave",
-					 "%zu bytes of xstate, this CPU's XSAVE area is %zu bytes", have, host);
+					 "thread %u: %zu bytes of xstate, this CPU's XSAVE area is %zu bytes",
+					 th->tid, have, host);
 			goto out;
 		}
 	}
@@ -556,7 +709,9 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		goto out;
 	layout_args(t, &l, t->nr_pagemap);
 	t->args_len = l.total;
-	t->region_len = blob_map_size(BLOB_RESTORER) + l.total + RESTORER_STACK_SIZE;
+	/* The blob, its args, the leader's stack, then one stack per other thread. */
+	size_t stacks = (t->core->n_threads - 1) * RESTORER_THREAD_STACK_SIZE;
+	t->region_len = blob_map_size(BLOB_RESTORER) + l.total + RESTORER_STACK_SIZE + stacks;
 	/* ckpt's own mappings: the restorer's place must be free in the child too. */
 	err = proc_parse_maps(0, false, &own, &nown);
 	if (err) {
@@ -583,6 +738,9 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	}
 	uint64_t args_addr = t->region + blob_map_size(BLOB_RESTORER);
 	struct restorer_args *a = t->args;
+	t->stack_top = args_addr + l.total + RESTORER_STACK_SIZE;
+	/* Thread k >= 1 gets the stack that ends at thread_stacks + k * size. */
+	t->thread_stacks = t->stack_top - RESTORER_THREAD_STACK_SIZE;
 	a->magic = RESTORER_MAGIC;
 	a->version = RESTORER_ABI_VERSION;
 	a->log_fd = t->fd_base;
@@ -608,8 +766,12 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		o->kind = v->kind;
 		o->madv = v->has_madv ? v->madv : 0;
 		o->fd = v->has_file_id ? (int32_t)(t->fd_base + 3 + v->file_id) : -1;
-		if (v->kind == VMA_KIND_SHARED_ANON)
-			o->pgoff = 0;
+		if (v->kind == VMA_KIND_SHARED_ANON) {
+			size_t idx = 0;
+			find_shm(ctx, v->shmid, &idx);
+			o->fd = t->fd_base + shm_slot(t, idx);
+			o->flags &= ~MAP_ANONYMOUS;
+		}
 		o->has_pages = has_pages[i];
 		if (v->name) {
 			size_t n = strlen(v->name) + 1;
@@ -643,7 +805,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	if (err)
 		goto out;
 	fill_task_state(t, a, &l);
-	fill_sigframe(ctx, t, a, &l, args_addr);
+	for (size_t k = 0; k < t->core->n_threads; k++)
+		fill_sigframe(ctx, t, &l, args_addr, k);
 out:
 	free(own);
 	free(has_pages);

@@ -40,6 +40,29 @@ export_restorer_trap:
 	syscall
 	ud2
 
+/*
+ * long restorer_clone_thread(struct clone_args *ca, unsigned long size,
+ *			      void (*fn)(void *), void *arg):
+ * clone3 for a thread. The child starts on the stack clone3 gave it, with
+ * the parent's registers, so fn and arg travel in %r8/%r9 (argument
+ * registers the parent may lose; the syscall itself clobbers only %rcx
+ * and %r11). fn never returns. The parent gets the new TID or -errno.
+ */
+	.globl restorer_clone_thread
+	.hidden restorer_clone_thread
+restorer_clone_thread:
+	movq	%rdx, %r8
+	movq	%rcx, %r9
+	movl	$435, %eax		/* __NR_clone3 */
+	syscall
+	testq	%rax, %rax
+	jnz	1f
+	xorl	%ebp, %ebp
+	movq	%r9, %rdi
+	call	*%r8
+	ud2
+1:	ret
+
 /* A bare syscall the engine points the task at to run one system call. */
 	.globl export_restorer_syscall
 	.hidden export_restorer_syscall
