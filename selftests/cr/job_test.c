@@ -6,8 +6,11 @@
  *    without --shell-job fails naming --shell-job and leaves the victim unharmed; with it,
  *    the dump works, and a restore with --shell-job whose own fds 0-2 are a new pty slave
  *    gives the task that terminal: fds 0-2 are ttys and fd 1 reaches the new master.
- *  - session_leader / group_leader: setsid() / setpgid(0, 0) before the dump; the restored
- *    task leads its session and group / only its group.
+ *  - session_leader: the victim leads its session and group (the runner's setsid()); so does
+ *    the restored task.
+ *  - group_leader: a victim in the test's session (keep_session) leads a group of its own
+ *    (setpgid(0, 0)); dumped and restored with --shell-job, it leads its group again and no
+ *    session.
  *  - exit_status / killed_status: `ckpt restore` without -d exits with the restored task's
  *    exit code (7), or 128+15 when the task is killed by SIGTERM.
  */
@@ -200,7 +203,6 @@ static int victim_session(void *arg)
 {
 	pid_t me = getpid();
 
-	CR_SETUP(setsid() == me, "setsid");
 	CR_SETUP(getsid(0) == me && getpgrp() == me, "not a session leader");
 
 	cr_victim_ready_wait();
@@ -229,7 +231,9 @@ static int victim_group(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(job, group_leader, .victim = victim_group);
+/* Its session leader is outside the dump: that takes --shell-job (tree_test checks the
+ * refusal without it). */
+CR_CASE(job, group_leader, .victim = victim_group, .keep_session = true, .shell_job = true);
 
 /* ---- the exit status of `ckpt restore` without -d ---- */
 

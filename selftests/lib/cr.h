@@ -5,11 +5,16 @@
  * A case is a victim function plus options. cr_run_case() forks a "runner" (PID 1 of a new
  * PID + mount namespace in the pidns variant, a child subreaper in the host variant). The
  * runner forks the victim with fds 0/1/2 on /dev/null and DIR/victim.out and every other fd
- * closed, waits until the victim said "ready" (one byte on a pipe, then the victim closes
- * it), runs `ckpt dump`, reaps the killed victim, runs `ckpt restore -d`, sends SIGUSR2 to
- * the restored task (same PID, now the runner's child) and waits for its exit status: 0
- * means the victim found its state intact. The first thing that goes wrong is reported as
- * one line; the test then prints the runner's, ckpt's and the victim's logs as TAP comments.
+ * closed; the victim leads a session and process group of its own (setsid() before the
+ * victim function runs) unless the case sets keep_session. The runner waits until the
+ * victim said "ready" (one byte on a pipe, then the victim closes it), runs `ckpt dump`,
+ * reaps the killed victim and every task of its tree (they become the runner's children),
+ * runs `ckpt restore -d`, sends SIGUSR2 to the restored task (same PID, now the runner's
+ * child) and waits for its exit status: 0 means the victim found its state intact. A victim
+ * with children passes the request on and folds their verdicts into its own. With
+ * nr_victims > 1 the same happens to several victims at once (one dump, one restore). The
+ * first thing that goes wrong is reported as one line; the test then prints the runner's,
+ * ckpt's and the victim's logs as TAP comments.
  *
  * Files in the per-test temp dir DIR (kept when CR_KEEP=1 is set):
  *   runner.log        what the runner did, step by step
@@ -67,6 +72,24 @@ struct cr_case {
 	long syscall_nr;
 	/* The case does not depend on the leave-running variant (runs it as a plain dump). */
 	bool no_leave;
+	/* The victim stays in the test's session and process group (leaders outside any dump)
+	 * instead of calling setsid() first. */
+	bool keep_session;
+	/* cr_dump() and cr_restore() pass --shell-job. */
+	bool shell_job;
+	/* Victims (independent roots) the default flow starts, dumps in one `-t a,b,c`,
+	 * restores in one call and verifies one by one; 0 means 1. */
+	int nr_victims;
+};
+
+#define CR_MAX_VICTIMS	8
+#define CR_MAX_TASKS	256	/* tasks of the trees of one dump the runner tracks */
+
+/* A task of a dumped tree, for cr_reap_dumped(). */
+struct cr_task {
+	pid_t pid;
+	pid_t root;			/* the dumped root whose tree it is in */
+	int pidfd;			/* open from just before the dump until it is reaped */
 };
 
 /* Runner state, visible to flows and hooks (they run in the runner process). */
@@ -74,6 +97,10 @@ struct cr_run {
 	const struct cr_env *env;
 	const struct cr_case *c;
 	pid_t victim;			/* PID of the victim as the runner (and ckpt) sees it */
+	pid_t victims[CR_MAX_VICTIMS];	/* every victim started, in order (cr_victim_index) */
+	int nr_victims;
+	struct cr_task dumped[CR_MAX_TASKS];	/* last cr_dump*()'s trees, parents first */
+	int nr_dumped;
 	char imgdir[PATH_MAX];
 	char restore_err[PATH_MAX + 64];	/* if set: restore must fail saying this */
 	char err[2048];			/* first failure */
@@ -83,6 +110,8 @@ struct cr_run {
 
 /* A snapshot of what a task looks like from outside, for "unharmed" checks. */
 struct cr_snap {
+	char state;			/* first letter of State: R S D T t Z ... */
+	pid_t tracer;			/* TracerPid */
 	char maps[65536];
 	char sig[512];			/* SigPnd, ShdPnd, SigBlk, SigIgn, SigCgt lines */
 	char fds[4096];			/* fd -> target lines */
@@ -136,8 +165,16 @@ int cr_fail(struct cr_run *r, const char *fmt, ...) __attribute__((format(printf
 int cr_skip(struct cr_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cr_note(struct cr_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Forks the victim and waits (bounded) until it is ready and closed the pipe. */
+/* Forks the case's victim, sets r->victim and waits (bounded) until it is ready and closed
+ * the pipe. */
 int cr_victim_start(struct cr_run *r);
+/* The same for victim fn(arg), keep_session as in struct cr_case; *ret_pid is its PID. */
+int cr_victim_spawn(struct cr_run *r, cr_victim_fn fn, void *arg, bool keep_session,
+		    pid_t *ret_pid);
+/* pid and all its descendants (children of any of its threads, zombies included) into pids,
+ * parents before children, each one's children in /proc/PID/task/TID/children order.
+ * Returns how many (at most max), or -errno if pid is gone. */
+int cr_tree(pid_t pid, pid_t *pids, int max);
 /* Waits (bounded) until pid is blocked in system call nr. */
 int cr_wait_syscall(struct cr_run *r, pid_t pid, long nr);
 /* Runs ckpt with args (NULL-terminated); stdout+stderr go to DIR/<tag>.out, -v4 -o
@@ -151,13 +188,19 @@ int cr_ckpt(struct cr_run *r, const char *tag, const char *fault, const char *co
 pid_t cr_ckpt_start(struct cr_run *r, const char *tag, const char *fault, const char *const args[],
 		    int stdio_fd);
 int cr_ckpt_wait(struct cr_run *r, const char *tag, pid_t pid, int *ret_status);
+/* ckpt dump -t PID[,PID...] -D imgdir [--leave-running] [--shell-job if the case says so].
+ * Records the tasks of the trees first (r->dumped), for cr_reap_dumped(). */
 int cr_dump(struct cr_run *r, const char *tag, pid_t pid, bool leave_running, const char *fault,
 	    int *ret_status);
-/* ckpt restore -D imgdir -d --pidfile DIR/<tag>.pid; *ret_pid from the pidfile (0 if none). */
+int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, bool leave_running,
+		 const char *fault, int *ret_status);
+/* ckpt restore -D imgdir -d --pidfile DIR/<tag>.pid [--shell-job if the case says so];
+ * *ret_pid from the pidfile (0 if none). */
 int cr_restore(struct cr_run *r, const char *tag, int *ret_status, pid_t *ret_pid);
 /* Sends SIGUSR2 to the (child) pid and waits, bounded, for exit status 0. */
 int cr_verify(struct cr_run *r, pid_t pid, const char *what);
-/* After a dump without --leave-running: the victim must die soon; reaps it. */
+/* After a dump without --leave-running: the victim must die soon; reaps it, then (bounded)
+ * every other task cr_dump*() recorded in its tree, which the runner inherits as it dies. */
 int cr_reap_dumped(struct cr_run *r, pid_t pid);
 /* Fails unless the ckpt call `tag` exited non-zero (not by a signal), with a message on
  * stderr that contains `needle` (if not NULL, case-insensitive). */
@@ -166,9 +209,19 @@ int cr_expect_failed(struct cr_run *r, const char *tag, int status, const char *
 int cr_expect_output(struct cr_run *r, const char *tag, const char *needle);
 /* Fails if ckpt call `tag` did not exit 0 (message quotes the first line of its stderr). */
 int cr_expect_ok(struct cr_run *r, const char *tag, int status);
-/* Snapshot and "unharmed" check: not traced, not stopped, same maps, signals and fds. */
+/* Snapshot and "unharmed" check: not traced, stopped only if it was (a zombie stays one),
+ * same maps, signals and fds. */
 int cr_snapshot(struct cr_run *r, pid_t pid, struct cr_snap *s);
 int cr_check_unharmed(struct cr_run *r, pid_t pid, const struct cr_snap *before);
+/* The same for every task of the trees of roots (cr_tree()); free with cr_snap_trees_free(). */
+struct cr_tree_snap {
+	int nr;
+	pid_t pids[CR_MAX_TASKS];
+	struct cr_snap *snaps;
+};
+int cr_snapshot_trees(struct cr_run *r, const pid_t *roots, int nr, struct cr_tree_snap *s);
+int cr_check_unharmed_trees(struct cr_run *r, const struct cr_tree_snap *before);
+void cr_snap_trees_free(struct cr_tree_snap *s);
 /* Reaps zombie children, then fails if pid exists. */
 int cr_expect_pid_free(struct cr_run *r, pid_t pid, const char *why);
 /* Number of live children of the runner. */
@@ -199,7 +252,8 @@ bool cr_all_zero(const void *p, size_t n);
 
 extern volatile sig_atomic_t cr_verify_requested;	/* set by the SIGUSR2 handler */
 extern const char *cr_victim_dir;			/* the per-test temp dir */
-extern int cr_ready_fd;
+extern int cr_ready_fd;		/* -1 in the children the victim forks (pthread_atfork) */
+extern int cr_victim_index;	/* which victim of the case this is: 0, 1, ... */
 
 /* Writes the "ready" byte and closes the pipe: from here on the victim may be dumped. */
 void cr_victim_ready(void);
