@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: MIT
 #
 # make demo: checkpoint a live workload with `ckpt dump`, restore it with
-# `ckpt restore -d`, and show that it carries on from where it was: same PID,
-# its counter and running checksum continue with no gap and no repeat.
+# `ckpt restore -d`, and show that it carries on from where it was: a small
+# tree (a session leader, its worker child and the worker's counting thread,
+# joined by a pipe) comes back with the same PIDs, TID, parents, group and
+# session, and its counter and running checksum continue with no gap and no
+# repeat.
 #
 # Runs as root, as PID 1 of a new PID namespace (re-executes itself under
 # `unshare -fp --mount-proc`): PID 1 of this machine never reaps orphans, so a
@@ -28,29 +31,57 @@ if [ "${CKPT_DEMO_INNER:-}" != 1 ]; then
 	[ -x "$CKPT" ] || fail "$CKPT not built (make ckpt)"
 	command -v unshare >/dev/null || fail "unshare (util-linux) is missing"
 
-	# The workload: a counter and a running checksum, kept only in memory,
-	# one line per tick on stdout.  It closes every inherited fd above 2.
+	# The workload, a small process tree: a session leader and its worker
+	# child, whose counting thread sends a counter and a running checksum,
+	# kept only in memory, over a pipe; the leader prints one line per tick.
+	# It closes every inherited fd above 2.
 	mkdir -p "$DEMO"
 	if [ ! -x "$WORKLOAD" ] || [ "$0" -nt "$WORKLOAD" ]; then
-		"${CC:-gcc}" -O2 -Wall -o "$WORKLOAD" -x c - <<'EOF' || fail "cannot build the workload"
+		"${CC:-gcc}" -O2 -Wall -pthread -o "$WORKLOAD" -x c - <<'EOF' || fail "cannot build the workload"
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-int main(void)
+static void *ticker(void *arg)
 {
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
 	unsigned long long n = 0, sum = 0;
+	int fd = *(int *)arg;
 
-	syscall(SYS_close_range, 3, ~0U, 0);
 	for (;;) {
 		n++;
 		sum = (sum * 31 + n) % 1000000007ULL;
-		dprintf(1, "pid %d tick %llu sum %llu\n", getpid(), n, sum);
+		dprintf(fd, "thread %d tick %llu sum %llu\n", gettid(), n, sum);
 		nanosleep(&tick, NULL);
 	}
+	return NULL;
+}
+
+int main(void)
+{
+	char line[256];
+	pthread_t t;
+	int p[2];
+
+	syscall(SYS_close_range, 3, ~0U, 0);
+	setsid();
+	if (pipe(p))
+		return 1;
+	pid_t worker = fork();
+	if (worker == 0) {
+		close(p[0]);
+		pthread_create(&t, NULL, ticker, &p[1]);
+		pthread_join(t, NULL);
+		return 0;
+	}
+	close(p[1]);
+	FILE *in = fdopen(p[0], "r");
+	while (fgets(line, sizeof(line), in))
+		dprintf(1, "pid %d worker %d %s", getpid(), worker, line);
+	return 0;
 }
 EOF
 	fi
@@ -79,7 +110,10 @@ cleanup() {
 trap cleanup EXIT
 
 # Last tick number in the log.
-last_tick() { awk '{ t = $4 } END { print t + 0 }' "$LOG"; }
+last_tick() { awk '{ t = $8 } END { print t + 0 }' "$LOG"; }
+
+# The workload's tree: its processes and threads.
+show_tree() { ps -eLo pid,tid,ppid,pgid,sid,stat,comm | awk 'NR == 1 || $7 == "counter"'; }
 
 # Wait (bounded) until the log has more than $1 ticks.
 wait_ticks() {
@@ -97,6 +131,7 @@ PID=$!
 echo "workload PID $PID, log $LOG"
 wait_ticks 10
 tail -n 3 "$LOG"
+show_tree | tee "$WORK/tree.before"
 
 step "2. checkpoint it: ckpt dump -t $PID -D $IMG"
 "$CKPT" dump -t "$PID" -D "$IMG" -v3 -o "$WORK/dump.log" || {
@@ -104,9 +139,16 @@ step "2. checkpoint it: ckpt dump -t $PID -D $IMG"
 	fail "ckpt dump"
 }
 grep 'dump done' "$WORK/dump.log" | sed 's/^([ 0-9.]*) //'
-# dump kills the task; reap it so its PID is free again.
+# dump kills the tree; reap it so its PIDs are free again (the worker is
+# reparented to this shell, PID 1 here, which reaps it).
 { wait "$PID"; } 2>/dev/null || true
+WORKER=$(awk 'NR == 1 { print $4 }' "$LOG")
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$WORKER" 2>/dev/null || break
+	sleep 0.05
+done
 kill -0 "$PID" 2>/dev/null && fail "PID $PID still alive after dump"
+kill -0 "$WORKER" 2>/dev/null && fail "worker $WORKER still alive after dump"
 BEFORE=$(last_tick)
 echo "workload is gone; its log stops at tick $BEFORE"
 sleep 0.5
@@ -126,6 +168,11 @@ NEWPID=$(cat "$WORK/pid")
 echo "restored as PID $NEWPID (dumped as $PID)"
 [ "$NEWPID" = "$PID" ] || fail "restored with PID $NEWPID, dumped with PID $PID"
 kill -0 "$PID" 2>/dev/null || fail "restored task $PID is not running"
+show_tree | tee "$WORK/tree.after"
+# Same PIDs, TIDs, parents, groups and sessions (the state column may differ).
+diff <(awk '{ print $1, $2, $3, $4, $5, $7 }' "$WORK/tree.before") \
+     <(awk '{ print $1, $2, $3, $4, $5, $7 }' "$WORK/tree.after") ||
+	fail "the restored tree differs from the dumped one"
 
 step "5. it carries on from where it was"
 wait_ticks $((BEFORE + 10))
@@ -133,13 +180,17 @@ grep -n -A 3 "tick $BEFORE sum" "$LOG" | sed 's/^/  /'
 # Every line: the same PID, tick = previous + 1, and the checksum recomputed
 # here: a restore that lost or replayed state breaks one of them.
 awk -v pid="$PID" '
-	$2 != pid { printf "line %d: pid %s, expected %s\n", NR, $2, pid; bad = 1; exit }
-	$4 != NR { printf "line %d: tick %s, expected %d (gap or repeat)\n", NR, $4, NR; bad = 1; exit }
+	NR == 1 { worker = $4; thread = $6 }
+	$2 != pid || $4 != worker || $6 != thread {
+		printf "line %d: pid %s worker %s thread %s, expected %s %s %s\n", NR, $2, $4, $6,
+		       pid, worker, thread; bad = 1; exit
+	}
+	$8 != NR { printf "line %d: tick %s, expected %d (gap or repeat)\n", NR, $8, NR; bad = 1; exit }
 	{ sum = (sum * 31 + NR) % 1000000007 }
-	$6 != sum { printf "line %d: sum %s, expected %d\n", NR, $6, sum; bad = 1; exit }
+	$10 != sum { printf "line %d: sum %s, expected %d\n", NR, $10, sum; bad = 1; exit }
 	END { exit bad }
 ' "$LOG" || fail "the log is not one unbroken sequence"
-echo "ticks 1..$(last_tick): one PID, no gap, no repeat, checksums match (dumped at tick $BEFORE)"
+echo "ticks 1..$(last_tick): same PIDs and TID, no gap, no repeat, checksums match (dumped at tick $BEFORE)"
 
 step "6. stop it and clean up"
 kill -TERM "$PID"
