@@ -53,7 +53,18 @@ struct restorer_vma {
 	__u32 data_off;		/* bytes in the args to copy in, e.g. a vDSO proxy */
 	__u32 data_len;
 	__u32 name_off;		/* NUL-terminated anonymous mapping name in the args, or 0 */
-	__u32 __pad;
+	__u32 premapped;	/* already mapped and filled elsewhere: see restorer_premap */
+};
+
+/*
+ * A private mapping the task's libc stage mapped and filled at `from`
+ * before forking its children (who share its pages copy-on-write); the
+ * restorer keeps it and moves it to `to`.
+ */
+struct restorer_premap {
+	__u64 from;
+	__u64 to;
+	__u64 len;
 };
 
 /* A run of pages to read from pages_fd at file_off into vaddr. */
@@ -154,6 +165,8 @@ struct restorer_args {
 	__s32 pages_fd;
 	__u32 nr_close;
 	__u32 close_off;	/* __s32[] fds to close at the end */
+	__u32 nr_premaps;
+	__u32 premaps_off;	/* struct restorer_premap[], sorted by from */
 	__u32 __pad2;
 
 	struct restorer_mm_map mm;
@@ -180,6 +193,7 @@ struct restorer_args {
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
 _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
+_Static_assert(sizeof(struct restorer_premap) == 24, "restorer_premap");
 _Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");

@@ -57,15 +57,17 @@ static void __attribute__((noreturn)) fail(long err, const char *fmt, ...)
 }
 
 /*
- * Step 1: only the restorer region and the vDSO stay. Unmapping the gaps
+ * Step 1: only the restorer region, the vDSO and the premapped mappings
+ * (filled before the fork, see restorer_premap) stay. Unmapping the gaps
  * between them, rather than a list of what ckpt had mapped, also catches
- * whatever ckpt mapped after such a list was taken; munmap of a range
- * with nothing in it is not an error.
+ * whatever ckpt mapped after such a list was taken; munmap of a range with
+ * nothing in it is not an error.
  */
 static void unmap_engine(void)
 {
 	struct restorer_range keep[5];
-	__u32 n = 0;
+	struct restorer_premap *pm = at(args->premaps_off);
+	__u32 n = 0, p = 0;
 
 	keep[n++] = (struct restorer_range){ args->region_start, args->region_end };
 	for (__u32 i = 0; i < args->nr_vdso_parts && i < 4; i++)
@@ -77,22 +79,51 @@ static void unmap_engine(void)
 			keep[k - 1] = t;
 		}
 	}
+	/* Walk both sorted lists (premaps are sorted by the engine) in address order. */
 	__u64 from = 0;
-	for (__u32 i = 0; i <= n; i++) {
-		__u64 to = i < n ? keep[i].start : args->task_size;
-		if (to > from) {
-			long ret = sys_munmap(from, to - from);
-			if (ret)
-				fail(ret, "munmap %lx-%lx", (unsigned long)from, (unsigned long)to);
+	for (__u32 i = 0;;) {
+		__u64 s, e;
+		if (i < n && (p == args->nr_premaps || keep[i].start <= pm[p].from)) {
+			s = keep[i].start;
+			e = keep[i].end;
+			i++;
+		} else if (p < args->nr_premaps) {
+			s = pm[p].from;
+			e = pm[p].from + pm[p].len;
+			p++;
+		} else {
+			s = e = args->task_size;
 		}
-		if (i < n && keep[i].end > from)
-			from = keep[i].end;
+		if (s > from) {
+			long ret = sys_munmap(from, s - from);
+			if (ret)
+				fail(ret, "munmap %lx-%lx", (unsigned long)from, (unsigned long)s);
+		}
+		if (e > from)
+			from = e;
+		if (s == args->task_size)
+			break;
 	}
 }
 
 static int overlaps(__u64 s1, __u64 e1, __u64 s2, __u64 e2)
 {
 	return s1 < e2 && s2 < e1;
+}
+
+/* Is [c, c + len) free now (and not where the vDSO is or goes)? */
+static int free_for_tmp(__u64 c, __u64 len, __u64 cur, __u64 dst)
+{
+	struct restorer_premap *pm = at(args->premaps_off);
+
+	if (c < RT_PAGE_SIZE || c + len > args->task_size ||
+	    overlaps(c, c + len, dst, dst + len) || overlaps(c, c + len, cur, cur + len) ||
+	    overlaps(c, c + len, args->region_start, args->region_end))
+		return 0;
+	for (__u32 i = 0; i < args->nr_premaps; i++)
+		if (overlaps(c, c + len, pm[i].from, pm[i].from + pm[i].len))
+			return 0;
+	return 1;
 }
 
 static void move_vdso_parts(__u64 from, __u64 to)
@@ -133,22 +164,49 @@ static void place_vdso(void)
 	if (dst == cur)
 		return;
 	if (overlaps(cur, cur + len, dst, dst + len)) {
-		/* Nothing but the region and the vDSO is mapped now. */
-		__u64 tmp = args->region_start - len;
-		if (overlaps(tmp, tmp + len, dst, dst + len) || overlaps(tmp, tmp + len, cur, cur + len))
-			tmp = args->region_end;
+		/* Nothing but the region, the vDSO and the premaps is mapped now. */
+		__u64 tmp = 0;
+		for (int k = 1; k <= 8 && !tmp; k++) {
+			__u64 c = k & 1 ? args->region_start - (k + 1) / 2 * len
+					: args->region_end + (k / 2 - 1) * len;
+			if (!free_for_tmp(c, len, cur, dst))
+				continue;
+			tmp = c;
+		}
+		if (!tmp)
+			fail(-12, "no room to move the vDSO out of the way");
 		move_vdso_parts(cur, tmp);
 		cur = tmp;
 	}
 	move_vdso_parts(cur, dst);
 }
 
-/* Step 3: the saved mappings, writable while their pages are read in. */
+/*
+ * Step 3: the premapped mappings go to their places (mremap keeps the
+ * pages, and so the sharing with the parent and children). Their premap
+ * areas were chosen clear of every final mapping of this task.
+ */
+static void move_premaps(void)
+{
+	struct restorer_premap *pm = at(args->premaps_off);
+
+	for (__u32 i = 0; i < args->nr_premaps; i++) {
+		long ret = sys_mremap(pm[i].from, pm[i].len, pm[i].len, MREMAP_MAYMOVE | MREMAP_FIXED,
+				      pm[i].to);
+		if (rt_is_err(ret))
+			fail(ret, "mremap of premapped %lx to %lx", (unsigned long)pm[i].from,
+			     (unsigned long)pm[i].to);
+	}
+}
+
+/* Step 4: the other saved mappings, writable while their pages are read in. */
 static void map_vmas(void)
 {
 	struct restorer_vma *v = at(args->vmas_off);
 
 	for (__u32 i = 0; i < args->nr_vmas; i++) {
+		if (v[i].premapped)
+			continue;
 		unsigned long prot = v[i].prot | (v[i].has_pages ? PROT_READ | PROT_WRITE : 0);
 		long ret = sys_mmap(v[i].start, v[i].end - v[i].start, prot, v[i].flags | MAP_FIXED,
 				    v[i].fd, v[i].pgoff);
@@ -160,7 +218,7 @@ static void map_vmas(void)
 	}
 }
 
-/* Step 4: page contents, as few preadv calls as the file layout allows. */
+/* Step 5: page contents, as few preadv calls as the file layout allows. */
 static void read_pages(void)
 {
 	struct restorer_run *r = at(args->runs_off);
@@ -214,7 +272,7 @@ static void read_pages(void)
 	}
 }
 
-/* Step 5: final protections and advice. */
+/* Step 6: final protections and advice. */
 static void finish_vmas(void)
 {
 	struct restorer_vma *v = at(args->vmas_off);
@@ -512,6 +570,7 @@ void restorer_main(struct restorer_args *a)
 	unmap_engine();
 	/* From here only this region, the vDSO and the fds in args exist. */
 	place_vdso();
+	move_premaps();
 	map_vmas();
 	rt_debug("mappings in place");
 	read_pages();

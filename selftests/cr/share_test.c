@@ -10,8 +10,9 @@
  *                    the dump; maps still names it "/memfd:NAME (deleted)".
  *   private_cow      MAP_PRIVATE|MAP_ANONYMOUS memory filled before fork, partly rewritten by
  *                    the child: each process gets exactly its own contents back and writes
- *                    stay private. The summed Rss/Pss of the region before the dump and at
- *                    the verification is printed as a comment (COW sharing), not judged.
+ *                    stay private; pages neither rewrote are shared copy-on-write again
+ *                    (the summed Pss of the region is not above its value before the dump;
+ *                    both are printed as comments).
  *   shared_offset    one open file description inherited by a child and a grandchild stays
  *                    one (an offset moved by one is seen by all, kcmp(KCMP_FILE) says
  *                    identical); the same file opened separately in each stays separate.
@@ -764,7 +765,8 @@ static void cow_handler(const struct msg *req, struct msg *ans)
 	}
 }
 
-static void cow_note(const char *when)
+/* Writes the measurement to NOTES; returns the summed Pss in kB. */
+static long cow_note(const char *when)
 {
 	char path[PATH_MAX];
 	long rss = 0, pss = 0;
@@ -782,12 +784,13 @@ static void cow_note(const char *when)
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	CR_CHECK(fd >= 0, "open '%s': %s", path, strerror(errno));
 	if (fd < 0)
-		return;
+		return pss;
 	dprintf(fd, "private_cow %s: region Rss %ld kB, Pss %ld kB summed over %d processes "
 		"(%lu kB each, %lu kB of it rewritten by the child; fully shared COW gives Pss "
 		"%lu kB)\n", when, rss, pss, nnodes, COW_LEN / 1024, COW_LEN / 8 / 1024,
 		(COW_LEN + COW_LEN / 8) / 1024);
 	close(fd);
+	return pss;
 }
 
 static int victim_private_cow(void *arg)
@@ -809,11 +812,15 @@ static int victim_private_cow(void *arg)
 	tree_start(pair2, N(pair2), cow_handler);
 	for (int i = 0; i < nnodes; i++)
 		setup_op(i, OP_SETUP, 0, 0, 0);
-	cow_note("before the dump");
+	long before = cow_note("before the dump");
 	cr_victim_ready_wait();
 
-	cow_note(start_time() == started ? "at the verification (left running, not restored)" :
-		 "after restore");
+	long after = cow_note(start_time() == started ?
+			      "at the verification (left running, not restored)" : "after restore");
+	/* Pages neither side rewrote are shared again, as they were (a page of slack). */
+	CR_CHECK(after <= before + (long)(PAGE / 1024),
+		 "the region takes Pss %ld kB after restore, %ld kB before: the copy-on-write "
+		 "sharing with the child is lost", after, before);
 	for (int i = 0; i < nnodes; i++)
 		node_op(i, OP_CHECK, 0, 0, 0, &ans);
 

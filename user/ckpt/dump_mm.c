@@ -33,6 +33,9 @@ struct page_writer {
 	size_t nr_riov, buf_used;
 	size_t cap, max_iov;	/* when to flush the queued ranges */
 	uint64_t run_start, run_len;	/* pending pagemap entry */
+	uint64_t parent_start, parent_len;	/* pending PE_PARENT entry */
+	int pagemap_fd;			/* /proc/PID/pagemap of the task */
+	int parent_pagemap_fd;		/* and of its parent in the dump, or -1 */
 	uint64_t total;
 	uint64_t file_off;	/* end of what the pages file holds */
 	/* splice mode: pages go task -> pipes (vmsplice) -> file (splice) */
@@ -54,6 +57,37 @@ static int pw_flush_entry(struct page_writer *pw)
 	e.flags = PE_PRESENT;
 	pw->run_len = 0;
 	return img_write(pw->pagemap, &e);
+}
+
+static int pw_flush_parent(struct page_writer *pw)
+{
+	PagemapEntry e = PAGEMAP_ENTRY__INIT;
+
+	if (!pw->parent_len)
+		return 0;
+	e.vaddr = pw->parent_start;
+	e.nr_pages = pw->parent_len / IMG_PAGE_SIZE;
+	e.has_flags = true;
+	e.flags = PE_PARENT;
+	pw->parent_len = 0;
+	return img_write(pw->pagemap, &e);
+}
+
+/* Pages the task still shares with its parent: an entry, no data. */
+static int pw_add_parent(struct page_writer *pw, uint64_t addr, uint64_t len)
+{
+	int err;
+
+	if (pw->parent_len && pw->parent_start + pw->parent_len == addr) {
+		pw->parent_len += len;
+		return 0;
+	}
+	err = pw_flush_entry(pw);
+	if (!err)
+		err = pw_flush_parent(pw);
+	pw->parent_start = addr;
+	pw->parent_len = len;
+	return err;
 }
 
 /* Append bytes that did not come through pw_flush_data. */
@@ -162,6 +196,8 @@ static int pw_add(struct page_writer *pw, uint64_t addr, uint64_t len)
 		pw->run_len += len;
 	} else {
 		err = pw_flush_entry(pw);
+		if (!err)
+			err = pw_flush_parent(pw);
 		if (err)
 			return err;
 		pw->run_start = addr;
@@ -222,8 +258,57 @@ static int pw_add_forced(struct page_writer *pw, uint64_t addr, uint64_t len)
  * swapped, not the shared zero page, and for file mappings not the file's
  * page-cache page (those come back from the file).
  */
+#define PM_PFN_MASK ((1ull << 55) - 1)
+#define PM_PRESENT (1ull << 63)
+#define COW_BATCH 4096
+
+/*
+ * Split [start, end) into pages the task still shares with its parent
+ * (the same page frame mapped at the same address in both: a fork's
+ * copy-on-write that neither side has broken) and pages of its own.
+ * Reading page frame numbers from /proc/PID/pagemap needs CAP_SYS_ADMIN.
+ */
+static int pw_add_cow(struct page_writer *pw, uint64_t start, uint64_t end, bool *ret_shared)
+{
+	uint64_t own[COW_BATCH], par[COW_BATCH];
+	int err = 0;
+
+	while (start < end && !err) {
+		size_t n = (end - start) / IMG_PAGE_SIZE;
+		if (n > COW_BATCH)
+			n = COW_BATCH;
+		off_t off = start / IMG_PAGE_SIZE * sizeof(uint64_t);
+		if (pread(pw->pagemap_fd, own, n * 8, off) != (ssize_t)(n * 8) ||
+		    pread(pw->parent_pagemap_fd, par, n * 8, off) != (ssize_t)(n * 8)) {
+			err = -errno ? -errno : -EIO;
+			pr_perror("cannot read the page frames of %d at %#llx", pw->pid,
+				  (unsigned long long)start);
+			return err;
+		}
+		for (size_t i = 0; i < n && !err;) {
+			bool shared = (own[i] & PM_PRESENT) && (par[i] & PM_PRESENT) &&
+				      (own[i] & PM_PFN_MASK) && (own[i] & PM_PFN_MASK) == (par[i] & PM_PFN_MASK);
+			size_t k = i + 1;
+			while (k < n) {
+				bool s2 = (own[k] & PM_PRESENT) && (par[k] & PM_PRESENT) &&
+					  (own[k] & PM_PFN_MASK) &&
+					  (own[k] & PM_PFN_MASK) == (par[k] & PM_PFN_MASK);
+				if (s2 != shared)
+					break;
+				k++;
+			}
+			uint64_t a = start + i * IMG_PAGE_SIZE, len = (k - i) * IMG_PAGE_SIZE;
+			err = shared ? pw_add_parent(pw, a, len) : pw_add(pw, a, len);
+			*ret_shared |= shared;
+			i = k;
+		}
+		start += n * IMG_PAGE_SIZE;
+	}
+	return err;
+}
+
 static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const struct proc_vma *v,
-			      bool file)
+			      bool file, bool cow, bool *ret_shared)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg arg = {
@@ -251,8 +336,9 @@ static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const stru
 			return err;
 		}
 		for (int i = 0; i < n; i++) {
-			int err = readable ? pw_add(pw, vec[i].start, vec[i].end - vec[i].start)
-					   : pw_add_forced(pw, vec[i].start, vec[i].end - vec[i].start);
+			int err = !readable ? pw_add_forced(pw, vec[i].start, vec[i].end - vec[i].start)
+				  : cow ? pw_add_cow(pw, vec[i].start, vec[i].end, ret_shared)
+					: pw_add(pw, vec[i].start, vec[i].end - vec[i].start);
 			if (err)
 				return err;
 		}
@@ -674,9 +760,25 @@ fallback:
 	(void)pw_close_pipes(pw);	/* a failure shows again at the final close */
 }
 
+/* The parent's plain private anonymous mapping at exactly this range, if any. */
+static bool cow_candidate(const struct dump_task *parent, const struct proc_vma *v,
+			  const VmaEntry *e)
+{
+	if (!parent || e->kind != VMA_KIND_ANON || e->flags != (MAP_PRIVATE | MAP_ANONYMOUS) ||
+	    !(v->prot & PROT_READ))
+		return false;
+	for (size_t i = 0; i < parent->nr_vmas; i++) {
+		const struct proc_vma *p = &parent->vmas[i];
+		if (p->start == v->start && p->end == v->end && !p->shared && !p->ino &&
+		    !strcmp(p->path, v->path) && !(p->vmflags & ~PROC_VMF_DONTDUMP & ~PROC_VMF_NOHUGEPAGE & ~PROC_VMF_HUGEPAGE))
+			return true;
+	}
+	return false;
+}
+
 static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 {
-	struct page_writer pw = { .pid = task->pid, .pages_fd = -1, .mem_fd = -1,
+	struct page_writer pw = { .pid = task->pid, .pages_fd = -1, .mem_fd = -1, .parent_pagemap_fd = -1,
 				  .cap = XFER_BUF, .max_iov = IOV_MAX };
 	char name[64], path[64];
 	int pagemap_fd = -1, err = 0;
@@ -695,6 +797,19 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", task->pid);
 	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	pw.pagemap_fd = pagemap_fd;
+	pw.parent_pagemap_fd = -1;
+	/* The parent was dumped before (pstree order): its pages are in its images. */
+	const struct dump_task *parent = NULL;
+	for (size_t i = 0; i < ctx->nr_tasks && task->ppid; i++)
+		if (ctx->tasks[i].pid == task->ppid && !ctx->tasks[i].zombie && ctx->tasks[i].vmas)
+			parent = &ctx->tasks[i];
+	if (parent) {
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", parent->pid);
+		pw.parent_pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (pw.parent_pagemap_fd < 0)
+			parent = NULL;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/mem", task->pid);
 	pw.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pagemap_fd < 0 || pw.mem_fd < 0) {
@@ -717,11 +832,18 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 		while (task->vmas[k].start != e->start)
 			k++;
 		switch (e->kind) {
-		case VMA_KIND_ANON:
-			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], false);
+		case VMA_KIND_ANON: {
+			bool shared = false;
+			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], false,
+						 cow_candidate(parent, &task->vmas[k], e), &shared);
+			if (shared) {
+				e->has_cow_parent = true;
+				e->cow_parent = true;
+			}
 			break;
+		}
 		case VMA_KIND_FILE_PRIVATE:
-			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], true);
+			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], true, false, NULL);
 			break;
 		case VMA_KIND_SHARED_ANON:
 			if (!e->shm_pages_elsewhere)
@@ -733,6 +855,8 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 		err = pw_flush_data(&pw);
 	if (!err)
 		err = pw_flush_entry(&pw);
+	if (!err)
+		err = pw_flush_parent(&pw);
 	if (!err && fault_injected("dump-pages"))
 		err = -EIO;
 	log_progress_done();
@@ -762,6 +886,8 @@ out:
 		close(pw.mem_fd);
 	if (pagemap_fd >= 0)
 		close(pagemap_fd);
+	if (pw.parent_pagemap_fd >= 0)
+		close(pw.parent_pagemap_fd);
 	return err;
 }
 

@@ -192,7 +192,6 @@ static int load_images(struct rst_ctx *ctx)
 		t->zombie = e->has_zombie_status;
 		t->zombie_status = e->zombie_status;
 		snprintf(t->comm, sizeof(t->comm), "%s", e->comm ? e->comm : "");
-		t->child = -1;
 		nodes[i] = (struct pstree_node){ .pid = e->pid, .ppid = e->ppid, .pgid = e->pgid,
 						 .sid = e->sid, .zombie = t->zombie };
 		ctx->nr_tasks++;
@@ -373,6 +372,9 @@ static void __attribute__((noreturn)) task_main(struct rst_ctx *ctx, size_t idx)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	/* Until the engine traces us (EXITKILL), a dead parent takes us along. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Memory the children share with us copy-on-write, before they are forked. */
+	if (!t->zombie && restore_mm_premap(t))
+		task_fail(ctx, t);
 
 	if (t->sid == t->pid) {
 		if (fork_children(ctx, idx, true))
@@ -655,7 +657,6 @@ static int run_restorers(struct rst_ctx *ctx)
 		if (!WIFSTOPPED(status)) {
 			pr_err("restore of %d failed: thread %d %s", t->pid, tid,
 			       infect_status_str(status, buf, sizeof(buf)));
-			t->child = tid == t->pid ? -1 : t->child;
 			return -ECHILD;
 		}
 		int event = status >> 16, sig = WSTOPSIG(status);
@@ -779,7 +780,6 @@ static int seize_tasks(struct rst_ctx *ctx)
 			pr_perror("cannot trace the new task %d", t->pid);
 			return err;
 		}
-		t->child = t->pid;
 	}
 	return 0;
 }
@@ -853,8 +853,6 @@ static void kill_tasks(struct rst_ctx *ctx)
 			kill(ctx->shm->created[i], SIGKILL);
 	while (infect_wait_any(&pid, &status, 5000) == 0)
 		;
-	for (size_t i = 0; i < ctx->nr_tasks; i++)
-		ctx->tasks[i].child = -1;
 }
 
 static int write_pidfile(const char *path, pid_t pid)
@@ -890,8 +888,12 @@ static void free_ctx(struct rst_ctx *ctx)
 		free(t->plan);
 		free(t->args);
 		free(t->threads);
+		free(t->premap);
+		free(t->premap_fresh);
 		if (t->region)
 			munmap((void *)t->region, t->region_len);
+		if (t->premap_area)
+			munmap((void *)t->premap_area, t->premap_area_len);
 	}
 	free(ctx->tasks);
 	restore_files_close(ctx);
@@ -970,6 +972,8 @@ static int do_restore(struct restore_opts *o)
 	/* Everything that can be checked is checked before any task exists. */
 	if (!err)
 		err = restore_mm_shm_prepare(&ctx);
+	if (!err)
+		err = restore_mm_plan_cow(&ctx);
 	for (size_t i = 0; i < ctx.nr_tasks && !err; i++) {
 		if (ctx.tasks[i].zombie)
 			continue;

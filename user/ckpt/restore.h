@@ -64,13 +64,17 @@ struct rst_task {
 	size_t nr_plan;
 
 	uint64_t pages_bytes;	/* size of the pages file */
+	/* Copy-on-write with the children (restore_mm_plan_cow), by mapping index. */
+	uint64_t *premap;	/* where the mapping is before the restorer moves it, or 0 */
+	bool *premap_fresh;	/* mapped here (else inherited from the parent) */
+	uint64_t premap_area;	/* this task's own premap reservation */
+	uint64_t premap_area_len;
 	uint64_t region;	/* where the restorer lives in the task */
 	size_t region_len;
 	uint64_t stack_top;	/* the leader's restorer stack */
 	uint64_t thread_stacks;	/* thread k >= 1: stack ends at + k * size */
 	void *args;		/* struct restorer_args and its arrays */
 	size_t args_len;
-	pid_t child;		/* its pid once created, -1 before */
 };
 
 /* A shared memory object (shared anonymous or memfd), one per shmid. */
@@ -106,6 +110,10 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t);
  * so that each mapping of it maps the same object again.
  */
 int restore_mm_shm_prepare(struct rst_ctx *ctx);
+/* Plan which private mappings parents share with their children (all tasks). */
+int restore_mm_plan_cow(struct rst_ctx *ctx);
+/* In the new task, before it forks its children: map and fill its premaps. */
+int restore_mm_premap(struct rst_task *t);
 void restore_mm_shm_close(struct rst_ctx *ctx);
 /* In the child: map the restorer and its args at the reserved place. */
 int restore_mm_child(struct rst_task *t);

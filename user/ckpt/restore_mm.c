@@ -28,8 +28,8 @@ static size_t page_up(size_t v)
 
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
-	size_t vmas, runs, close, groups, pending, shared_pending, names, vdso_proxy, threads,
-		sigframe, sigframe_size, total;
+	size_t vmas, runs, premaps, close, groups, pending, shared_pending, names, vdso_proxy,
+		threads, sigframe, sigframe_size, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -38,7 +38,16 @@ static bool vma_has_data(const VmaEntry *v)
 	       v->kind == VMA_KIND_SHARED_ANON;
 }
 
-/* Every page run lands in mappings that take page data; count the bytes. */
+static bool pe_parent(const PagemapEntry *e)
+{
+	return e->has_flags && (e->flags & PE_PARENT);
+}
+
+/*
+ * Every page run lands in mappings that take page data, a PE_PARENT run
+ * in one inherited copy-on-write from the parent; count the bytes the
+ * pages file must hold.
+ */
 static int check_pagemap(struct rst_task *t, bool *has_pages, uint64_t *ret_bytes)
 {
 	MmEntry *mm = t->mm;
@@ -50,16 +59,22 @@ static int check_pagemap(struct rst_task *t, bool *has_pages, uint64_t *ret_byte
 	for (size_t i = 0; i < t->nr_pagemap; i++) {
 		uint64_t s = t->pagemap[i]->vaddr;
 		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
+		bool parent = pe_parent(t->pagemap[i]);
 		if (s < prev_end)
 			return img_bad_at(name, i, "vaddr", "%#llx overlaps or is out of order",
 					  (unsigned long long)s);
 		prev_end = e;
-		bytes += e - s;
+		if (!parent)
+			bytes += e - s;
 		while (s < e) {
 			while (k < mm->n_vmas && mm->vmas[k]->end <= s)
 				k++;
 			if (k == mm->n_vmas || mm->vmas[k]->start > s || !vma_has_data(mm->vmas[k]))
 				return img_bad_at(name, i, "vaddr", "page %#llx is not in a mapping that holds data",
+						  (unsigned long long)s);
+			if (parent && !mm->vmas[k]->cow_parent)
+				return img_bad_at(name, i, "flags",
+						  "page %#llx is the parent's, in a mapping not inherited from it",
 						  (unsigned long long)s);
 			has_pages[k] = true;
 			s = e < mm->vmas[k]->end ? e : mm->vmas[k]->end;
@@ -137,6 +152,268 @@ static int find_region(struct rst_task *t, const struct proc_vma *own, size_t no
 	if (err)
 		pr_err("no room for the restorer in the address space of %d", t->pid);
 	return err;
+}
+
+static long find_vma(const MmEntry *mm, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->start == start && mm->vmas[i]->end == end)
+			return i;
+	return -1;
+}
+
+static bool plain_anon(const VmaEntry *v)
+{
+	return v->kind == VMA_KIND_ANON && v->flags == (MAP_PRIVATE | MAP_ANONYMOUS);
+}
+
+/* Is task d in the subtree of task t (t itself included)? */
+static bool in_subtree(struct rst_ctx *ctx, size_t t, size_t d)
+{
+	for (long i = d; i >= 0; i = ctx->tasks[i].parent)
+		if ((size_t)i == t)
+			return true;
+	return false;
+}
+
+/*
+ * Copy-on-write sharing across fork, planned before any task exists. A
+ * parent whose child inherits a mapping maps it in its libc stage at a
+ * "premap" address, fills it, and forks: the child starts with the
+ * parent's pages shared, writes only its own over them, and its restorer
+ * moves the mapping to the dumped address with mremap, which keeps the
+ * sharing. The premap area of a task must be free in ckpt and clear of
+ * every final mapping of the task and of its descendants (they all inherit
+ * the area and move things into those places).
+ */
+int restore_mm_plan_cow(struct rst_ctx *ctx)
+{
+	struct proc_vma *own = NULL;
+	size_t nown = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		t->premap = calloc(t->mm->n_vmas + 1, sizeof(*t->premap));
+		t->premap_fresh = calloc(t->mm->n_vmas + 1, sizeof(*t->premap_fresh));
+		if (!t->premap || !t->premap_fresh)
+			return -ENOMEM;
+	}
+	/* Which mappings of a parent some child inherits: premap_fresh[] as a mark. */
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *c = &ctx->tasks[i];
+		char name[64];
+		if (c->zombie)
+			continue;
+		img_name(IMG_MM, c->pid, name, sizeof(name));
+		for (size_t k = 0; k < c->mm->n_vmas; k++) {
+			const VmaEntry *v = c->mm->vmas[k];
+			if (!v->cow_parent)
+				continue;
+			struct rst_task *p = c->parent >= 0 ? &ctx->tasks[c->parent] : NULL;
+			long kp = p && !p->zombie ? find_vma(p->mm, v->start, v->end) : -1;
+			if (!plain_anon(v) || kp < 0 || !plain_anon(p->mm->vmas[kp]))
+				return img_bad_at(name, 0, "vmas.cow_parent",
+						  "mapping at 0x%llx is not one its parent has",
+						  (unsigned long long)v->start);
+			p->premap_fresh[kp] = true;
+		}
+	}
+	err = proc_parse_maps(0, false, &own, &nown);
+	if (err) {
+		pr_errno(err, "cannot read /proc/self/maps");
+		return err;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		uint64_t total = 0;
+		if (t->zombie)
+			continue;
+		for (size_t k = 0; k < t->mm->n_vmas; k++) {
+			const VmaEntry *v = t->mm->vmas[k];
+			if (v->cow_parent) {
+				struct rst_task *p = &ctx->tasks[t->parent];
+				t->premap[k] = p->premap[find_vma(p->mm, v->start, v->end)];
+				t->premap_fresh[k] = false;
+			} else if (t->premap_fresh[k]) {
+				total += v->end - v->start + IMG_PAGE_SIZE;
+			}
+		}
+		if (!total)
+			continue;
+		size_t nb = nown;
+		for (size_t d = i; d < ctx->nr_tasks; d++)
+			if (!ctx->tasks[d].zombie && in_subtree(ctx, i, d))
+				nb += ctx->tasks[d].mm->n_vmas;
+		struct busy *b = malloc((nb + 1) * sizeof(*b));
+		if (!b) {
+			err = -ENOMEM;
+			break;
+		}
+		size_t n = 0;
+		for (size_t k = 0; k < nown; k++)
+			if (own[k].end <= IMG_TASK_SIZE)
+				b[n++] = (struct busy){ own[k].start, own[k].end };
+		for (size_t d = i; d < ctx->nr_tasks; d++) {
+			if (ctx->tasks[d].zombie || !in_subtree(ctx, i, d))
+				continue;
+			for (size_t k = 0; k < ctx->tasks[d].mm->n_vmas; k++)
+				b[n++] = (struct busy){ ctx->tasks[d].mm->vmas[k]->start,
+							ctx->tasks[d].mm->vmas[k]->end };
+		}
+		err = find_gap(b, n, total, IMG_TASK_SIZE - (1ul << 30), &t->premap_area);
+		free(b);
+		if (err) {
+			pr_err("no room to share the memory of %d with its children", t->pid);
+			break;
+		}
+		/* Held in ckpt (so later places avoid it) until the task maps over it. */
+		void *p = mmap((void *)t->premap_area, total, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != (void *)t->premap_area) {
+			err = p == MAP_FAILED ? -errno : -EEXIST;
+			pr_errno(err, "cannot reserve %#llx for the shared memory of %d",
+				 (unsigned long long)t->premap_area, t->pid);
+			if (p != MAP_FAILED)
+				munmap(p, total);
+			break;
+		}
+		t->premap_area_len = total;
+		uint64_t at = t->premap_area;
+		for (size_t k = 0; k < t->mm->n_vmas; k++) {
+			if (!t->premap_fresh[k])
+				continue;
+			t->premap[k] = at;
+			at += t->mm->vmas[k]->end - t->mm->vmas[k]->start + IMG_PAGE_SIZE;
+		}
+		/* The reservation shows in our maps from now on. */
+		free(own);
+		own = NULL;
+		err = proc_parse_maps(0, false, &own, &nown);
+	}
+	free(own);
+	return err;
+}
+
+/* Call fn for every piece of the task's data runs, with its offset in the pages file. */
+static int for_each_run(struct rst_task *t, int (*fn)(struct rst_task *t, long vma, uint64_t addr,
+						      uint64_t len, uint64_t off, void *arg),
+			void *arg)
+{
+	uint64_t off = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < t->nr_pagemap; i++) {
+		uint64_t s = t->pagemap[i]->vaddr;
+		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
+		if (pe_parent(t->pagemap[i]))
+			continue;
+		/* A run may span mappings; split it at their ends (check_pagemap saw each page in one). */
+		while (s < e) {
+			while (k < t->mm->n_vmas && t->mm->vmas[k]->end <= s)
+				k++;
+			uint64_t end = e < t->mm->vmas[k]->end ? e : t->mm->vmas[k]->end;
+			int err = fn(t, k, s, end - s, off, arg);
+			if (err)
+				return err;
+			off += end - s;
+			s = end;
+		}
+	}
+	return 0;
+}
+
+static int premap_fill(struct rst_task *t, long k, uint64_t addr, uint64_t len, uint64_t off,
+		       void *arg)
+{
+	(void)arg;
+	if (!t->premap[k])
+		return 0;
+	char *dst = (char *)(t->premap[k] + (addr - t->mm->vmas[k]->start));
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = pread(t->rfds[1], dst + done, len - done, off + done);
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+			pr_errno(err, "cannot read the pages of %d at %#llx", t->pid,
+				 (unsigned long long)(addr + done));
+			return err;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+int restore_mm_premap(struct rst_task *t)
+{
+	for (size_t k = 0; t->premap && k < t->mm->n_vmas; k++) {
+		const VmaEntry *v = t->mm->vmas[k];
+		uint64_t len = v->end - v->start, delta = t->premap[k] - v->start;
+		if (!t->premap[k])
+			continue;
+		if (t->premap_fresh[k]) {
+			void *p = mmap((void *)t->premap[k], len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			if (p == MAP_FAILED) {
+				pr_perror("cannot map the shared memory of %d at %#llx", t->pid,
+					  (unsigned long long)t->premap[k]);
+				return -errno;
+			}
+			continue;
+		}
+		/*
+		 * Inherited: what is neither the parent's (PE_PARENT) nor our
+		 * own data must read as zeros, as it did in the task.
+		 */
+		uint64_t pos = v->start;
+		for (size_t i = 0; i <= t->nr_pagemap; i++) {
+			uint64_t s = i < t->nr_pagemap ? t->pagemap[i]->vaddr : v->end;
+			uint64_t e = i < t->nr_pagemap ? s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE
+						       : v->end;
+			if (e <= v->start)
+				continue;
+			if (s > v->end)
+				s = v->end;
+			if (s > pos && madvise((void *)(pos + delta), s - pos, MADV_DONTNEED) < 0) {
+				pr_perror("cannot clear inherited memory of %d at %#llx", t->pid,
+					  (unsigned long long)pos);
+				return -errno;
+			}
+			if (e > pos)
+				pos = e;
+			if (pos >= v->end)
+				break;
+		}
+	}
+	return for_each_run(t, premap_fill, NULL);
+}
+
+static int premap_cmp(const void *x, const void *y)
+{
+	const struct restorer_premap *a = x, *b = y;
+
+	return a->from < b->from ? -1 : a->from > b->from;
+}
+
+static int count_run(struct rst_task *t, long k, uint64_t addr, uint64_t len, uint64_t off, void *arg)
+{
+	(void)addr, (void)len, (void)off;
+	if (!t->premap || !t->premap[k])
+		(*(size_t *)arg)++;
+	return 0;
+}
+
+/* The runs the restorer reads: those outside premapped mappings (filled before the fork). */
+static int add_run(struct rst_task *t, long k, uint64_t addr, uint64_t len, uint64_t off, void *arg)
+{
+	struct restorer_args *a = arg;
+
+	if (t->premap && t->premap[k])
+		return 0;
+	struct restorer_run *runs = (struct restorer_run *)((char *)a + a->runs_off);
+	runs[a->nr_runs++] = (struct restorer_run){ addr, len, off };
+	return 0;
 }
 
 static void *aat(struct rst_task *t, size_t off)
@@ -347,6 +624,8 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	off += t->mm->n_vmas * sizeof(struct restorer_vma);
 	l->runs = off;
 	off += nr_runs * sizeof(struct restorer_run);
+	l->premaps = off;
+	off += t->mm->n_vmas * sizeof(struct restorer_premap);
 	l->close = off;
 	off += t->nr_rfds * sizeof(int32_t);
 	off = (off + 7) & ~7ul;
@@ -707,7 +986,9 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	err = open_rfds(ctx, t, pages_bytes);
 	if (err)
 		goto out;
-	layout_args(t, &l, t->nr_pagemap);
+	size_t nr_runs = 0;
+	for_each_run(t, count_run, &nr_runs);
+	layout_args(t, &l, nr_runs);
 	t->args_len = l.total;
 	/* The blob, its args, the leader's stack, then one stack per other thread. */
 	size_t stacks = (t->core->n_threads - 1) * RESTORER_THREAD_STACK_SIZE;
@@ -773,6 +1054,14 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 			o->flags &= ~MAP_ANONYMOUS;
 		}
 		o->has_pages = has_pages[i];
+		if (t->premap && t->premap[i]) {
+			/* In place before the restorer runs; only moved, then protected. */
+			struct restorer_premap *pm = aat(t, l.premaps);
+			pm[a->nr_premaps++] = (struct restorer_premap){ t->premap[i], v->start,
+								       v->end - v->start };
+			o->premapped = 1;
+			o->has_pages = 1;
+		}
 		if (v->name) {
 			size_t n = strlen(v->name) + 1;
 			memcpy(aat(t, names_off), v->name, n);
@@ -780,14 +1069,10 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 			names_off += n;
 		}
 	}
-	struct restorer_run *runs = aat(t, l.runs);
-	uint64_t off = 0;
 	a->runs_off = l.runs;
-	for (size_t i = 0; i < t->nr_pagemap; i++) {
-		uint64_t len = (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
-		runs[a->nr_runs++] = (struct restorer_run){ t->pagemap[i]->vaddr, len, off };
-		off += len;
-	}
+	for_each_run(t, add_run, a);
+	a->premaps_off = l.premaps;
+	qsort(aat(t, l.premaps), a->nr_premaps, sizeof(struct restorer_premap), premap_cmp);
 	a->pages_fd = t->fd_base + 1;
 	a->nr_close = t->nr_rfds;
 	a->close_off = l.close;

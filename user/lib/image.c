@@ -676,7 +676,7 @@ static int check_pagemap(const struct img *img, const void *msg)
 	if (e->nr_pages == 0 || e->nr_pages > (IMG_TASK_SIZE - e->vaddr) / IMG_PAGE_SIZE)
 		return img_bad(img, "nr_pages", "%u at 0x%llx", e->nr_pages,
 			       (unsigned long long)e->vaddr);
-	if (e->has_flags && (e->flags & ~PE_PRESENT))
+	if (e->has_flags && e->flags != PE_PRESENT && e->flags != PE_PARENT)
 		return img_bad(img, "flags", "0x%x", e->flags);
 	return 0;
 }

@@ -53,6 +53,12 @@ enum {
 /* PagemapEntry.flags */
 enum {
 	PE_PRESENT = 1 << 0,	/* the pages are in this dump's pages file */
+	/*
+	 * The pages are the parent's, still shared copy-on-write since a
+	 * fork (same page frame at dump time): no data here, the restored
+	 * child inherits them from its restored parent.
+	 */
+	PE_PARENT = 1 << 1,
 };
 
 struct img;
