@@ -749,19 +749,19 @@ int cmd_dump(int argc, char **argv)
 		{},
 	};
 	struct dump_opts o = {};
-	int opt, err;
+	int opt, ret = 2;
 
 	while ((opt = getopt_long(argc, argv, "t:D:Rjv::o:h", lopts, NULL)) != -1) {
 		switch (opts_common(opt, optarg)) {
 		case 1:
 			continue;
 		case -1:
-			return 2;
+			goto out;
 		}
 		switch (opt) {
 		case 't':
 			if (parse_pid_list(optarg, &o))
-				return 2;
+				goto out;
 			break;
 		case 'D':
 			o.dir = optarg;
@@ -774,18 +774,19 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [-v[N]] [-o LOG]\n");
-			return 0;
+			ret = 0;
+			goto out;
 		default:
-			return 2;
+			goto out;
 		}
 	}
 	if (!o.nr_roots || !o.dir || optind != argc) {
 		fprintf(stderr, "usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job]\n");
-		free(o.roots);
-		return 2;
+		goto out;
 	}
 	opts_hold_stop_signals();
-	err = do_dump(&o);
+	ret = do_dump(&o) ? 1 : 0;
+out:
 	free(o.roots);
-	return err ? 1 : 0;
+	return ret;
 }

@@ -150,6 +150,11 @@ static int freeze_process(struct dump_task *t)
 zombie:
 	if (proc_parse_stat(t->pid, &st) < 0 || (st.state != 'Z' && st.state != 'X'))
 		return -ESRCH;
+	if (st.num_threads > 1) {
+		pr_err("the leader of %d has exited but %d of its threads still run; not supported yet",
+		       t->pid, st.num_threads - 1);
+		return -EOPNOTSUPP;
+	}
 	t->zombie = true;
 	t->exit_status = st.exit_code;
 	return 0;
