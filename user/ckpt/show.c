@@ -157,7 +157,8 @@ static bool show_field_is_hex(const char *name)
 {
 	static const char *const exact[] = {
 		"start", "end", "vaddr", "ip", "sp", "handler", "restorer", "brk", "pgoff",
-		"blocked", "mask", "flags", "madv", "xfeatures",
+		"blocked", "mask", "flags", "madv", "xfeatures", "clear_tid", "robust_list", "ptr",
+		"zombie_status",
 	};
 	static const char *const suffix[] = { "_base", "_code", "_data", "_stack", "_brk" };
 
