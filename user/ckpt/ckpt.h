@@ -40,5 +40,7 @@ bool fault_injected(const char *point);
  * check point instead.
  */
 void opts_hold_stop_signals(void);
+/* Let them through again (after a restore: ckpt waits for the roots). */
+void opts_release_stop_signals(void);
 
 #endif

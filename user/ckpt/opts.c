@@ -45,6 +45,16 @@ void opts_hold_stop_signals(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
+void opts_release_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(&set, stop_sigs[i]);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* A held stop signal arrived: say so once and make the caller unwind. */
 static bool stop_requested(const char *point)
 {

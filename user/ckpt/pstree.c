@@ -58,7 +58,12 @@ int pstree_check(struct pstree_node *n, size_t nr, bool outside_ok, struct pstre
 		struct pstree_node *t = &n[i];
 		long p = t->ppid ? find(ix, nr, t->ppid) : -1;
 
-		if (t->ppid && (p < 0 || (size_t)p >= i)) {
+		if (t->ppid && p < 0) {
+			err = bad(e, i, "ppid", "the parent %d of task %d is not in the tree", t->ppid,
+				  t->pid);
+			break;
+		}
+		if (t->ppid && (size_t)p >= i) {
 			err = bad(e, i, "ppid", "the parent %d of task %d is not listed before it",
 				  t->ppid, t->pid);
 			break;

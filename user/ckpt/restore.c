@@ -30,6 +30,7 @@
 #include "image.h"
 #include "infect.h"
 #include "log.h"
+#include "proc.h"
 #include "pstree.h"
 #include "restore.h"
 #include "restorer_abi.h"
@@ -908,6 +909,78 @@ static void free_ctx(struct rst_ctx *ctx)
 		close(ctx->dirfd);
 }
 
+/* The signal that stops a restored stopped task: its own if that still stops it. */
+static int stop_signal_of(const struct rst_task *t)
+{
+	const TaskCoreEntry *tc = t->core->task;
+
+	for (size_t s = 0; s < tc->n_sigactions; s++)
+		if ((int)tc->sigactions[s]->sig == t->stop_signal &&
+		    tc->sigactions[s]->handler != (uint64_t)SIG_DFL)
+			return SIGSTOP;
+	return t->stop_signal;
+}
+
+/* Wait (bounded) for a traced thread's group-stop report. */
+static int wait_group_stop(pid_t tid)
+{
+	int status, err;
+
+	for (int i = 0; i < 8; i++) {
+		err = infect_wait(tid, &status, RESTORE_WAIT_MS);
+		if (err)
+			return err;
+		if (!WIFSTOPPED(status))
+			return -ECHILD;
+		if (status >> 16 == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal-delivery stop on the way (the stop signal itself): deliver it. */
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(status)) < 0)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * A task that was stopped is stopped again while still traced, so that it
+ * is in its group stop before ckpt returns: the stop signal goes in with
+ * the leader's resumption, every thread reports its part of the group stop
+ * (a seized tracee shows it as PTRACE_EVENT_STOP), and the detach then
+ * leaves the group stopped (__ptrace_unlink re-arms the stop while
+ * SIGNAL_STOP_STOPPED holds).
+ */
+static int stop_again(struct rst_task *t)
+{
+	int sig = stop_signal_of(t), err = 0;
+
+	if (ptrace(PTRACE_CONT, t->pid, NULL, (void *)(long)sig) < 0)
+		return -errno;
+	err = wait_group_stop(t->pid);
+	for (size_t k = 1; k < t->nr_threads && !err; k++) {
+		if (ptrace(PTRACE_CONT, t->threads[k].tid, NULL, NULL) < 0)
+			err = -errno;
+		else
+			err = wait_group_stop(t->threads[k].tid);
+	}
+	if (err)
+		pr_errno(err, "cannot stop %d again with %s", t->pid, strsignal(sig));
+	return err;
+}
+
+/* After the detach the stop takes hold within moments; wait (bounded) to see it. */
+static void wait_stopped(pid_t pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct proc_stat st;
+		if (proc_parse_stat(pid, &st) || st.state == 'T')
+			return;
+		/* No event tells a non-parent that a task entered its stop: poll. */
+		struct timespec ms = { 0, 1000 * 1000 };
+		nanosleep(&ms, NULL);
+	}
+	pr_warn("task %d is not stopped yet, continuing", pid);
+}
+
 /* Past this point the tasks run: nothing may kill them any more. */
 static void release_tasks(struct rst_ctx *ctx)
 {
@@ -915,24 +988,15 @@ static void release_tasks(struct rst_ctx *ctx)
 		struct rst_task *t = &ctx->tasks[i];
 		if (t->zombie)
 			continue;
-		for (size_t k = t->nr_threads; k-- > 0;) {
-			long sig = 0;
-			/*
-			 * A task that was stopped stops again: the stop signal goes
-			 * in with the leader's detach, as if it had just arrived.
-			 */
-			if (k == 0 && t->stop_signal) {
-				const TaskCoreEntry *tc = t->core->task;
-				sig = SIGSTOP;
-				for (size_t s = 0; s < tc->n_sigactions; s++)
-					if ((int)tc->sigactions[s]->sig == t->stop_signal &&
-					    tc->sigactions[s]->handler == (uint64_t)SIG_DFL)
-						sig = t->stop_signal;
-			}
-			if (ptrace(PTRACE_DETACH, t->threads[k].tid, NULL, (void *)sig) < 0)
+		if (t->stop_signal && stop_again(t))
+			pr_warn("task %d runs although it was stopped at dump time", t->pid);
+		for (size_t k = t->nr_threads; k-- > 0;)
+			if (ptrace(PTRACE_DETACH, t->threads[k].tid, NULL, NULL) < 0)
 				pr_perror("cannot detach from %d", t->threads[k].tid);
-		}
-		pr_info("restored %d%s", t->pid, t->nr_threads > 1 ? " with its threads" : "");
+		if (t->stop_signal)
+			wait_stopped(t->pid);
+		pr_info("restored %d%s%s", t->pid, t->nr_threads > 1 ? " with its threads" : "",
+			t->stop_signal ? ", stopped" : "");
 	}
 }
 
@@ -999,6 +1063,7 @@ static int do_restore(struct restore_opts *o)
 	/* Orphans of the restored trees go where they would have gone. */
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	release_tasks(&ctx);
+	opts_release_stop_signals();
 	if (!o->detach) {
 		bool first = true;
 		for (size_t i = 0; i < ctx.nr_tasks; i++) {
@@ -1068,6 +1133,8 @@ int cmd_restore(int argc, char **argv)
 		fprintf(stderr, "usage: ckpt restore -D DIR [-d] [--pidfile FILE] [--shell-job]\n");
 		return 2;
 	}
+	/* Dying with tasks half built would leave them to EXITKILL and PDEATHSIG. */
+	opts_hold_stop_signals();
 	int ret = do_restore(&o);
 	return ret < 0 ? 1 : ret;
 }
