@@ -114,58 +114,6 @@ static void img_file(struct cr_run *r, enum img_kind kind, char *buf, size_t siz
 	snprintf(buf, size, "%s/%s", r->imgdir, name);
 }
 
-/* Loads the list image `kind` of the dumped task: 0, or cr_fail(). */
-static int load_list(struct cr_run *r, int dirfd, enum img_kind kind, void ***ret_list, size_t *ret_n)
-{
-	struct img *img = img_open(dirfd, kind, dumped, O_RDONLY);
-	void *msg, **list = NULL;
-	size_t n = 0;
-	int ret;
-
-	if (!img)
-		return cr_fail(r, "cannot open image kind %s: %s", img_kind_name(kind),
-			       strerror(errno));
-	while ((ret = img_read(img, &msg)) == 1) {
-		void **nl = realloc(list, (n + 1) * sizeof(*nl));
-
-		if (!nl) {
-			ret = -ENOMEM;
-			break;
-		}
-		list = nl;
-		list[n++] = msg;
-	}
-	img_close(img);
-	if (ret < 0)
-		return cr_fail(r, "cannot read image kind %s: %s", img_kind_name(kind),
-			       strerror(-ret));
-	*ret_list = list;
-	*ret_n = n;
-	return 0;
-}
-
-static int store_list(struct cr_run *r, int dirfd, enum img_kind kind, void **list, size_t n)
-{
-	struct img *img = img_open(dirfd, kind, dumped, O_WRONLY);
-	int ret = 0;
-
-	if (!img)
-		return cr_fail(r, "cannot create image kind %s: %s", img_kind_name(kind),
-			       strerror(errno));
-	for (size_t i = 0; i < n && !ret; i++)
-		ret = img_write(img, list[i]);
-	if (img_close(img) || ret)
-		return cr_fail(r, "cannot write image kind %s", img_kind_name(kind));
-	return 0;
-}
-
-static void free_list(enum img_kind kind, void **list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		img_free_kind(kind, list[i]);
-	free(list);
-}
-
 static void expect_error(struct cr_run *r, enum img_kind kind, const char *f)
 {
 	char name[64];
@@ -198,34 +146,26 @@ HOSTILE_CASE(control, NULL);
 
 /* ---- a pagemap run outside any mapping ---- */
 
-static int corrupt_pagemap(struct cr_run *r)
+static int move_run(struct cr_run *r, void **list, size_t n, void *arg)
 {
-	PagemapEntry **pm;
-	size_t n, i;
-	int dirfd, ret;
+	PagemapEntry **pm = (PagemapEntry **)list;
+	size_t i;
 
-	dirfd = cr_img_dir(r);
-	if (dirfd < 0)
-		return -1;
-	if (load_list(r, dirfd, IMG_PAGEMAP, (void ***)&pm, &n)) {
-		close(dirfd);
-		return -1;
-	}
 	for (i = 0; i < n; i++)
 		if (pm[i]->vaddr == area + PAGE)
 			break;
-	if (i == n || pm[i]->nr_pages != 1) {
-		ret = cr_fail(r, "no one-page pagemap run at %#llx in the dump",
-			      (unsigned long long)(area + PAGE));
-	} else {
-		/* Into the hole: still sorted, same number of pages. */
-		pm[i]->vaddr = area + 2 * PAGE;
-		ret = store_list(r, dirfd, IMG_PAGEMAP, (void **)pm, n);
-	}
-	free_list(IMG_PAGEMAP, (void **)pm, n);
-	close(dirfd);
+	if (i == n || pm[i]->nr_pages != 1)
+		return cr_fail(r, "no one-page pagemap run at %#llx in the dump",
+			       (unsigned long long)(area + PAGE));
+	/* Into the hole: still sorted, same number of pages. */
+	pm[i]->vaddr = area + 2 * PAGE;
 	expect_error(r, IMG_PAGEMAP, "vaddr");
-	return ret;
+	return 0;
+}
+
+static int corrupt_pagemap(struct cr_run *r)
+{
+	return cr_edit_list(r, IMG_PAGEMAP, dumped, move_run, NULL);
 }
 
 HOSTILE_CASE(pagemap_outside_vma, corrupt_pagemap);
@@ -295,35 +235,26 @@ HOSTILE_CASE(vma_file_id_out_of_range, corrupt_file_id);
 
 /* ---- an fd naming a file id that does not exist ---- */
 
+static int bad_fd_file(struct cr_run *r, void **list, size_t n, void *arg)
+{
+	FdinfoEntry **fi = (FdinfoEntry **)list;
+
+	if (!n)
+		return cr_fail(r, "fdinfo-%d.img has no entry", dumped);
+	fi[0]->id = *(size_t *)arg + 3;
+	expect_error(r, IMG_FDINFO, "id");
+	return 0;
+}
+
 static int corrupt_fdinfo(struct cr_run *r)
 {
-	FdinfoEntry **fi;
-	FileEntry **files;
-	size_t n, nfiles;
-	int dirfd, ret;
+	void **files;
+	size_t nfiles;
 
-	dirfd = cr_img_dir(r);
-	if (dirfd < 0)
+	if (cr_load_list(r, IMG_FILES, dumped, &files, &nfiles))
 		return -1;
-	if (load_list(r, dirfd, IMG_FILES, (void ***)&files, &nfiles)) {
-		close(dirfd);
-		return -1;
-	}
-	free_list(IMG_FILES, (void **)files, nfiles);
-	if (load_list(r, dirfd, IMG_FDINFO, (void ***)&fi, &n)) {
-		close(dirfd);
-		return -1;
-	}
-	if (!n) {
-		ret = cr_fail(r, "fdinfo-%d.img has no entry", dumped);
-	} else {
-		fi[0]->id = nfiles + 3;
-		ret = store_list(r, dirfd, IMG_FDINFO, (void **)fi, n);
-	}
-	free_list(IMG_FDINFO, (void **)fi, n);
-	close(dirfd);
-	expect_error(r, IMG_FDINFO, "id");
-	return ret;
+	cr_free_list(IMG_FILES, files, nfiles);
+	return cr_edit_list(r, IMG_FDINFO, dumped, bad_fd_file, &nfiles);
 }
 
 HOSTILE_CASE(fdinfo_file_missing, corrupt_fdinfo);

@@ -634,34 +634,11 @@ CR_CASE(thread, per_thread_state, .victim = victim_per_thread_state);
 
 struct regs_io {
 	struct cr_regs in, out;
-	uint32_t *arrived;
-	const volatile sig_atomic_t *flag;
-	uint32_t mxcsr_saved;
-	uint16_t fcw_saved;
 	pid_t tid_before, tid_after;
 };
 
 static uint32_t regs_arrived;
 static bool regs_avx;
-
-/* x87 values as the asm below leaves them: fldpi, fld1, fldl2t under r->fcw. */
-static void regs_x87(struct cr_regs *r)
-{
-	uint16_t saved;
-
-	asm volatile("fnstcw %[saved]\n\t"
-		     "fldcw %[fcw]\n\t"
-		     "fldpi\n\t"
-		     "fld1\n\t"
-		     "fldl2t\n\t"
-		     "fstpt %[st0]\n\t"
-		     "fstpt %[st1]\n\t"
-		     "fstpt %[st2]\n\t"
-		     "fldcw %[saved]\n\t"
-		     : [saved] "=m"(saved), [st0] "=m"(r->st[0]), [st1] "=m"(r->st[1]),
-		       [st2] "=m"(r->st[2])
-		     : [fcw] "m"(r->fcw));
-}
 
 /* Values of task i: its own GPR and vector patterns, and its own rounding modes. */
 static void regs_init(struct cr_regs *in, int i)
@@ -669,89 +646,16 @@ static void regs_init(struct cr_regs *in, int i)
 	cr_regs_init(in, 0x7700 + i);
 	in->mxcsr = 0x1f80 | (i & 3) << 13 | (i & 1 ? 0x8040 : 0);	/* RC, FTZ + DAZ */
 	in->fcw = 0x037f | (i & 3) << 10;				/* RC */
-	regs_x87(in);
+	cr_regs_x87(in);
 }
 
-/* Like cr_regs_wait(), for a worker: load, count itself in *arrived, spin on *flag, store. */
-#define REGS_THREAD_ASM(LOAD, STORE)							\
-	asm volatile(									\
-		"stmxcsr %c[mxs](%%r8)\n\t"						\
-		"fnstcw %c[fcws](%%r8)\n\t"						\
-		LOAD									\
-		"ldmxcsr %c[mxin](%%r8)\n\t"						\
-		"fldcw %c[fcwin](%%r8)\n\t"						\
-		"fldpi\n\t"								\
-		"fld1\n\t"								\
-		"fldl2t\n\t"								\
-		"mov %c[gin]+0(%%r8), %%rbx\n\t"					\
-		"mov %c[gin]+8(%%r8), %%r9\n\t"						\
-		"mov %c[gin]+16(%%r8), %%r10\n\t"					\
-		"mov %c[gin]+24(%%r8), %%r12\n\t"					\
-		"mov %c[gin]+32(%%r8), %%r13\n\t"					\
-		"mov %c[gin]+40(%%r8), %%r14\n\t"					\
-		"mov %c[gin]+48(%%r8), %%r15\n\t"					\
-		"mov %c[arrived](%%r8), %%rax\n\t"					\
-		"lock incl (%%rax)\n\t"							\
-		"mov %c[flag](%%r8), %%rax\n\t"						\
-		"1: pause\n\t"								\
-		"cmpl $0, (%%rax)\n\t"							\
-		"je 1b\n\t"								\
-		"mov %%rbx, %c[gout]+0(%%r8)\n\t"					\
-		"mov %%r9, %c[gout]+8(%%r8)\n\t"					\
-		"mov %%r10, %c[gout]+16(%%r8)\n\t"					\
-		"mov %%r12, %c[gout]+24(%%r8)\n\t"					\
-		"mov %%r13, %c[gout]+32(%%r8)\n\t"					\
-		"mov %%r14, %c[gout]+40(%%r8)\n\t"					\
-		"mov %%r15, %c[gout]+48(%%r8)\n\t"					\
-		STORE									\
-		"stmxcsr %c[mxout](%%r8)\n\t"						\
-		"fnstcw %c[fcwout](%%r8)\n\t"						\
-		"fstpt %c[st]+0(%%r8)\n\t"						\
-		"fstpt %c[st]+10(%%r8)\n\t"						\
-		"fstpt %c[st]+20(%%r8)\n\t"						\
-		"ldmxcsr %c[mxs](%%r8)\n\t"						\
-		"fldcw %c[fcws](%%r8)\n\t"						\
-		:									\
-		: "r"(io),								\
-		  [vin] "i"(offsetof(struct regs_io, in.vec)),				\
-		  [vout] "i"(offsetof(struct regs_io, out.vec)),			\
-		  [gin] "i"(offsetof(struct regs_io, in.gpr)),				\
-		  [gout] "i"(offsetof(struct regs_io, out.gpr)),			\
-		  [mxin] "i"(offsetof(struct regs_io, in.mxcsr)),			\
-		  [mxout] "i"(offsetof(struct regs_io, out.mxcsr)),			\
-		  [mxs] "i"(offsetof(struct regs_io, mxcsr_saved)),			\
-		  [fcwin] "i"(offsetof(struct regs_io, in.fcw)),			\
-		  [fcwout] "i"(offsetof(struct regs_io, out.fcw)),			\
-		  [fcws] "i"(offsetof(struct regs_io, fcw_saved)),			\
-		  [st] "i"(offsetof(struct regs_io, out.st)),				\
-		  [arrived] "i"(offsetof(struct regs_io, arrived)),			\
-		  [flag] "i"(offsetof(struct regs_io, flag))				\
-		: "rax", "rbx", "r9", "r10", "r12", "r13", "r14", "r15", "xmm0", "xmm1",	\
-		  "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",	\
-		  "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc")
-
-#define V16(M, ins)									\
-	M(ins, 0) M(ins, 1) M(ins, 2) M(ins, 3) M(ins, 4) M(ins, 5) M(ins, 6) M(ins, 7)	\
-	M(ins, 8) M(ins, 9) M(ins, 10) M(ins, 11) M(ins, 12) M(ins, 13) M(ins, 14) M(ins, 15)
-#define YLOAD(ins, n)	ins " %c[vin]+32*" #n "(%%r8), %%ymm" #n "\n\t"
-#define YSTORE(ins, n)	ins " %%ymm" #n ", %c[vout]+32*" #n "(%%r8)\n\t"
-#define XLOAD(ins, n)	ins " %c[vin]+32*" #n "(%%r8), %%xmm" #n "\n\t"
-#define XSTORE(ins, n)	ins " %%xmm" #n ", %c[vout]+32*" #n "(%%r8)\n\t"
-
+/* A worker holds its values like the main thread, counting itself in regs_arrived. */
 static void *regs_thread(void *arg)
 {
 	struct regs_io *p = arg;
 
 	p->tid_before = gettid();
-	{
-		register struct regs_io *io asm("r8") = p;
-
-		if (regs_avx)
-			REGS_THREAD_ASM(V16(YLOAD, "vmovdqu"),
-					V16(YSTORE, "vmovdqu") "vzeroupper\n\t");
-		else
-			REGS_THREAD_ASM(V16(XLOAD, "movdqu"), V16(XSTORE, "movdqu"));
-	}
+	cr_regs_hold(&p->in, &p->out, regs_avx, &regs_arrived);
 	p->tid_after = gettid();
 	return NULL;
 }
@@ -766,8 +670,6 @@ static int victim_regs_per_thread(void *arg)
 	regs_avx = cr_cpu_has_avx();
 	for (int i = 0; i < NREGS; i++) {
 		regs_init(&io[i].in, i);
-		io[i].arrived = &regs_arrived;
-		io[i].flag = &cr_verify_requested;
 		spawn(&th[i], regs_thread, &io[i]);
 	}
 	regs_init(&main_in, NREGS);

@@ -1441,14 +1441,14 @@ struct cr_regs_io {
 	struct cr_regs in;
 	struct cr_regs out;
 	const volatile sig_atomic_t *flag;
+	uint32_t *arrived;		/* NULL: say ready on fd instead */
 	int fd;
 	char byte;
 	uint32_t mxcsr_saved;
 	uint16_t fcw_saved;
 };
 
-/* x87 values as the asm below leaves them: fldpi, fld1, fldl2t under the given fcw. */
-static void cr_regs_x87(struct cr_regs *r)
+void cr_regs_x87(struct cr_regs *r)
 {
 	uint16_t saved;
 
@@ -1498,9 +1498,15 @@ void cr_regs_init(struct cr_regs *in, unsigned seed)
 		"mov %c[gin]+32(%%r8), %%r13\n\t"					\
 		"mov %c[gin]+40(%%r8), %%r14\n\t"					\
 		"mov %c[gin]+48(%%r8), %%r15\n\t"					\
-		/* ready: write(fd, &byte, 1); close(fd). Syscalls keep every register	\
-		 * loaded above (they clobber rax, rcx, r11 only). */			\
-		"mov $1, %%eax\n\t"							\
+		/* ready: lock-increment *arrived, or without it write(fd, &byte, 1);	\
+		 * close(fd). Syscalls keep every register loaded above (they clobber	\
+		 * rax, rcx, r11 only). */						\
+		"mov %c[arrived](%%r8), %%rax\n\t"					\
+		"test %%rax, %%rax\n\t"							\
+		"jz 2f\n\t"								\
+		"lock incl (%%rax)\n\t"							\
+		"jmp 3f\n\t"								\
+		"2: mov $1, %%eax\n\t"							\
 		"mov %c[fd](%%r8), %%edi\n\t"						\
 		"lea %c[byte](%%r8), %%rsi\n\t"						\
 		"mov $1, %%edx\n\t"							\
@@ -1508,7 +1514,7 @@ void cr_regs_init(struct cr_regs *in, unsigned seed)
 		"mov $3, %%eax\n\t"							\
 		"mov %c[fd](%%r8), %%edi\n\t"						\
 		"syscall\n\t"								\
-		"mov %c[flag](%%r8), %%rax\n\t"						\
+		"3: mov %c[flag](%%r8), %%rax\n\t"					\
 		"1: pause\n\t"								\
 		"cmpl $0, (%%rax)\n\t"							\
 		"je 1b\n\t"								\
@@ -1542,6 +1548,7 @@ void cr_regs_init(struct cr_regs *in, unsigned seed)
 		  [st] "i"(offsetof(struct cr_regs_io, out.st)),			\
 		  [fd] "i"(offsetof(struct cr_regs_io, fd)),				\
 		  [byte] "i"(offsetof(struct cr_regs_io, byte)),			\
+		  [arrived] "i"(offsetof(struct cr_regs_io, arrived)),			\
 		  [flag] "i"(offsetof(struct cr_regs_io, flag))				\
 		: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r9", "r10", "r11", "r12",	\
 		  "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",	\
@@ -1557,23 +1564,31 @@ void cr_regs_init(struct cr_regs *in, unsigned seed)
 #define CR_XLOAD(ins, n)  ins " %c[vin]+32*" #n "(%%r8), %%xmm" #n "\n\t"
 #define CR_XSTORE(ins, n) ins " %%xmm" #n ", %c[vout]+32*" #n "(%%r8)\n\t"
 
-void cr_regs_wait(const struct cr_regs *in, struct cr_regs *out, bool avx)
+void cr_regs_hold(const struct cr_regs *in, struct cr_regs *out, bool avx, uint32_t *arrived)
 {
-	static struct cr_regs_io iobuf;
+	/* On the caller's stack: each thread of a victim may hold its own values at once. */
+	struct cr_regs_io iobuf;
 	register struct cr_regs_io *io asm("r8") = &iobuf;
 
+	memset(&iobuf, 0, sizeof(iobuf));
 	iobuf.in = *in;
-	memset(&iobuf.out, 0, sizeof(iobuf.out));
 	iobuf.flag = &cr_verify_requested;
-	iobuf.fd = cr_ready_fd;
+	iobuf.arrived = arrived;
+	iobuf.fd = arrived ? -1 : cr_ready_fd;
 	iobuf.byte = 'R';
 	if (avx) {
 		CR_REGS_ASM(CR_V16(CR_YLOAD, "vmovdqu"), CR_V16(CR_YSTORE, "vmovdqu") "vzeroupper\n\t");
 	} else {
 		CR_REGS_ASM(CR_V16(CR_XLOAD, "movdqu"), CR_V16(CR_XSTORE, "movdqu"));
 	}
-	cr_ready_fd = -1;
+	if (!arrived)
+		cr_ready_fd = -1;
 	*out = iobuf.out;
+}
+
+void cr_regs_wait(const struct cr_regs *in, struct cr_regs *out, bool avx)
+{
+	cr_regs_hold(in, out, avx, NULL);
 }
 
 int cr_regs_compare(const struct cr_regs *in, const struct cr_regs *out, bool avx)

@@ -303,8 +303,15 @@ struct cr_regs {
 
 /* Fills in with distinct values (seeded) and computes the x87 values the asm will load. */
 void cr_regs_init(struct cr_regs *in, unsigned seed);
-/* Loads in into the registers, says ready (write+close in asm), spins on
- * cr_verify_requested without touching them, then stores them into out. */
+/* The x87 values (st) the asm leaves under r->fcw: fldpi, fld1, fldl2t. For a caller that
+ * changes fcw after cr_regs_init(). */
+void cr_regs_x87(struct cr_regs *r);
+/* Loads in into the registers, says so from inside the asm, spins on cr_verify_requested
+ * without touching them, then stores them into out. Saying so: with arrived, a `lock incl`
+ * of *arrived (any thread, any number of them); without (NULL), the victim's ready byte is
+ * written and the pipe closed (the main thread, once). */
+void cr_regs_hold(const struct cr_regs *in, struct cr_regs *out, bool avx, uint32_t *arrived);
+/* cr_regs_hold(in, out, avx, NULL). */
 void cr_regs_wait(const struct cr_regs *in, struct cr_regs *out, bool avx);
 /* CR_CHECKs out against in; returns the number of mismatches. */
 int cr_regs_compare(const struct cr_regs *in, const struct cr_regs *out, bool avx);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,22 +16,123 @@ int cr_img_dir(struct cr_run *r)
 	return fd;
 }
 
-int cr_edit_mm(struct cr_run *r, pid_t pid, int (*fn)(struct cr_run *r, MmEntry *mm))
+int cr_edit_one(struct cr_run *r, enum img_kind kind, pid_t pid,
+		int (*fn)(struct cr_run *r, void *msg, void *arg), void *arg)
 {
-	MmEntry *mm;
+	char name[64];
+	void *msg;
 	int dirfd, ret;
 
+	img_name(kind, pid, name, sizeof(name));
 	dirfd = cr_img_dir(r);
 	if (dirfd < 0)
 		return -1;
-	if (img_load_one(dirfd, IMG_MM, pid, (void **)&mm)) {
+	if (img_load_one(dirfd, kind, pid, &msg)) {
 		close(dirfd);
-		return cr_fail(r, "cannot load mm-%d.img", pid);
+		return cr_fail(r, "cannot load %s", name);
 	}
-	ret = fn(r, mm);
-	if (!ret && img_store_one(dirfd, IMG_MM, pid, mm))
-		ret = cr_fail(r, "cannot write mm-%d.img", pid);
-	img_free_kind(IMG_MM, mm);
+	ret = fn(r, msg, arg);
+	if (!ret && img_store_one(dirfd, kind, pid, msg))
+		ret = cr_fail(r, "cannot write %s", name);
+	img_free_kind(kind, msg);
 	close(dirfd);
+	return ret;
+}
+
+struct cr_edit_mm_arg {
+	int (*fn)(struct cr_run *r, MmEntry *mm);
+};
+
+static int cr_edit_mm_one(struct cr_run *r, void *msg, void *arg)
+{
+	return ((struct cr_edit_mm_arg *)arg)->fn(r, msg);
+}
+
+int cr_edit_mm(struct cr_run *r, pid_t pid, int (*fn)(struct cr_run *r, MmEntry *mm))
+{
+	struct cr_edit_mm_arg a = { .fn = fn };
+
+	return cr_edit_one(r, IMG_MM, pid, cr_edit_mm_one, &a);
+}
+
+int cr_load_list(struct cr_run *r, enum img_kind kind, pid_t pid, void ***ret_list, size_t *ret_n)
+{
+	void *msg, **list = NULL;
+	struct img *img;
+	char name[64];
+	size_t n = 0;
+	int dirfd, ret, err;
+
+	img_name(kind, pid, name, sizeof(name));
+	dirfd = cr_img_dir(r);
+	if (dirfd < 0)
+		return -1;
+	img = img_open(dirfd, kind, pid, O_RDONLY);
+	err = errno;
+	close(dirfd);
+	if (!img)
+		return cr_fail(r, "cannot open %s: %s", name, strerror(err));
+	while ((ret = img_read(img, &msg)) == 1) {
+		void **nl = realloc(list, (n + 1) * sizeof(*nl));
+
+		if (!nl) {
+			img_free_kind(kind, msg);
+			ret = -ENOMEM;
+			break;
+		}
+		list = nl;
+		list[n++] = msg;
+	}
+	img_close(img);
+	if (ret < 0) {
+		cr_free_list(kind, list, n);
+		return cr_fail(r, "cannot read %s: %s", name, strerror(-ret));
+	}
+	*ret_list = list;
+	*ret_n = n;
+	return 0;
+}
+
+void cr_free_list(enum img_kind kind, void **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		img_free_kind(kind, list[i]);
+	free(list);
+}
+
+int cr_edit_list(struct cr_run *r, enum img_kind kind, pid_t pid,
+		 int (*fn)(struct cr_run *r, void **list, size_t n, void *arg), void *arg)
+{
+	struct img *img;
+	void **list;
+	char name[64];
+	size_t n;
+	int dirfd, ret, err;
+
+	if (cr_load_list(r, kind, pid, &list, &n))
+		return -1;
+	ret = fn(r, list, n, arg);
+	if (ret)
+		goto out;
+	img_name(kind, pid, name, sizeof(name));
+	dirfd = cr_img_dir(r);
+	if (dirfd < 0) {
+		ret = -1;
+		goto out;
+	}
+	img = img_open(dirfd, kind, pid, O_WRONLY);
+	err = errno;
+	close(dirfd);
+	if (!img) {
+		ret = cr_fail(r, "cannot create %s: %s", name, strerror(err));
+		goto out;
+	}
+	for (size_t i = 0; i < n && !ret; i++)
+		if (img_write(img, list[i]))
+			ret = cr_fail(r, "cannot write entry %zu of %s", i, name);
+	if (img_close(img) && !ret)
+		ret = cr_fail(r, "cannot write %s", name);
+out:
+	cr_free_list(kind, list, n);
 	return ret;
 }
