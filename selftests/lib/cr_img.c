@@ -57,47 +57,23 @@ int cr_edit_mm(struct cr_run *r, pid_t pid, int (*fn)(struct cr_run *r, MmEntry 
 
 int cr_load_list(struct cr_run *r, enum img_kind kind, pid_t pid, void ***ret_list, size_t *ret_n)
 {
-	void *msg, **list = NULL;
-	struct img *img;
 	char name[64];
-	size_t n = 0;
-	int dirfd, ret, err;
+	int dirfd, err;
 
 	img_name(kind, pid, name, sizeof(name));
 	dirfd = cr_img_dir(r);
 	if (dirfd < 0)
 		return -1;
-	img = img_open(dirfd, kind, pid, O_RDONLY);
-	err = errno;
+	err = img_load_all(dirfd, kind, pid, true, ret_list, ret_n);
 	close(dirfd);
-	if (!img)
-		return cr_fail(r, "cannot open %s: %s", name, strerror(err));
-	while ((ret = img_read(img, &msg)) == 1) {
-		void **nl = realloc(list, (n + 1) * sizeof(*nl));
-
-		if (!nl) {
-			img_free_kind(kind, msg);
-			ret = -ENOMEM;
-			break;
-		}
-		list = nl;
-		list[n++] = msg;
-	}
-	img_close(img);
-	if (ret < 0) {
-		cr_free_list(kind, list, n);
-		return cr_fail(r, "cannot read %s: %s", name, strerror(-ret));
-	}
-	*ret_list = list;
-	*ret_n = n;
+	if (err)
+		return cr_fail(r, "cannot read %s: %s", name, strerror(-err));
 	return 0;
 }
 
 void cr_free_list(enum img_kind kind, void **list, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		img_free_kind(kind, list[i]);
-	free(list);
+	img_free_all(kind, list, n);
 }
 
 int cr_edit_list(struct cr_run *r, enum img_kind kind, pid_t pid,

@@ -35,24 +35,24 @@ int opts_common(int opt, const char *arg)
 
 static const int stop_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
-void opts_hold_stop_signals(void)
+static void stop_signals_mask(int how)
 {
 	sigset_t set;
 
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
 		sigaddset(&set, stop_sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(how, &set, NULL);
+}
+
+void opts_hold_stop_signals(void)
+{
+	stop_signals_mask(SIG_BLOCK);
 }
 
 void opts_release_stop_signals(void)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
-		sigaddset(&set, stop_sigs[i]);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	stop_signals_mask(SIG_UNBLOCK);
 }
 
 /* A held stop signal arrived: say so once and make the caller unwind. */

@@ -37,54 +37,6 @@
 
 #define RESTORE_WAIT_MS 120000
 
-static int load_list(int dirfd, enum img_kind kind, int pid, void ***ret, size_t *ret_n, bool must)
-{
-	struct img *img = img_open(dirfd, kind, pid, O_RDONLY);
-	void **list = NULL, *msg;
-	size_t n = 0;
-	int r;
-
-	*ret = NULL;
-	*ret_n = 0;
-	if (!img) {
-		if (errno == ENOENT && !must)
-			return 0;
-		if (errno == ENOENT) {
-			char name[64];
-			img_name(kind, pid, name, sizeof(name));
-			pr_err("image %s is missing", name);
-		}
-		return -errno;
-	}
-	while ((r = img_read(img, &msg)) == 1) {
-		void **nl = realloc(list, (n + 1) * sizeof(*nl));
-		if (!nl) {
-			img_free(img, msg);
-			r = -ENOMEM;
-			break;
-		}
-		list = nl;
-		list[n++] = msg;
-	}
-	img_close(img);
-	if (r < 0) {
-		for (size_t i = 0; i < n; i++)
-			img_free_kind(kind, list[i]);
-		free(list);
-		return r;
-	}
-	*ret = list;
-	*ret_n = n;
-	return 0;
-}
-
-static void free_list(enum img_kind kind, void **list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		img_free_kind(kind, list[i]);
-	free(list);
-}
-
 static int load_task(struct rst_ctx *ctx, struct rst_task *t)
 {
 	int err;
@@ -93,9 +45,9 @@ static int load_task(struct rst_ctx *ctx, struct rst_task *t)
 	if (!err)
 		err = img_load_one(ctx->dirfd, IMG_MM, t->pid, (void **)&t->mm);
 	if (!err)
-		err = load_list(ctx->dirfd, IMG_PAGEMAP, t->pid, (void ***)&t->pagemap, &t->nr_pagemap, true);
+		err = img_load_all(ctx->dirfd, IMG_PAGEMAP, t->pid, true, (void ***)&t->pagemap, &t->nr_pagemap);
 	if (!err)
-		err = load_list(ctx->dirfd, IMG_FDINFO, t->pid, (void ***)&t->fdinfo, &t->nr_fdinfo, true);
+		err = img_load_all(ctx->dirfd, IMG_FDINFO, t->pid, true, (void ***)&t->fdinfo, &t->nr_fdinfo);
 	if (err)
 		return err;
 	if (t->core->n_threads != t->nr_threads) {
@@ -144,7 +96,7 @@ static int load_images(struct rst_ctx *ctx)
 		pr_err("the images are from a %s machine, this is %s", ctx->inv->machine, u.machine);
 		return -EINVAL;
 	}
-	err = load_list(ctx->dirfd, IMG_PSTREE, 0, (void ***)&tree, &nr_tree, true);
+	err = img_load_all(ctx->dirfd, IMG_PSTREE, 0, true, (void ***)&tree, &nr_tree);
 	if (err)
 		return err;
 	if (!nr_tree) {
@@ -154,7 +106,7 @@ static int load_images(struct rst_ctx *ctx)
 	}
 	ctx->tasks = calloc(nr_tree, sizeof(*ctx->tasks));
 	if (!ctx->tasks) {
-		free_list(IMG_PSTREE, (void **)tree, nr_tree);
+		img_free_all(IMG_PSTREE, (void **)tree, nr_tree);
 		return -ENOMEM;
 	}
 	/* One bit per possible PID (the codec bounds them): duplicate TIDs in O(n). */
@@ -212,12 +164,12 @@ static int load_images(struct rst_ctx *ctx)
 	}
 	free(nodes);
 	free(seen);
-	free_list(IMG_PSTREE, (void **)tree, nr_tree);
+	img_free_all(IMG_PSTREE, (void **)tree, nr_tree);
 	if (err)
 		return err;
-	err = load_list(ctx->dirfd, IMG_FILES, 0, (void ***)&ctx->files, &ctx->nr_files, true);
+	err = img_load_all(ctx->dirfd, IMG_FILES, 0, true, (void ***)&ctx->files, &ctx->nr_files);
 	if (!err)
-		err = load_list(ctx->dirfd, IMG_PIPES_DATA, 0, (void ***)&ctx->pipes, &ctx->nr_pipes, false);
+		err = img_load_all(ctx->dirfd, IMG_PIPES_DATA, 0, false, (void ***)&ctx->pipes, &ctx->nr_pipes);
 	if (err)
 		return err;
 	for (size_t i = 0; i < ctx->nr_files; i++)
@@ -879,8 +831,8 @@ static void free_ctx(struct rst_ctx *ctx)
 		struct rst_task *t = &ctx->tasks[i];
 		img_free_kind(IMG_CORE, t->core);
 		img_free_kind(IMG_MM, t->mm);
-		free_list(IMG_PAGEMAP, (void **)t->pagemap, t->nr_pagemap);
-		free_list(IMG_FDINFO, (void **)t->fdinfo, t->nr_fdinfo);
+		img_free_all(IMG_PAGEMAP, (void **)t->pagemap, t->nr_pagemap);
+		img_free_all(IMG_FDINFO, (void **)t->fdinfo, t->nr_fdinfo);
 		for (size_t k = 1; k < t->nr_rfds; k++)
 			if (t->rfds[k] >= 0)
 				close(t->rfds[k]);
@@ -900,8 +852,8 @@ static void free_ctx(struct rst_ctx *ctx)
 	restore_files_close(ctx);
 	restore_mm_shm_close(ctx);
 	free(ctx->file_fds);
-	free_list(IMG_FILES, (void **)ctx->files, ctx->nr_files);
-	free_list(IMG_PIPES_DATA, (void **)ctx->pipes, ctx->nr_pipes);
+	img_free_all(IMG_FILES, (void **)ctx->files, ctx->nr_files);
+	img_free_all(IMG_PIPES_DATA, (void **)ctx->pipes, ctx->nr_pipes);
 	img_free_kind(IMG_INVENTORY, ctx->inv);
 	if (ctx->shm)
 		munmap(ctx->shm, ctx->shm_len);

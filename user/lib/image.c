@@ -461,6 +461,53 @@ int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg)
 	return err;
 }
 
+int img_load_all(int dirfd, enum img_kind kind, int pid, bool must, void ***ret, size_t *ret_n)
+{
+	struct img *img = img_open(dirfd, kind, pid, O_RDONLY);
+	void **list = NULL, *msg;
+	size_t n = 0;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!img) {
+		r = -errno;
+		if (r == -ENOENT && !must)
+			return 0;
+		if (r == -ENOENT) {
+			char name[64];
+			img_name(kind, pid, name, sizeof(name));
+			pr_err("image %s is missing", name);
+		}
+		return r;
+	}
+	while ((r = img_read(img, &msg)) == 1) {
+		void **nl = realloc(list, (n + 1) * sizeof(*nl));
+		if (!nl) {
+			img_free(img, msg);
+			r = -ENOMEM;
+			break;
+		}
+		list = nl;
+		list[n++] = msg;
+	}
+	img_close(img);
+	if (r < 0) {
+		img_free_all(kind, list, n);
+		return r;
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+void img_free_all(enum img_kind kind, void **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		img_free_kind(kind, list[i]);
+	free(list);
+}
+
 /*
  * Field checks. They stop values that would make a consumer index out of
  * range or pass garbage to the kernel; relations between entries are

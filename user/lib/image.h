@@ -100,6 +100,13 @@ int img_store_one(int dirfd, enum img_kind kind, int pid, const void *msg);
 /* Convenience: open, read the only entry, close. */
 int img_load_one(int dirfd, enum img_kind kind, int pid, void **ret_msg);
 void img_free_kind(enum img_kind kind, void *msg);
+/*
+ * Convenience: every entry of an image into a malloc'ed array. A missing
+ * image is an empty list unless `must` (then -ENOENT, logged like every
+ * bad entry). Free with img_free_all().
+ */
+int img_load_all(int dirfd, enum img_kind kind, int pid, bool must, void ***ret, size_t *ret_n);
+void img_free_all(enum img_kind kind, void **list, size_t n);
 
 /*
  * Report a bad field of the entry just read: "FILE: entry N: field F: ...".
