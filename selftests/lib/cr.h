@@ -72,6 +72,9 @@ struct cr_case {
 	long syscall_nr;
 	/* The case does not depend on the leave-running variant (runs it as a plain dump). */
 	bool no_leave;
+	/* The tree changes by itself (tasks and threads come and go): no before/after
+	 * comparison of its tasks around a dump; the victim's own checks judge it. */
+	bool changing;
 	/* The victim stays in the test's session and process group (leaders outside any dump)
 	 * instead of calling setsid() first. */
 	bool keep_session;

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "pstree.h"
 
 #define THREAD_PASSES 16
+#define EXIT_WAIT_MS 2000
 
 static int add_task(struct dump_ctx *ctx, pid_t pid, pid_t ppid)
 {
@@ -148,6 +150,13 @@ static int freeze_process(struct dump_task *t)
 		pr_debug("%d: froze %zu threads", t->pid, t->nr_threads);
 	return 0;
 zombie:
+	/* Exiting: it is a zombie (or reaped) within moments; wait for that. */
+	int pidfd = syscall(SYS_pidfd_open, t->pid, 0);
+	if (pidfd >= 0) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+		(void)poll(&pfd, 1, EXIT_WAIT_MS);
+		close(pidfd);
+	}
 	if (proc_parse_stat(t->pid, &st) < 0 || (st.state != 'Z' && st.state != 'X'))
 		return -ESRCH;
 	if (st.num_threads > 1) {

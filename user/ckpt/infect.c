@@ -26,6 +26,7 @@
 #endif
 
 #define XSAVE_MAX (64 * 1024)
+#define PF_EXITING_FLAG 0x4	/* PF_EXITING, include/linux/sched.h */
 #define WAIT_MS 10000
 
 static int sigchld_fd = -1;
@@ -259,13 +260,17 @@ static int seize_thread(pid_t pid, struct infect_task *t)
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
 	if (ptrace(PTRACE_SEIZE, pid, NULL, PTRACE_O_TRACESYSGOOD) < 0) {
+		struct proc_stat st;
 		err = -errno;
-		if (errno == ESRCH)
-			pr_debug("cannot seize %d: no such process", pid);
-		else if (errno == EPERM)
+		/* ptrace_attach refuses a task already exiting (PF_EXITING) with EPERM. */
+		if (err == -EPERM && (proc_parse_stat(pid, &st) || (st.flags & PF_EXITING_FLAG)))
+			err = -ESRCH;
+		if (err == -ESRCH)
+			pr_debug("cannot seize %d: it is gone or exiting", pid);
+		else if (err == -EPERM)
 			pr_err("cannot seize %d: %s (already traced, or not permitted)", pid, strerror(EPERM));
 		else
-			pr_perror("cannot seize %d", pid);
+			pr_errno(err, "cannot seize %d", pid);
 		return err;
 	}
 	t->seized = true;

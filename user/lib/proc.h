@@ -48,6 +48,7 @@ struct proc_stat {
 	int exit_signal;	/* 38 */
 	int num_threads;	/* 20 */
 	int exit_code;		/* 52: wait status of a zombie */
+	unsigned long flags;	/* 9: PF_* */
 };
 int proc_parse_stat(pid_t pid, struct proc_stat *ret);
 
