@@ -188,7 +188,7 @@ struct restorer_args {
 	__s32 dumpable;
 	__u64 timer_slack_ns;
 	__u32 no_new_privs;
-	__u32 __pad4;
+	__u32 child_subreaper;
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");

@@ -451,6 +451,9 @@ static void set_thread_attrs(struct restorer_thread *th, int leader)
 		ret = sys_prctl(PR_SET_DUMPABLE, args->dumpable, 0, 0, 0);
 		if (ret)
 			fail(ret, "PR_SET_DUMPABLE %d", args->dumpable);
+		ret = sys_prctl(PR_SET_CHILD_SUBREAPER, args->child_subreaper, 0, 0, 0);
+		if (ret)
+			fail(ret, "PR_SET_CHILD_SUBREAPER");
 	}
 	if (args->no_new_privs) {
 		ret = sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

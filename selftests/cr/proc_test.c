@@ -2,7 +2,8 @@
 /*
  * proc_test: process attributes survive dump and restore: credentials (uids, gids,
  * supplementary groups, capability sets, bounding set, ambient set, securebits), rlimits,
- * umask, cwd, comm, personality, parent death signal, dumpable, timer slack, no_new_privs;
+ * umask, cwd, comm, personality, parent death signal, dumpable, timer slack, no_new_privs,
+ * the child subreaper flag (an orphaned grandchild comes to the restored task);
  * and a task with a seccomp filter is refused clearly and left running.
  */
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cr.h"
@@ -274,6 +276,45 @@ static int victim_prctl(void *arg)
 }
 
 CR_CASE(proc, prctl, .victim = victim_prctl);
+
+/* ---- child subreaper: an orphaned grandchild comes to the victim ---- */
+
+static int victim_subreaper(void *arg)
+{
+	int fds[2], status, r;
+	pid_t child, grandchild = 0;
+	char c;
+
+	CR_SETUP(!prctl(PR_SET_CHILD_SUBREAPER, 1), "PR_SET_CHILD_SUBREAPER");
+
+	cr_victim_ready_wait();
+
+	CR_CHECK(!prctl(PR_GET_CHILD_SUBREAPER, &r) && r == 1, "child subreaper flag %d", r);
+	/* A child forks a grandchild and exits: the grandchild's new parent must be us. */
+	CR_CHECK(!pipe(fds), "pipe");
+	child = fork();
+	if (child == 0) {
+		pid_t g = fork();
+
+		if (g == 0) {
+			close(fds[1]);
+			(void)!read(fds[0], &c, 1);	/* until the victim closes its end */
+			_exit(0);
+		}
+		_exit(g > 0 ? 0 : 1);
+	}
+	close(fds[0]);
+	CR_CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && !WEXITSTATUS(status),
+		 "child exit 0x%x", status);
+	/* The orphan is ours now: the only child left, and waitable by us. */
+	close(fds[1]);
+	grandchild = waitpid(-1, &status, 0);
+	CR_CHECK(grandchild > 0 && grandchild != child,
+		 "the orphaned grandchild did not come to the subreaper (waitpid: %d)", grandchild);
+	return cr_victim_result();
+}
+
+CR_CASE(proc, child_subreaper, .victim = victim_subreaper);
 
 /* ---- seccomp: refused, victim left running ---- */
 

@@ -782,8 +782,15 @@ static int cr_reap_unrecorded(struct cr_run *r, long deadline)
 		pid_t pids[64];
 		int n, left = 0;
 
-		while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
-			;
+		/* Victims are reaped by their own cr_reap_dumped() call. */
+		n = th_zombies(pids, 64);
+		for (int i = 0; i < n; i++) {
+			bool victim = false;
+			for (int k = 0; k < r->nr_victims; k++)
+				victim |= pids[i] == r->victims[k];
+			if (!victim)
+				(void)waitpid(pids[i], NULL, WNOHANG | __WALL);
+		}
 		n = th_children(pids, 64);
 		for (int i = 0; i < n; i++) {
 			bool victim = false;

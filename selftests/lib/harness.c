@@ -198,7 +198,8 @@ static int th_comm(pid_t pid, char *buf, size_t size)
 	return 0;
 }
 
-int th_children(pid_t *pids, int max)
+/* Children of ours from /proc: the live ones, or the zombies. */
+static int th_scan_children(pid_t *pids, int max, bool zombies)
 {
 	pid_t self = getpid();
 	struct dirent *de;
@@ -229,11 +230,21 @@ int th_children(pid_t *pids, int max)
 		p = strrchr(buf, ')');
 		if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
 			continue;
-		if (ppid == self && state != 'Z')	/* zombies are just reaped */
+		if (ppid == self && (state == 'Z') == zombies)
 			pids[n++] = pid;
 	}
 	closedir(d);
 	return n;
+}
+
+int th_children(pid_t *pids, int max)
+{
+	return th_scan_children(pids, max, false);
+}
+
+int th_zombies(pid_t *pids, int max)
+{
+	return th_scan_children(pids, max, true);
 }
 
 /* Kills and reaps whatever the last test left behind (we are a child subreaper). */

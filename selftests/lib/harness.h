@@ -256,8 +256,10 @@ __attribute__((noreturn)) void th_bail(struct th_meta *m);
 
 /*
  * Live (not zombie) children of the caller, at most max, found by scanning
- * /proc (this kernel has no CONFIG_PROC_CHILDREN). Returns how many.
+ * every /proc/PID/stat (catches orphans just reparented to us). Returns how many.
  */
 int th_children(pid_t *pids, int max);
+/* Our zombie children (children exited, not reaped yet). */
+int th_zombies(pid_t *pids, int max);
 
 #endif /* SELFTESTS_HARNESS_H */

@@ -387,6 +387,8 @@ static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 	tc.exit_signal = task->stat.exit_signal;
 	tc.has_stop_signal = true;
 	tc.stop_signal = task->it.stop_sig;
+	tc.has_child_subreaper = true;
+	tc.child_subreaper = task->child_subreaper;
 
 	core.task = &tc;
 	core.threads = ths;
@@ -503,6 +505,17 @@ static int collect_thread(struct dump_task *task, struct dump_thread *d, bool le
 		return err;
 	}
 	if (leader) {
+		uint32_t sub = 0;
+		err = infect_syscall(d->it, SYS_prctl, &ret, PR_GET_CHILD_SUBREAPER, scratch, 0, 0, 0, 0);
+		if (!err && ret)
+			err = ret;
+		if (!err)
+			err = infect_read(&task->it, &sub, scratch, sizeof(sub));
+		if (err) {
+			pr_errno(err, "cannot read the child subreaper flag of %d", tid);
+			return err;
+		}
+		task->child_subreaper = sub;
 		d->alt_sp = task->pstate.altstack.sp;
 		d->alt_size = task->pstate.altstack.size;
 		d->alt_flags = task->pstate.altstack.flags;

@@ -43,6 +43,7 @@ struct dump_task {
 	struct proc_vma *vmas;		/* from smaps, before the parasite came */
 	size_t nr_vmas;
 	struct parasite_task_state pstate;
+	bool child_subreaper;
 };
 
 /* A range of a shared memory object whose pages one task dumped. */

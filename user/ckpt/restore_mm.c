@@ -731,6 +731,7 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 	}
 	a->timer_slack_ns = tc->timer_slack_ns;
 	a->no_new_privs = tc->no_new_privs;
+	a->child_subreaper = tc->has_child_subreaper && tc->child_subreaper;
 }
 
 static void fill_sigframe(struct rst_ctx *ctx, struct rst_task *t, const struct args_layout *l,
