@@ -584,6 +584,31 @@ static int dump_one(struct dump_ctx *ctx, struct dump_task *task)
 	return write_core(ctx, task);
 }
 
+/*
+ * A task's mappings are needed until its children are dumped (they are
+ * compared for copy-on-write sharing): free them after its last child,
+ * or after the task itself when it has none. Children come after their
+ * parent in pstree order.
+ */
+static void free_done_vmas(struct dump_ctx *ctx, size_t i, const size_t *last_child)
+{
+	struct dump_task *t = &ctx->tasks[i];
+
+	for (size_t j = i + 1; t->ppid && j-- > 0;) {
+		if (ctx->tasks[j].pid != t->ppid)
+			continue;
+		if (last_child[j] == i) {
+			free(ctx->tasks[j].vmas);
+			ctx->tasks[j].vmas = NULL;
+		}
+		break;
+	}
+	if (last_child[i] == i) {
+		free(t->vmas);
+		t->vmas = NULL;
+	}
+}
+
 static int write_pstree(struct dump_ctx *ctx)
 {
 	struct img *img = img_open(ctx->dirfd, IMG_PSTREE, 0, O_WRONLY);
@@ -684,7 +709,7 @@ static int do_dump(struct dump_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1 };
 	uint64_t t_freeze = 0, t_end;
-	size_t nr_threads = 0, nr_zombies = 0;
+	size_t nr_threads = 0, nr_zombies = 0, *last_child = NULL;
 	int err;
 
 	err = infect_init();
@@ -707,10 +732,24 @@ static int do_dump(struct dump_opts *o)
 	err = dump_tree_check(&ctx);
 	if (err)
 		goto release;
+	last_child = malloc(ctx.nr_tasks * sizeof(*last_child));
+	if (!last_child) {
+		err = -ENOMEM;
+		goto release;
+	}
+	for (size_t i = 0; i < ctx.nr_tasks; i++) {
+		last_child[i] = i;
+		for (size_t j = i; ctx.tasks[i].ppid && j-- > 0;)
+			if (ctx.tasks[j].pid == ctx.tasks[i].ppid) {
+				last_child[j] = i;
+				break;
+			}
+	}
 	for (size_t i = 0; i < ctx.nr_tasks; i++) {
 		err = dump_one(&ctx, &ctx.tasks[i]);
 		if (err)
 			goto release;
+		free_done_vmas(&ctx, i, last_child);
 	}
 	err = write_pstree(&ctx);
 	if (!err)
@@ -745,6 +784,7 @@ release:
 		free(ctx.tasks[i].vmas);
 	free(ctx.tasks);
 	free(ctx.shm_dumped);
+	free(last_child);
 	close(ctx.dirfd);
 	return err;
 }
