@@ -132,4 +132,7 @@ int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t);
 int restore_files_child(struct rst_task *t);
 void restore_files_close(struct rst_ctx *ctx);
 
+/* restore_unix.c: the unix socket of files.img entry idx (and its peer), into ctx->file_fds. */
+int restore_unix_open(struct rst_ctx *ctx, size_t idx);
+
 #endif
