@@ -28,7 +28,7 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	2
+#define RESTORER_ABI_VERSION	3
 #define RESTORER_STACK_SIZE	(64 * 1024)
 #define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
@@ -112,6 +112,24 @@ struct restorer_rlimit {
 	__u64 max;
 };
 
+/*
+ * A POSIX timer, created with its ID (PR_TIMER_CREATE_RESTORE_IDS) and
+ * armed relative to the moment the restorer arms it.
+ */
+struct restorer_timer {
+	__s32 id;
+	__s32 clock;
+	__u32 notify;		/* SIGEV_* */
+	__u32 signo;
+	__u64 sigval;
+	__u32 tid;		/* SIGEV_THREAD_ID target */
+	__u32 overrun;		/* what timer_getoverrun() said */
+	__u64 value_ns;		/* 0: disarmed */
+	__u64 interval_ns;
+	__u32 signal_pending;	/* its signal was queued, not yet delivered */
+	__u32 __pad;
+};
+
 /* Per thread; threads[0] is the leader, which runs restorer_main. */
 struct restorer_thread {
 	__u32 tid;
@@ -189,12 +207,15 @@ struct restorer_args {
 	__u64 timer_slack_ns;
 	__u32 no_new_privs;
 	__u32 child_subreaper;
+	__u32 nr_timers;
+	__u32 timers_off;	/* struct restorer_timer[] */
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
 _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
 _Static_assert(sizeof(struct restorer_premap) == 24, "restorer_premap");
 _Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
+_Static_assert(sizeof(struct restorer_timer) == 56, "restorer_timer");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");
 _Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");

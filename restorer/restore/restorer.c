@@ -426,6 +426,19 @@ static void set_creds(void)
 	capset3(data);
 }
 
+/* Signals are all blocked here; sigreturn installs the saved mask. */
+static void queue_private(struct restorer_thread *th)
+{
+	long pid = sys_getpid();
+
+	for (__u32 i = 0; i < th->nr_pending; i++) {
+		const int *si = at(th->pending_off + 128 * i);
+		long ret = sys_rt_tgsigqueueinfo(pid, th->tid, si[0], si);
+		if (ret)
+			fail(ret, "queueing signal %d to thread %u", si[0], th->tid);
+	}
+}
+
 /*
  * What each thread sets for itself: these are per-task in the kernel
  * (credentials, name, timer slack, no_new_privs, TLS bases, rseq,
@@ -434,7 +447,7 @@ static void set_creds(void)
  */
 static void set_thread_attrs(struct restorer_thread *th, int leader)
 {
-	long ret, pid = sys_getpid();
+	long ret;
 
 	set_creds();
 	ret = sys_prctl(PR_SET_NAME, (unsigned long)th->comm, 0, 0, 0);
@@ -479,13 +492,9 @@ static void set_thread_attrs(struct restorer_thread *th, int leader)
 			fail(ret, "set_robust_list(%lx, %lu)", (unsigned long)th->robust_list,
 			     (unsigned long)th->robust_len);
 	}
-	/* Signals are all blocked here; sigreturn installs the saved mask. */
-	for (__u32 i = 0; i < th->nr_pending; i++) {
-		const int *si = at(th->pending_off + 128 * i);
-		ret = sys_rt_tgsigqueueinfo(pid, th->tid, si[0], si);
-		if (ret)
-			fail(ret, "queueing signal %d to thread %u", si[0], th->tid);
-	}
+	/* The leader's come after its timers are armed (set_timers_and_pending). */
+	if (!leader)
+		queue_private(th);
 }
 
 /* Every thread but the leader starts here, on its own stack. */
@@ -541,14 +550,169 @@ static void drain_pending(void)
 		;
 }
 
-/* Last: nothing below can fail, so no timer fires or signal queues early. */
-static void set_timers_and_pending(void)
+/* The kernel's struct sigevent (64 bytes) and struct itimerspec on x86_64. */
+struct blob_sigevent {
+	__u64 value;
+	__s32 signo;
+	__s32 notify;
+	__s32 tid;
+	__s32 __pad[11];
+};
+
+struct blob_itimerspec {
+	__s64 interval_sec, interval_nsec;
+	__s64 value_sec, value_nsec;
+};
+
+#define PR_TIMER_CREATE_RESTORE_IDS	77	/* Linux 6.15, uapi/linux/prctl.h */
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF	0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON	1
+#define SIGEV_NONE_	1
+#define SIGEV_THREAD_ID_	4
+#define SI_TIMER_	(-2)
+#define TIMER_ABSTIME_	1
+#define NSEC	1000000000ULL
+
+/*
+ * With PR_TIMER_CREATE_RESTORE_IDS on, timer_create() takes the ID to use
+ * from *timer_id instead of handing out the next one (EBUSY if taken).
+ * Without it (before 6.15) the IDs cannot be chosen: a clear error.
+ */
+static void create_timers(void)
+{
+	struct restorer_timer *t = at(args->timers_off);
+	long ret = sys_prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0);
+
+	if (ret)
+		fail(ret, "this kernel cannot create POSIX timers with given IDs "
+			  "(PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15+)");
+	for (__u32 i = 0; i < args->nr_timers; i++) {
+		struct blob_sigevent ev = {
+			.value = t[i].sigval, .signo = t[i].signo, .notify = t[i].notify, .tid = t[i].tid,
+		};
+		int id = t[i].id;
+		ret = sys_timer_create(t[i].clock, &ev, &id);
+		if (ret || id != t[i].id)
+			fail(ret ? ret : -17, "creating POSIX timer %d (clock %d, got ID %d)", t[i].id,
+			     t[i].clock, id);
+	}
+	sys_prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0);
+}
+
+static void to_ts(__u64 ns, __s64 *sec, __s64 *nsec)
+{
+	*sec = ns / NSEC;
+	*nsec = ns % NSEC;
+}
+
+/* Clocks whose timers the kernel forwards by whole intervals from their expiry (hrtimers). */
+static int hrtimer_clock(int clock)
+{
+	return clock == 0 || clock == 1 || clock == 7 || clock == 8 || clock == 9 || clock == 11;
+}
+
+/*
+ * Arm timer t to expire first at absolute time `first` (in the past
+ * here), so that the kernel queues its signal now; with `consume` take
+ * it at once, which makes the kernel forward the timer by whole
+ * intervals past now and count all but one of them as the overrun that
+ * timer_getoverrun() then reports (posixtimer_deliver_signal: it_overrun
+ * starts at -1 after timer_settime).
+ */
+static void arm_in_past(const struct restorer_timer *t, __s64 first, int consume)
+{
+	struct blob_itimerspec its;
+	long ret;
+
+	if (first < 1)	/* a young CPU clock: 0 would disarm */
+		first = 1;
+	to_ts(t->interval_ns, &its.interval_sec, &its.interval_nsec);
+	its.value_sec = first / (__s64)NSEC;
+	its.value_nsec = first % (__s64)NSEC;
+	ret = sys_timer_settime(t->id, TIMER_ABSTIME_, &its, NULL);
+	if (ret)
+		fail(ret, "arming POSIX timer %d", t->id);
+	if (!consume)
+		return;
+	/* The expiry is an hrtimer interrupt away; every signal is blocked here. */
+	__u64 set = 1ULL << (t->signo - 1);
+	struct {	/* siginfo_t: the union starts at 16 on 64-bit */
+		int signo, errno_, code, __pad, timerid, overrun;
+		int rest[26];
+	} si;
+	struct {
+		long sec, nsec;
+	} wait = { 1, 0 };
+	ret = sys_rt_sigtimedwait(&set, &si, &wait, 8);
+	if (ret != (long)t->signo || si.code != SI_TIMER_ || si.timerid != t->id)
+		fail(ret < 0 ? ret : -5, "POSIX timer %d: no expiry to restore its overrun %u",
+		     t->id, t->overrun);
+}
+
+/*
+ * Each timer starts over with the time it had left. A timer whose signal
+ * was pending is made to expire "now + value - interval", which is past,
+ * so its own signal is queued again (computing si_overrun on delivery as
+ * it would have). A periodic timer with an overrun gets it back by an
+ * expiry (overrun + 1) intervals before its next one, consumed here.
+ */
+static void arm_timers(__u32 leader_tid)
+{
+	struct restorer_timer *t = at(args->timers_off);
+
+	for (__u32 i = 0; i < args->nr_timers; i++) {
+		struct blob_itimerspec its;
+		struct {
+			long sec, nsec;
+		} now;
+		long ret = sys_clock_gettime(t[i].clock, &now);
+		if (ret)
+			fail(ret, "reading clock %d of POSIX timer %d", t[i].clock, t[i].id);
+		__s64 now_ns = now.sec * (__s64)NSEC + now.nsec;
+		__s64 value = t[i].value_ns, interval = t[i].interval_ns;
+		int signals = t[i].notify != SIGEV_NONE_ &&
+			      (!(t[i].notify & SIGEV_THREAD_ID_) || t[i].tid == leader_tid);
+		if (t[i].signal_pending) {
+			arm_in_past(&t[i], now_ns + value - interval, 0);
+			continue;
+		}
+		if (t[i].overrun && value && interval && signals && hrtimer_clock(t[i].clock) &&
+		    (__u64)t[i].overrun + 1 < (1ULL << 62) / (__u64)interval &&
+		    now_ns + value > (__s64)(t[i].overrun + 1) * interval) {
+			arm_in_past(&t[i], now_ns + value - (__s64)(t[i].overrun + 1) * interval, 1);
+			continue;
+		}
+		if (t[i].overrun)
+			rt_info("POSIX timer %d: its overrun %u is not restored", t[i].id, t[i].overrun);
+		if (!value)
+			continue;
+		to_ts(t[i].interval_ns, &its.interval_sec, &its.interval_nsec);
+		to_ts(t[i].value_ns, &its.value_sec, &its.value_nsec);
+		ret = sys_timer_settime(t[i].id, 0, &its, NULL);
+		if (ret)
+			fail(ret, "arming POSIX timer %d", t[i].id);
+	}
+}
+
+/*
+ * Last, so that no timer runs while the task is still being built (a
+ * failure here still kills it): POSIX timers, interval timers, then the
+ * leader's and the process's pending signals. Every signal stays blocked
+ * until sigreturn.
+ */
+static void set_timers_and_pending(struct restorer_thread *leader)
 {
 	__s32 *fds = at(args->close_off);
 	long pid = sys_getpid(), ret;
 
+	if (args->nr_timers) {
+		create_timers();
+		arm_timers(leader->tid);
+	}
 	for (__u32 i = 0; i < args->nr_close; i++)
 		sys_close(fds[i]);
+	/* After the timers: the overrun step above takes the first signal of its number. */
+	queue_private(leader);
 	for (int which = 0; which < 3; which++) {
 		ret = sys_setitimer(which, &args->itimers[which], NULL);
 		if (ret)
@@ -588,7 +752,7 @@ void restorer_main(struct restorer_args *a)
 	set_thread_attrs(leader, 1);
 	rt_debug("done, handing over to the engine for sigreturn");
 	/* The log fd is among those closed next. */
-	set_timers_and_pending();
+	set_timers_and_pending(leader);
 	leader->status = RESTORER_STATUS_DONE;
 	a->status = RESTORER_STATUS_DONE;
 	restorer_sigreturn(leader->sigframe,

@@ -435,7 +435,9 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 	if (v->vmflags & PROC_VMF_UFFD)
 		return "it is registered with userfaultfd";
 	if (!strcmp(p, "/[aio] (deleted)"))
-		return "it is an AIO ring (not supported yet)";
+		return "it is an AIO ring (io_setup; not supported yet)";
+	if (!strcmp(p, "anon_inode:[io_uring]"))
+		return "it is an io_uring ring (io_uring is not supported yet)";
 	if (!strncmp(p, "/SYSV", 5))
 		return "it is System V shared memory (not supported yet)";
 	if (!strncmp(p, "/memfd:", 7) && !v->shared)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@ static size_t page_up(size_t v)
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
 	size_t vmas, runs, premaps, close, groups, pending, shared_pending, names, vdso_proxy,
-		threads, sigframe, sigframe_size, total;
+		threads, timers, sigframe, sigframe_size, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -650,6 +651,8 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	off = (off + 63) & ~63ul;
 	l->threads = off;
 	off += c->n_threads * sizeof(struct restorer_thread);
+	l->timers = off;
+	off += c->task->n_posix_timers * sizeof(struct restorer_timer);
 	off = (off + 63) & ~63ul;
 	l->sigframe = off;
 	l->sigframe_size = (sigframe_size(xsave) + 63) & ~63ul;
@@ -728,6 +731,17 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 		pr_warn("task %d was dumpable for root only (mode 2); it is restored not dumpable",
 			t->pid);
 		a->dumpable = 0;
+	}
+	a->nr_timers = tc->n_posix_timers;
+	a->timers_off = l->timers;
+	for (size_t i = 0; i < tc->n_posix_timers; i++) {
+		const PosixTimerEntry *p = tc->posix_timers[i];
+		((struct restorer_timer *)aat(t, l->timers))[i] = (struct restorer_timer){
+			.id = p->id, .clock = p->clock, .notify = p->notify, .signo = p->signo,
+			.sigval = p->sigval, .tid = p->has_notify_tid ? p->notify_tid : 0,
+			.overrun = p->overrun, .value_ns = p->value_ns, .interval_ns = p->interval_ns,
+			.signal_pending = p->has_signal_pending && p->signal_pending,
+		};
 	}
 	a->timer_slack_ns = tc->timer_slack_ns;
 	a->no_new_privs = tc->no_new_privs;
@@ -957,6 +971,13 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	err = check_pagemap(t, has_pages, &pages_bytes);
 	if (err)
 		goto out;
+	/* PR_TIMER_CREATE_RESTORE_IDS(_GET) (77, 2): Linux 6.15+; the restorer turns it on. */
+	if (t->core->task->n_posix_timers && prctl(77, 2, 0, 0, 0) < 0) {
+		err = -errno;
+		pr_err("%d has POSIX timers, but this kernel cannot create timers with given IDs (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15+)",
+		       t->pid);
+		goto out;
+	}
 	for (size_t k = 0; k < t->core->n_threads && !err; k++) {
 		const ThreadCoreEntry *th = t->core->threads[k];
 		if (!th->has_xsave)
