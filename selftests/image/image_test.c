@@ -1042,7 +1042,7 @@ static void mut_page_size(struct fx *f)
 
 static void mut_file_kind(struct fx *f)
 {
-	f->file[1].kind = 9;
+	f->file[1].kind = 99;
 }
 
 static void mut_file_no_reg(struct fx *f)
@@ -1098,7 +1098,7 @@ static const struct hostile {
 	{ "fd 1<<30", IMG_FDINFO, mut_fd, "field 'fd'" },
 	{ "inventory without root", IMG_INVENTORY, mut_root_pids, "field 'root_pids'" },
 	{ "inventory page size 64K", IMG_INVENTORY, mut_page_size, "field 'page_size'" },
-	{ "file kind 9", IMG_FILES, mut_file_kind, "field 'kind'" },
+	{ "file kind 99", IMG_FILES, mut_file_kind, "field 'kind'" },
 	{ "regular file without reg", IMG_FILES, mut_file_no_reg, "field 'reg'" },
 	{ "FIFO without path", IMG_FILES, mut_fifo_path, "field 'pipe.path'" },
 	{ "pipe data larger than the pipe", IMG_PIPES_DATA, mut_pipe_data, "field 'data'" },
