@@ -596,6 +596,19 @@ static void cr_record_dumped(struct cr_run *r, const pid_t *roots, int nr)
 		if (n > 1)
 			cr_note(r, "tree of %d: %d tasks", roots[i], n);
 	}
+	/* Children of the runner outside every tree (a peer that left it) are not dumped. */
+	pid_t kids[CR_MAX_TASKS];
+	int nk = th_children(kids, CR_MAX_TASKS);
+	r->nr_outside = 0;
+	for (int k = 0; k < nk && r->nr_outside < CR_MAX_VICTIMS; k++) {
+		bool in = false;
+		for (int i = 0; i < nr; i++)
+			in |= kids[k] == roots[i];
+		for (int i = 0; i < r->nr_dumped && !in; i++)
+			in |= kids[k] == r->dumped[i].pid;
+		if (!in)
+			r->outside[r->nr_outside++] = kids[k];
+	}
 }
 
 int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, bool leave_running,
@@ -796,6 +809,8 @@ static int cr_reap_unrecorded(struct cr_run *r, long deadline)
 			bool victim = false;
 			for (int k = 0; k < r->nr_victims; k++)
 				victim |= pids[i] == r->victims[k];
+			for (int k = 0; k < r->nr_outside; k++)
+				victim |= pids[i] == r->outside[k];
 			left += !victim;
 		}
 		if (!left)

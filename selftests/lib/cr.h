@@ -104,6 +104,8 @@ struct cr_run {
 	int nr_victims;
 	struct cr_task dumped[CR_MAX_TASKS];	/* last cr_dump*()'s trees, parents first */
 	int nr_dumped;
+	pid_t outside[CR_MAX_VICTIMS];	/* the runner's children outside those trees */
+	int nr_outside;
 	char imgdir[PATH_MAX];
 	char restore_err[PATH_MAX + 64];	/* if set: restore must fail saying this */
 	char err[2048];			/* first failure */

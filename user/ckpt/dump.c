@@ -299,6 +299,8 @@ static int write_core(struct dump_ctx *ctx, struct dump_task *task)
 	if (err)
 		goto out;
 	err = collect_pending(task->pid, true, &tc.shared_pending, &tc.n_shared_pending);
+	if (!err)
+		err = dump_timers(task, &tc, ths);
 	if (err)
 		goto out;
 
@@ -399,6 +401,7 @@ out:
 		free_thread_core(ths[i]);
 	free(ths);
 	free_siginfos(tc.shared_pending, tc.n_shared_pending);
+	dump_timers_free(&tc);
 	return err;
 }
 
@@ -773,6 +776,8 @@ static int do_dump(struct dump_opts *o)
 release:
 	/* On success the tasks die (or run on); on failure they always run on. */
 	dump_tree_release(&ctx, !err && !o->leave_running);
+	/* After the kill: a killed task's connections close in repair mode, silently. */
+	dump_inet_done(&ctx, !err && !o->leave_running);
 	if (!err)
 		err = ctx.release_err;
 	t_end = now_ns(CLOCK_MONOTONIC);

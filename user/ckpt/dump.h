@@ -66,6 +66,8 @@ struct dump_ctx {
 	uint64_t pages_bytes;
 	struct dump_shm_range *shm_dumped;
 	size_t nr_shm_dumped;
+	int *repair_sks;		/* our copies of TCP sockets held in repair mode */
+	size_t nr_repair_sks;
 };
 
 /* dump_tree.c: find and freeze every task of every root, in pstree order. */
@@ -75,14 +77,55 @@ int dump_tree_check(struct dump_ctx *ctx);
 /* Detach from (or kill) every frozen task; errors go to ctx->release_err. */
 void dump_tree_release(struct dump_ctx *ctx, bool kill_tasks);
 
+/*
+ * dump_timers.c: the task's POSIX timers into tc->posix_timers (free with
+ * dump_timers_free()); a timer's queued signal leaves the pending lists of
+ * tc and ths (the threads' entries, leader first). Logs; needs the parasite.
+ */
+int dump_timers(struct dump_task *task, TaskCoreEntry *tc, ThreadCoreEntry **ths);
+void dump_timers_free(TaskCoreEntry *tc);
+
 /* dump_mm.c: mm-PID.img, pagemap-PID.img and pages-PID.img. */
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task);
 
 /* dump_files.c: fdinfo-PID.img; files and pipe data go into ctx. */
 int dump_files(struct dump_ctx *ctx, struct dump_task *task);
+/* ckpt's own copy of fd of pid (pidfd_getfd), or -errno; does not log. */
+int dump_files_getfd(pid_t pid, int fd);
+/*
+ * dump_inet.c: a TCP or UDP socket (domain AF_INET or AF_INET6). An
+ * established TCP connection stays in repair mode through ckpt's copy,
+ * kept in ctx, until dump_inet_done(): killed true leaves it to close
+ * silently, false takes it out of repair mode.
+ */
+int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSkEntry **ret);
+int dump_inet_keep(struct dump_ctx *ctx, int sk);
+void dump_inet_done(struct dump_ctx *ctx, bool killed);
+void dump_inet_free(InetSkEntry *e);
+
 /* dump_unix.c: one end of a unix socket pair, with its queued messages. */
+/* The address family of a task's socket fd, or -1. */
+int dump_unix_domain(pid_t pid, int fd);
 int dump_unix_socket(pid_t pid, int fd, uint64_t ino, UnixSkEntry **ret);
 void dump_unix_free(UnixSkEntry *u);
+
+/* Where a FileEntry came from: an fd of a task holding that open file description. */
+struct dump_file_origin {
+	pid_t pid;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * dump_anon.c: an anon_inode file (eventfd, signalfd, timerfd, epoll,
+ * inotify) of fd `fd` of pid, whose /proc link is `link`, into e's kind
+ * and message. Other anon_inode kinds are refused (logged, -EOPNOTSUPP).
+ */
+int dump_anon_file(pid_t pid, int fd, const char *link, FileEntry *e);
+/* Once every task's fds are known: the file behind each epoll registration. Logs. */
+int dump_anon_resolve(struct dump_ctx *ctx, const struct dump_file_origin *origins);
+void dump_anon_free(FileEntry *e);
 
 /* Write files.img and pipes-data.img; frees what ctx holds. */
 int dump_files_write(struct dump_ctx *ctx);

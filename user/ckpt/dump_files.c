@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -16,15 +17,8 @@
 #include "image.h"
 #include "log.h"
 
-/* Where a FileEntry came from, to find fds sharing one open file description. */
-struct file_origin {
-	pid_t pid;
-	int fd;
-	dev_t dev;
-	ino_t ino;
-};
-
-static struct file_origin *origins;
+/* Where each FileEntry came from, to find fds sharing one open file description. */
+static struct dump_file_origin *origins;
 
 static int kcmp_file(pid_t p1, int fd1, pid_t p2, int fd2)
 {
@@ -39,21 +33,31 @@ static bool is_tty(const struct stat *st)
 					(maj == 5 && minor(st->st_rdev) <= 2));
 }
 
+int dump_files_getfd(pid_t pid, int fd)
+{
+	int pidfd, copy, err;
+
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	copy = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	err = -errno;
+	close(pidfd);
+	return copy < 0 ? err : copy;
+}
+
 static int add_pipe_data(struct dump_ctx *ctx, pid_t pid, int fd, uint64_t pipe_id)
 {
 	PipeDataEntry *e;
-	int pidfd = -1, tfd = -1, p[2] = { -1, -1 }, err = 0, queued = 0;
+	int tfd, p[2] = { -1, -1 }, err = 0, queued = 0;
 
 	for (size_t i = 0; i < ctx->nr_pipes; i++)
 		if (ctx->pipes[i]->pipe_id == pipe_id)
 			return 0;
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd >= 0)
-		tfd = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	tfd = dump_files_getfd(pid, fd);
 	if (tfd < 0) {
-		err = -errno;
-		pr_perror("cannot get fd %d of %d to read its pipe", fd, pid);
-		goto out;
+		pr_errno(tfd, "cannot get fd %d of %d to read its pipe", fd, pid);
+		return tfd;
 	}
 	e = calloc(1, sizeof(*e));
 	if (!e) {
@@ -103,10 +107,7 @@ out:
 		close(p[0]);
 		close(p[1]);
 	}
-	if (tfd >= 0)
-		close(tfd);
-	if (pidfd >= 0)
-		close(pidfd);
+	close(tfd);
 	return err;
 }
 
@@ -187,7 +188,7 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 		return err;
 	}
 	for (size_t i = 0; i < ctx->nr_files; i++) {
-		struct file_origin *o = &origins[i];
+		struct dump_file_origin *o = &origins[i];
 		if (o->dev == st.st_dev && o->ino == st.st_ino &&
 		    kcmp_file(o->pid, o->fd, task->pid, fd) == 0)
 			return ctx->files[i]->id;
@@ -200,11 +201,16 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 	e->id = ctx->nr_files;
 	e->flags = fi.flags & ~O_CLOEXEC;
 	if (S_ISSOCK(st.st_mode)) {
-		e->kind = FILE_KIND__FILE_UNIX;
-		err = dump_unix_socket(task->pid, fd, st.st_ino, &e->unix_sk);
+		int domain = dump_unix_domain(task->pid, fd);
+		if (domain == AF_INET || domain == AF_INET6) {
+			e->kind = FILE_KIND__FILE_INET;
+			err = dump_inet_socket(ctx, task->pid, fd, domain, &e->inet_sk);
+		} else {
+			e->kind = FILE_KIND__FILE_UNIX;
+			err = dump_unix_socket(task->pid, fd, st.st_ino, &e->unix_sk);
+		}
 	} else if (!strncmp(path, "anon_inode:", 11)) {
-		pr_err("fd %d of %d is '%s', a file kind not supported yet", fd, task->pid, path);
-		err = -EOPNOTSUPP;
+		err = dump_anon_file(task->pid, fd, path, e);
 	} else if (S_ISFIFO(st.st_mode)) {
 		PipeFileEntry *p = (PipeFileEntry *)((RegFileEntry *)(e + 1) + 1);
 		pipe_file_entry__init(p);
@@ -250,7 +256,7 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 		err = -EOPNOTSUPP;
 	}
 	FileEntry **nf = realloc(ctx->files, (ctx->nr_files + 1) * sizeof(*nf));
-	struct file_origin *no = realloc(origins, (ctx->nr_files + 1) * sizeof(*no));
+	struct dump_file_origin *no = realloc(origins, (ctx->nr_files + 1) * sizeof(*no));
 	if (nf)
 		ctx->files = nf;
 	if (no)
@@ -260,7 +266,7 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 		return -ENOMEM;
 	}
 	ctx->files[ctx->nr_files] = e;
-	origins[ctx->nr_files] = (struct file_origin){ task->pid, fd, st.st_dev, st.st_ino };
+	origins[ctx->nr_files] = (struct dump_file_origin){ task->pid, fd, st.st_dev, st.st_ino };
 	ctx->nr_files++;
 	return err ? err : (int)e->id;
 }
@@ -384,6 +390,8 @@ int dump_files_write(struct dump_ctx *ctx)
 	err = check_pipes(ctx);
 	if (!err)
 		err = check_unix(ctx);
+	if (!err)
+		err = dump_anon_resolve(ctx, origins);
 	if (err)
 		return err;
 	img = img_open(ctx->dirfd, IMG_FILES, 0, O_WRONLY);
@@ -412,6 +420,8 @@ void dump_files_free(struct dump_ctx *ctx)
 		if (e->pipe)
 			free(e->pipe->path);
 		dump_unix_free(e->unix_sk);
+		dump_anon_free(e);
+		dump_inet_free(e->inet_sk);
 		free(e);
 	}
 	free(ctx->files);

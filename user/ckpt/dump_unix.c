@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dump.h"
@@ -190,18 +189,26 @@ out:
 	return err;
 }
 
+int dump_unix_domain(pid_t pid, int fd)
+{
+	int sk = dump_files_getfd(pid, fd), domain = -1;
+	socklen_t len = sizeof(domain);
+
+	if (sk >= 0 && getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		domain = -1;
+	if (sk >= 0)
+		close(sk);
+	return domain;
+}
+
 int dump_unix_socket(pid_t pid, int fd, uint64_t ino, UnixSkEntry **ret)
 {
 	struct unix_diag d;
-	int pidfd, sk = -1, type, domain, err;
+	int sk, type, domain, err;
 	socklen_t len = sizeof(int);
 	UnixSkEntry *u = NULL;
 
-	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd >= 0) {
-		sk = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-		close(pidfd);
-	}
+	sk = dump_files_getfd(pid, fd);
 	if (sk < 0) {
 		err = -errno;
 		pr_perror("cannot get socket fd %d of %d", fd, pid);

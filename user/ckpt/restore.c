@@ -267,7 +267,8 @@ static int fork_task(struct rst_ctx *ctx, size_t idx)
 	if (pid < 0) {
 		int err = -errno;
 		if (errno == EEXIST)
-			pr_err("PID %d is already in use; cannot restore the task with its PID", t->pid);
+			pr_err("PID %d is already in use (by a task, or as the process group or session ID of one); cannot restore the task with its PID",
+			       t->pid);
 		else
 			pr_perror("cannot create task %d (clone3 with set_tid)", t->pid);
 		return err;
@@ -1005,6 +1006,8 @@ static int do_restore(struct restore_opts *o)
 		err = restore_tree(&ctx);
 	if (!err && fault_injected("restore-finish"))
 		err = -EIO;
+	if (!err)
+		err = restore_inet_finish(&ctx);
 	if (!err && o->pidfile)
 		err = write_pidfile(o->pidfile, ctx.tasks[0].pid);
 	if (err) {

@@ -128,11 +128,21 @@ int restore_open_checked(const char *path, int flags, mode_t type);
 
 /* restore_files.c: open every file of the task in the engine. */
 int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t);
+/* Open files.img entry idx into ctx->file_fds[idx] unless it is open. 0 or -errno (logged). */
+int restore_files_open(struct rst_ctx *ctx, size_t idx);
 /* In the child: put the fds in place, and the restorer's fds at fd_base. */
 int restore_files_child(struct rst_task *t);
 void restore_files_close(struct rst_ctx *ctx);
 
+/* restore_inet.c: a TCP or UDP socket; the fd or -errno (logged). */
+int restore_inet_open(const FileEntry *f);
+/* Once every task is restored: connections out of repair mode. */
+int restore_inet_finish(struct rst_ctx *ctx);
+
 /* restore_unix.c: the unix socket of files.img entry idx (and its peer), into ctx->file_fds. */
 int restore_unix_open(struct rst_ctx *ctx, size_t idx);
+
+/* restore_anon.c: an eventfd, signalfd, timerfd, epoll or inotify file, into ctx->file_fds. */
+int restore_anon_open(struct rst_ctx *ctx, size_t idx);
 
 #endif

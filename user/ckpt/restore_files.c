@@ -215,7 +215,7 @@ out:
 	return err;
 }
 
-static int open_file(struct rst_ctx *ctx, size_t idx)
+int restore_files_open(struct rst_ctx *ctx, size_t idx)
 {
 	const FileEntry *e = ctx->files[idx];
 	int fd;
@@ -233,8 +233,17 @@ static int open_file(struct rst_ctx *ctx, size_t idx)
 	case FILE_KIND__FILE_PIPE:
 	case FILE_KIND__FILE_FIFO:
 		return open_pipe(ctx, idx);
+	case FILE_KIND__FILE_EVENTFD:
+	case FILE_KIND__FILE_SIGNALFD:
+	case FILE_KIND__FILE_TIMERFD:
+	case FILE_KIND__FILE_EPOLL:
+	case FILE_KIND__FILE_INOTIFY:
+		return restore_anon_open(ctx, idx);
 	case FILE_KIND__FILE_UNIX:
 		return restore_unix_open(ctx, idx);
+	case FILE_KIND__FILE_INET:
+		fd = restore_inet_open(e);
+		break;
 	default:
 		pr_err("file %u has unknown kind %d", e->id, e->kind);
 		return -EINVAL;
@@ -263,7 +272,7 @@ int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		/* The dump writes fds in increasing order: duplicates are caught in O(n). */
 		if (i && fe->fd <= t->fdinfo[i - 1]->fd)
 			return img_bad_at(name, i, "fd", "fd %u is listed twice or out of order", fe->fd);
-		err = open_file(ctx, fe->id);
+		err = restore_files_open(ctx, fe->id);
 		if (err)
 			return err;
 		t->plan[t->nr_plan++] = (struct fd_plan){ fe->fd, ctx->file_fds[fe->id], fe->cloexec };

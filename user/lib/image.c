@@ -2,6 +2,7 @@
 #define LOG_PREFIX "img: "
 #include <endian.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.pb-c.h"
@@ -577,6 +579,55 @@ static int check_siginfos(const struct img *img, const char *field, SiginfoEntry
 	return 0;
 }
 
+/*
+ * POSIX timers: what timer_create() accepts (good_sigevent, clocks with
+ * timers, process CPU clocks encoded negative), IDs in increasing order (each is created with its own), a
+ * SIGEV_THREAD_ID target among the process's threads, and times that keep
+ * the restorer's arithmetic in 64 bits.
+ */
+static int check_posix_timers(const struct img *img, const CoreEntry *e)
+{
+	const TaskCoreEntry *t = e->task;
+	int64_t prev = -1;
+
+	if (t->n_posix_timers > 4096)
+		return img_bad(img, "task.posix_timers", "%zu timers, at most 4096", t->n_posix_timers);
+	for (size_t i = 0; i < t->n_posix_timers; i++) {
+		const PosixTimerEntry *p = t->posix_timers[i];
+		bool tid_ok = false;
+		if (p->id > INT32_MAX || (int64_t)p->id <= prev)
+			return img_bad(img, "task.posix_timers.id", "timer %zu: %u is out of order or range",
+				       i, p->id);
+		prev = p->id;
+		if (p->clock != CLOCK_REALTIME && p->clock != CLOCK_MONOTONIC &&
+		    p->clock != CLOCK_PROCESS_CPUTIME_ID && p->clock != CLOCK_BOOTTIME &&
+		    p->clock != CLOCK_REALTIME_ALARM && p->clock != CLOCK_BOOTTIME_ALARM &&
+		    p->clock != CLOCK_TAI && (p->clock >= 0 || (p->clock & 4) || (p->clock & 3) == 3))
+			return img_bad(img, "task.posix_timers.clock", "timer %u: clock %d", p->id, p->clock);
+		if (p->notify != SIGEV_SIGNAL && p->notify != SIGEV_NONE && p->notify != SIGEV_THREAD &&
+		    p->notify != (SIGEV_SIGNAL | SIGEV_THREAD_ID))
+			return img_bad(img, "task.posix_timers.notify", "timer %u: %u", p->id, p->notify);
+		if (p->notify != SIGEV_NONE && (p->signo < 1 || p->signo > 64))
+			return img_bad(img, "task.posix_timers.signo", "timer %u: %u is not a signal",
+				       p->id, p->signo);
+		for (size_t k = 0; k < e->n_threads; k++)
+			tid_ok |= p->has_notify_tid && e->threads[k]->tid == p->notify_tid;
+		if ((p->notify == (SIGEV_SIGNAL | SIGEV_THREAD_ID)) != tid_ok)
+			return img_bad(img, "task.posix_timers.notify_tid",
+				       "timer %u: %s thread %u", p->id, tid_ok ? "unexpected" : "no such",
+				       p->notify_tid);
+		if (p->value_ns >= (1ull << 60) || p->interval_ns >= (1ull << 60))
+			return img_bad(img, "task.posix_timers.value_ns", "timer %u: beyond 2^60 ns", p->id);
+		if (p->overrun > INT32_MAX)
+			return img_bad(img, "task.posix_timers.overrun", "timer %u: %u", p->id, p->overrun);
+		if (p->has_signal_pending && p->signal_pending &&
+		    (p->notify == SIGEV_NONE || (!p->interval_ns && p->value_ns)))
+			return img_bad(img, "task.posix_timers.signal_pending",
+				       "timer %u cannot have its signal queued", p->id);
+	}
+	return 0;
+}
+
 static int check_core(const struct img *img, const void *msg)
 {
 	const CoreEntry *e = msg;
@@ -626,6 +677,8 @@ static int check_core(const struct img *img, const void *msg)
 	if (e->n_threads > 65536)
 		return img_bad(img, "threads", "%zu threads is implausible", e->n_threads);
 	err = check_siginfos(img, "task.shared_pending", t->shared_pending, t->n_shared_pending);
+	if (!err)
+		err = check_posix_timers(img, e);
 	if (err)
 		return err;
 	for (size_t i = 0; i < e->n_threads; i++) {
@@ -728,6 +781,78 @@ static int check_pagemap(const struct img *img, const void *msg)
 	return 0;
 }
 
+/* A watch number past this would take too long to reach on restore (one watch per number). */
+#define IMG_INOTIFY_MAX_WD	(1u << 20)
+#define IMG_MAX_FD		(1u << 20)
+
+static int check_timerfd(const struct img *img, const TimerfdEntry *t)
+{
+	const uint64_t max_ns = (uint64_t)INT64_MAX - 1000000000ull;	/* fits a timespec */
+
+	/* CLOCK_REALTIME, MONOTONIC, BOOTTIME, REALTIME_ALARM, BOOTTIME_ALARM */
+	if (t->clockid != 0 && t->clockid != 1 && t->clockid != 7 && t->clockid != 8 &&
+	    t->clockid != 9)
+		return img_bad(img, "timerfd.clockid", "%u is not a timerfd clock", t->clockid);
+	if (t->flags & ~3u)
+		return img_bad(img, "timerfd.flags", "0x%x", t->flags);
+	if (t->value_ns > max_ns || t->interval_ns > max_ns ||
+	    (t->has_expires_ns && t->expires_ns > max_ns))
+		return img_bad(img, "timerfd.value_ns", "a time beyond any timespec");
+	return 0;
+}
+
+static int check_anon_file(const struct img *img, const FileEntry *e)
+{
+	switch (e->kind) {
+	case FILE_KIND__FILE_EVENTFD:
+		if (!e->eventfd)
+			return img_bad(img, "eventfd", "missing for file %u", e->id);
+		if (e->eventfd->counter == UINT64_MAX)
+			return img_bad(img, "eventfd.counter", "above the eventfd maximum");
+		break;
+	case FILE_KIND__FILE_SIGNALFD:
+		if (!e->signalfd)
+			return img_bad(img, "signalfd", "missing for file %u", e->id);
+		break;
+	case FILE_KIND__FILE_TIMERFD:
+		if (!e->timerfd)
+			return img_bad(img, "timerfd", "missing for file %u", e->id);
+		return check_timerfd(img, e->timerfd);
+	case FILE_KIND__FILE_EPOLL:
+		if (!e->epoll)
+			return img_bad(img, "epoll", "missing for file %u", e->id);
+		if (e->epoll->n_tfd > IMG_MAX_FD)
+			return img_bad(img, "epoll.tfd", "%zu registrations", e->epoll->n_tfd);
+		for (size_t i = 0; i < e->epoll->n_tfd; i++) {
+			const EpollTfdEntry *t = e->epoll->tfd[i];
+			if (t->tfd >= IMG_MAX_FD)
+				return img_bad(img, "epoll.tfd.tfd", "%u is above any fd limit", t->tfd);
+			if (t->file_id == e->id)
+				return img_bad(img, "epoll.tfd.file_id", "epoll file %u watches itself",
+					       e->id);
+		}
+		break;
+	case FILE_KIND__FILE_INOTIFY:
+		if (!e->inotify)
+			return img_bad(img, "inotify", "missing for file %u", e->id);
+		for (size_t i = 0; i < e->inotify->n_wd; i++) {
+			const InotifyWdEntry *w = e->inotify->wd[i];
+			if (w->wd == 0 || w->wd > IMG_INOTIFY_MAX_WD ||
+			    (i && w->wd <= e->inotify->wd[i - 1]->wd))
+				return img_bad(img, "inotify.wd.wd", "%u: not in 1..%u in increasing order",
+					       w->wd, IMG_INOTIFY_MAX_WD);
+			if (w->path[0] != '/')
+				return img_bad(img, "inotify.wd.path", "'%s' is not absolute", w->path);
+			if (!(w->mask & 0xfff) || (w->mask & ~0x84000fffu))
+				return img_bad(img, "inotify.wd.mask", "0x%x", w->mask);
+		}
+		break;
+	default:
+		return img_bad(img, "kind", "%d is unknown", e->kind);
+	}
+	return 0;
+}
+
 static int check_file(const struct img *img, const void *msg)
 {
 	const FileEntry *e = msg;
@@ -748,6 +873,35 @@ static int check_file(const struct img *img, const void *msg)
 		if (e->kind == FILE_KIND__FILE_FIFO && (!e->pipe->path || e->pipe->path[0] != '/'))
 			return img_bad(img, "pipe.path", "a FIFO needs an absolute path");
 		break;
+	case FILE_KIND__FILE_INET: {
+		const InetSkEntry *n = e->inet_sk;
+		size_t alen = n && n->family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							  : sizeof(struct sockaddr_in);
+		if (!n)
+			return img_bad(img, "inet_sk", "missing for file %u", e->id);
+		if (n->family != AF_INET && n->family != AF_INET6)
+			return img_bad(img, "inet_sk.family", "%u is not IPv4 or IPv6", n->family);
+		if (n->type != SOCK_STREAM && n->type != SOCK_DGRAM)
+			return img_bad(img, "inet_sk.type", "%u is not TCP or UDP", n->type);
+		if ((n->has_local && n->local.len != alen) || (n->has_peer && n->peer.len != alen))
+			return img_bad(img, "inet_sk.local/peer", "not a sockaddr of family %u", n->family);
+		if ((n->has_local && ((struct sockaddr *)n->local.data)->sa_family != n->family) ||
+		    (n->has_peer && ((struct sockaddr *)n->peer.data)->sa_family != n->family))
+			return img_bad(img, "inet_sk.local/peer", "address family differs from %u",
+				       n->family);
+		bool est = n->type == SOCK_STREAM && n->state == 1 /* TCP_ESTABLISHED */;
+		if (est && (!n->has_local || !n->has_peer || !n->has_snd_seq || !n->has_rcv_seq))
+			return img_bad(img, "inet_sk", "established connection %u without addresses or sequence numbers",
+				       e->id);
+		if (n->has_unsent && (!n->has_send_queue || n->unsent > n->send_queue.len))
+			return img_bad(img, "inet_sk.unsent", "%u bytes, more than the send queue", n->unsent);
+		if ((n->has_send_queue && n->send_queue.len > (1u << 30)) ||
+		    (n->has_recv_queue && n->recv_queue.len > (1u << 30)))
+			return img_bad(img, "inet_sk.send_queue/recv_queue", "implausibly large");
+		if (n->has_snd_wscale && (n->snd_wscale > 14 || n->rcv_wscale > 14))
+			return img_bad(img, "inet_sk.snd_wscale/rcv_wscale", "window scale above 14");
+		break;
+	}
 	case FILE_KIND__FILE_UNIX: {
 		const UnixSkEntry *u = e->unix_sk;
 		uint64_t bytes = 0;
@@ -772,6 +926,12 @@ static int check_file(const struct img *img, const void *msg)
 			return img_bad(img, "unix_sk.shutdown", "%u", u->shutdown);
 		break;
 	}
+	case FILE_KIND__FILE_EVENTFD:
+	case FILE_KIND__FILE_SIGNALFD:
+	case FILE_KIND__FILE_TIMERFD:
+	case FILE_KIND__FILE_EPOLL:
+	case FILE_KIND__FILE_INOTIFY:
+		return check_anon_file(img, e);
 	default:
 		return img_bad(img, "kind", "%d is unknown", e->kind);
 	}
