@@ -320,6 +320,42 @@ static int fd_cmp(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/*
+ * Locks held through an fd, from its fdinfo: flock and OFD locks of its
+ * open file description, POSIX locks of the task on its inode. Leases,
+ * delegations and mandatory locks are refused.
+ */
+static int collect_locks(pid_t pid, int fd, const struct proc_fdinfo *fi, FileLockEntry *locks,
+			 FileLockEntry **lp)
+{
+	if (fi->nr_locks > PROC_MAX_LOCKS) {
+		pr_err("fd %d of %d holds %d locks; more than %d are not supported", fd, pid,
+		       fi->nr_locks, PROC_MAX_LOCKS);
+		return -EOPNOTSUPP;
+	}
+	for (int k = 0; k < fi->nr_locks; k++) {
+		const struct proc_lock *l = &fi->locks[k];
+		FileLockEntry *e = &locks[k];
+		file_lock_entry__init(e);
+		e->kind = !strcmp(l->kind, "FLOCK") ? 1 : !strcmp(l->kind, "POSIX") ? 2 :
+			  !strcmp(l->kind, "OFDLCK") ? 3 : 0;
+		if (!e->kind || strcmp(l->mode, "ADVISORY") ||
+		    (strcmp(l->access, "READ") && strcmp(l->access, "WRITE"))) {
+			pr_err("fd %d of %d holds a %s %s %s lock; not supported", fd, pid, l->kind,
+			       l->mode, l->access);
+			return -EOPNOTSUPP;
+		}
+		e->write = !strcmp(l->access, "WRITE");
+		if (e->kind != 1) {
+			e->has_start = e->has_len = true;
+			e->start = l->start;
+			e->len = l->end == UINT64_MAX ? 0 : l->end - l->start + 1;
+		}
+		lp[k] = e;
+	}
+	return 0;
+}
+
 int dump_files(struct dump_ctx *ctx, struct dump_task *task)
 {
 	char path[64];
@@ -371,6 +407,12 @@ int dump_files(struct dump_ctx *ctx, struct dump_task *task)
 		fe.fd = fds[i];
 		fe.id = id;
 		fe.cloexec = fi.flags & O_CLOEXEC;
+		FileLockEntry locks[PROC_MAX_LOCKS], *lp[PROC_MAX_LOCKS];
+		err = collect_locks(task->pid, fds[i], &fi, locks, lp);
+		if (err)
+			break;
+		fe.locks = lp;
+		fe.n_locks = fi.nr_locks;
 		err = img_write(img, &fe);
 	}
 	int cerr = img_close(img);

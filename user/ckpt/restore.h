@@ -25,6 +25,7 @@ struct fd_plan {
 	int target;
 	int src;
 	bool cloexec;
+	const FdinfoEntry *fe;	/* its locks */
 };
 
 /* A thread being restored, as the engine's event loop sees it. */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -254,6 +255,38 @@ int restore_files_open(struct rst_ctx *ctx, size_t idx)
 	return 0;
 }
 
+/*
+ * The locks of an fd: flock and OFD locks belong to the open file
+ * description, so the engine takes them on its copy (the task inherits
+ * the description); POSIX locks belong to the process, so the task takes
+ * them itself (posix true) once its fds are in place. Non-blocking: a lock
+ * someone else holds now is an error.
+ */
+static int take_locks(int fd, const FdinfoEntry *fe, bool posix)
+{
+	for (size_t i = 0; i < fe->n_locks; i++) {
+		const FileLockEntry *l = fe->locks[i];
+		int r;
+		if ((l->kind == 2) != posix)
+			continue;
+		if (l->kind == 1) {
+			r = flock(fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+		} else {
+			struct flock f = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
+					   .l_start = l->start, .l_len = l->len };
+			r = fcntl(fd, l->kind == 2 ? F_SETLK : F_OFD_SETLK, &f);
+		}
+		if (r < 0) {
+			int err = -errno;
+			pr_perror("cannot take the %s %s lock of fd %u again",
+				  l->kind == 1 ? "flock" : l->kind == 2 ? "POSIX" : "OFD",
+				  l->write ? "write" : "read", fe->fd);
+			return err;
+		}
+	}
+	return 0;
+}
+
 int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
 {
 	int err;
@@ -275,7 +308,10 @@ int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		err = restore_files_open(ctx, fe->id);
 		if (err)
 			return err;
-		t->plan[t->nr_plan++] = (struct fd_plan){ fe->fd, ctx->file_fds[fe->id], fe->cloexec };
+		err = take_locks(ctx->file_fds[fe->id], fe, false);
+		if (err)
+			return err;
+		t->plan[t->nr_plan++] = (struct fd_plan){ fe->fd, ctx->file_fds[fe->id], fe->cloexec, fe };
 	}
 	return 0;
 }
@@ -350,6 +386,12 @@ int restore_files_child(struct rst_task *t)
 	if (syscall(SYS_close_range, t->fd_base + t->nr_rfds, ~0u, 0) < 0) {
 		pr_perror("cannot close the temporary fds of %d", t->pid);
 		return -errno;
+	}
+	/* After the temporaries: closing any fd of an inode drops our POSIX locks on it. */
+	for (size_t i = 0; i < t->nr_plan; i++) {
+		int err = take_locks(t->plan[i].target, t->plan[i].fe, true);
+		if (err)
+			return err;
 	}
 	return 0;
 }

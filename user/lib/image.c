@@ -944,6 +944,15 @@ static int check_fdinfo(const struct img *img, const void *msg)
 
 	if (e->fd >= (1u << 20))
 		return img_bad(img, "fd", "%u is above any fd limit", e->fd);
+	if (e->n_locks > 64)
+		return img_bad(img, "locks", "%zu locks on fd %u", e->n_locks, e->fd);
+	for (size_t i = 0; i < e->n_locks; i++) {
+		const FileLockEntry *l = e->locks[i];
+		if (l->kind < 1 || l->kind > 3)
+			return img_bad(img, "locks.kind", "%u on fd %u", l->kind, e->fd);
+		if (l->start > INT64_MAX || l->len > INT64_MAX || l->start + l->len > (uint64_t)INT64_MAX)
+			return img_bad(img, "locks.start/len", "range out of bounds on fd %u", e->fd);
+	}
 	return 0;
 }
 

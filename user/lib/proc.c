@@ -260,5 +260,18 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
 	p = strstr(buf, "mnt_id:");
 	if (p)
 		fi->mnt_id = strtol(p + 7, NULL, 10);
+	/* "lock:\t1: POSIX  ADVISORY  WRITE 1234 00:16:123 0 EOF" */
+	for (p = strstr(buf, "lock:"); p; p = strstr(p + 5, "lock:")) {
+		struct proc_lock *l = &fi->locks[fi->nr_locks < PROC_MAX_LOCKS ? fi->nr_locks : 0];
+		char end[32];
+		int id, lpid;
+		unsigned maj, min;
+		unsigned long ino;
+		if (sscanf(p, "lock: %d: %15s %15s %15s %d %x:%x:%lu %" SCNu64 " %31s", &id, l->kind,
+			   l->mode, l->access, &lpid, &maj, &min, &ino, &l->start, end) != 10)
+			return -EINVAL;
+		l->end = strcmp(end, "EOF") ? strtoull(end, NULL, 10) : UINT64_MAX;
+		fi->nr_locks++;
+	}
 	return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define PROC_MAX_LOCKS 16
+
 /* VmFlags from smaps */
 enum {
 	PROC_VMF_GROWSDOWN = 1 << 0,	/* gd */
@@ -65,11 +67,21 @@ struct proc_status {
 };
 int proc_parse_status(pid_t pid, struct proc_status *ret);
 
-/* pos, flags and mnt_id from /proc/PID/fdinfo/FD */
+/* A "lock:" line of /proc/PID/fdinfo/FD (fs/locks.c lock_get_status). */
+struct proc_lock {
+	char kind[16];		/* FLOCK, POSIX, OFDLCK, LEASE, DELEG, ... */
+	char mode[16];		/* ADVISORY, MANDATORY */
+	char access[16];	/* READ, WRITE, ... */
+	uint64_t start, end;	/* end UINT64_MAX: EOF */
+};
+
+/* pos, flags, mnt_id and locks from /proc/PID/fdinfo/FD */
 struct proc_fdinfo {
 	uint64_t pos;
 	uint32_t flags;
 	int mnt_id;
+	int nr_locks;		/* may exceed PROC_MAX_LOCKS: only that many are kept */
+	struct proc_lock locks[PROC_MAX_LOCKS];
 };
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
 
