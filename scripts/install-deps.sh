@@ -12,6 +12,7 @@ pkgs=(
 	clang llvm
 	iproute2 util-linux procps time
 	python3
+	redis-server nftables
 )
 
 missing=()

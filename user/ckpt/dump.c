@@ -24,7 +24,9 @@
 #include "image.h"
 #include "kerndat.h"
 #include "log.h"
+#include "netlock.h"
 
+#define DUMP_ATTEMPTS 8
 #define ERESTARTSYS 512
 #define ERESTARTNOINTR 513
 #define ERESTARTNOHAND 514
@@ -683,6 +685,8 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 	inv.ckpt_version = CKPT_VERSION;
 	inv.has_leave_running = true;
 	inv.leave_running = ctx->opts->leave_running;
+	if (ctx->net_lock[0])
+		inv.net_lock = ctx->net_lock;
 	return img_store_one(ctx->dirfd, IMG_INVENTORY, 0, &inv);
 }
 
@@ -708,9 +712,9 @@ static int open_dir(const char *dir)
 	return fd;
 }
 
-static int do_dump(struct dump_opts *o)
+static int dump_attempt(struct dump_opts *o, bool last)
 {
-	struct dump_ctx ctx = { .opts = o, .dirfd = -1 };
+	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .last_attempt = last };
 	uint64_t t_freeze = 0, t_end;
 	size_t nr_threads = 0, nr_zombies = 0, *last_child = NULL;
 	int err;
@@ -733,6 +737,8 @@ static int do_dump(struct dump_opts *o)
 	pr_info("froze %zu process(es), %zu thread(s), %zu zombie(s) in %.3f ms", ctx.nr_tasks - nr_zombies,
 		nr_threads, nr_zombies, (now_ns(CLOCK_MONOTONIC) - t_freeze) / 1e6);
 	err = dump_tree_check(&ctx);
+	if (!err)
+		err = dump_inet_check_listeners(&ctx, true);
 	if (err)
 		goto release;
 	last_child = malloc(ctx.nr_tasks * sizeof(*last_child));
@@ -761,12 +767,27 @@ static int do_dump(struct dump_opts *o)
 		err = -EIO;
 	if (err)
 		goto release;
+	/* The peers are held off from here until the restore: the tasks die soon. */
+	if (!o->leave_running) {
+		snprintf(ctx.net_lock, sizeof(ctx.net_lock), "ckpt_%d_%llx", o->roots[0],
+			 (unsigned long long)now_ns(CLOCK_REALTIME));
+		err = netlock_lock(ctx.files, ctx.nr_files, ctx.net_lock);
+		if (err)
+			ctx.net_lock[0] = 0;
+		if (err == 1 || err == -ENOENT)
+			err = 0;
+		if (err)
+			goto release;
+	}
 	t_end = now_ns(CLOCK_MONOTONIC);
 	err = write_inventory(&ctx, t_end - t_freeze);
 	if (!err && fsync(ctx.dirfd) < 0 && errno != EINVAL) {
 		err = -errno;
 		pr_perror("cannot sync the image directory '%s'", o->dir);
 	}
+	/* A connection that completed its handshake meanwhile would be lost. */
+	if (!err && !o->leave_running)
+		err = dump_inet_check_listeners(&ctx, false);
 	if (!err && fault_injected("before-kill"))
 		err = -EIO;
 	if (err) {
@@ -774,6 +795,8 @@ static int do_dump(struct dump_opts *o)
 		goto release;
 	}
 release:
+	if (err && ctx.net_lock[0])
+		netlock_unlock(ctx.net_lock);
 	/* On success the tasks die (or run on); on failure they always run on. */
 	dump_tree_release(&ctx, !err && !o->leave_running);
 	/* After the kill: a killed task's connections close in repair mode, silently. */
@@ -791,6 +814,28 @@ release:
 	free(ctx.shm_dumped);
 	free(last_child);
 	close(ctx.dirfd);
+	return err;
+}
+
+/*
+ * A moment the tree cannot be dumped in (a listener with connections the
+ * task has not accepted yet) ends the attempt with -EAGAIN: every task is
+ * let go, runs a little, and the dump starts over, a bounded number of
+ * times.
+ */
+static int do_dump(struct dump_opts *o)
+{
+	int err = -EAGAIN;
+
+	for (int attempt = 1; attempt <= DUMP_ATTEMPTS && err == -EAGAIN; attempt++) {
+		if (attempt > 1) {
+			struct timespec pause = { 0, attempt * 20 * 1000 * 1000 };
+			pr_info("the tree is in a state ckpt cannot dump; trying again (%d of %d)",
+				attempt, DUMP_ATTEMPTS);
+			nanosleep(&pause, NULL);
+		}
+		err = dump_attempt(o, attempt == DUMP_ATTEMPTS);
+	}
 	return err;
 }
 

@@ -66,7 +66,11 @@ struct dump_ctx {
 	uint64_t pages_bytes;
 	struct dump_shm_range *shm_dumped;
 	size_t nr_shm_dumped;
+	bool last_attempt;		/* a passing state is an error now, not a retry */
+	char net_lock[64];		/* the nftables table holding the peers off, or "" */
 	int *repair_sks;		/* our copies of TCP sockets held in repair mode */
+	int *blocked_sks;		/* listeners dropping new SYNs during the dump */
+	size_t nr_blocked_sks;
 	size_t nr_repair_sks;
 };
 
@@ -100,6 +104,14 @@ int dump_files_getfd(pid_t pid, int fd);
  */
 int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSkEntry **ret);
 int dump_inet_keep(struct dump_ctx *ctx, int sk);
+/*
+ * 0, or -EAGAIN (-EOPNOTSUPP on the last attempt, logged) when a TCP
+ * listener of the dump has connections the task has not accepted: the
+ * kernel completes handshakes while the task is frozen, and such a
+ * connection would be lost. With block, every listener also drops new
+ * SYNs until dump_inet_done() (the clients send them again).
+ */
+int dump_inet_check_listeners(struct dump_ctx *ctx, bool block);
 void dump_inet_done(struct dump_ctx *ctx, bool killed);
 void dump_inet_free(InetSkEntry *e);
 

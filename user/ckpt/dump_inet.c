@@ -12,6 +12,8 @@
  */
 #define LOG_PREFIX "files: "
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 
 #include "dump.h"
 #include "log.h"
+#include "proc.h"
 
 static const char *const tcp_states[] = {
 	[TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
@@ -251,9 +254,14 @@ int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSk
 	case TCP_LISTEN:
 		/* tcp_get_info: for a listener, unacked is the accept queue, sacked its limit. */
 		if (ti.tcpi_unacked) {
-			pr_err("fd %d of %d is a TCP listener with %u connection(s) not accepted yet; not supported yet",
-			       fd, pid, ti.tcpi_unacked);
-			err = -EOPNOTSUPP;
+			/* Usually a moment: the caller lets the task run and tries again. */
+			if (ctx->last_attempt)
+				pr_err("fd %d of %d is a TCP listener with %u connection(s) not accepted yet; not supported yet",
+				       fd, pid, ti.tcpi_unacked);
+			else
+				pr_info("fd %d of %d: a TCP listener with %u connection(s) not accepted yet",
+					fd, pid, ti.tcpi_unacked);
+			err = ctx->last_attempt ? -EOPNOTSUPP : -EAGAIN;
 			break;
 		}
 		e->has_backlog = true;
@@ -285,12 +293,100 @@ out:
 	*ret = e;
 	return 0;
 fail:
-	if (err && err != -EOPNOTSUPP)
+	if (err && err != -EOPNOTSUPP && err != -EAGAIN)
 		pr_errno(err, "cannot dump socket fd %d of %d", fd, pid);
 	if (sk >= 0)
 		close(sk);
 	dump_inet_free(e);
 	return err;
+}
+
+/*
+ * Hold new connections off a listener while the tree is frozen: a socket
+ * filter that drops everything runs on a listener's incoming SYNs
+ * (tcp_v4_rcv / tcp_v6_rcv: tcp_filter on the listening socket), so the
+ * kernel completes no handshake the dump would miss; the client sends its
+ * SYN again a second later, to the restored listener. A listener that has
+ * a filter of the task's own is left alone.
+ */
+static int block_listener(struct dump_ctx *ctx, int sk)
+{
+	struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = { .len = 1, .filter = &drop };
+	socklen_t len = 0;
+	int *n;
+
+	if (getsockopt(sk, SOL_SOCKET, SO_GET_FILTER, NULL, &len) == 0 && len)
+		return 0;
+	if (setsockopt(sk, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	n = realloc(ctx->blocked_sks, (ctx->nr_blocked_sks + 1) * sizeof(*n));
+	if (!n) {
+		setsockopt(sk, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		return -ENOMEM;
+	}
+	ctx->blocked_sks = n;
+	ctx->blocked_sks[ctx->nr_blocked_sks] = dup(sk);
+	if (ctx->blocked_sks[ctx->nr_blocked_sks] < 0) {
+		setsockopt(sk, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+		return -errno;
+	}
+	ctx->nr_blocked_sks++;
+	return 0;
+}
+
+/* Does any TCP listener of a task of the dump hold connections not accepted yet? */
+int dump_inet_check_listeners(struct dump_ctx *ctx, bool block)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+		char path[64];
+		struct dirent *de;
+		DIR *d;
+		if (t->zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
+		d = opendir(path);
+		if (!d)
+			return -errno;
+		while ((de = readdir(d))) {
+			char link[64], target[64];
+			int fd = atoi(de->d_name), v = 0;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(link, sizeof(link), "fd/%d", fd);
+			if (proc_readlink(t->pid, link, target, sizeof(target)) || strncmp(target, "socket:", 7))
+				continue;
+			int sk = dump_files_getfd(t->pid, fd);
+			struct tcp_info ti;
+			socklen_t len = sizeof(ti);
+			bool listener = sk >= 0 && !getint(sk, SOL_SOCKET, SO_ACCEPTCONN, &v) && v &&
+					!getint(sk, SOL_SOCKET, SO_PROTOCOL, &v) && v == IPPROTO_TCP;
+			int err = listener && block ? block_listener(ctx, sk) : 0;
+			bool pending = listener && !getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &len) &&
+				       ti.tcpi_unacked;
+			if (sk >= 0)
+				close(sk);
+			if (err) {
+				closedir(d);
+				pr_errno(err, "cannot hold new connections off fd %d of %d", fd, t->pid);
+				return err;
+			}
+			if (pending) {
+				closedir(d);
+				if (ctx->last_attempt) {
+					pr_err("fd %d of %d is a TCP listener with connection(s) not accepted yet; not supported yet",
+					       fd, t->pid);
+					return -EOPNOTSUPP;
+				}
+				pr_info("fd %d of %d: a TCP listener with connection(s) not accepted yet",
+					fd, t->pid);
+				return -EAGAIN;
+			}
+		}
+		closedir(d);
+	}
+	return 0;
 }
 
 int dump_inet_keep(struct dump_ctx *ctx, int sk)
@@ -307,6 +403,15 @@ int dump_inet_keep(struct dump_ctx *ctx, int sk)
 void dump_inet_done(struct dump_ctx *ctx, bool killed)
 {
 	int off = TCP_REPAIR_OFF_NO_WP;
+
+	for (size_t i = 0; i < ctx->nr_blocked_sks; i++) {
+		if (!killed && setsockopt(ctx->blocked_sks[i], SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) < 0)
+			pr_perror("cannot let new connections reach a listener again");
+		close(ctx->blocked_sks[i]);
+	}
+	free(ctx->blocked_sks);
+	ctx->blocked_sks = NULL;
+	ctx->nr_blocked_sks = 0;
 
 	for (size_t i = 0; i < ctx->nr_repair_sks; i++) {
 		/* The task runs on: the connection goes on as if nothing happened. */

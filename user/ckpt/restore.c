@@ -30,6 +30,7 @@
 #include "image.h"
 #include "infect.h"
 #include "log.h"
+#include "netlock.h"
 #include "proc.h"
 #include "pstree.h"
 #include "restore.h"
@@ -1006,6 +1007,9 @@ static int do_restore(struct restore_opts *o)
 		err = restore_tree(&ctx);
 	if (!err && fault_injected("restore-finish"))
 		err = -EIO;
+	/* The peers reach the restored sockets again, then those leave repair mode. */
+	if (!err && ctx.inv->net_lock)
+		err = netlock_unlock(ctx.inv->net_lock);
 	if (!err)
 		err = restore_inet_finish(&ctx);
 	if (!err && o->pidfile)

@@ -168,8 +168,9 @@ int restore_inet_open(const FileEntry *f)
 		 * The dumped task's connections on this port may linger in
 		 * TIME_WAIT, whose sockets did not allow reuse: bind a TCP
 		 * socket in repair mode (SK_FORCE_REUSE). listen() checks the
-		 * port again without it, so a listener whose port has
-		 * connections in TIME_WAIT still fails (EADDRINUSE).
+		 * port again without it: with SO_REUSEADDR it passes TIME_WAIT
+		 * sockets that allowed reuse (those of a listener that set
+		 * SO_REUSEADDR), others still fail (EADDRINUSE).
 		 */
 		bool tcp = e->type == SOCK_STREAM;
 		err = setint(sk, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -181,6 +182,9 @@ int restore_inet_open(const FileEntry *f)
 		/* Repair mode can only be left in state CLOSE: before listen(). */
 		if (!err && tcp && bound(e))
 			err = setint(sk, SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP);
+		/* Leaving repair mode cleared sk_reuse: TIME_WAIT that allows reuse needs it. */
+		if (!err)
+			err = setint(sk, SOL_SOCKET, SO_REUSEADDR, 1);
 		if (!err && e->state == TCP_LISTEN && listen(sk, e->has_backlog ? e->backlog : 128) < 0)
 			err = -errno;
 		if (!err && e->type == SOCK_DGRAM && e->has_peer &&

@@ -536,6 +536,13 @@ static int check_inventory(const struct img *img, const void *msg)
 		return img_bad(img, "page_size", "%u, this host uses %llu", e->page_size, IMG_PAGE_SIZE);
 	if (e->has_xsave_size && e->xsave_size > (1u << 20))
 		return img_bad(img, "xsave_size", "%u bytes is implausible", e->xsave_size);
+	if (e->net_lock) {
+		bool ok = strlen(e->net_lock) < 64 && e->net_lock[0];
+		for (const char *p = e->net_lock; ok && *p; p++)
+			ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+		if (!ok)
+			return img_bad(img, "net_lock", "'%s' is not a table name ckpt makes", e->net_lock);
+	}
 	return 0;
 }
 
