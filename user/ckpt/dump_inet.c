@@ -321,16 +321,15 @@ static int block_listener(struct dump_ctx *ctx, int sk)
 	if (setsockopt(sk, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
 		return -errno;
 	n = realloc(ctx->blocked_sks, (ctx->nr_blocked_sks + 1) * sizeof(*n));
-	if (!n) {
-		setsockopt(sk, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
-		return -ENOMEM;
+	if (n)
+		ctx->blocked_sks = n;
+	int keep = n ? dup(sk) : -1;
+	if (keep < 0) {
+		int err = n ? -errno : -ENOMEM, unused = 0;
+		setsockopt(sk, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused));
+		return err;
 	}
-	ctx->blocked_sks = n;
-	ctx->blocked_sks[ctx->nr_blocked_sks] = dup(sk);
-	if (ctx->blocked_sks[ctx->nr_blocked_sks] < 0) {
-		setsockopt(sk, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
-		return -errno;
-	}
+	ctx->blocked_sks[ctx->nr_blocked_sks] = keep;
 	ctx->nr_blocked_sks++;
 	return 0;
 }
@@ -405,7 +404,10 @@ void dump_inet_done(struct dump_ctx *ctx, bool killed)
 	int off = TCP_REPAIR_OFF_NO_WP;
 
 	for (size_t i = 0; i < ctx->nr_blocked_sks; i++) {
-		if (!killed && setsockopt(ctx->blocked_sks[i], SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) < 0)
+		int unused = 0;
+		/* The option length must hold an int, though the value is unused. */
+		if (!killed && setsockopt(ctx->blocked_sks[i], SOL_SOCKET, SO_DETACH_FILTER, &unused,
+					  sizeof(unused)) < 0)
 			pr_perror("cannot let new connections reach a listener again");
 		close(ctx->blocked_sks[i]);
 	}
