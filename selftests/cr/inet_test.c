@@ -13,8 +13,9 @@
  *    queued both ways: all of it arrives after restore and new data flows.
  *  - udp: a bound UDP socket and one connected to it keep their addresses and exchange a
  *    datagram after restore.
- *  - pending_refused: a listener with a connection not accepted yet is refused clearly, the
- *    tree unharmed.
+ *  - pending_refused: a listener with a connection not accepted yet (never, here) is refused
+ *    clearly after the dump's retries, the tree unharmed: the listener takes new
+ *    connections again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -296,6 +297,10 @@ static int victim_pending(void *arg)
 
 	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
 	CR_CHECK(s >= 0, "the pending connection is gone: %s", strerror(errno));
+	/* The failed dump held new connections off: they must come through again. */
+	int c2 = connect_to(&a, len);
+	CR_CHECK(c2 >= 0 && wait_in(l, IO_MS) && accept4(l, NULL, NULL, SOCK_CLOEXEC) >= 0,
+		 "the listener takes no new connection after the failed dump");
 	return cr_victim_result();
 }
 
