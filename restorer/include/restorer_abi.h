@@ -28,7 +28,7 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	3
+#define RESTORER_ABI_VERSION	4
 #define RESTORER_STACK_SIZE	(64 * 1024)
 #define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
@@ -130,6 +130,21 @@ struct restorer_timer {
 	__u32 __pad;
 };
 
+/*
+ * A native AIO context: the restorer makes one with io_setup, moves its
+ * ring to addr and refills it (restore_aio in restorer.c). nr is the
+ * dumped ring's slot count: the engine checked that this kernel makes a
+ * ring of the same size (len bytes) for io_setup((nr - 2) / 2).
+ */
+struct restorer_aio {
+	__u64 addr;
+	__u64 len;
+	__u32 nr;
+	__u32 head;
+	__u32 tail;
+	__u32 events_off;	/* (tail - head) mod nr struct io_event, from head on */
+};
+
 /* Per thread; threads[0] is the leader, which runs restorer_main. */
 struct restorer_thread {
 	__u32 tid;
@@ -209,6 +224,8 @@ struct restorer_args {
 	__u32 child_subreaper;
 	__u32 nr_timers;
 	__u32 timers_off;	/* struct restorer_timer[] */
+	__u32 nr_aio;
+	__u32 aio_off;		/* struct restorer_aio[], sorted by addr */
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
@@ -216,6 +233,7 @@ _Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
 _Static_assert(sizeof(struct restorer_premap) == 24, "restorer_premap");
 _Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
 _Static_assert(sizeof(struct restorer_timer) == 56, "restorer_timer");
+_Static_assert(sizeof(struct restorer_aio) == 32, "restorer_aio");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");
 _Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");

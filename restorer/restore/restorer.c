@@ -7,6 +7,7 @@
  * The engine traces it with PTRACE_O_EXITKILL, so if anything here fails
  * the engine kills the task: no half-restored process survives.
  */
+#include <linux/aio_abi.h>
 #include <linux/capability.h>
 #include <linux/mman.h>
 #include <linux/sched.h>
@@ -310,6 +311,119 @@ static void finish_vmas(void)
 				       (unsigned long)v[i].start, ret);
 		}
 	}
+}
+
+/* The kernel's struct aio_ring (fs/aio.c): this header, then the io_events. */
+struct blob_aio_ring {
+	__u32 id;		/* the context's index in the mm's table: the kernel's */
+	__u32 nr;
+	__u32 head;		/* the reader's position; user space may move it */
+	__u32 tail;		/* copied from the kernel's own ctx->tail */
+	__u32 magic, compat_features, incompat_features, header_length;
+};
+
+#define AIO_BATCH 64
+
+/*
+ * n reads of 0 bytes from the empty pipe at fd. pipe_read() returns 0 at
+ * once for an empty request, so aio_read() completes each one inside
+ * io_submit (aio_rw_done -> aio_complete), advancing the kernel's tail.
+ */
+static void aio_dummies(const struct restorer_aio *r, unsigned long ctx, int fd, __u32 n)
+{
+	struct iocb cb[AIO_BATCH];
+	struct iocb *cbp[AIO_BATCH];
+	long ret;
+
+	memset(cb, 0, sizeof(cb));
+	for (__u32 i = 0; i < n; i++) {
+		cb[i].aio_lio_opcode = IOCB_CMD_PREAD;
+		cb[i].aio_fildes = fd;
+		cb[i].aio_buf = (unsigned long)cb;
+		cbp[i] = &cb[i];
+	}
+	ret = sys_io_submit(ctx, n, cbp);
+	if (ret != (long)n)
+		fail(ret < 0 ? ret : -11, "AIO context %lx: %u filler requests, %ld submitted",
+		     (unsigned long)r->addr, n, ret);
+}
+
+/*
+ * Native AIO contexts. The kernel writes each completion at its own
+ * ctx->tail, which user space cannot set, and publishes it in the ring
+ * header; readers (io_getevents, or libaio in user space) take events
+ * from the header's head to its tail. A fresh context starts at 0, so:
+ * complete `head` filler requests and consume them (io_getevents moves
+ * head), complete `waiting` more and leave them, which puts the kernel's
+ * tail where it was and holds exactly the slots the waiting events held
+ * (the kernel gives slots back as head moves: refill_reqs_available);
+ * then write the dumped events over the fillers. New requests complete
+ * after them, in order.
+ *
+ * The mapping is left where io_setup put it until mremap moves it: the
+ * kernel follows the move (aio_ring_mremap sets the context's ID to the
+ * new address). Every ring's final place is held first (PROT_NONE), so
+ * that no new ring lands where a later one must go. What is mapped: the
+ * restored mappings, this region and the vDSO; a pipe is open meanwhile.
+ */
+static void restore_aio(void)
+{
+	struct restorer_aio *r = at(args->aio_off);
+	struct io_event ev[AIO_BATCH];
+	int pfd[2];
+	long ret;
+
+	if (!args->nr_aio)
+		return;
+	for (__u32 i = 0; i < args->nr_aio; i++) {
+		ret = sys_mmap(r[i].addr, r[i].len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			       -1, 0);
+		if (rt_is_err(ret))
+			fail(ret, "holding %lx for an AIO ring", (unsigned long)r[i].addr);
+	}
+	ret = sys_pipe2(pfd, 0);
+	if (ret)
+		fail(ret, "pipe2 for the AIO filler requests");
+	for (__u32 i = 0; i < args->nr_aio; i++) {
+		unsigned long ctx = 0, addr = r[i].addr;
+		__u32 waiting = (r[i].tail + r[i].nr - r[i].head) % r[i].nr, n;
+
+		ret = sys_io_setup((r[i].nr - 2) / 2, &ctx);
+		if (ret)
+			fail(ret, "io_setup for the AIO context at %lx (%u events)", addr, r[i].nr);
+		if (((struct blob_aio_ring *)ctx)->nr != r[i].nr)
+			fail(-22, "AIO context %lx: this kernel made a ring of %u events, the dump's has %u",
+			     addr, ((struct blob_aio_ring *)ctx)->nr, r[i].nr);
+		ret = sys_mremap(ctx, r[i].len, r[i].len, MREMAP_MAYMOVE | MREMAP_FIXED, addr);
+		if ((unsigned long)ret != addr)
+			fail(rt_is_err(ret) ? ret : -14, "moving the AIO ring %lx to %lx", ctx, addr);
+		struct blob_aio_ring *h = (struct blob_aio_ring *)addr;
+		struct io_event *slots = (struct io_event *)(h + 1);
+		for (__u32 done = 0; done < r[i].head; done += n) {
+			struct {
+				long sec, nsec;
+			} wait = { 1, 0 };
+			n = r[i].head - done < AIO_BATCH ? r[i].head - done : AIO_BATCH;
+			aio_dummies(&r[i], addr, pfd[0], n);
+			ret = sys_io_getevents(addr, n, n, ev, &wait);
+			if (ret != (long)n)
+				fail(ret < 0 ? ret : -62, "AIO context %lx: %u filler completions, %ld read",
+				     addr, n, ret);
+		}
+		for (__u32 done = 0; done < waiting; done += n) {
+			n = waiting - done < AIO_BATCH ? waiting - done : AIO_BATCH;
+			aio_dummies(&r[i], addr, pfd[0], n);
+		}
+		if (h->head != r[i].head || h->tail != r[i].tail)
+			fail(-5, "AIO context %lx: ring at head %u tail %u, not %u %u", addr, h->head,
+			     h->tail, r[i].head, r[i].tail);
+		const struct io_event *saved = at(r[i].events_off);
+		for (__u32 k = 0; k < waiting; k++)
+			slots[(r[i].head + k) % r[i].nr] = saved[k];
+		rt_debug("AIO context %lx: %u events waiting", addr, waiting);
+	}
+	sys_close(pfd[0]);
+	sys_close(pfd[1]);
 }
 
 static void set_mm(void)
@@ -743,6 +857,7 @@ void restorer_main(struct restorer_args *a)
 	read_pages();
 	rt_debug("pages read");
 	finish_vmas();
+	restore_aio();
 	set_mm();
 	set_signals();
 	set_rlimits();

@@ -434,17 +434,14 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 		return NULL;
 	if (v->vmflags & PROC_VMF_UFFD)
 		return "it is registered with userfaultfd";
-	if (!strcmp(p, "/[aio] (deleted)"))
-		return "it is an AIO ring (io_setup; not supported yet)";
 	if (!strcmp(p, "anon_inode:[io_uring]"))
 		return "it is an io_uring ring (io_uring is not supported yet)";
 	if (!strncmp(p, "/SYSV", 5))
 		return "it is System V shared memory (not supported yet)";
 	if (!strncmp(p, "/memfd:", 7) && !v->shared)
 		return "it is a private mapping of a memfd (not supported yet)";
-	if (p[0] == '/' && strstr(p, " (deleted)") && strcmp(p, "/dev/zero (deleted)") &&
-	    strncmp(p, "/memfd:", 7))
-		return "its file is deleted (not supported yet)";
+	if (!strcmp(p, "/dev/zero (deleted)") && !v->shared)
+		return "it is a private mapping of shared anonymous memory";
 	if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6) &&
 	    strncmp(p, "[anon_shmem:", 12))
 		return "it is a special mapping ckpt does not know";
@@ -453,6 +450,28 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 	if (p[0] && p[0] != '/' && p[0] != '[')
 		return "its backing is unknown";
 	return NULL;
+}
+
+/*
+ * A mapping of a deleted file (st_nlink 0): its contents are saved as a
+ * ghost file, shared with any fd on the same inode. ret_path gets the name
+ * the file had. Returns the ghost id or -errno (logged).
+ */
+static int mapped_ghost(struct dump_ctx *ctx, pid_t pid, const struct proc_vma *v,
+			const struct stat *st, char *ret_path, size_t len)
+{
+	char proc[96], what[96];
+
+	snprintf(what, sizeof(what), "the mapping at %#llx of %d", (unsigned long long)v->start, pid);
+	if (!S_ISREG(st->st_mode) || st->st_nlink) {
+		pr_err("%s: '%s' is %s; not supported yet", what, v->path,
+		       st->st_nlink ? "deleted but still linked elsewhere" : "not a regular file");
+		return -EOPNOTSUPP;
+	}
+	snprintf(ret_path, len, "%.*s", (int)(strlen(v->path) - 10), v->path);
+	snprintf(proc, sizeof(proc), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)v->start, (unsigned long long)v->end);
+	return dump_files_ghost(ctx, proc, what, ret_path, st);
 }
 
 static void free_mm(MmEntry *mm)
@@ -470,6 +489,7 @@ static void free_mm(MmEntry *mm)
 	free(mm->files);
 	free(mm->auxv);
 	free(mm->vdso_image.data);
+	dump_aio_free(mm);
 }
 
 static int collect_file(pid_t pid, const struct proc_vma *v, struct stat *st)
@@ -620,6 +640,13 @@ static int build_mm(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 
 		if (!strcmp(v->path, "[vsyscall]"))
 			continue;
+		/* The kernel's, recreated with io_setup: no vma of the image. */
+		if (dump_aio_is_ring(v) && !(v->vmflags & PROC_VMF_UFFD)) {
+			err = dump_aio_add(mm, v);
+			if (err)
+				return err;
+			continue;
+		}
 		why = unsupported_mapping(v);
 		if (why) {
 			pr_err("cannot dump the mapping %#llx-%#llx '%s' of %d: %s",
@@ -659,6 +686,10 @@ static int build_mm(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 			if (err)
 				return err;
 		} else if (v->path[0] == '/') {
+			size_t plen = strlen(v->path);
+			char old_path[PATH_MAX];
+			const char *path = v->path;
+			int ghost = -1;
 			err = collect_file(task->pid, v, &st);
 			if (err)
 				return err;
@@ -667,9 +698,19 @@ static int build_mm(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 				       (unsigned long long)v->start);
 				return -ESTALE;
 			}
-			err = file_id(mm, &st, v->path);
+			if (plen > 10 && !strcmp(v->path + plen - 10, " (deleted)")) {
+				ghost = mapped_ghost(ctx, task->pid, v, &st, old_path, sizeof(old_path));
+				if (ghost < 0)
+					return ghost;
+				path = old_path;
+			}
+			err = file_id(mm, &st, path);
 			if (err < 0)
 				return err;
+			if (ghost >= 0) {
+				mm->files[err]->has_ghost_id = true;
+				mm->files[err]->ghost_id = ghost;
+			}
 			e->has_file_id = true;
 			e->file_id = err;
 			e->pgoff = v->pgoff;
@@ -693,7 +734,7 @@ static int build_mm(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 				return -ENOMEM;
 		}
 	}
-	return 0;
+	return dump_aio_collect(task, mm);
 }
 
 /* Remote close of the task's pipe fds: no parasite needed, so it works after a crash too. */

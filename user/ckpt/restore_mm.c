@@ -30,7 +30,7 @@ static size_t page_up(size_t v)
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
 	size_t vmas, runs, premaps, close, groups, pending, shared_pending, names, vdso_proxy,
-		threads, timers, sigframe, sigframe_size, total;
+		threads, timers, aio, aio_events, sigframe, sigframe_size, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -89,6 +89,15 @@ struct busy {
 	uint64_t start, end;
 };
 
+/* The AIO rings of mm are taken too, though they are no vmas of the image. */
+static size_t add_aio_busy(const MmEntry *mm, struct busy *b, size_t n)
+{
+	for (size_t i = 0; i < mm->n_aio_rings; i++)
+		b[n++] = (struct busy){ mm->aio_rings[i]->addr,
+					mm->aio_rings[i]->addr + mm->aio_rings[i]->len };
+	return n;
+}
+
 static int busy_cmp(const void *a, const void *b)
 {
 	const struct busy *x = a, *y = b;
@@ -137,7 +146,7 @@ next:
 static int find_region(struct rst_task *t, const struct proc_vma *own, size_t nown, size_t len,
 		       uint64_t *ret)
 {
-	struct busy *b = malloc((nown + t->mm->n_vmas + 1) * sizeof(*b));
+	struct busy *b = malloc((nown + t->mm->n_vmas + t->mm->n_aio_rings + 1) * sizeof(*b));
 	size_t n = 0;
 	int err;
 
@@ -148,6 +157,7 @@ static int find_region(struct rst_task *t, const struct proc_vma *own, size_t no
 			b[n++] = (struct busy){ own[i].start, own[i].end };
 	for (size_t i = 0; i < t->mm->n_vmas; i++)
 		b[n++] = (struct busy){ t->mm->vmas[i]->start, t->mm->vmas[i]->end };
+	n = add_aio_busy(t->mm, b, n);
 	err = find_gap(b, n, len, IMG_TASK_SIZE - (1ul << 30), ret);
 	free(b);
 	if (err)
@@ -247,7 +257,7 @@ int restore_mm_plan_cow(struct rst_ctx *ctx)
 		size_t nb = nown;
 		for (size_t d = i; d < ctx->nr_tasks; d++)
 			if (!ctx->tasks[d].zombie && in_subtree(ctx, i, d))
-				nb += ctx->tasks[d].mm->n_vmas;
+				nb += ctx->tasks[d].mm->n_vmas + ctx->tasks[d].mm->n_aio_rings;
 		struct busy *b = malloc((nb + 1) * sizeof(*b));
 		if (!b) {
 			err = -ENOMEM;
@@ -263,6 +273,7 @@ int restore_mm_plan_cow(struct rst_ctx *ctx)
 			for (size_t k = 0; k < ctx->tasks[d].mm->n_vmas; k++)
 				b[n++] = (struct busy){ ctx->tasks[d].mm->vmas[k]->start,
 							ctx->tasks[d].mm->vmas[k]->end };
+			n = add_aio_busy(ctx->tasks[d].mm, b, n);
 		}
 		err = find_gap(b, n, total, IMG_TASK_SIZE - (1ul << 30), &t->premap_area);
 		free(b);
@@ -422,10 +433,12 @@ static void *aat(struct rst_task *t, size_t off)
 	return (char *)t->args + off;
 }
 
-static int open_map_file(const MapFileEntry *f, bool write)
+static int open_map_file(struct rst_ctx *ctx, const MapFileEntry *f, bool write)
 {
 	struct stat st;
-	int fd = restore_open_checked(f->path, write ? O_RDWR : O_RDONLY, f->mode & S_IFMT);
+	int flags = write ? O_RDWR : O_RDONLY;
+	int fd = f->has_ghost_id ? restore_files_ghost(ctx, f->ghost_id, flags)
+				 : restore_open_checked(f->path, flags, f->mode & S_IFMT);
 
 	if (fd < 0)
 		return fd;
@@ -436,7 +449,7 @@ static int open_map_file(const MapFileEntry *f, bool write)
 		close(fd);
 		return -ESTALE;
 	}
-	if (st.st_dev != f->dev || st.st_ino != f->ino)
+	if (!f->has_ghost_id && (st.st_dev != f->dev || st.st_ino != f->ino))
 		pr_info("'%s' is a different inode than at dump time; same size and mode", f->path);
 	return fd;
 }
@@ -586,7 +599,7 @@ static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_byt
 			if (mm->vmas[i]->kind == VMA_KIND_FILE_SHARED && mm->vmas[i]->file_id == k &&
 			    (mm->vmas[i]->prot & PROT_WRITE))
 				write = true;
-		fd = open_map_file(mm->files[k], write);
+		fd = open_map_file(ctx, mm->files[k], write);
 		if (fd < 0)
 			return fd;
 		t->rfds[t->nr_rfds++] = fd;
@@ -653,6 +666,11 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	off += c->n_threads * sizeof(struct restorer_thread);
 	l->timers = off;
 	off += c->task->n_posix_timers * sizeof(struct restorer_timer);
+	l->aio = off;
+	off += t->mm->n_aio_rings * sizeof(struct restorer_aio);
+	l->aio_events = off;
+	for (size_t i = 0; i < t->mm->n_aio_rings; i++)
+		off += t->mm->aio_rings[i]->events.len;
 	off = (off + 63) & ~63ul;
 	l->sigframe = off;
 	l->sigframe_size = (sigframe_size(xsave) + 63) & ~63ul;
@@ -819,11 +837,12 @@ static int vdso_proxy(struct rst_task *t, struct restorer_args *a, const struct 
 		pr_err("cannot read the %s vDSO's symbols for %d", nold < 0 ? "dumped" : "running", t->pid);
 		return -EINVAL;
 	}
-	b = malloc((mm->n_vmas + 1) * sizeof(*b));
+	b = malloc((mm->n_vmas + mm->n_aio_rings + 1) * sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		b[n++] = (struct busy){ mm->vmas[i]->start, mm->vmas[i]->end };
+	n = add_aio_busy(mm, b, n);
 	b[n++] = (struct busy){ t->region, t->region + t->region_len };
 	/* Below the old vDSO, so that the jumps are likely to be rel32. */
 	uint64_t gap;
@@ -937,6 +956,9 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct a
 		if (v->kind != VMA_KIND_VDSO && v->kind != VMA_KIND_VVAR && v->start < e && s < v->end)
 			fits = false;
 	}
+	for (size_t i = 0; i < t->mm->n_aio_rings; i++)
+		if (t->mm->aio_rings[i]->addr < e && s < t->mm->aio_rings[i]->addr + t->mm->aio_rings[i]->len)
+			fits = false;
 	if (s < t->region + t->region_len && t->region < e)
 		fits = false;
 	bool same = vdso_same(t->mm, cur_code, cur_code_len);
@@ -953,6 +975,79 @@ static int plan_vdso(struct rst_task *t, struct restorer_args *a, const struct a
 	}
 	pr_info("%d: the vDSO %s; proxying it", t->pid, same ? "does not fit its old place" : "differs from the dumped one");
 	return vdso_proxy(t, a, l, img_code, cur_code, cur_code_len);
+}
+
+/* The kernel's num_possible_cpus(): the entries of /sys/devices/system/cpu/possible ("0-3,8"). */
+static int possible_cpus(void)
+{
+	char buf[256], *p = buf;
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	int n = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	while (*p >= '0' && *p <= '9') {
+		long lo = strtol(p, &p, 10), hi = lo;
+		if (*p == '-')
+			hi = strtol(p + 1, &p, 10);
+		n += hi - lo + 1;
+		if (*p == ',')
+			p++;
+	}
+	return n > 0 ? n : -EINVAL;
+}
+
+/*
+ * The ring io_setup(req) makes: 2 * max(req, 4 * possible CPUs) + 2 slots
+ * rounded up to whole pages, nr being what fits (fs/aio.c ioctx_alloc and
+ * aio_setup_ring).
+ */
+static uint64_t aio_ring_nr(uint64_t req, int cpus)
+{
+	uint64_t n = req > 4ull * cpus ? req : 4ull * cpus;
+
+	return (page_up(32 + 32 * (2 * n + 2)) - 32) / 32;
+}
+
+/*
+ * The restorer asks for (nr - 2) / 2 events, which gives a ring of the
+ * dumped size on any kernel whose smallest ring is not larger: more CPUs
+ * than the dumping host may make that impossible (a ring cannot shrink:
+ * the kernel keeps writing all of it, and io_destroy unmaps its full size).
+ */
+static int plan_aio(struct rst_task *t, struct restorer_args *a, const struct args_layout *l)
+{
+	struct restorer_aio *o = aat(t, l->aio);
+	size_t ev = l->aio_events;
+	int cpus;
+
+	if (!t->mm->n_aio_rings)
+		return 0;
+	cpus = possible_cpus();
+	if (cpus < 0) {
+		pr_errno(cpus, "cannot read /sys/devices/system/cpu/possible");
+		return cpus;
+	}
+	for (size_t i = 0; i < t->mm->n_aio_rings; i++) {
+		const AioRingEntry *r = t->mm->aio_rings[i];
+		if (aio_ring_nr((r->nr - 2) / 2, cpus) != r->nr) {
+			pr_err("the AIO context %#llx of %d has a ring of %u events; with %d possible CPUs this kernel makes none smaller than %llu, so it cannot be restored at its size",
+			       (unsigned long long)r->addr, t->pid, r->nr, cpus,
+			       (unsigned long long)aio_ring_nr(0, cpus));
+			return -EOPNOTSUPP;
+		}
+		o[i] = (struct restorer_aio){ .addr = r->addr, .len = r->len, .nr = r->nr,
+					      .head = r->head, .tail = r->tail, .events_off = ev };
+		if (r->events.len)
+			memcpy(aat(t, ev), r->events.data, r->events.len);
+		ev += r->events.len;
+	}
+	a->nr_aio = t->mm->n_aio_rings;
+	a->aio_off = l->aio;
+	return 0;
 }
 
 int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
@@ -1109,6 +1204,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	if (mm->n_auxv)
 		memcpy(a->auxv, mm->auxv, mm->n_auxv * sizeof(uint64_t));
 	err = plan_vdso(t, a, &l, own, nown);
+	if (!err)
+		err = plan_aio(t, a, &l);
 	if (err)
 		goto out;
 	fill_task_state(t, a, &l);
