@@ -20,8 +20,13 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -39,7 +44,7 @@
 
 #define TEST_PID	1
 #define CHILD_TIMEOUT	60	/* seconds for one forked check */
-#define MAX_RESULTS	256
+#define MAX_RESULTS	512
 
 /* TAP: results are buffered so the plan can come first. */
 static char *results[MAX_RESULTS];
@@ -134,6 +139,30 @@ struct fx {
 
 	PipeDataEntry pd;
 	uint8_t pd_data[5];
+
+	/* Valid parts no image holds until a case attaches them (ok_* below). */
+	AioRingEntry aio[2], *aiop[2];
+	uint8_t aio_events[64];
+	ThreadCoreEntry th_light;	/* no xsave: small enough for 65536 copies */
+	PosixTimerEntry pt[2], *ptp[2];
+	InetSkEntry inet;
+	struct sockaddr_in6 inet_local, inet_peer;
+	uint8_t inet_sq[16];
+	UnixSkEntry unx;
+	ProtobufCBinaryData unx_queue[2], unx_from[2];
+	uint64_t unx_pending[2];
+	uint8_t unx_name[110], unx_from_name[110];
+	EventfdEntry efd;
+	SignalfdEntry sfd;
+	TimerfdEntry tfd;
+	EpollEntry ep;
+	EpollTfdEntry ept, *eptp[1];
+	InotifyEntry ino;
+	InotifyWdEntry wd[2], *wdp[2];
+	FileLockEntry lock[65], *lockp[65];
+	GhostFileEntry ghost[2];
+	uint8_t ghost_data[16];
+	char str[4200];			/* a string of a chosen length */
 
 	const ProtobufCMessage *msgs[IMG_NR_KINDS][3];
 	int nr[IMG_NR_KINDS];
@@ -404,6 +433,168 @@ static void fx_init_rest(struct fx *f)
 	f->pd.data.len = 5;
 }
 
+#define TIMERFD_MAX_NS	((uint64_t)INT64_MAX - 1000000000ull)
+
+static void fx_init_extra(struct fx *f)
+{
+	for (int i = 0; i < 2; i++) {
+		aio_ring_entry__init(&f->aio[i]);
+		f->aiop[i] = &f->aio[i];
+	}
+	/* Just clear of vma[1] (ends at 0x602000) and vma[2] (starts at 0x7f0012340000). */
+	f->aio[0].addr = 0x602000;
+	f->aio[0].len = 4096;
+	f->aio[0].nr = 127;		/* (4096 - 32) / 32: the kernel fills the pages */
+	f->aio[0].head = 126;
+	f->aio[0].tail = 1;		/* two events waiting, wrapping around */
+	for (size_t i = 0; i < sizeof(f->aio_events); i++)
+		f->aio_events[i] = i;
+	f->aio[0].has_events = 1;
+	f->aio[0].events.data = f->aio_events;
+	f->aio[0].events.len = 64;
+	f->aio[1].addr = 0x7f001233e000;
+	f->aio[1].len = 8192;
+	f->aio[1].nr = 255;
+
+	f->th_light = f->th;
+	f->th_light.has_xsave = 0;
+	f->th_light.xsave.data = NULL;
+	f->th_light.xsave.len = 0;
+	f->th_light.pending = NULL;
+	f->th_light.n_pending = 0;
+
+	for (int i = 0; i < 2; i++) {
+		posix_timer_entry__init(&f->pt[i]);
+		f->ptp[i] = &f->pt[i];
+	}
+	f->pt[0].id = 0;
+	f->pt[0].clock = CLOCK_MONOTONIC;
+	f->pt[0].notify = SIGEV_SIGNAL | SIGEV_THREAD_ID;
+	f->pt[0].signo = 64;
+	f->pt[0].has_notify_tid = 1;
+	f->pt[0].notify_tid = TEST_PID;
+	f->pt[0].value_ns = (1ull << 60) - 1;
+	f->pt[0].interval_ns = (1ull << 60) - 1;
+	f->pt[0].overrun = INT32_MAX;
+	f->pt[1].id = INT32_MAX;
+	f->pt[1].clock = -14;		/* MAKE_PROCESS_CPUCLOCK(1, CPUCLOCK_SCHED) */
+	f->pt[1].notify = SIGEV_NONE;
+
+	inet_sk_entry__init(&f->inet);
+	f->inet.family = AF_INET6;
+	f->inet.type = SOCK_STREAM;
+	f->inet.state = 1;		/* TCP_ESTABLISHED */
+	f->inet_local.sin6_family = AF_INET6;
+	f->inet_local.sin6_port = htons(8080);
+	f->inet_local.sin6_addr = in6addr_loopback;
+	f->inet_peer = f->inet_local;
+	f->inet_peer.sin6_port = htons(40000);
+	f->inet.has_local = f->inet.has_peer = 1;
+	f->inet.local.data = (uint8_t *)&f->inet_local;
+	f->inet.local.len = sizeof(f->inet_local);
+	f->inet.peer.data = (uint8_t *)&f->inet_peer;
+	f->inet.peer.len = sizeof(f->inet_peer);
+	f->inet.has_snd_seq = f->inet.has_rcv_seq = 1;
+	f->inet.snd_seq = 0xfffffff0;
+	f->inet.rcv_seq = 12345;
+	memcpy(f->inet_sq, "0123456789abcdef", 16);
+	f->inet.has_send_queue = 1;
+	f->inet.send_queue.data = f->inet_sq;
+	f->inet.send_queue.len = 16;
+	f->inet.has_unsent = 1;
+	f->inet.unsent = 16;		/* all of it */
+	f->inet.has_snd_wscale = f->inet.has_rcv_wscale = 1;
+	f->inet.snd_wscale = f->inet.rcv_wscale = 14;
+
+	/* A listening stream socket with the longest path name. */
+	unix_sk_entry__init(&f->unx);
+	f->unx.type = SOCK_STREAM;
+	f->unx.ino = 100;
+	f->unx.sndbuf = f->unx.rcvbuf = 212992;
+	f->unx.has_state = 1;
+	f->unx.state = 10;
+	f->unx.has_backlog = 1;
+	f->unx.backlog = 5;
+	f->unx_pending[0] = 101;
+	f->unx_pending[1] = 102;
+	f->unx.pending = f->unx_pending;
+	f->unx.n_pending = 2;
+	memset(f->unx_name, 'n', sizeof(f->unx_name));
+	f->unx_name[0] = '/';
+	f->unx.has_name = 1;
+	f->unx.name.data = f->unx_name;
+	f->unx.name.len = 108;
+	f->unx.has_mode = 1;
+	f->unx.mode = S_IFSOCK | 0755;
+	memset(f->unx_from_name, 'f', sizeof(f->unx_from_name));
+	f->unx_from_name[0] = '/';
+	f->unx_queue[0] = (ProtobufCBinaryData){ 5, (uint8_t *)"first" };
+	f->unx_queue[1] = (ProtobufCBinaryData){ 6, (uint8_t *)"second" };
+	f->unx_from[0] = (ProtobufCBinaryData){ 108, f->unx_from_name };
+	f->unx_from[1] = (ProtobufCBinaryData){ 0, NULL };
+
+	eventfd_entry__init(&f->efd);
+	f->efd.counter = UINT64_MAX - 1;
+	f->efd.semaphore = 1;
+	signalfd_entry__init(&f->sfd);
+	f->sfd.sigmask = 1ull << (SIGINT - 1);
+	timerfd_entry__init(&f->tfd);
+	f->tfd.clockid = 9;		/* CLOCK_BOOTTIME_ALARM */
+	f->tfd.flags = 3;
+	f->tfd.value_ns = f->tfd.interval_ns = TIMERFD_MAX_NS;
+	f->tfd.has_expires_ns = 1;
+	f->tfd.expires_ns = TIMERFD_MAX_NS;
+	epoll_entry__init(&f->ep);
+	epoll_tfd_entry__init(&f->ept);
+	f->eptp[0] = &f->ept;
+	f->ept.tfd = (1u << 20) - 1;
+	f->ept.events = 1;
+	f->ept.file_id = 1;
+	f->ep.tfd = f->eptp;
+	f->ep.n_tfd = 1;
+	inotify_entry__init(&f->ino);
+	for (int i = 0; i < 2; i++) {
+		inotify_wd_entry__init(&f->wd[i]);
+		f->wdp[i] = &f->wd[i];
+		f->wd[i].path = (char *)"/tmp";
+	}
+	f->wd[0].wd = 1;
+	f->wd[0].mask = 0x84000fff;	/* every bit allowed */
+	f->wd[1].wd = 1u << 20;
+	f->wd[1].mask = 0x1;
+	f->ino.wd = f->wdp;
+	f->ino.n_wd = 2;
+
+	for (int i = 0; i < 65; i++) {
+		file_lock_entry__init(&f->lock[i]);
+		f->lockp[i] = &f->lock[i];
+		f->lock[i].kind = 1 + i % 3;
+		f->lock[i].write = i & 1;
+		if (f->lock[i].kind != 1) {
+			f->lock[i].has_start = f->lock[i].has_len = 1;
+			f->lock[i].start = 10 * i;
+			f->lock[i].len = 10;
+		}
+	}
+	f->lock[1].start = 0;
+	f->lock[1].len = INT64_MAX;	/* to the largest offset */
+	f->lock[2].start = INT64_MAX;
+	f->lock[2].len = 0;
+
+	for (int i = 0; i < 2; i++) {
+		ghost_file_entry__init(&f->ghost[i]);
+		f->ghost[i].path = (char *)"/tmp/gone";
+		f->ghost[i].size = 100;
+		f->ghost[i].mode = S_IFREG | 0600;
+		f->ghost[i].uid = 1000;
+	}
+	memcpy(f->ghost_data, "0123456789", 10);
+	f->ghost[0].has_off = f->ghost[0].has_data = 1;
+	f->ghost[0].off = 90;		/* the last 10 bytes */
+	f->ghost[0].data.data = f->ghost_data;
+	f->ghost[0].data.len = 10;
+}
+
 static void fx_init(struct fx *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -412,6 +603,7 @@ static void fx_init(struct fx *f)
 	fx_init_core(f);
 	fx_init_mm(f);
 	fx_init_rest(f);
+	fx_init_extra(f);
 
 #define FX_ADD(kind, msg) (f->msgs[kind][f->nr[kind]++] = (const ProtobufCMessage *)(msg))
 	FX_ADD(IMG_INVENTORY, &f->inv);
@@ -1064,6 +1256,1022 @@ static void mut_pipe_data(struct fx *f)
 	f->pd.data.len = sizeof(big);
 }
 
+/* A string of len copies of c (a lowercase letter, digit or '_'). */
+static char *fx_str(struct fx *f, size_t len, char c)
+{
+	memset(f->str, c, len);
+	f->str[len] = '\0';
+	return f->str;
+}
+
+/* Valid additions: each is a valid image on its own, and the base of hostile variants. */
+static void ok_aio(struct fx *f)
+{
+	f->mm.aio_rings = f->aiop;
+	f->mm.n_aio_rings = 2;
+}
+
+static void ok_aio_biggest(struct fx *f)
+{
+	/* The largest ring nr <= 1<<24 allows: 512 MiB, clear of every mapping. */
+	f->aio[1].addr = 0x100000000000ull;
+	f->aio[1].nr = (1u << 24) - 1;
+	f->aio[1].len = 32 + 32ull * f->aio[1].nr;
+	f->mm.aio_rings = &f->aiop[1];
+	f->mm.n_aio_rings = 1;
+}
+
+static void ok_aio_top(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].addr = IMG_TASK_SIZE - 8192;	/* ends at the top of user space */
+}
+
+static void ok_shm(struct fx *f)
+{
+	f->vma[1].kind = VMA_KIND_SHARED_ANON;
+	f->vma[1].flags = MAP_SHARED | MAP_ANONYMOUS;
+	f->vma[1].has_shmid = 1;
+	f->vma[1].shmid = 77;
+	f->vma[1].has_shm_size = 1;
+	f->vma[1].shm_size = 1ull << 46;
+	f->vma[1].memfd = fx_str(f, 249, 'm');
+	f->vma[1].name = (char *)"shm-name";
+	f->vma[1].has_shm_pages_elsewhere = 1;
+	f->vma[1].shm_pages_elsewhere = 1;
+}
+
+static void ok_cow_parent(struct fx *f)
+{
+	f->vma[1].has_cow_parent = 1;
+	f->vma[1].cow_parent = 1;
+}
+
+static void ok_mm_ghost(struct fx *f)
+{
+	f->mf[1].has_ghost_id = 1;
+	f->mf[1].ghost_id = 3;
+}
+
+static void ok_pagemap_parent(struct fx *f)
+{
+	f->pm[0].flags = PE_PARENT;
+}
+
+static void ok_inet(struct fx *f)
+{
+	f->file[1].kind = FILE_KIND__FILE_INET;
+	f->file[1].flags = O_RDWR;
+	f->file[1].pipe = NULL;
+	f->file[1].inet_sk = &f->inet;
+}
+
+static void ok_udp(struct fx *f)
+{
+	static struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = 53 };
+
+	ok_inet(f);
+	f->inet.family = AF_INET;
+	f->inet.type = SOCK_DGRAM;
+	f->inet.state = 1;	/* a connected UDP socket has no sequence numbers */
+	f->inet.local.data = f->inet.peer.data = (uint8_t *)&sin;
+	f->inet.local.len = f->inet.peer.len = sizeof(sin);
+	f->inet.has_snd_seq = f->inet.has_rcv_seq = 0;
+	f->inet.has_unsent = f->inet.has_send_queue = 0;
+	f->inet.has_snd_wscale = f->inet.has_rcv_wscale = 0;
+}
+
+static void ok_unix_listen(struct fx *f)
+{
+	f->file[1].kind = FILE_KIND__FILE_UNIX;
+	f->file[1].flags = O_RDWR;
+	f->file[1].pipe = NULL;
+	f->file[1].unix_sk = &f->unx;
+}
+
+static void ok_unix_dgram(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.type = SOCK_DGRAM;
+	f->unx.ino = 200;
+	f->unx.peer = 201;
+	f->unx.state = 1;
+	f->unx.has_backlog = 0;
+	f->unx.pending = NULL;
+	f->unx.n_pending = 0;
+	f->unx.queue = f->unx_queue;
+	f->unx.n_queue = 2;
+	f->unx.queue_from = f->unx_from;
+	f->unx.n_queue_from = 2;
+	f->unx.dir = (char *)"/tmp";
+	f->unx.name.data = (uint8_t *)"sock";
+	f->unx.name.len = 4;
+	f->unx.has_shutdown = 1;
+	f->unx.shutdown = 3;
+}
+
+static void ok_eventfd_timerfd(struct fx *f)
+{
+	f->file[1].kind = FILE_KIND__FILE_EVENTFD;
+	f->file[1].pipe = NULL;
+	f->file[1].eventfd = &f->efd;
+	f->file[2].kind = FILE_KIND__FILE_TIMERFD;
+	f->file[2].pipe = NULL;
+	f->file[2].timerfd = &f->tfd;
+}
+
+static void ok_epoll_inotify(struct fx *f)
+{
+	f->file[1].kind = FILE_KIND__FILE_EPOLL;
+	f->file[1].pipe = NULL;
+	f->file[1].epoll = &f->ep;
+	f->file[2].kind = FILE_KIND__FILE_INOTIFY;
+	f->file[2].pipe = NULL;
+	f->file[2].inotify = &f->ino;
+}
+
+static void ok_signalfd(struct fx *f)
+{
+	f->file[1].kind = FILE_KIND__FILE_SIGNALFD;
+	f->file[1].pipe = NULL;
+	f->file[1].signalfd = &f->sfd;
+}
+
+static void ok_reg_ghost(struct fx *f)
+{
+	f->reg.has_ghost_id = 1;
+	f->reg.ghost_id = 0;
+}
+
+static void ok_ghost(struct fx *f)
+{
+	f->msgs[IMG_GHOST][0] = (const ProtobufCMessage *)&f->ghost[0];
+	f->msgs[IMG_GHOST][1] = (const ProtobufCMessage *)&f->ghost[1];
+	f->nr[IMG_GHOST] = 2;
+}
+
+static void ok_ghost_biggest(struct fx *f)
+{
+	static uint8_t big[IMG_GHOST_MAX_DATA + 1];
+
+	ok_ghost(f);
+	f->ghost[0].size = IMG_GHOST_MAX_SIZE;
+	f->ghost[0].off = IMG_GHOST_MAX_SIZE - IMG_GHOST_MAX_DATA;
+	f->ghost[0].data.data = big;
+	f->ghost[0].data.len = IMG_GHOST_MAX_DATA;
+	f->ghost[0].id = (1u << 20) - 1;
+	f->ghost[1].path = fx_str(f, 4095, 'p');
+	f->str[0] = '/';
+}
+
+static void ok_locks(struct fx *f)
+{
+	f->fdi[0].locks = f->lockp;
+	f->fdi[0].n_locks = 3;
+}
+
+static void ok_locks_64(struct fx *f)
+{
+	f->fdi[0].locks = f->lockp;
+	f->fdi[0].n_locks = 64;
+}
+
+static void ok_core_extra(struct fx *f)
+{
+	f->task.has_stop_signal = 1;
+	f->task.stop_signal = SIGTTOU;
+	f->task.has_child_subreaper = 1;
+	f->task.child_subreaper = 1;
+	f->th.has_robust_list = 1;
+	f->th.robust_list = 0x7f0012345750;
+	f->th.has_robust_len = 1;
+	f->th.robust_len = 4096;
+	f->task.posix_timers = f->ptp;
+	f->task.n_posix_timers = 2;
+}
+
+static void ok_timer_fired(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].value_ns = 0;
+	f->pt[0].interval_ns = 0;	/* a one-shot that fired, its signal queued */
+	f->pt[0].has_signal_pending = 1;
+	f->pt[0].signal_pending = 1;
+	f->pt[1].clock = CLOCK_TAI;
+	f->pt[1].notify = SIGEV_THREAD;
+	f->pt[1].signo = 1;
+}
+
+static ThreadCoreEntry *many_threads[65537];
+
+static void core_threads(struct fx *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		many_threads[i] = &f->th_light;
+	f->core.threads = many_threads;
+	f->core.n_threads = n;
+}
+
+static void ok_core_threads(struct fx *f)
+{
+	core_threads(f, 65536);
+}
+
+static uint32_t many_tids[65537];
+
+static void pstree_threads(struct fx *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		many_tids[i] = TEST_PID + i;
+	f->ps[0].threads = many_tids;
+	f->ps[0].n_threads = n;
+}
+
+static void ok_pstree_threads(struct fx *f)
+{
+	pstree_threads(f, 65536);
+}
+
+static void ok_zombie(struct fx *f)
+{
+	f->ps[1].has_zombie_status = 1;
+	f->ps[1].zombie_status = 0xffff;
+	f->ps[1].comm = (char *)"fifteen-bytes-z";
+}
+
+static void ok_net_lock(struct fx *f)
+{
+	f->inv.net_lock = fx_str(f, 63, 'a');
+	memcpy(f->inv.net_lock, "ckpt_lock_0123456789", 20);
+}
+
+static const struct valid {
+	const char *what;
+	enum img_kind kind;
+	mutate_fn mutate;
+} valids[] = {
+	{ "mm with two AIO rings just clear of mappings", IMG_MM, ok_aio },
+	{ "mm with an AIO ring of 2^24-1 events", IMG_MM, ok_aio_biggest },
+	{ "mm with an AIO ring at the top of user space", IMG_MM, ok_aio_top },
+	{ "mm with a shared anonymous mapping (memfd name of 249 bytes, shm_size 2^46)", IMG_MM, ok_shm },
+	{ "mm with a cow_parent mapping", IMG_MM, ok_cow_parent },
+	{ "mm with a deleted map file", IMG_MM, ok_mm_ghost },
+	{ "pagemap with a PE_PARENT run", IMG_PAGEMAP, ok_pagemap_parent },
+	{ "established TCPv6 socket (unsent = send queue, wscale 14)", IMG_FILES, ok_inet },
+	{ "connected UDPv4 socket without sequence numbers", IMG_FILES, ok_udp },
+	{ "listening unix socket with a 108-byte name", IMG_FILES, ok_unix_listen },
+	{ "unix datagram socket with queue, senders and dir", IMG_FILES, ok_unix_dgram },
+	{ "eventfd and timerfd at their limits", IMG_FILES, ok_eventfd_timerfd },
+	{ "epoll and inotify at their limits", IMG_FILES, ok_epoll_inotify },
+	{ "signalfd", IMG_FILES, ok_signalfd },
+	{ "deleted regular file", IMG_FILES, ok_reg_ghost },
+	{ "ghost file of two entries", IMG_GHOST, ok_ghost },
+	{ "ghost file of the largest size, extent, id and path", IMG_GHOST, ok_ghost_biggest },
+	{ "fd with flock, POSIX and OFD locks at the range limits", IMG_FDINFO, ok_locks },
+	{ "fd with 64 locks", IMG_FDINFO, ok_locks_64 },
+	{ "core with stop signal, subreaper, robust list and posix timers", IMG_CORE, ok_core_extra },
+	{ "core with a fired one-shot timer's signal pending", IMG_CORE, ok_timer_fired },
+	{ "core with 65536 threads", IMG_CORE, ok_core_threads },
+	{ "pstree with 65536 threads", IMG_PSTREE, ok_pstree_threads },
+	{ "pstree with a zombie (status 0xffff, comm of 15)", IMG_PSTREE, ok_zombie },
+	{ "inventory with a net_lock name of 63 bytes", IMG_INVENTORY, ok_net_lock },
+};
+
+static void test_valid(int dirfd, struct fx *f, const struct valid *v)
+{
+	struct roundtrip_arg a = { dirfd, f, v->kind };
+	char why[4200];
+	bool ok;
+
+	fx_init(f);
+	v->mutate(f);
+	ok = !fx_write(dirfd, f, v->kind) && run_forked(roundtrip_child, &a, why, sizeof(why));
+	tap(ok, NULL, "%s reads back equal", v->what);
+	if (!ok)
+		diag("%s", why);
+	fx_init(f);
+	fx_write(dirfd, f, v->kind);
+}
+
+/* Hostile variants of the valid additions. */
+static void mut_aio_in_vma(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[0].addr = 0x601000;
+}
+
+static void mut_aio_into_next_vma(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].addr += 4096;
+}
+
+static void mut_aio_unsorted(struct fx *f)
+{
+	ok_aio(f);
+	f->aiop[0] = &f->aio[1];
+	f->aiop[1] = &f->aio[0];
+}
+
+static void mut_aio_overlap(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].addr = 0x602000;
+}
+
+static void mut_aio_unaligned(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[0].addr = 0x602010;
+}
+
+static void mut_aio_past_top(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].addr = IMG_TASK_SIZE - 4096;
+}
+
+static void mut_aio_nr(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[0].nr = 126;	/* 4096 bytes hold 127 */
+}
+
+static void mut_aio_len(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].len = 4096;
+}
+
+static void mut_aio_nr_zero(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[0].nr = 0;
+	f->aio[0].head = f->aio[0].tail = 0;
+}
+
+static void mut_aio_too_big(struct fx *f)
+{
+	ok_aio_biggest(f);
+	f->aio[1].nr += 128;	/* the next whole-page size, above 1<<24 */
+	f->aio[1].len = 32 + 32ull * f->aio[1].nr;
+}
+
+static void mut_aio_head(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].head = 255;
+}
+
+static void mut_aio_tail(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[0].tail = 127;
+}
+
+static void mut_aio_events_short(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[0].events.len = 32;
+}
+
+static void mut_aio_events_extra(struct fx *f)
+{
+	ok_aio(f);
+	f->aio[1].has_events = 1;
+	f->aio[1].events.data = f->aio_events;
+	f->aio[1].events.len = 32;
+}
+
+static void mut_aio_count(struct fx *f)
+{
+	static AioRingEntry *many[65537];
+
+	for (size_t i = 0; i < 65537; i++)
+		many[i] = &f->aio[1];
+	f->mm.aio_rings = many;
+	f->mm.n_aio_rings = 65537;
+}
+
+static void mut_shm_no_shmid(struct fx *f)
+{
+	ok_shm(f);
+	f->vma[1].has_shmid = 0;
+}
+
+static void mut_shm_size(struct fx *f)
+{
+	ok_shm(f);
+	f->vma[1].shm_size = (1ull << 46) + 1;
+}
+
+static void mut_memfd_long(struct fx *f)
+{
+	ok_shm(f);
+	f->vma[1].memfd = fx_str(f, 250, 'm');
+}
+
+static void mut_memfd_slash(struct fx *f)
+{
+	ok_shm(f);
+	f->vma[1].memfd = (char *)"a/b";
+}
+
+static void mut_memfd_private(struct fx *f)
+{
+	f->vma[1].memfd = (char *)"private";
+}
+
+static void mut_mm_ghost_dir(struct fx *f)
+{
+	ok_mm_ghost(f);
+	f->mf[1].mode = S_IFDIR | 0755;
+}
+
+static void mut_pagemap_both(struct fx *f)
+{
+	f->pm[0].flags = PE_PRESENT | PE_PARENT;
+}
+
+static void mut_pagemap_unknown(struct fx *f)
+{
+	f->pm[1].has_flags = 1;
+	f->pm[1].flags = 4;
+}
+
+static void mut_pagemap_zero(struct fx *f)
+{
+	f->pm[0].flags = 0;
+}
+
+static void mut_inet_missing(struct fx *f)
+{
+	ok_inet(f);
+	f->file[1].inet_sk = NULL;
+}
+
+static void mut_inet_family(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.family = AF_UNIX;
+}
+
+static void mut_inet_type(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.type = SOCK_RAW;
+}
+
+static void mut_inet_local_len(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.local.len = sizeof(struct sockaddr_in);	/* for an IPv6 socket */
+}
+
+static void mut_inet_peer_len(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.peer.len = sizeof(struct sockaddr_in6) + 1;
+}
+
+static void mut_inet_peer_family(struct fx *f)
+{
+	ok_inet(f);
+	f->inet_peer.sin6_family = AF_INET;
+}
+
+static void mut_inet_no_seq(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.has_rcv_seq = 0;
+}
+
+static void mut_inet_no_peer(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.has_peer = 0;
+}
+
+static void mut_inet_unsent(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.unsent = 17;
+}
+
+static void mut_inet_unsent_no_queue(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.has_send_queue = 0;
+}
+
+static void mut_inet_snd_wscale(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.snd_wscale = 15;
+}
+
+static void mut_inet_rcv_wscale(struct fx *f)
+{
+	ok_inet(f);
+	f->inet.rcv_wscale = 15;
+}
+
+static void mut_unix_name_long(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.name.len = 109;
+}
+
+static void mut_unix_name_empty(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.name.len = 0;
+}
+
+static void mut_unix_state(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.state = 2;	/* TCP_SYN_SENT */
+}
+
+static void mut_unix_pending_not_listening(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.state = 1;
+}
+
+static void mut_unix_mode(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.mode = S_IFREG | 0755;
+}
+
+static void mut_unix_type(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.type = SOCK_RAW;
+}
+
+static void mut_unix_self_peer(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.peer = f->unx.ino;
+}
+
+static void mut_unix_stream_queues(struct fx *f)
+{
+	ok_unix_listen(f);
+	f->unx.queue = f->unx_queue;
+	f->unx.n_queue = 2;
+}
+
+static void mut_unix_dgram_listen(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx.state = 10;
+}
+
+static void mut_unix_from_count(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx.n_queue_from = 1;
+}
+
+static void mut_unix_from_long(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx_from[0].len = 109;
+}
+
+static void mut_unix_dir_relative(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx.dir = (char *)"tmp";
+}
+
+static void mut_unix_dir_abstract(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx.name.data = (uint8_t *)"\0abs";
+}
+
+static void mut_unix_dir_no_name(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx.has_name = 0;
+}
+
+static void mut_unix_shutdown(struct fx *f)
+{
+	ok_unix_dgram(f);
+	f->unx.shutdown = 4;
+}
+
+static void mut_eventfd_max(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->efd.counter = UINT64_MAX;
+}
+
+static void mut_eventfd_missing(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->file[1].eventfd = NULL;
+}
+
+static void mut_signalfd_missing(struct fx *f)
+{
+	ok_signalfd(f);
+	f->file[1].signalfd = NULL;
+}
+
+static void mut_timerfd_missing(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->file[2].timerfd = NULL;
+}
+
+static void mut_timerfd_clock(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->tfd.clockid = CLOCK_PROCESS_CPUTIME_ID;
+}
+
+static void mut_timerfd_flags(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->tfd.flags = 4;
+}
+
+static void mut_timerfd_value(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->tfd.value_ns = TIMERFD_MAX_NS + 1;
+}
+
+static void mut_timerfd_interval(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->tfd.interval_ns = TIMERFD_MAX_NS + 1;
+}
+
+static void mut_timerfd_expires(struct fx *f)
+{
+	ok_eventfd_timerfd(f);
+	f->tfd.expires_ns = UINT64_MAX;
+}
+
+static void mut_epoll_missing(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->file[1].epoll = NULL;
+}
+
+static void mut_epoll_tfd(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->ept.tfd = 1u << 20;
+}
+
+static void mut_epoll_self(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->ept.file_id = f->file[1].id;
+}
+
+static void mut_inotify_missing(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->file[2].inotify = NULL;
+}
+
+static void mut_inotify_wd_zero(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->wd[0].wd = 0;
+}
+
+static void mut_inotify_wd_high(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->wd[1].wd = (1u << 20) + 1;
+}
+
+static void mut_inotify_wd_order(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->wd[1].wd = 1;
+}
+
+static void mut_inotify_path(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->wd[1].path = (char *)"tmp";
+}
+
+static void mut_inotify_mask_none(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->wd[1].mask = 0x80000000;	/* IN_ONESHOT and no event */
+}
+
+static void mut_inotify_mask_bit(struct fx *f)
+{
+	ok_epoll_inotify(f);
+	f->wd[1].mask = 0x1001;
+}
+
+static void mut_reg_ghost_dir(struct fx *f)
+{
+	ok_reg_ghost(f);
+	f->reg.mode = S_IFDIR | 0755;
+}
+
+static void mut_reg_ghost_chr(struct fx *f)
+{
+	ok_reg_ghost(f);
+	f->file[0].kind = FILE_KIND__FILE_CHR;
+}
+
+static void mut_ghost_id(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[1].id = 1u << 20;
+}
+
+static void mut_ghost_relative(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[0].path = (char *)"tmp/gone";
+}
+
+static void mut_ghost_path_long(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[1].path = fx_str(f, 4096, 'p');
+	f->str[0] = '/';
+}
+
+static void mut_ghost_dir(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[0].mode = S_IFDIR | 0700;
+}
+
+static void mut_ghost_mode_bits(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[0].mode = S_IFREG | 0600 | (1u << 16);
+}
+
+static void mut_ghost_size(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[1].size = IMG_GHOST_MAX_SIZE + 1;
+}
+
+static void mut_ghost_data_no_off(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[0].has_off = 0;
+}
+
+static void mut_ghost_off_no_data(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[1].has_off = 1;
+	f->ghost[1].off = 0;
+}
+
+static void mut_ghost_past_end(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[0].off = 91;
+}
+
+static void mut_ghost_off_beyond(struct fx *f)
+{
+	ok_ghost(f);
+	f->ghost[0].off = 101;
+	f->ghost[0].data.len = 0;
+}
+
+static void mut_ghost_extent_big(struct fx *f)
+{
+	ok_ghost_biggest(f);
+	f->ghost[0].off--;
+	f->ghost[0].data.len++;	/* still inside the file, one byte over the extent limit */
+}
+
+static void mut_lock_kind0(struct fx *f)
+{
+	ok_locks(f);
+	f->lock[0].kind = 0;
+}
+
+static void mut_lock_kind4(struct fx *f)
+{
+	ok_locks(f);
+	f->lock[2].kind = 4;
+}
+
+static void mut_lock_start(struct fx *f)
+{
+	ok_locks(f);
+	f->lock[2].start = (uint64_t)INT64_MAX + 1;
+}
+
+static void mut_lock_len(struct fx *f)
+{
+	ok_locks(f);
+	f->lock[1].len = (uint64_t)INT64_MAX + 1;
+}
+
+static void mut_lock_end(struct fx *f)
+{
+	ok_locks(f);
+	f->lock[1].start = 1;	/* 1 + INT64_MAX */
+}
+
+static void mut_lock_count(struct fx *f)
+{
+	f->fdi[0].locks = f->lockp;
+	f->fdi[0].n_locks = 65;
+}
+
+static void mut_stop_sigcont(struct fx *f)
+{
+	ok_core_extra(f);
+	f->task.stop_signal = SIGCONT;
+}
+
+static void mut_stop_sigkill(struct fx *f)
+{
+	ok_core_extra(f);
+	f->task.stop_signal = SIGKILL;
+}
+
+static void mut_robust_len(struct fx *f)
+{
+	ok_core_extra(f);
+	f->th.robust_len = 4097;
+}
+
+static void mut_core_threads(struct fx *f)
+{
+	core_threads(f, 65537);
+}
+
+static void mut_timer_count(struct fx *f)
+{
+	static PosixTimerEntry *many[4097];
+
+	ok_core_extra(f);
+	for (size_t i = 0; i < 4097; i++)
+		many[i] = &f->pt[1];
+	f->task.posix_timers = many;
+	f->task.n_posix_timers = 4097;
+}
+
+static void mut_timer_id_order(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[1].id = 0;
+}
+
+static void mut_timer_id_range(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[1].id = (uint32_t)INT32_MAX + 1;
+}
+
+static void mut_timer_clock_coarse(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].clock = CLOCK_REALTIME_COARSE;
+}
+
+static void mut_timer_clock_thread(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[1].clock = -14 | 4;	/* a per-thread CPU clock */
+}
+
+static void mut_timer_clock_max(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[1].clock = -16 | 3;	/* CPUCLOCK_MAX */
+}
+
+static void mut_timer_notify(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].notify = SIGEV_NONE | SIGEV_THREAD_ID;	/* SIGEV_SIGNAL is 0 */
+}
+
+static void mut_timer_signo0(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].signo = 0;
+}
+
+static void mut_timer_signo65(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].signo = 65;
+}
+
+static void mut_timer_no_tid(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].notify_tid = 2;	/* not a thread of the core */
+}
+
+static void mut_timer_stray_tid(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[1].has_notify_tid = 1;
+	f->pt[1].notify_tid = TEST_PID;
+}
+
+static void mut_timer_value(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].value_ns = 1ull << 60;
+}
+
+static void mut_timer_interval(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].interval_ns = 1ull << 60;
+}
+
+static void mut_timer_overrun(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[0].overrun = (uint32_t)INT32_MAX + 1;
+}
+
+static void mut_timer_pending_none(struct fx *f)
+{
+	ok_core_extra(f);
+	f->pt[1].has_signal_pending = 1;
+	f->pt[1].signal_pending = 1;
+}
+
+static void mut_timer_pending_armed(struct fx *f)
+{
+	ok_timer_fired(f);
+	f->pt[0].value_ns = 1000;	/* an armed one-shot has not fired */
+}
+
+static void mut_zombie_status(struct fx *f)
+{
+	ok_zombie(f);
+	f->ps[1].zombie_status = 0x10000;
+}
+
+static void mut_zombie_comm(struct fx *f)
+{
+	ok_zombie(f);
+	f->ps[1].comm = (char *)"sixteen-bytes-zz";
+}
+
+static void mut_zombie_threads(struct fx *f)
+{
+	f->ps[0].has_zombie_status = 1;
+}
+
+static void mut_pstree_threads(struct fx *f)
+{
+	pstree_threads(f, 65537);
+}
+
+static void mut_net_lock_empty(struct fx *f)
+{
+	f->inv.net_lock = (char *)"";
+}
+
+static void mut_net_lock_long(struct fx *f)
+{
+	f->inv.net_lock = fx_str(f, 64, 'a');
+}
+
+static void mut_net_lock_upper(struct fx *f)
+{
+	f->inv.net_lock = (char *)"ckpt_Lock";
+}
+
+static void mut_net_lock_dash(struct fx *f)
+{
+	f->inv.net_lock = (char *)"ckpt-lock";
+}
+
+static void mut_net_lock_space(struct fx *f)
+{
+	f->inv.net_lock = (char *)"ckpt lock";
+}
+
 static const struct hostile {
 	const char *what;
 	enum img_kind kind;
@@ -1102,6 +2310,140 @@ static const struct hostile {
 	{ "regular file without reg", IMG_FILES, mut_file_no_reg, "field 'reg'" },
 	{ "FIFO without path", IMG_FILES, mut_fifo_path, "field 'pipe.path'" },
 	{ "pipe data larger than the pipe", IMG_PIPES_DATA, mut_pipe_data, "field 'data'" },
+	{ "AIO ring inside a mapping", IMG_MM, mut_aio_in_vma, "field 'aio_rings.addr'" },
+	{ "AIO ring running one page into the next mapping", IMG_MM, mut_aio_into_next_vma,
+	  "field 'aio_rings.addr'" },
+	{ "AIO rings out of order", IMG_MM, mut_aio_unsorted, "field 'aio_rings.addr'" },
+	{ "overlapping AIO rings", IMG_MM, mut_aio_overlap, "field 'aio_rings.addr'" },
+	{ "unaligned AIO ring", IMG_MM, mut_aio_unaligned, "field 'aio_rings.addr'" },
+	{ "AIO ring past the top of user space", IMG_MM, mut_aio_past_top, "field 'aio_rings.addr'" },
+	{ "AIO ring nr not filling its pages", IMG_MM, mut_aio_nr, "field 'aio_rings.nr/len'" },
+	{ "AIO ring len short of its nr", IMG_MM, mut_aio_len, "field 'aio_rings.nr/len'" },
+	{ "AIO ring of 0 events", IMG_MM, mut_aio_nr_zero, "field 'aio_rings.nr/len'" },
+	{ "AIO ring above 2^24 events", IMG_MM, mut_aio_too_big, "field 'aio_rings.nr/len'" },
+	{ "AIO ring head = nr", IMG_MM, mut_aio_head, "field 'aio_rings.head/tail'" },
+	{ "AIO ring tail = nr", IMG_MM, mut_aio_tail, "field 'aio_rings.head/tail'" },
+	{ "AIO events short of (tail - head) mod nr", IMG_MM, mut_aio_events_short,
+	  "field 'aio_rings.events'" },
+	{ "AIO events on an empty ring", IMG_MM, mut_aio_events_extra, "field 'aio_rings.events'" },
+	{ "65537 AIO rings", IMG_MM, mut_aio_count, "field 'aio_rings'" },
+	{ "shared anonymous mapping without shmid", IMG_MM, mut_shm_no_shmid, "field 'vmas.shmid'" },
+	{ "shm_size 2^46 + 1", IMG_MM, mut_shm_size, "field 'vmas.shm_size'" },
+	{ "memfd name of 250 bytes", IMG_MM, mut_memfd_long, "field 'vmas.memfd'" },
+	{ "memfd name with a slash", IMG_MM, mut_memfd_slash, "field 'vmas.memfd'" },
+	{ "memfd name on a private mapping", IMG_MM, mut_memfd_private, "field 'vmas.memfd'" },
+	{ "deleted map file that is a directory", IMG_MM, mut_mm_ghost_dir, "field 'files.ghost_id'" },
+	{ "pagemap flags PE_PRESENT|PE_PARENT", IMG_PAGEMAP, mut_pagemap_both, "field 'flags'" },
+	{ "pagemap flags 4", IMG_PAGEMAP, mut_pagemap_unknown, "field 'flags'" },
+	{ "pagemap flags 0", IMG_PAGEMAP, mut_pagemap_zero, "field 'flags'" },
+	{ "FILE_INET without inet_sk", IMG_FILES, mut_inet_missing, "field 'inet_sk':" },
+	{ "inet socket of family AF_UNIX", IMG_FILES, mut_inet_family, "field 'inet_sk.family'" },
+	{ "inet socket of type SOCK_RAW", IMG_FILES, mut_inet_type, "field 'inet_sk.type'" },
+	{ "IPv6 socket with a sockaddr_in local address", IMG_FILES, mut_inet_local_len,
+	  "field 'inet_sk.local/peer'" },
+	{ "IPv6 peer address one byte long", IMG_FILES, mut_inet_peer_len, "field 'inet_sk.local/peer'" },
+	{ "IPv6 socket with an AF_INET peer", IMG_FILES, mut_inet_peer_family,
+	  "field 'inet_sk.local/peer'" },
+	{ "established TCP without rcv_seq", IMG_FILES, mut_inet_no_seq, "field 'inet_sk':" },
+	{ "established TCP without peer", IMG_FILES, mut_inet_no_peer, "field 'inet_sk':" },
+	{ "TCP unsent one byte over the send queue", IMG_FILES, mut_inet_unsent, "field 'inet_sk.unsent'" },
+	{ "TCP unsent without a send queue", IMG_FILES, mut_inet_unsent_no_queue,
+	  "field 'inet_sk.unsent'" },
+	{ "TCP snd_wscale 15", IMG_FILES, mut_inet_snd_wscale, "field 'inet_sk.snd_wscale/rcv_wscale'" },
+	{ "TCP rcv_wscale 15", IMG_FILES, mut_inet_rcv_wscale, "field 'inet_sk.snd_wscale/rcv_wscale'" },
+	{ "unix name of 109 bytes", IMG_FILES, mut_unix_name_long, "field 'unix_sk.name'" },
+	{ "unix name of 0 bytes", IMG_FILES, mut_unix_name_empty, "field 'unix_sk.name'" },
+	{ "unix state 2", IMG_FILES, mut_unix_state, "field 'unix_sk.state'" },
+	{ "unix pending connections on a connected socket", IMG_FILES, mut_unix_pending_not_listening,
+	  "field 'unix_sk.pending'" },
+	{ "unix socket file mode of a regular file", IMG_FILES, mut_unix_mode, "field 'unix_sk.mode'" },
+	{ "unix socket of type SOCK_RAW", IMG_FILES, mut_unix_type, "field 'unix_sk.type'" },
+	{ "unix socket its own peer", IMG_FILES, mut_unix_self_peer, "field 'unix_sk.peer'" },
+	{ "unix stream socket with two queues", IMG_FILES, mut_unix_stream_queues, "field 'unix_sk.queue'" },
+	{ "listening unix datagram socket", IMG_FILES, mut_unix_dgram_listen, "field 'unix_sk.state'" },
+	{ "unix senders fewer than messages", IMG_FILES, mut_unix_from_count, "field 'unix_sk.queue_from'" },
+	{ "unix sender name of 109 bytes", IMG_FILES, mut_unix_from_long, "field 'unix_sk.queue_from'" },
+	{ "unix relative dir", IMG_FILES, mut_unix_dir_relative, "field 'unix_sk.dir'" },
+	{ "unix dir with an abstract name", IMG_FILES, mut_unix_dir_abstract, "field 'unix_sk.dir'" },
+	{ "unix dir without a name", IMG_FILES, mut_unix_dir_no_name, "field 'unix_sk.dir'" },
+	{ "unix shutdown 4", IMG_FILES, mut_unix_shutdown, "field 'unix_sk.shutdown'" },
+	{ "eventfd counter UINT64_MAX", IMG_FILES, mut_eventfd_max, "field 'eventfd.counter'" },
+	{ "FILE_EVENTFD without eventfd", IMG_FILES, mut_eventfd_missing, "field 'eventfd'" },
+	{ "FILE_SIGNALFD without signalfd", IMG_FILES, mut_signalfd_missing, "field 'signalfd'" },
+	{ "FILE_TIMERFD without timerfd", IMG_FILES, mut_timerfd_missing, "field 'timerfd'" },
+	{ "timerfd on CLOCK_PROCESS_CPUTIME_ID", IMG_FILES, mut_timerfd_clock, "field 'timerfd.clockid'" },
+	{ "timerfd flags 4", IMG_FILES, mut_timerfd_flags, "field 'timerfd.flags'" },
+	{ "timerfd value one ns past a timespec", IMG_FILES, mut_timerfd_value, "field 'timerfd.value_ns'" },
+	{ "timerfd interval one ns past a timespec", IMG_FILES, mut_timerfd_interval,
+	  "field 'timerfd.value_ns'" },
+	{ "timerfd expires UINT64_MAX", IMG_FILES, mut_timerfd_expires, "field 'timerfd.value_ns'" },
+	{ "FILE_EPOLL without epoll", IMG_FILES, mut_epoll_missing, "field 'epoll'" },
+	{ "epoll registration of fd 1<<20", IMG_FILES, mut_epoll_tfd, "field 'epoll.tfd.tfd'" },
+	{ "epoll watching itself", IMG_FILES, mut_epoll_self, "field 'epoll.tfd.file_id'" },
+	{ "FILE_INOTIFY without inotify", IMG_FILES, mut_inotify_missing, "field 'inotify'" },
+	{ "inotify wd 0", IMG_FILES, mut_inotify_wd_zero, "field 'inotify.wd.wd'" },
+	{ "inotify wd 2^20 + 1", IMG_FILES, mut_inotify_wd_high, "field 'inotify.wd.wd'" },
+	{ "inotify wds not increasing", IMG_FILES, mut_inotify_wd_order, "field 'inotify.wd.wd'" },
+	{ "inotify relative path", IMG_FILES, mut_inotify_path, "field 'inotify.wd.path'" },
+	{ "inotify mask without events", IMG_FILES, mut_inotify_mask_none, "field 'inotify.wd.mask'" },
+	{ "inotify mask with bit 0x1000", IMG_FILES, mut_inotify_mask_bit, "field 'inotify.wd.mask'" },
+	{ "deleted file that is a directory", IMG_FILES, mut_reg_ghost_dir, "field 'reg.ghost_id'" },
+	{ "deleted character device", IMG_FILES, mut_reg_ghost_chr, "field 'reg.ghost_id'" },
+	{ "ghost id 2^20", IMG_GHOST, mut_ghost_id, "field 'id'" },
+	{ "ghost relative path", IMG_GHOST, mut_ghost_relative, "field 'path'" },
+	{ "ghost path of 4096 bytes", IMG_GHOST, mut_ghost_path_long, "field 'path'" },
+	{ "ghost directory", IMG_GHOST, mut_ghost_dir, "field 'mode'" },
+	{ "ghost mode with bits above S_IFMT", IMG_GHOST, mut_ghost_mode_bits, "field 'mode'" },
+	{ "ghost size one over the limit", IMG_GHOST, mut_ghost_size, "field 'size'" },
+	{ "ghost data without off", IMG_GHOST, mut_ghost_data_no_off, "field 'off'" },
+	{ "ghost off without data", IMG_GHOST, mut_ghost_off_no_data, "field 'off'" },
+	{ "ghost data one byte past the end", IMG_GHOST, mut_ghost_past_end, "field 'data'" },
+	{ "ghost off past the size", IMG_GHOST, mut_ghost_off_beyond, "field 'data'" },
+	{ "ghost extent one byte over the limit", IMG_GHOST, mut_ghost_extent_big, "field 'data'" },
+	{ "lock kind 0", IMG_FDINFO, mut_lock_kind0, "field 'locks.kind'" },
+	{ "lock kind 4", IMG_FDINFO, mut_lock_kind4, "field 'locks.kind'" },
+	{ "lock start INT64_MAX + 1", IMG_FDINFO, mut_lock_start, "field 'locks.start/len'" },
+	{ "lock len INT64_MAX + 1", IMG_FDINFO, mut_lock_len, "field 'locks.start/len'" },
+	{ "lock ending at INT64_MAX + 1", IMG_FDINFO, mut_lock_end, "field 'locks.start/len'" },
+	{ "65 locks on one fd", IMG_FDINFO, mut_lock_count, "field 'locks'" },
+	{ "stop signal SIGCONT", IMG_CORE, mut_stop_sigcont, "field 'task.stop_signal'" },
+	{ "stop signal SIGKILL", IMG_CORE, mut_stop_sigkill, "field 'task.stop_signal'" },
+	{ "robust_len 4097", IMG_CORE, mut_robust_len, "field 'threads.robust_len'" },
+	{ "core with 65537 threads", IMG_CORE, mut_core_threads, "field 'threads':" },
+	{ "4097 posix timers", IMG_CORE, mut_timer_count, "field 'task.posix_timers'" },
+	{ "posix timer ids not increasing", IMG_CORE, mut_timer_id_order, "field 'task.posix_timers.id'" },
+	{ "posix timer id above INT32_MAX", IMG_CORE, mut_timer_id_range, "field 'task.posix_timers.id'" },
+	{ "posix timer on CLOCK_REALTIME_COARSE", IMG_CORE, mut_timer_clock_coarse,
+	  "field 'task.posix_timers.clock'" },
+	{ "posix timer on a thread CPU clock", IMG_CORE, mut_timer_clock_thread,
+	  "field 'task.posix_timers.clock'" },
+	{ "posix timer on CPU clock type 3", IMG_CORE, mut_timer_clock_max,
+	  "field 'task.posix_timers.clock'" },
+	{ "posix timer notify SIGEV_NONE|SIGEV_THREAD_ID", IMG_CORE, mut_timer_notify,
+	  "field 'task.posix_timers.notify'" },
+	{ "posix timer signal 0", IMG_CORE, mut_timer_signo0, "field 'task.posix_timers.signo'" },
+	{ "posix timer signal 65", IMG_CORE, mut_timer_signo65, "field 'task.posix_timers.signo'" },
+	{ "posix timer for a thread not in the core", IMG_CORE, mut_timer_no_tid,
+	  "field 'task.posix_timers.notify_tid'" },
+	{ "posix timer notify_tid without SIGEV_THREAD_ID", IMG_CORE, mut_timer_stray_tid,
+	  "field 'task.posix_timers.notify_tid'" },
+	{ "posix timer value 2^60", IMG_CORE, mut_timer_value, "field 'task.posix_timers.value_ns'" },
+	{ "posix timer interval 2^60", IMG_CORE, mut_timer_interval, "field 'task.posix_timers.value_ns'" },
+	{ "posix timer overrun INT32_MAX + 1", IMG_CORE, mut_timer_overrun,
+	  "field 'task.posix_timers.overrun'" },
+	{ "SIGEV_NONE timer with its signal pending", IMG_CORE, mut_timer_pending_none,
+	  "field 'task.posix_timers.signal_pending'" },
+	{ "armed one-shot timer with its signal pending", IMG_CORE, mut_timer_pending_armed,
+	  "field 'task.posix_timers.signal_pending'" },
+	{ "zombie status 0x10000", IMG_PSTREE, mut_zombie_status, "field 'zombie_status'" },
+	{ "zombie comm of 16 bytes", IMG_PSTREE, mut_zombie_comm, "field 'comm'" },
+	{ "zombie with two threads", IMG_PSTREE, mut_zombie_threads, "field 'threads':" },
+	{ "pstree with 65537 threads", IMG_PSTREE, mut_pstree_threads, "field 'threads':" },
+	{ "empty net_lock", IMG_INVENTORY, mut_net_lock_empty, "field 'net_lock'" },
+	{ "net_lock of 64 bytes", IMG_INVENTORY, mut_net_lock_long, "field 'net_lock'" },
+	{ "net_lock with an uppercase letter", IMG_INVENTORY, mut_net_lock_upper, "field 'net_lock'" },
+	{ "net_lock with a dash", IMG_INVENTORY, mut_net_lock_dash, "field 'net_lock'" },
+	{ "net_lock with a space", IMG_INVENTORY, mut_net_lock_space, "field 'net_lock'" },
 };
 
 static void test_hostile(int dirfd, struct fx *f, const struct hostile *h)
@@ -1449,6 +2791,8 @@ int main(int argc, char **argv)
 		if (k != IMG_PSTREE)
 			test_mangle(bfd, k, false, false);
 	test_raw(bfd, &f);
+	for (size_t i = 0; i < sizeof(valids) / sizeof(valids[0]); i++)
+		test_valid(bfd, &f, &valids[i]);
 	for (size_t i = 0; i < sizeof(hostiles) / sizeof(hostiles[0]); i++)
 		test_hostile(bfd, &f, &hostiles[i]);
 

@@ -63,6 +63,9 @@ struct dump_ctx {
 	size_t nr_files;
 	PipeDataEntry **pipes;
 	size_t nr_pipes;
+	struct dump_ghost *ghosts;	/* deleted files saved in ghost-files.img */
+	size_t nr_ghosts;
+	struct img *ghost_img;		/* open once the first one is seen */
 	uint64_t pages_bytes;
 	struct dump_shm_range *shm_dumped;
 	size_t nr_shm_dumped;
@@ -92,10 +95,39 @@ void dump_timers_free(TaskCoreEntry *tc);
 /* dump_mm.c: mm-PID.img, pagemap-PID.img and pages-PID.img. */
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task);
 
+/*
+ * dump_aio.c: native AIO contexts. dump_aio_add() records the ring mapped
+ * at v in mm->aio_rings; dump_aio_collect() waits (bounded) for requests
+ * in flight and reads every ring's state and waiting events (logs; needs
+ * the task seized). dump_aio_free() frees what they allocated.
+ */
+bool dump_aio_is_ring(const struct proc_vma *v);
+int dump_aio_add(MmEntry *mm, const struct proc_vma *v);
+int dump_aio_collect(struct dump_task *task, MmEntry *mm);
+void dump_aio_free(MmEntry *mm);
+
 /* dump_files.c: fdinfo-PID.img; files and pipe data go into ctx. */
 int dump_files(struct dump_ctx *ctx, struct dump_task *task);
 /* ckpt's own copy of fd of pid (pidfd_getfd), or -errno; does not log. */
 int dump_files_getfd(pid_t pid, int fd);
+
+/* A deleted file saved in ghost-files.img: one per inode across the dump. */
+struct dump_ghost {
+	dev_t dev;
+	ino_t ino;
+	uint32_t id;
+};
+
+struct stat;
+/*
+ * A deleted regular file (st_nlink 0), reachable as `proc` (/proc/PID/fd/N
+ * or /proc/PID/map_files/A-B; opened anew, so the task's offset stays): its
+ * contents, holes kept, go to ghost-files.img once per inode. `what` names
+ * its user for messages ("fd 5 of 123"), `path` is its old name. Refuses
+ * files above IMG_GHOST_MAX_SIZE. Returns the ghost id or -errno (logged).
+ */
+int dump_files_ghost(struct dump_ctx *ctx, const char *proc, const char *what, const char *path,
+		     const struct stat *st);
 /*
  * dump_inet.c: a TCP or UDP socket (domain AF_INET or AF_INET6). An
  * established TCP connection stays in repair mode through ckpt's copy,
@@ -115,7 +147,7 @@ int dump_inet_check_listeners(struct dump_ctx *ctx, bool block);
 void dump_inet_done(struct dump_ctx *ctx, bool killed);
 void dump_inet_free(InetSkEntry *e);
 
-/* dump_unix.c: one end of a unix socket pair, with its queued messages. */
+/* dump_unix.c: a unix socket: name, state, peer, accept queue and queued messages. */
 /* The address family of a task's socket fd, or -1. */
 int dump_unix_domain(pid_t pid, int fd);
 int dump_unix_socket(pid_t pid, int fd, uint64_t ino, UnixSkEntry **ret);
@@ -137,9 +169,15 @@ struct dump_file_origin {
 int dump_anon_file(pid_t pid, int fd, const char *link, FileEntry *e);
 /* Once every task's fds are known: the file behind each epoll registration. Logs. */
 int dump_anon_resolve(struct dump_ctx *ctx, const struct dump_file_origin *origins);
+/*
+ * Once every fd is known: every socket a unix socket is connected to, and
+ * every client waiting in a listener's queue, must be in the dump; marks
+ * accepted ends with their listener. 0 or -errno (logged).
+ */
+int dump_unix_resolve(struct dump_ctx *ctx, const struct dump_file_origin *origins);
 void dump_anon_free(FileEntry *e);
 
-/* Write files.img and pipes-data.img; frees what ctx holds. */
+/* Write files.img and pipes-data.img, close ghost-files.img; frees what ctx holds. */
 int dump_files_write(struct dump_ctx *ctx);
 void dump_files_free(struct dump_ctx *ctx);
 

@@ -111,6 +111,120 @@ out:
 	return err;
 }
 
+static uint64_t ts_ns(const struct timespec *ts)
+{
+	return ts->tv_sec * 1000000000ull + ts->tv_nsec;
+}
+
+/* One entry of ghost g: its metadata and, with len, the bytes at off. */
+static int write_ghost_entry(struct img *img, GhostFileEntry *g, uint64_t off, void *buf, size_t len)
+{
+	g->has_off = g->has_data = len != 0;
+	g->off = off;
+	g->data.data = buf;
+	g->data.len = len;
+	return img_write(img, g);
+}
+
+/*
+ * The data extents only (SEEK_DATA/SEEK_HOLE, on our own description so
+ * the task's offset stays): restore leaves the rest as holes.
+ */
+static int save_ghost(struct img *img, int fd, GhostFileEntry *g, const char *what)
+{
+	uint64_t off = 0;
+	char *buf;
+	int err;
+
+	err = write_ghost_entry(img, g, 0, NULL, 0);
+	if (err)
+		return err;
+	buf = malloc(IMG_GHOST_MAX_DATA);
+	if (!buf)
+		return -ENOMEM;
+	while (off < g->size) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+		if (data < 0 && errno == ENXIO)
+			break;
+		hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			err = -errno;
+			pr_perror("%s: cannot find the data of the deleted file '%s'", what, g->path);
+			break;
+		}
+		if ((uint64_t)hole > g->size)
+			hole = g->size;
+		for (off = data; off < (uint64_t)hole && !err;) {
+			size_t len = (uint64_t)hole - off > IMG_GHOST_MAX_DATA ? IMG_GHOST_MAX_DATA
+										: hole - off;
+			ssize_t n = pread(fd, buf, len, off);
+			if (n <= 0) {
+				err = n < 0 ? -errno : -EIO;
+				pr_errno(err, "%s: cannot read the deleted file '%s' at %llu", what,
+					 g->path, (unsigned long long)off);
+				break;
+			}
+			err = write_ghost_entry(img, g, off, buf, n);
+			off += n;
+		}
+		if (err)
+			break;
+	}
+	free(buf);
+	return err;
+}
+
+int dump_files_ghost(struct dump_ctx *ctx, const char *proc, const char *what, const char *path,
+		     const struct stat *st)
+{
+	GhostFileEntry g = GHOST_FILE_ENTRY__INIT;
+	struct dump_ghost *ng;
+	int fd, err;
+
+	for (size_t i = 0; i < ctx->nr_ghosts; i++)
+		if (ctx->ghosts[i].dev == st->st_dev && ctx->ghosts[i].ino == st->st_ino)
+			return ctx->ghosts[i].id;
+	if ((uint64_t)st->st_size > IMG_GHOST_MAX_SIZE) {
+		pr_err("%s: the deleted file '%s' has %lld bytes, too large to save (the limit is %llu MiB)",
+		       what, path, (long long)st->st_size, IMG_GHOST_MAX_SIZE >> 20);
+		return -EFBIG;
+	}
+	ng = realloc(ctx->ghosts, (ctx->nr_ghosts + 1) * sizeof(*ng));
+	if (!ng)
+		return -ENOMEM;
+	ctx->ghosts = ng;
+	if (!ctx->ghost_img) {
+		ctx->ghost_img = img_open(ctx->dirfd, IMG_GHOST, 0, O_WRONLY);
+		if (!ctx->ghost_img)
+			return -errno;
+	}
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("%s: cannot open the deleted file '%s'", what, path);
+		return err;
+	}
+	g.id = ctx->nr_ghosts;
+	g.path = (char *)path;
+	g.size = st->st_size;
+	g.mode = st->st_mode;
+	g.uid = st->st_uid;
+	g.gid = st->st_gid;
+	g.has_atime_ns = g.has_mtime_ns = true;
+	g.atime_ns = ts_ns(&st->st_atim);
+	g.mtime_ns = ts_ns(&st->st_mtim);
+	err = save_ghost(ctx->ghost_img, fd, &g, what);
+	close(fd);
+	if (err)
+		return err;
+	ctx->ghosts[ctx->nr_ghosts++] = (struct dump_ghost){ st->st_dev, st->st_ino, g.id };
+	pr_debug("%s: deleted file '%s' (%lld bytes) is ghost %u", what, path,
+		 (long long)st->st_size, g.id);
+	return g.id;
+}
+
 /* A path for character device rdev: /dev/char/MAJ:MIN, else a node in /dev. */
 static int find_chrdev(dev_t rdev, char *buf, size_t len)
 {
@@ -228,13 +342,28 @@ static int file_for_fd(struct dump_ctx *ctx, struct dump_task *task, int fd)
 		RegFileEntry *r = (RegFileEntry *)(e + 1);
 		reg_file_entry__init(r);
 		e->reg = r;
-		if (path[0] != '/' || strstr(path, " (deleted)")) {
-			pr_err("fd %d of %d: '%s' is deleted or has no path; not supported yet", fd,
-			       task->pid, path);
+		size_t plen = strlen(path);
+		bool deleted = plen > 10 && !strcmp(path + plen - 10, " (deleted)");
+		if (deleted && S_ISREG(st.st_mode) && st.st_nlink == 0 && path[0] == '/' &&
+		    strncmp(path, "/memfd:", 7)) {
+			char what[64];
+			path[plen - 10] = '\0';
+			snprintf(what, sizeof(what), "fd %d of %d", fd, task->pid);
+			err = dump_files_ghost(ctx, link, what, path, &st);
+			if (err >= 0) {
+				r->has_ghost_id = true;
+				r->ghost_id = err;
+				err = 0;
+			}
+		} else if (path[0] != '/' || deleted) {
+			pr_err("fd %d of %d: '%s' is %s; not supported yet", fd, task->pid, path,
+			       !strncmp(path, "/memfd:", 7) ? "a memfd" :
+			       deleted && st.st_nlink ? "deleted but still linked elsewhere" :
+			       deleted ? "deleted and not a regular file" : "a file with no path");
 			err = -EOPNOTSUPP;
-		}
-		if (!err)
+		} else {
 			err = check_path(task, fd, path, sizeof(path), &st);
+		}
 		if (is_tty(&st) && !ctx->opts->shell_job) {
 			pr_err("fd %d of %d is the terminal '%s'; use --shell-job to dump a job attached to a terminal",
 			       fd, task->pid, path);
@@ -296,23 +425,10 @@ static int check_pipes(struct dump_ctx *ctx)
 	return 0;
 }
 
-/* Both ends of every socket pair must be inside the dump. */
+/* Every socket a unix socket is connected to must be inside the dump. */
 static int check_unix(struct dump_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_files; i++) {
-		FileEntry *e = ctx->files[i];
-		bool found = false;
-		if (e->kind != FILE_KIND__FILE_UNIX)
-			continue;
-		for (size_t k = 0; k < ctx->nr_files && !found; k++)
-			found = ctx->files[k]->unix_sk && ctx->files[k]->unix_sk->ino == e->unix_sk->peer;
-		if (!found) {
-			pr_err("fd %d of %d is a unix socket whose peer (socket:[%llu]) is outside the dump; not supported yet",
-			       origins[i].fd, origins[i].pid, (unsigned long long)e->unix_sk->peer);
-			return -EOPNOTSUPP;
-		}
-	}
-	return 0;
+	return dump_unix_resolve(ctx, origins);
 }
 
 static int fd_cmp(const void *a, const void *b)
@@ -450,6 +566,10 @@ int dump_files_write(struct dump_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_pipes && !err; i++)
 		err = img_write(img, ctx->pipes[i]);
 	cerr = img_close(img);
+	if (!err)
+		err = cerr;
+	cerr = img_close(ctx->ghost_img);
+	ctx->ghost_img = NULL;
 	return err ? err : cerr;
 }
 
@@ -472,6 +592,12 @@ void dump_files_free(struct dump_ctx *ctx)
 		free(ctx->pipes[i]);
 	}
 	free(ctx->pipes);
+	if (ctx->ghost_img)
+		(void)img_close(ctx->ghost_img);
+	free(ctx->ghosts);
+	ctx->ghost_img = NULL;
+	ctx->ghosts = NULL;
+	ctx->nr_ghosts = 0;
 	free(origins);
 	origins = NULL;
 	ctx->files = NULL;

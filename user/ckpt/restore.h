@@ -86,6 +86,12 @@ struct rst_shm {
 	int fd;
 };
 
+/* A deleted file recreated from ghost-files.img (and unlinked again): fd keeps it. */
+struct rst_ghost {
+	uint32_t id;
+	int fd;
+};
+
 struct rst_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
@@ -95,6 +101,9 @@ struct rst_ctx {
 	int *file_fds;		/* opened FileEntry, by index; -1 until opened */
 	PipeDataEntry **pipes;
 	size_t nr_pipes;
+	struct rst_ghost *ghosts;	/* loaded when a file or mapping first names one */
+	size_t nr_ghosts;
+	bool ghosts_loaded;
 	struct rst_task *tasks;	/* pstree order: parents first */
 	size_t nr_tasks;
 	struct rst_shm *shms;
@@ -131,8 +140,16 @@ int restore_open_checked(const char *path, int flags, mode_t type);
 int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t);
 /* Open files.img entry idx into ctx->file_fds[idx] unless it is open. 0 or -errno (logged). */
 int restore_files_open(struct rst_ctx *ctx, size_t idx);
+/*
+ * A new open file description, with open flags `flags`, of the deleted
+ * file ghost `id`. On first use every ghost of ghost-files.img is created
+ * under its old name (which must be free), filled, and unlinked. Returns
+ * the fd or -errno (logged).
+ */
+int restore_files_ghost(struct rst_ctx *ctx, uint32_t id, int flags);
 /* In the child: put the fds in place, and the restorer's fds at fd_base. */
 int restore_files_child(struct rst_task *t);
+/* Close the engine's file fds and ghosts. */
 void restore_files_close(struct rst_ctx *ctx);
 
 /* restore_inet.c: a TCP or UDP socket; the fd or -errno (logged). */
@@ -140,7 +157,11 @@ int restore_inet_open(const FileEntry *f);
 /* Once every task is restored: connections out of repair mode. */
 int restore_inet_finish(struct rst_ctx *ctx);
 
-/* restore_unix.c: the unix socket of files.img entry idx (and its peer), into ctx->file_fds. */
+/*
+ * restore_unix.c: every unix socket of files.img at once (connections need
+ * both ends, listeners their waiting clients) the first time one (idx) is
+ * needed, into ctx->file_fds. 0 or -errno (logged).
+ */
 int restore_unix_open(struct rst_ctx *ctx, size_t idx);
 
 /* restore_anon.c: an eventfd, signalfd, timerfd, epoll or inotify file, into ctx->file_fds. */

@@ -49,13 +49,191 @@ int restore_open_checked(const char *path, int flags, mode_t type)
 	return fd;
 }
 
-static int open_reg(const FileEntry *e)
+/*
+ * Under its old name, so that every fd and mapping of it shows "/path
+ * (deleted)" again, then unlinked at once: a file that takes the name
+ * meanwhile is never touched (O_EXCL, and the name must still be ours).
+ * When another file has the name now (a library replaced by an upgrade,
+ * say), a name next to it is used instead: the links then show that name.
+ */
+static int ghost_create(const GhostFileEntry *g)
+{
+	char path[PATH_MAX];
+	struct stat st, ls;
+	int fd = -1, err;
+
+	snprintf(path, sizeof(path), "%s", g->path);
+	for (int n = 0; fd < 0 && n < 100; n++) {
+		if (n && snprintf(path, sizeof(path), "%s.ckpt-ghost-%d", g->path, n) >= (int)sizeof(path))
+			break;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		err = -errno;
+		pr_errno(err, "cannot recreate the deleted file '%s'", g->path);
+		return err;
+	}
+	if (strcmp(path, g->path))
+		pr_warn("the name of the deleted file '%s' is taken by another file now; it is recreated as '%s' (deleted)",
+			g->path, path);
+	errno = 0;
+	if (fstat(fd, &st) < 0 || lstat(path, &ls) < 0 || st.st_dev != ls.st_dev ||
+	    st.st_ino != ls.st_ino || unlink(path) < 0) {
+		err = errno ? -errno : -ESTALE;
+		pr_errno(err, "cannot unlink the recreated deleted file '%s'", path);
+		close(fd);
+		return err;
+	}
+	if (ftruncate(fd, g->size) < 0) {
+		err = -errno;
+		pr_perror("cannot size the deleted file '%s' to %llu bytes", g->path,
+			  (unsigned long long)g->size);
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Once its data is in: owner, mode (after chown, which clears set-id bits), times. */
+static int ghost_finish(const GhostFileEntry *g, int fd)
+{
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+
+	if (g->has_atime_ns)
+		ts[0] = (struct timespec){ g->atime_ns / 1000000000, g->atime_ns % 1000000000 };
+	if (g->has_mtime_ns)
+		ts[1] = (struct timespec){ g->mtime_ns / 1000000000, g->mtime_ns % 1000000000 };
+	if (fchown(fd, g->uid, g->gid) < 0 || fchmod(fd, g->mode & 07777) < 0 ||
+	    futimens(fd, ts) < 0) {
+		int err = -errno;
+		pr_perror("cannot set the owner, mode and times of the deleted file '%s'", g->path);
+		return err;
+	}
+	return 0;
+}
+
+static int ghost_write(const GhostFileEntry *g, int fd)
+{
+	if (g->has_data && g->data.len &&
+	    pwrite(fd, g->data.data, g->data.len, g->off) != (ssize_t)g->data.len) {
+		int err = errno ? -errno : -EIO;
+		pr_errno(err, "cannot write %zu bytes at %llu of the deleted file '%s'", g->data.len,
+			 (unsigned long long)g->off, g->path);
+		return err;
+	}
+	return 0;
+}
+
+/* Every ghost of ghost-files.img, into ctx->ghosts. */
+static int load_ghosts(struct rst_ctx *ctx)
+{
+	GhostFileEntry *first = NULL, *g;
+	struct img *img;
+	char name[64];
+	int fd = -1, r, err = 0;
+
+	img_name(IMG_GHOST, 0, name, sizeof(name));
+	img = img_open(ctx->dirfd, IMG_GHOST, 0, O_RDONLY);
+	if (!img) {
+		err = -errno;
+		if (err == -ENOENT)
+			pr_err("the images name a deleted file, but %s is missing", name);
+		return err;
+	}
+	while ((r = img_read(img, (void **)&g)) > 0) {
+		if (first && first->id == g->id) {
+			if (first->size != g->size || first->mode != g->mode || strcmp(first->path, g->path))
+				err = img_bad_at(name, img_entry_index(img), "id",
+						 "ghost %u changes its size, mode or path", g->id);
+			if (!err)
+				err = ghost_write(g, fd);
+			img_free(img, g);
+			if (err)
+				break;
+			continue;
+		}
+		if (first) {
+			err = ghost_finish(first, fd);
+			img_free(img, first);
+			first = NULL;
+			if (err) {
+				img_free(img, g);
+				break;
+			}
+		}
+		first = g;
+		for (size_t i = 0; i < ctx->nr_ghosts && !err; i++)
+			if (ctx->ghosts[i].id == g->id)
+				err = img_bad_at(name, img_entry_index(img), "id",
+						 "ghost %u is listed twice", g->id);
+		struct rst_ghost *ng = err ? NULL : realloc(ctx->ghosts, (ctx->nr_ghosts + 1) * sizeof(*ng));
+		if (!ng) {
+			err = err ? err : -ENOMEM;
+			break;
+		}
+		ctx->ghosts = ng;
+		fd = ghost_create(g);
+		if (fd < 0) {
+			err = fd;
+			break;
+		}
+		ctx->ghosts[ctx->nr_ghosts++] = (struct rst_ghost){ g->id, fd };
+		err = ghost_write(g, fd);
+		if (err)
+			break;
+	}
+	if (r < 0 && !err)
+		err = r;
+	if (first && !err)
+		err = ghost_finish(first, fd);
+	img_free(img, first);
+	(void)img_close(img);
+	if (!err && ctx->nr_ghosts)
+		pr_debug("%zu deleted file(s) recreated", ctx->nr_ghosts);
+	return err;
+}
+
+int restore_files_ghost(struct rst_ctx *ctx, uint32_t id, int flags)
+{
+	char proc[64];
+	int fd, err;
+
+	if (!ctx->ghosts_loaded) {
+		ctx->ghosts_loaded = true;
+		err = load_ghosts(ctx);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < ctx->nr_ghosts; i++) {
+		if (ctx->ghosts[i].id != id)
+			continue;
+		/* The /proc link reopens the unlinked inode: a new description of the same file. */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", ctx->ghosts[i].fd);
+		fd = open(proc, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			pr_perror("cannot open the recreated deleted file %u", id);
+			return err;
+		}
+		return fd;
+	}
+	pr_err("deleted file %u is not in ghost-files.img", id);
+	return -EINVAL;
+}
+
+static int open_reg(struct rst_ctx *ctx, const FileEntry *e)
 {
 	const RegFileEntry *r = e->reg;
 	struct stat st;
 	int fd;
 
-	fd = restore_open_checked(r->path, (e->flags & REOPEN_FLAGS_MASK) | O_NOCTTY, r->mode & S_IFMT);
+	if (r->has_ghost_id)
+		fd = restore_files_ghost(ctx, r->ghost_id, (e->flags & REOPEN_FLAGS_MASK) | O_NOCTTY);
+	else
+		fd = restore_open_checked(r->path, (e->flags & REOPEN_FLAGS_MASK) | O_NOCTTY,
+					  r->mode & S_IFMT);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {
@@ -226,7 +404,7 @@ int restore_files_open(struct rst_ctx *ctx, size_t idx)
 	switch (e->kind) {
 	case FILE_KIND__FILE_REG:
 	case FILE_KIND__FILE_CHR:
-		fd = open_reg(e);
+		fd = open_reg(ctx, e);
 		break;
 	case FILE_KIND__FILE_TTY:
 		fd = open_tty(ctx, e);
@@ -321,6 +499,11 @@ void restore_files_close(struct rst_ctx *ctx)
 	for (size_t i = 0; ctx->file_fds && i < ctx->nr_files; i++)
 		if (ctx->file_fds[i] >= 0)
 			close(ctx->file_fds[i]);
+	for (size_t i = 0; i < ctx->nr_ghosts; i++)
+		close(ctx->ghosts[i].fd);
+	free(ctx->ghosts);
+	ctx->ghosts = NULL;
+	ctx->nr_ghosts = 0;
 }
 
 static int max_open_fd(void)

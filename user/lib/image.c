@@ -62,6 +62,7 @@ static int check_pagemap(const struct img *img, const void *msg);
 static int check_file(const struct img *img, const void *msg);
 static int check_fdinfo(const struct img *img, const void *msg);
 static int check_pipe_data(const struct img *img, const void *msg);
+static int check_ghost(const struct img *img, const void *msg);
 
 static const struct img_kind_desc kinds[IMG_NR_KINDS] = {
 	[IMG_INVENTORY] = { "inventory.img", 0x494e5631, &inventory_entry__descriptor, check_inventory },
@@ -72,6 +73,7 @@ static const struct img_kind_desc kinds[IMG_NR_KINDS] = {
 	[IMG_FILES] = { "files.img", 0x464c5331, &file_entry__descriptor, check_file },
 	[IMG_FDINFO] = { "fdinfo-%d.img", 0x46444931, &fdinfo_entry__descriptor, check_fdinfo },
 	[IMG_PIPES_DATA] = { "pipes-data.img", 0x50495031, &pipe_data_entry__descriptor, check_pipe_data },
+	[IMG_GHOST] = { "ghost-files.img", 0x47485331, &ghost_file_entry__descriptor, check_ghost },
 };
 
 void img_name(enum img_kind kind, int pid, char *buf, size_t len)
@@ -87,7 +89,8 @@ const char *img_kind_name(enum img_kind kind)
 	static const char *names[] = {
 		[IMG_INVENTORY] = "inventory", [IMG_PSTREE] = "pstree", [IMG_CORE] = "core",
 		[IMG_MM] = "mm", [IMG_PAGEMAP] = "pagemap", [IMG_FILES] = "files",
-		[IMG_FDINFO] = "fdinfo", [IMG_PIPES_DATA] = "pipes-data", [IMG_PAGES] = "pages",
+		[IMG_FDINFO] = "fdinfo", [IMG_PIPES_DATA] = "pipes-data", [IMG_GHOST] = "ghost-files",
+		[IMG_PAGES] = "pages",
 	};
 	return kind <= IMG_PAGES ? names[kind] : "?";
 }
@@ -728,6 +731,8 @@ static int check_mm(const struct img *img, const void *msg)
 			return img_bad(img, "files.path", "'%s' is not absolute", e->files[i]->path);
 		if (e->files[i]->id != i)
 			return img_bad(img, "files.id", "%u at index %zu", e->files[i]->id, i);
+		if (e->files[i]->has_ghost_id && !S_ISREG(e->files[i]->mode))
+			return img_bad(img, "files.ghost_id", "file %zu is deleted but not a regular file", i);
 	}
 	if (e->has_vdso_image && e->vdso_image.len > (64u << 10))
 		return img_bad(img, "vdso_image", "%zu bytes is not a vDSO", e->vdso_image.len);
@@ -770,6 +775,34 @@ static int check_mm(const struct img *img, const void *msg)
 		if (v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN |
 				 MAP_NORESERVE | MAP_LOCKED))
 			return img_bad(img, "vmas.flags", "mapping %zu: 0x%x", i, v->flags);
+	}
+	/* AIO rings: whole, sorted, clear of each other and of every mapping. */
+	if (e->n_aio_rings > 65536)
+		return img_bad(img, "aio_rings", "%zu contexts is implausible", e->n_aio_rings);
+	prev_end = 0;
+	for (size_t i = 0, k = 0; i < e->n_aio_rings; i++) {
+		const AioRingEntry *r = e->aio_rings[i];
+		uint64_t len = (32 + 32ull * r->nr + IMG_PAGE_SIZE - 1) & ~(uint64_t)(IMG_PAGE_SIZE - 1);
+		if (r->nr < 2 || r->nr > (1u << 24) || r->len != len || (r->len - 32) / 32 != r->nr)
+			return img_bad(img, "aio_rings.nr/len", "context %zu: %u events in %llu bytes", i,
+				       r->nr, (unsigned long long)r->len);
+		if (!page_aligned(r->addr) || r->addr < prev_end || r->addr >= IMG_TASK_SIZE ||
+		    r->len > IMG_TASK_SIZE - r->addr)
+			return img_bad(img, "aio_rings.addr", "context %zu at 0x%llx is misplaced", i,
+				       (unsigned long long)r->addr);
+		prev_end = r->addr + r->len;
+		while (k < e->n_vmas && e->vmas[k]->end <= r->addr)
+			k++;
+		if (k < e->n_vmas && e->vmas[k]->start < prev_end)
+			return img_bad(img, "aio_rings.addr", "context %zu at 0x%llx overlaps a mapping", i,
+				       (unsigned long long)r->addr);
+		if (r->head >= r->nr || r->tail >= r->nr)
+			return img_bad(img, "aio_rings.head/tail", "context %zu: %u/%u of %u", i, r->head,
+				       r->tail, r->nr);
+		size_t waiting = (r->tail + r->nr - r->head) % r->nr;
+		if ((r->has_events ? r->events.len : 0) != waiting * 32)
+			return img_bad(img, "aio_rings.events", "context %zu: %zu bytes for %zu events", i,
+				       r->has_events ? r->events.len : 0, waiting);
 	}
 	return 0;
 }
@@ -872,6 +905,9 @@ static int check_file(const struct img *img, const void *msg)
 			return img_bad(img, "reg", "missing for file %u", e->id);
 		if (e->reg->path[0] != '/')
 			return img_bad(img, "reg.path", "'%s' is not absolute", e->reg->path);
+		if (e->reg->has_ghost_id && (e->kind != FILE_KIND__FILE_REG || !S_ISREG(e->reg->mode)))
+			return img_bad(img, "reg.ghost_id", "file %u is deleted but not a regular file",
+				       e->id);
 		break;
 	case FILE_KIND__FILE_PIPE:
 	case FILE_KIND__FILE_FIFO:
@@ -931,6 +967,27 @@ static int check_file(const struct img *img, const void *msg)
 				       (unsigned long long)bytes);
 		if (u->has_shutdown && u->shutdown > 3)
 			return img_bad(img, "unix_sk.shutdown", "%u", u->shutdown);
+		/* Names are copied into a sockaddr_un. */
+		if (u->has_name && (!u->name.len || u->name.len > 108))
+			return img_bad(img, "unix_sk.name", "%zu bytes, not 1 to 108", u->name.len);
+		if (u->dir && (u->dir[0] != '/' || !u->has_name || !u->name.data[0]))
+			return img_bad(img, "unix_sk.dir", "'%s' without a relative path name", u->dir);
+		if (u->has_state && u->state != 1 && u->state != 7 && u->state != 10)
+			return img_bad(img, "unix_sk.state", "%u is not established, closed or listening",
+				       u->state);
+		if (u->has_state && u->state == 10 && u->type == SOCK_DGRAM)
+			return img_bad(img, "unix_sk.state", "a listening datagram socket");
+		if (u->n_pending > 65536 || (u->n_pending && u->state != 10))
+			return img_bad(img, "unix_sk.pending", "%zu connections", u->n_pending);
+		if (u->n_queue_from && u->n_queue_from != u->n_queue)
+			return img_bad(img, "unix_sk.queue_from", "%zu senders for %zu messages",
+				       u->n_queue_from, u->n_queue);
+		for (size_t i = 0; i < u->n_queue_from; i++)
+			if (u->queue_from[i].len > 108)
+				return img_bad(img, "unix_sk.queue_from", "a name of %zu bytes",
+					       u->queue_from[i].len);
+		if (u->has_mode && !S_ISSOCK(u->mode))
+			return img_bad(img, "unix_sk.mode", "0%o is not a socket", u->mode);
 		break;
 	}
 	case FILE_KIND__FILE_EVENTFD:
@@ -971,5 +1028,27 @@ static int check_pipe_data(const struct img *img, const void *msg)
 		return img_bad(img, "size", "pipe capacity %u", e->size);
 	if (e->has_data && e->data.len > e->size)
 		return img_bad(img, "data", "%zu bytes do not fit a pipe of %u", e->data.len, e->size);
+	return 0;
+}
+
+static int check_ghost(const struct img *img, const void *msg)
+{
+	const GhostFileEntry *e = msg;
+
+	if (e->id >= (1u << 20))
+		return img_bad(img, "id", "%u is implausible", e->id);
+	if (e->path[0] != '/' || strlen(e->path) >= 4096)
+		return img_bad(img, "path", "'%s' is not an absolute path", e->path);
+	if (!S_ISREG(e->mode) || (e->mode & ~(S_IFMT | 07777)))
+		return img_bad(img, "mode", "0%o is not a regular file", e->mode);
+	if (e->size > IMG_GHOST_MAX_SIZE)
+		return img_bad(img, "size", "%llu bytes, more than %llu", (unsigned long long)e->size,
+			       IMG_GHOST_MAX_SIZE);
+	if (e->has_data != e->has_off)
+		return img_bad(img, "off", "data without an offset or the other way round");
+	if (e->has_data && (e->data.len > IMG_GHOST_MAX_DATA || e->off > e->size ||
+			    e->data.len > e->size - e->off))
+		return img_bad(img, "data", "%zu bytes at %llu do not fit a file of %llu",
+			       e->data.len, (unsigned long long)e->off, (unsigned long long)e->size);
 	return 0;
 }

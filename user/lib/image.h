@@ -17,6 +17,8 @@
 #define IMG_TASK_SIZE		((1ull << 47) - IMG_PAGE_SIZE)	/* x86_64 4-level user space top */
 #define IMG_MAX_ENTRY		(64u << 20)	/* no single entry is larger */
 #define IMG_MAX_FILE		(1u << 30)	/* a metadata image, not pages */
+#define IMG_GHOST_MAX_SIZE	(64ull << 20)	/* a deleted file whose contents the dump saves */
+#define IMG_GHOST_MAX_DATA	(4u << 20)	/* bytes of it in one GhostFileEntry */
 
 enum img_kind {
 	IMG_INVENTORY,
@@ -27,6 +29,7 @@ enum img_kind {
 	IMG_FILES,
 	IMG_FDINFO,
 	IMG_PIPES_DATA,
+	IMG_GHOST,
 	IMG_NR_KINDS,
 	IMG_PAGES = IMG_NR_KINDS,	/* raw, no codec */
 };
