@@ -44,7 +44,7 @@
 
 #include "cr.h"
 
-CR_FIXTURE_LR(unix);
+CR_FIXTURE_LR(unixsk);
 
 #define IO_MS		5000
 #define NTYPES		3
@@ -200,7 +200,7 @@ static int between_stale(struct cr_run *r)
 	return 0;
 }
 
-CR_CASE(unix, bound, .victim = victim_bound, .between = between_stale);
+CR_CASE(unixsk, bound, .victim = victim_bound, .between = between_stale);
 
 /* ---- not a socket at the path ---- */
 
@@ -248,7 +248,7 @@ static int flow_not_socket(struct cr_run *r)
 	return ret ? ret : check_regular_kept(r);
 }
 
-CR_CASE(unix, not_socket, .victim = victim_one_bound, .between = between_regular,
+CR_CASE(unixsk, not_socket, .victim = victim_one_bound, .between = between_regular,
 	.flow = flow_not_socket);
 
 /* ---- listeners ---- */
@@ -326,7 +326,7 @@ static int victim_listen(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, listen, .victim = victim_listen);
+CR_CASE(unixsk, listen, .victim = victim_listen);
 
 /* ---- a connection whose listener is gone ---- */
 
@@ -351,7 +351,7 @@ static int victim_listener_closed(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, listener_closed, .victim = victim_listener_closed);
+CR_CASE(unixsk, listener_closed, .victim = victim_listener_closed);
 
 /* ---- datagrams ---- */
 
@@ -410,7 +410,7 @@ static int victim_dgram(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, dgram, .victim = victim_dgram);
+CR_CASE(unixsk, dgram, .victim = victim_dgram);
 
 /* ---- options ---- */
 
@@ -449,7 +449,7 @@ static int victim_options(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, options, .victim = victim_options);
+CR_CASE(unixsk, options, .victim = victim_options);
 
 /* ---- refused ---- */
 
@@ -466,10 +466,10 @@ static int victim_moved(void *arg)
 }
 
 /* A relative name no longer relative to the cwd: where would it be bound? */
-CR_CASE(unix, relative_moved_refused, .victim = victim_moved,
+CR_CASE(unixsk, relative_moved_refused, .victim = victim_moved,
 	.dump_err = "no longer its socket file");
 
-enum { OUT_DGRAM, OUT_PENDING };
+enum { OUT_DGRAM, OUT_PENDING, OUT_ECHO };
 
 /*
  * A process outside the victim's tree (forked by a child that exits) holding a socket:
@@ -489,12 +489,25 @@ static void outsider(int mode)
 		if (fork())
 			_exit(0);
 		close(p[0]);
+		/* Its own session: the victim's session ID must be free for the restore. */
+		setsid();
 		sk = mode == OUT_DGRAM ? sk_bound(SOCK_DGRAM, "@out")
-				       : sk_connect(SOCK_STREAM, NULL, "@lsn");
+		     : mode == OUT_ECHO ? sk_bound(SOCK_DGRAM, "@echo")
+					: sk_connect(SOCK_STREAM, NULL, "@lsn");
 		(void)!write(p[1], "r", 1);
 		close(p[1]);
-		struct pollfd pf = { .fd = sk, .events = POLLIN };
-		(void)poll(&pf, 1, IO_MS * 6);
+		/* OUT_ECHO: every datagram goes back to "@back" until it is quiet for long. */
+		for (;;) {
+			struct pollfd pf = { .fd = sk, .events = POLLIN };
+			char m[64];
+			if (poll(&pf, 1, IO_MS * 6) != 1 || mode != OUT_ECHO)
+				break;
+			ssize_t n = recv(sk, m, sizeof(m), 0);
+			struct sockaddr_un b;
+			socklen_t blen = mkaddr(&b, "@back");
+			if (n > 0)
+				(void)sendto(sk, m, n, 0, (struct sockaddr *)&b, blen);
+		}
 		_exit(0);
 	}
 	close(p[1]);
@@ -513,8 +526,28 @@ static int victim_dgram_outside(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, dgram_outside_refused, .victim = victim_dgram_outside,
+CR_CASE(unixsk, dgram_outside_refused, .victim = victim_dgram_outside,
 	.dump_err = "outside the dump");
+
+/* With --ext-unix-sk: connected to "@echo" outside the dump again, messages flow both ways. */
+static int victim_dgram_external(void *arg)
+{
+	char m[64] = "";
+	(void)arg;
+	outsider(OUT_ECHO);
+	int back = sk_bound(SOCK_DGRAM, "@back");
+	int s = sk_connect(SOCK_DGRAM, NULL, "@echo");
+
+	cr_victim_ready_wait();
+	CR_CHECK(has_name(s, true, "@echo"), "the peer changed");
+	CR_CHECK(send(s, "ping-ext", 8, 0) == 8, "send to the outside socket: %s", strerror(errno));
+	struct pollfd pf = { .fd = back, .events = POLLIN };
+	CR_CHECK(poll(&pf, 1, IO_MS) == 1 && recv(back, m, sizeof(m) - 1, 0) == 8 &&
+		 !strcmp(m, "ping-ext"), "no echo from the outside socket ('%s')", m);
+	return cr_victim_result();
+}
+
+CR_CASE(unixsk, dgram_external, .victim = victim_dgram_external, .ext_unix_sk = true);
 
 static int victim_pending_outside(void *arg)
 {
@@ -529,7 +562,7 @@ static int victim_pending_outside(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, pending_outside_refused, .victim = victim_pending_outside,
+CR_CASE(unixsk, pending_outside_refused, .victim = victim_pending_outside,
 	.dump_err = "outside the dump");
 
 static int victim_pending_data(void *arg)
@@ -546,7 +579,7 @@ static int victim_pending_data(void *arg)
 	return cr_victim_result();
 }
 
-CR_CASE(unix, pending_data_refused, .victim = victim_pending_data,
+CR_CASE(unixsk, pending_data_refused, .victim = victim_pending_data,
 	.dump_err = "not accepted yet");
 
 TEST_HARNESS_MAIN

@@ -615,7 +615,7 @@ int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, b
 		 const char *fault, int *ret_status)
 {
 	char list[CR_MAX_VICTIMS * 12 + 1] = "";
-	const char *args[8] = { "dump", "-t", list, "-D", r->imgdir };
+	const char *args[10] = { "dump", "-t", list, "-D", r->imgdir };
 	int argc = 5;
 
 	if (nr < 1 || nr > CR_MAX_VICTIMS)
@@ -627,6 +627,8 @@ int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, b
 		args[argc++] = "--leave-running";
 	if (r->c->shell_job)
 		args[argc++] = "--shell-job";
+	if (r->c->ext_unix_sk)
+		args[argc++] = "--ext-unix-sk";
 	args[argc] = NULL;
 	cr_record_dumped(r, pids, nr);
 	return cr_ckpt(r, tag, fault, args, ret_status);

@@ -80,6 +80,8 @@ struct cr_case {
 	bool keep_session;
 	/* cr_dump() and cr_restore() pass --shell-job. */
 	bool shell_job;
+	/* cr_dump() passes --ext-unix-sk. */
+	bool ext_unix_sk;
 	/* Victims (independent roots) the default flow starts, dumps in one `-t a,b,c`,
 	 * restores in one call and verifies one by one; 0 means 1. */
 	int nr_victims;

@@ -846,6 +846,7 @@ int cmd_dump(int argc, char **argv)
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "shell-job", no_argument, NULL, 'j' },
+		{ "ext-unix-sk", no_argument, NULL, 'X' },
 		{ "verbosity", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -875,8 +876,11 @@ int cmd_dump(int argc, char **argv)
 		case 'j':
 			o.shell_job = true;
 			break;
+		case 'X':
+			o.ext_unix_sk = true;
+			break;
 		case 'h':
-			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [-v[N]] [-o LOG]\n");
+			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [--ext-unix-sk] [-v[N]] [-o LOG]\n");
 			ret = 0;
 			goto out;
 		default:

@@ -18,6 +18,7 @@ struct dump_opts {
 	const char *dir;
 	bool leave_running;
 	bool shell_job;
+	bool ext_unix_sk;	/* datagram sockets may be connected to named sockets outside */
 };
 
 /* One thread of a frozen process; threads[0] of a task is its leader. */

@@ -517,9 +517,18 @@ int dump_unix_resolve(struct dump_ctx *ctx, const struct dump_file_origin *origi
 			}
 			continue;
 		}
+		if (!p && u->type == SOCK_DGRAM && ctx->opts->ext_unix_sk && u->has_peer_name &&
+		    u->peer_name.len) {
+			/* /dev/log and the like: the restore connects to the name again. */
+			u->has_external = u->external = true;
+			pr_info("fd %d of %d: datagram socket connected to '%s' outside the dump (--ext-unix-sk)",
+				fd, pid, pname);
+			continue;
+		}
 		if (!p) {
-			pr_err("fd %d of %d is a unix socket '%s' connected to '%s' (socket:[%llu]) outside the dump; not supported",
-			       fd, pid, name, pname, (unsigned long long)u->peer);
+			pr_err("fd %d of %d is a unix socket '%s' connected to '%s' (socket:[%llu]) outside the dump; not supported%s",
+			       fd, pid, name, pname, (unsigned long long)u->peer,
+			       u->type == SOCK_DGRAM ? " (--ext-unix-sk connects a datagram socket to a named one again)" : "");
 			return -EOPNOTSUPP;
 		}
 		if (u->type == SOCK_DGRAM) {

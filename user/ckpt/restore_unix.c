@@ -398,6 +398,17 @@ static int dgram_connect(struct rst_ctx *ctx, size_t i)
 
 	if (!u->peer)
 		return 0;
+	if (u->external) {
+		/* Outside the dump: its name again (it is the daemon's to keep alive). */
+		UnixSkEntry ext = *u;
+		ext.name = u->peer_name;
+		ext.dir = NULL;
+		err = sk_at(SK_CONNECT, ctx->file_fds[i], &ext, NULL, 0);
+		if (err)
+			pr_warn("cannot connect a datagram socket to '%s' outside the dump again: %s; it stays unconnected",
+				name_str(&ext, name, sizeof(name)), strerror(-err));
+		return 0;
+	}
 	p = find_sk(ctx, u->peer, &pi);
 	if (!p)
 		return img_bad_at("files.img", i, "unix_sk.peer", "socket:[%llu] is not in the dump",

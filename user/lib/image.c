@@ -970,6 +970,10 @@ static int check_file(const struct img *img, const void *msg)
 		/* Names are copied into a sockaddr_un. */
 		if (u->has_name && (!u->name.len || u->name.len > 108))
 			return img_bad(img, "unix_sk.name", "%zu bytes, not 1 to 108", u->name.len);
+		if (u->has_external && u->external &&
+		    (u->type != SOCK_DGRAM || !u->has_peer_name || !u->peer_name.len ||
+		     u->peer_name.len > 108))
+			return img_bad(img, "unix_sk.external", "only a datagram socket with a peer name of 1 to 108 bytes");
 		if (u->dir && (u->dir[0] != '/' || !u->has_name || !u->name.data[0]))
 			return img_bad(img, "unix_sk.dir", "'%s' without a relative path name", u->dir);
 		if (u->has_state && u->state != 1 && u->state != 7 && u->state != 10)
