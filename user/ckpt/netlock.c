@@ -132,7 +132,7 @@ int netlock_unlock(const char *name)
 	snprintf(script, sizeof(script), "delete table inet %s\n", name);
 	err = nft(script);
 	if (err)
-		pr_err("cannot unlock the network: deleting nftables table inet %s failed", name);
+		pr_warn("cannot unlock the network: deleting nftables table inet %s failed", name);
 	else
 		pr_info("network unlocked (table inet %s)", name);
 	return err;

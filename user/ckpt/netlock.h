@@ -12,7 +12,7 @@
  * nothing to lock, -ENOENT without nft (warned), other -errno (logged).
  */
 int netlock_lock(FileEntry **files, size_t nr, const char *name);
-/* Delete the table. 0 or -errno (logged). */
+/* Delete the table. 0 or -errno (a warning is logged). */
 int netlock_unlock(const char *name);
 
 #endif

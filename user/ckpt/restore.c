@@ -954,6 +954,27 @@ static void release_tasks(struct rst_ctx *ctx)
 	}
 }
 
+/*
+ * The dump's network lock lives on the host that dumped (same boot ID);
+ * elsewhere there is none to lift. A lock that cannot be lifted is a
+ * warning: the tasks are back, only their peers stay held off.
+ */
+static void unlock_network(const InventoryEntry *inv)
+{
+	char boot_id[64] = "";
+
+	if (proc_read_file(0, "../sys/kernel/random/boot_id", boot_id, sizeof(boot_id)) > 0)
+		boot_id[strcspn(boot_id, "\n")] = 0;
+	if (inv->boot_id && strcmp(inv->boot_id, boot_id)) {
+		pr_info("the network lock %s is on the host that dumped; nothing to lift here",
+			inv->net_lock);
+		return;
+	}
+	if (netlock_unlock(inv->net_lock))
+		pr_warn("if that table is still there, peers of the restored TCP connections stay held off until 'nft delete table inet %s'",
+			inv->net_lock);
+}
+
 static int do_restore(struct restore_opts *o)
 {
 	struct rst_ctx ctx = { .opts = o, .dirfd = -1 };
@@ -1009,7 +1030,7 @@ static int do_restore(struct restore_opts *o)
 		err = -EIO;
 	/* The peers reach the restored sockets again, then those leave repair mode. */
 	if (!err && ctx.inv->net_lock)
-		err = netlock_unlock(ctx.inv->net_lock);
+		unlock_network(ctx.inv);
 	if (!err)
 		err = restore_inet_finish(&ctx);
 	if (!err && o->pidfile)
