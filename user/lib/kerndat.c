@@ -17,6 +17,9 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <linux/kcmp.h>
 #include <linux/sched.h>
 #include <linux/userfaultfd.h>
@@ -54,6 +57,10 @@ static const struct {
 	[KD_VDSO] = { "vDSO layout", "a vDSO", true },
 	[KD_UFFD_WP_ASYNC] = { "userfaultfd WP_ASYNC", "Linux 6.7", false },
 	[KD_BTF_VMLINUX] = { "BTF at /sys/kernel/btf/vmlinux", "CONFIG_DEBUG_INFO_BTF", false },
+	[KD_TIMER_RESTORE_IDS] = { "PR_TIMER_CREATE_RESTORE_IDS (POSIX timers)", "Linux 6.15", false },
+	[KD_TCP_REPAIR] = { "TCP_REPAIR (established TCP connections)", "Linux 3.5 and CAP_NET_ADMIN",
+			    false },
+	[KD_NFT] = { "nft (network lock during a TCP dump)", "the nftables package", false },
 };
 
 const char *kerndat_name(enum kerndat_feature f)
@@ -548,6 +555,42 @@ uint32_t kerndat_xsave_area(void)
 }
 #endif
 
+#define PR_TIMER_CREATE_RESTORE_IDS 77	/* include/uapi/linux/prctl.h, 6.15 */
+#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
+
+static void kd_probe_timer_ids(struct kerndat *kd)
+{
+	if (prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET, 0, 0, 0) < 0)
+		kd_missing(kd, KD_TIMER_RESTORE_IDS, "prctl: %s", strerror(errno));
+	else
+		kd_ok(kd, KD_TIMER_RESTORE_IDS);
+}
+
+static void kd_probe_tcp_repair(struct kerndat *kd)
+{
+	int sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+
+	if (sk < 0 || setsockopt(sk, SOL_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		kd_missing(kd, KD_TCP_REPAIR, "TCP_REPAIR: %s", strerror(errno));
+	else
+		kd_ok(kd, KD_TCP_REPAIR);
+	if (sk >= 0)
+		close(sk);
+}
+
+static void kd_probe_nft(struct kerndat *kd)
+{
+	static const char *const paths[] = { "/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft" };
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (!access(paths[i], X_OK)) {
+			kd_ok(kd, KD_NFT);
+			return;
+		}
+	}
+	kd_missing(kd, KD_NFT, "no nft in /usr/sbin, /sbin, /usr/bin");
+}
+
 int kerndat_probe(struct kerndat *kd)
 {
 	int err;
@@ -565,5 +608,8 @@ int kerndat_probe(struct kerndat *kd)
 	kd_probe_uffd(kd);
 	kd_probe_btf(kd);
 	kd_probe_vdso(kd);
+	kd_probe_timer_ids(kd);
+	kd_probe_tcp_repair(kd);
+	kd_probe_nft(kd);
 	return 0;
 }

@@ -24,6 +24,9 @@ enum kerndat_feature {
 	KD_VDSO,		/* [vdso] found in /proc/self/maps */
 	KD_UFFD_WP_ASYNC,	/* optional */
 	KD_BTF_VMLINUX,		/* optional */
+	KD_TIMER_RESTORE_IDS,	/* optional: PR_TIMER_CREATE_RESTORE_IDS, for POSIX timers */
+	KD_TCP_REPAIR,		/* optional: TCP_REPAIR, for established connections */
+	KD_NFT,			/* optional: the nft command, for the network lock */
 	KD_NR_FEATURES,
 };
 
