@@ -12,7 +12,8 @@
  *  - tcp_both_ends: a connection whose two ends are both in the dump, over IPv6, data
  *    queued both ways: all of it arrives after restore and new data flows.
  *  - udp: a bound UDP socket and one connected to it keep their addresses and exchange a
- *    datagram after restore.
+ *    datagram after restore; the datagrams waiting on the bound one at dump time come back
+ *    in order with their senders (one in the dump, one closed since).
  *  - pending_refused: a listener with a connection not accepted yet (never, here) is refused
  *    clearly after the dump's retries, the tree unharmed: the listener takes new
  *    connections again.
@@ -249,22 +250,44 @@ CR_CASE(inet, tcp_both_ends, .victim = victim_tcp_both, .no_leave = true);
 static int victim_udp(void *arg)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in b1, b2, p1, p2;
+	struct sockaddr_in b1, b2, p1, p2, gone = a, from;
 	socklen_t len = sizeof(a);
 	char buf[16] = "";
-	int r, s;
+	int r, s, t;
 
 	(void)arg;
 	r = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	CR_SETUP(r >= 0 && s >= 0 && !bind(r, (void *)&a, sizeof(a)) &&
+	t = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CR_SETUP(r >= 0 && s >= 0 && t >= 0 && !bind(r, (void *)&a, sizeof(a)) &&
 		 !getsockname(r, (void *)&a, &len) && !connect(s, (void *)&a, sizeof(a)), "udp");
 	len = sizeof(b1);
 	CR_SETUP(!getsockname(s, (void *)&b1, &len), "getsockname");
 	len = sizeof(p1);
 	CR_SETUP(!getpeername(s, (void *)&p1, &len), "getpeername");
+	/* Datagrams waiting on r: two from s (in the dump), one from a sender since closed. */
+	len = sizeof(gone);
+	CR_SETUP(!bind(t, (void *)&gone, sizeof(gone)) && !getsockname(t, (void *)&gone, &len),
+		 "bind t");
+	CR_SETUP(send(s, "one", 3, 0) == 3 && sendto(t, "two", 3, 0, (void *)&a, sizeof(a)) == 3 &&
+		 send(s, "three", 5, 0) == 5 && !close(t), "queue datagrams");
+	CR_SETUP(wait_in(r, IO_MS), "the datagrams did not arrive");
 
 	cr_victim_ready_wait();
+
+	static const char *const want[] = { "one", "two", "three" };
+	for (int k = 0; k < 3; k++) {
+		memset(buf, 0, sizeof(buf));
+		len = sizeof(from);
+		ssize_t n = wait_in(r, IO_MS) ? recvfrom(r, buf, sizeof(buf) - 1, MSG_DONTWAIT,
+							  (void *)&from, &len) : -1;
+		const struct sockaddr_in *sender = k == 1 ? &gone : &b1;
+		CR_CHECK(n == (ssize_t)strlen(want[k]) && !strcmp(buf, want[k]),
+			 "waiting datagram %d is '%s', expected '%s'", k, buf, want[k]);
+		CR_CHECK(from.sin_port == sender->sin_port, "datagram %d came from port %u, not %u", k,
+			 ntohs(from.sin_port), ntohs(sender->sin_port));
+	}
+	memset(buf, 0, sizeof(buf));
 
 	len = sizeof(b2);
 	CR_CHECK(!getsockname(s, (void *)&b2, &len) && !memcmp(&b1, &b2, sizeof(b1)),

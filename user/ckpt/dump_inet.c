@@ -109,6 +109,59 @@ out:
 	return err;
 }
 
+/*
+ * The datagrams waiting on a UDP socket, with their senders: MSG_PEEK
+ * walked with SO_PEEK_OFF (udp_recvmsg honours it), the task's offset put
+ * back afterwards.
+ */
+static int peek_datagrams(int sk, InetSkEntry *e)
+{
+	static uint8_t buf[65536];
+	int off, zero = 0, err = 0;
+	socklen_t olen = sizeof(off);
+
+	if (getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, &olen) < 0 ||
+	    setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
+		return -errno;
+	for (size_t n = 0; n < 4096 && !err; n++) {
+		struct sockaddr_storage from;
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
+				     .msg_iovlen = 1 };
+		ssize_t got = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT);
+		if (got < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				err = -errno;
+			break;
+		}
+		ProtobufCBinaryData *q = realloc(e->queue, (e->n_queue + 1) * sizeof(*q));
+		ProtobufCBinaryData *f = q ? realloc(e->queue_from, (e->n_queue_from + 1) * sizeof(*f)) : NULL;
+		if (q)
+			e->queue = q;
+		if (f)
+			e->queue_from = f;
+		if (!q || !f) {
+			err = -ENOMEM;
+			break;
+		}
+		q[e->n_queue].data = malloc(got ? got : 1);
+		f[e->n_queue_from].data = malloc(mh.msg_namelen ? mh.msg_namelen : 1);
+		if (!q[e->n_queue].data || !f[e->n_queue_from].data) {
+			free(q[e->n_queue].data);
+			free(f[e->n_queue_from].data);
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(q[e->n_queue].data, buf, got);
+		q[e->n_queue++].len = got;
+		memcpy(f[e->n_queue_from].data, &from, mh.msg_namelen);
+		f[e->n_queue_from++].len = mh.msg_namelen;
+	}
+	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)) < 0 && !err)
+		err = -errno;
+	return err;
+}
+
 static int dump_tcp_established(int sk, pid_t pid, int fd, InetSkEntry *e)
 {
 	struct tcp_info ti;
@@ -232,9 +285,13 @@ int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSk
 			goto fail;
 		if (e->has_peer)
 			e->state = TCP_ESTABLISHED;
-		if (ioctl(sk, SIOCINQ, &inq) == 0 && inq)
-			pr_warn("fd %d of %d: a UDP datagram waiting to be read is dropped (UDP may lose it)",
-				fd, pid);
+		if (ioctl(sk, SIOCINQ, &inq) == 0 && inq) {
+			err = peek_datagrams(sk, e);
+			if (err) {
+				pr_errno(err, "cannot read the datagrams waiting on fd %d of %d", fd, pid);
+				goto fail;
+			}
+		}
 		goto out;
 	}
 	struct tcp_info ti;
@@ -434,5 +491,11 @@ void dump_inet_free(InetSkEntry *e)
 	free(e->peer.data);
 	free(e->send_queue.data);
 	free(e->recv_queue.data);
+	for (size_t i = 0; i < e->n_queue; i++)
+		free(e->queue[i].data);
+	for (size_t i = 0; i < e->n_queue_from; i++)
+		free(e->queue_from[i].data);
+	free(e->queue);
+	free(e->queue_from);
 	free(e);
 }

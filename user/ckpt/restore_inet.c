@@ -11,9 +11,12 @@
  */
 #define LOG_PREFIX "files: "
 #include <fcntl.h>
+
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -109,6 +112,75 @@ static int restore_established(int sk, const InetSkEntry *e)
 	return 0;
 }
 
+static bool same_addr(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b)
+{
+	return a->len == b->len && !memcmp(a->data, b->data, a->len);
+}
+
+/* Where to send to reach a socket bound to local: a wildcard address becomes loopback. */
+static socklen_t reach(const InetSkEntry *e, struct sockaddr_storage *to)
+{
+	memcpy(to, e->local.data, e->local.len);
+	if (e->family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)to;
+		if (s->sin_addr.s_addr == htonl(INADDR_ANY))
+			s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)to;
+		if (IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr))
+			s->sin6_addr = in6addr_loopback;
+	}
+	return e->local.len;
+}
+
+/*
+ * The datagrams that waited on UDP socket i, sent again in order from
+ * their senders' addresses: from the restored socket bound there if it is
+ * in the dump, else from a socket of ours bound there for the moment
+ * (IP_FREEBIND, reuse). A sender whose address is taken by a socket
+ * outside the dump cannot be impersonated: that datagram is lost, with a
+ * warning (UDP may lose datagrams).
+ */
+static void udp_refill(struct rst_ctx *ctx, size_t i)
+{
+	const InetSkEntry *e = ctx->files[i]->inet_sk;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+
+	if (!e->has_local || e->n_queue != e->n_queue_from)
+		return;
+	tolen = reach(e, &to);
+	for (size_t k = 0; k < e->n_queue; k++) {
+		const ProtobufCBinaryData *from = &e->queue_from[k];
+		int s = -1, own = -1;
+		for (size_t j = 0; j < ctx->nr_files && s < 0; j++) {
+			const FileEntry *o = ctx->files[j];
+			if (o->kind == FILE_KIND__FILE_INET && o->inet_sk->type == SOCK_DGRAM &&
+			    o->inet_sk->has_local && same_addr(&o->inet_sk->local, from) &&
+			    ctx->file_fds[j] >= 0)
+				s = ctx->file_fds[j];
+		}
+		if (s < 0 && from->len >= sizeof(sa_family_t)) {
+			own = socket(e->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (own >= 0 && (setint(own, SOL_SOCKET, SO_REUSEADDR, 1) ||
+					 setint(own, SOL_SOCKET, SO_REUSEPORT, 1) ||
+					 setint(own, e->family == AF_INET ? SOL_IP : SOL_IPV6,
+						e->family == AF_INET ? IP_FREEBIND : IPV6_FREEBIND, 1) ||
+					 bind(own, (const struct sockaddr *)from->data, from->len) < 0)) {
+				close(own);
+				own = -1;
+			}
+			s = own;
+		}
+		if (s < 0 || sendto(s, e->queue[k].data, e->queue[k].len, MSG_DONTWAIT,
+				    (struct sockaddr *)&to, tolen) != (ssize_t)e->queue[k].len)
+			pr_warn("a datagram of %zu bytes that waited on UDP file %u is lost: its sender's address is taken",
+				e->queue[k].len, ctx->files[i]->id);
+		if (own >= 0)
+			close(own);
+	}
+}
+
 /*
  * Every task is restored: connections leave repair mode (the window probe
  * tells the peer where we are) and send what the dumped socket had not
@@ -120,6 +192,8 @@ int restore_inet_finish(struct rst_ctx *ctx)
 		const FileEntry *f = ctx->files[i];
 		const InetSkEntry *e = f->inet_sk;
 		int sk = ctx->file_fds[i], err;
+		if (f->kind == FILE_KIND__FILE_INET && e->type == SOCK_DGRAM && e->n_queue && sk >= 0)
+			udp_refill(ctx, i);
 		if (f->kind != FILE_KIND__FILE_INET || e->type != SOCK_STREAM ||
 		    e->state != TCP_ESTABLISHED || sk < 0)
 			continue;

@@ -943,6 +943,13 @@ static int check_file(const struct img *img, const void *msg)
 			return img_bad(img, "inet_sk.send_queue/recv_queue", "implausibly large");
 		if (n->has_snd_wscale && (n->snd_wscale > 14 || n->rcv_wscale > 14))
 			return img_bad(img, "inet_sk.snd_wscale/rcv_wscale", "window scale above 14");
+		if (n->n_queue != n->n_queue_from || n->n_queue > 4096 ||
+		    (n->n_queue && n->type != SOCK_DGRAM))
+			return img_bad(img, "inet_sk.queue", "%zu datagrams with %zu senders", n->n_queue,
+				       n->n_queue_from);
+		for (size_t i = 0; i < n->n_queue; i++)
+			if (n->queue[i].len > 65536 || n->queue_from[i].len != alen)
+				return img_bad(img, "inet_sk.queue/queue_from", "datagram %zu", i);
 		break;
 	}
 	case FILE_KIND__FILE_UNIX: {
