@@ -308,7 +308,7 @@ static struct tstate {
 	unsigned long fs, gs;
 	unsigned long *tls_addr;
 	int *tid_addr;
-	struct rseq *rseq;		/* NULL: glibc did not register rseq */
+	struct rseq *rseq;		/* glibc's rseq area of the thread */
 	int rseq_probe;			/* errno of registering it again: EBUSY */
 } tstates[NSTATE];
 
@@ -352,32 +352,15 @@ static void check_rseq(struct tstate *t)
 	struct rseq *rs = rseq_area();
 	int i = t->idx, err;
 
-	if (!t->rseq) {
-		if (!i)
-			dprintf(1, "victim: glibc did not register rseq (__rseq_size 0): rseq not "
-				"checked\n");
-		return;
-	}
 	CR_CHECK(rs == t->rseq, "thread %d: rseq area at %p, was %p", i, (void *)rs,
 		 (void *)t->rseq);
-	if (t->rseq_probe == EBUSY) {
-		err = rseq_probe(rs);
-		CR_CHECK(err == EBUSY, "thread %d: rseq area %p not registered as before: "
-			 "registering it again gives %s (%s)", i, (void *)rs,
-			 err ? strerror(err) : "success",
-			 !err ? "it was not registered" :
-			 err == EPERM ? "registered with another signature than RSEQ_SIG" :
-			 err == EINVAL ? "registered elsewhere or with another length" : "?");
-	} else if (!i) {
-		dprintf(1, "victim: registering glibc's rseq area again gives %s, not EBUSY: "
-			"registration not checked\n", strerror(t->rseq_probe));
-	}
-	if (cpu_b < 0) {
-		if (!i)
-			dprintf(1, "victim: only one CPU available: rseq cpu_id updates not "
-				"checked\n");
-		return;
-	}
+	err = rseq_probe(rs);
+	CR_CHECK(err == EBUSY, "thread %d: rseq area %p not registered as before: "
+		 "registering it again gives %s (%s)", i, (void *)rs,
+		 err ? strerror(err) : "success",
+		 !err ? "it was not registered" :
+		 err == EPERM ? "registered with another signature than RSEQ_SIG" :
+		 err == EINVAL ? "registered elsewhere or with another length" : "?");
 	/* Moved to another CPU, the thread must find it in its rseq area on return. */
 	for (int k = 0; k < 2; k++) {
 		int cpu = k ? cpu_b : cpu_a;
@@ -522,10 +505,8 @@ static void *state_thread(void *arg)
 	CR_SETUP(!syscall(SYS_arch_prctl, ARCH_GET_FS, &t->fs), "ARCH_GET_FS");
 	CR_SETUP(!syscall(SYS_arch_prctl, ARCH_GET_GS, &t->gs), "ARCH_GET_GS");
 	CR_SETUP(!prctl(PR_GET_TID_ADDRESS, &t->tid_addr), "PR_GET_TID_ADDRESS");
-	if (__rseq_size) {
-		t->rseq = rseq_area();
-		t->rseq_probe = rseq_probe(t->rseq);
-	}
+	t->rseq = rseq_area();
+	t->rseq_probe = rseq_probe(t->rseq);
 	if (i == ROBUST_THREAD) {
 		errno = pthread_mutex_lock(&robust_mutex);
 		CR_SETUP(!errno, "pthread_mutex_lock");
@@ -570,6 +551,10 @@ static int victim_per_thread_state(void *arg)
 	for (int c = 0; c < CPU_SETSIZE && cpu_b < 0; c++)
 		if (CPU_ISSET(c, &cpus_allowed))
 			*(cpu_a < 0 ? &cpu_a : &cpu_b) = c;
+	if (cpu_b < 0)
+		CR_VICTIM_SKIP("one CPU only: a thread's rseq cpu_id cannot be seen to follow it");
+	if (!__rseq_size)
+		CR_VICTIM_SKIP("glibc registered no rseq area (tunable glibc.pthread.rseq=0?)");
 	CR_SETUP(cr_read_file("/proc/self/comm", comm, sizeof(comm)) > 0, "read /proc/self/comm");
 
 	for (int i = 0; i < NSTATE; i++) {
@@ -579,6 +564,10 @@ static int victim_per_thread_state(void *arg)
 	deadline = now_ms() + SETUP_MS;
 	CR_SETUP(SPIN_UNTIL(load32(&state_arrived) == NSTATE, deadline), "%u of %d threads ready",
 		 load32(&state_arrived), NSTATE);
+	for (int i = 0; i < NSTATE; i++)
+		CR_SETUP(tstates[i].rseq_probe == EBUSY,
+			 "thread %d: registering glibc's rseq area again gives %s, not EBUSY", i,
+			 strerror(tstates[i].rseq_probe));
 	/* A private signal for each thread, sent by the main thread to that thread only. */
 	for (int i = 0; i < NSTATE; i++) {
 		siginfo_t si = { .si_signo = STATE_SIG(i), .si_code = SI_QUEUE, .si_pid = me,
