@@ -484,9 +484,6 @@ static int collect_thread(struct dump_task *task, struct dump_thread *d, bool le
 {
 	pid_t tid = d->it->pid;
 	char name[64];
-	size_t room;
-	uint64_t scratch = infect_scratch(&task->it, &room);
-	long ret;
 	int err;
 
 	snprintf(name, sizeof(name), "task/%d/comm", tid);
@@ -500,22 +497,16 @@ static int collect_thread(struct dump_task *task, struct dump_thread *d, bool le
 		pr_perror("cannot read the robust futex list of thread %d", tid);
 		return err;
 	}
-	err = infect_syscall(d->it, SYS_prctl, &ret, PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0);
-	if (!err && ret)
-		err = ret;
-	if (!err)
-		err = infect_read(&task->it, &d->clear_tid, scratch, sizeof(d->clear_tid));
+	err = infect_syscall_out(d->it, &task->it, SYS_prctl, PR_GET_TID_ADDRESS, &d->clear_tid,
+				 sizeof(d->clear_tid));
 	if (err) {
 		pr_errno(err, "cannot read the clear_child_tid address of thread %d", tid);
 		return err;
 	}
 	if (leader) {
 		uint32_t sub = 0;
-		err = infect_syscall(d->it, SYS_prctl, &ret, PR_GET_CHILD_SUBREAPER, scratch, 0, 0, 0, 0);
-		if (!err && ret)
-			err = ret;
-		if (!err)
-			err = infect_read(&task->it, &sub, scratch, sizeof(sub));
+		err = infect_syscall_out(d->it, &task->it, SYS_prctl, PR_GET_CHILD_SUBREAPER, &sub,
+					 sizeof(sub));
 		if (err) {
 			pr_errno(err, "cannot read the child subreaper flag of %d", tid);
 			return err;
@@ -531,11 +522,7 @@ static int collect_thread(struct dump_task *task, struct dump_thread *d, bool le
 		int32_t flags, pad;
 		uint64_t size;
 	} ss;
-	err = infect_syscall(d->it, SYS_sigaltstack, &ret, 0, scratch, 0, 0, 0, 0);
-	if (!err && ret)
-		err = ret;
-	if (!err)
-		err = infect_read(&task->it, &ss, scratch, sizeof(ss));
+	err = infect_syscall_out(d->it, &task->it, SYS_sigaltstack, 0, &ss, sizeof(ss));
 	if (err) {
 		pr_errno(err, "cannot read the signal stack of thread %d", tid);
 		return err;

@@ -45,32 +45,29 @@ struct page_writer {
 	int tfd[PARASITE_MAX_PIPES][2];		/* the task's fds */
 };
 
-static int pw_flush_entry(struct page_writer *pw)
+/* Write the pending run [*start, +*len) as a pagemap entry with flags, if any. */
+static int pw_flush_run(struct page_writer *pw, uint64_t start, uint64_t *len, uint32_t flags)
 {
 	PagemapEntry e = PAGEMAP_ENTRY__INIT;
 
-	if (!pw->run_len)
+	if (!*len)
 		return 0;
-	e.vaddr = pw->run_start;
-	e.nr_pages = pw->run_len / IMG_PAGE_SIZE;
+	e.vaddr = start;
+	e.nr_pages = *len / IMG_PAGE_SIZE;
 	e.has_flags = true;
-	e.flags = PE_PRESENT;
-	pw->run_len = 0;
+	e.flags = flags;
+	*len = 0;
 	return img_write(pw->pagemap, &e);
+}
+
+static int pw_flush_entry(struct page_writer *pw)
+{
+	return pw_flush_run(pw, pw->run_start, &pw->run_len, PE_PRESENT);
 }
 
 static int pw_flush_parent(struct page_writer *pw)
 {
-	PagemapEntry e = PAGEMAP_ENTRY__INIT;
-
-	if (!pw->parent_len)
-		return 0;
-	e.vaddr = pw->parent_start;
-	e.nr_pages = pw->parent_len / IMG_PAGE_SIZE;
-	e.has_flags = true;
-	e.flags = PE_PARENT;
-	pw->parent_len = 0;
-	return img_write(pw->pagemap, &e);
+	return pw_flush_run(pw, pw->parent_start, &pw->parent_len, PE_PARENT);
 }
 
 /* Pages the task still shares with its parent: an entry, no data. */

@@ -136,16 +136,10 @@ static int parse_timers(struct dump_task *task, TaskCoreEntry *tc)
 static int timer_state(struct dump_task *task, PosixTimerEntry *t)
 {
 	struct itimerspec its;
-	size_t room;
-	uint64_t scratch = infect_scratch(&task->it, &room);
 	long ret;
 	int err;
 
-	err = infect_syscall(&task->it, SYS_timer_gettime, &ret, t->id, scratch, 0, 0, 0, 0);
-	if (!err && ret)
-		err = ret;
-	if (!err)
-		err = infect_read(&task->it, &its, scratch, sizeof(its));
+	err = infect_syscall_out(&task->it, &task->it, SYS_timer_gettime, t->id, &its, sizeof(its));
 	if (!err)
 		err = infect_syscall(&task->it, SYS_timer_getoverrun, &ret, t->id, 0, 0, 0, 0, 0);
 	if (!err && ret < 0)

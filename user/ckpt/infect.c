@@ -373,10 +373,27 @@ int infect_seize_thread(pid_t tid, const struct infect_task *leader, struct infe
 	return 0;
 }
 
-uint64_t infect_scratch(const struct infect_task *leader, size_t *ret_len)
+/* The parasite's args area, free between parasite calls; 0 before injection. */
+static uint64_t infect_scratch(const struct infect_task *leader, size_t *ret_len)
 {
 	*ret_len = sizeof(*leader->pargs);
 	return leader->parasite ? leader->parasite + blob_map_size(BLOB_PARASITE) : 0;
+}
+
+int infect_syscall_out(struct infect_task *t, const struct infect_task *leader, long nr,
+		       uint64_t a1, void *out, size_t len)
+{
+	size_t room;
+	uint64_t scratch = infect_scratch(leader, &room);
+	long ret;
+	int err;
+
+	if (!scratch || len > room)
+		return -ENOSPC;
+	err = infect_syscall(t, nr, &ret, a1, scratch, 0, 0, 0, 0);
+	if (!err && ret)
+		err = ret;
+	return err ? err : infect_read(leader, out, scratch, len);
 }
 
 int infect_read(const struct infect_task *t, void *buf, uint64_t addr, size_t len)

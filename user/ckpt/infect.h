@@ -61,10 +61,12 @@ int infect_seize(pid_t pid, struct infect_task *t);
 int infect_seize_thread(pid_t tid, const struct infect_task *leader, struct infect_task *t);
 
 /*
- * Address and size of scratch memory in the task, in the injected
- * parasite's args area (0 before injection); free between parasite calls.
+ * Run system call nr(a1, buf) in thread t, buf being the leader's scratch
+ * area, and copy len bytes of the answer into out. 0 or -errno (the
+ * call's own error included). Does not log.
  */
-uint64_t infect_scratch(const struct infect_task *leader, size_t *ret_len);
+int infect_syscall_out(struct infect_task *t, const struct infect_task *leader, long nr,
+		       uint64_t a1, void *out, size_t len);
 
 /* process_vm_readv of len bytes at addr; 0 or -errno. Does not log. */
 int infect_read(const struct infect_task *t, void *buf, uint64_t addr, size_t len);
