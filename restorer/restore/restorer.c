@@ -553,6 +553,17 @@ static void queue_private(struct restorer_thread *th)
 	}
 }
 
+/* Until every other thread is done (or one failed: the engine sees it). */
+static void wait_threads(void)
+{
+	struct restorer_thread *th = at(args->threads_off);
+
+	for (__u32 k = 1; k < args->nr_threads; k++)
+		while (__atomic_load_n(&th[k].status, __ATOMIC_ACQUIRE) == RESTORER_STATUS_RUNNING &&
+		       __atomic_load_n(&args->status, __ATOMIC_ACQUIRE) >= 0)
+			sys_sched_yield();
+}
+
 /*
  * What each thread sets for itself: these are per-task in the kernel
  * (credentials, name, timer slack, no_new_privs, TLS bases, rseq,
@@ -572,6 +583,12 @@ static void set_thread_attrs(struct restorer_thread *th, int leader)
 		fail(ret, "PR_SET_TIMERSLACK");
 	/* After the credentials: changing them resets both. */
 	if (leader) {
+		/*
+		 * Dumpable belongs to the mm, and a credential change by any
+		 * thread resets it (commit_creds): set it once every other
+		 * thread is past its own set_creds.
+		 */
+		wait_threads();
 		ret = sys_prctl(PR_SET_PDEATHSIG, args->pdeathsig, 0, 0, 0);
 		if (ret)
 			fail(ret, "PR_SET_PDEATHSIG");
@@ -617,7 +634,7 @@ static void thread_main(void *arg)
 	struct restorer_thread *th = arg;
 
 	set_thread_attrs(th, 0);
-	th->status = RESTORER_STATUS_DONE;
+	__atomic_store_n(&th->status, RESTORER_STATUS_DONE, __ATOMIC_RELEASE);
 	restorer_sigreturn(th->sigframe, NULL);
 }
 

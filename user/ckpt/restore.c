@@ -1037,6 +1037,7 @@ static int do_restore(struct restore_opts *o)
 		err = write_pidfile(o->pidfile, ctx.tasks[0].pid);
 	if (err) {
 		kill_tasks(&ctx);
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
 		free_ctx(&ctx);
 		return -1;
 	}

@@ -72,8 +72,7 @@ struct rst_task {
 	uint64_t premap_area_len;
 	uint64_t region;	/* where the restorer lives in the task */
 	size_t region_len;
-	uint64_t stack_top;	/* the leader's restorer stack */
-	uint64_t thread_stacks;	/* thread k >= 1: stack ends at + k * size */
+	uint64_t stack_top;	/* the leader's restorer stack; the other threads' follow it */
 	void *args;		/* struct restorer_args and its arrays */
 	size_t args_len;
 };

@@ -721,7 +721,8 @@ static void fill_task_state(struct rst_task *t, struct restorer_args *a, const s
 		const ThreadCoreEntry *th = t->core->threads[k];
 		struct restorer_thread *o = &rt[k];
 		o->tid = th->tid;
-		o->stack_top = t->thread_stacks + (k + 1) * RESTORER_THREAD_STACK_SIZE;
+		/* Thread k >= 1: the k-th stack after the leader's. */
+		o->stack_top = k ? t->stack_top + k * RESTORER_THREAD_STACK_SIZE : 0;
 		o->nr_pending = th->n_pending;
 		o->pending_off = pending;
 		for (size_t i = 0; i < th->n_pending; i++, pending += 128)
@@ -1116,19 +1117,22 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		pr_errno(err, "cannot read /proc/self/maps");
 		goto out;
 	}
-	err = find_region(t, own, nown, t->region_len, &t->region);
+	uint64_t region;
+	err = find_region(t, own, nown, t->region_len, &region);
 	if (err)
 		goto out;
 	/* Hold the place in ckpt too, so nothing lands there before the fork. */
-	void *p = mmap((void *)t->region, t->region_len, PROT_NONE,
+	void *p = mmap((void *)region, t->region_len, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (p != (void *)t->region) {
+	if (p != (void *)region) {
 		err = p == MAP_FAILED ? -errno : -EEXIST;
-		pr_errno(err, "cannot reserve %#llx for the restorer", (unsigned long long)t->region);
+		pr_errno(err, "cannot reserve %#llx for the restorer", (unsigned long long)region);
 		if (p != MAP_FAILED)
 			munmap(p, t->region_len);
 		goto out;
 	}
+	/* Ours from here: free_ctx unmaps it. */
+	t->region = region;
 	t->args = calloc(1, t->args_len);
 	if (!t->args) {
 		err = -ENOMEM;
@@ -1137,8 +1141,6 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	uint64_t args_addr = t->region + blob_map_size(BLOB_RESTORER);
 	struct restorer_args *a = t->args;
 	t->stack_top = args_addr + l.total + RESTORER_STACK_SIZE;
-	/* Thread k >= 1 gets the stack that ends at thread_stacks + k * size. */
-	t->thread_stacks = t->stack_top - RESTORER_THREAD_STACK_SIZE;
 	a->magic = RESTORER_MAGIC;
 	a->version = RESTORER_ABI_VERSION;
 	a->log_fd = t->fd_base;
