@@ -699,7 +699,7 @@ static int open_dir(const char *dir)
 	return fd;
 }
 
-static int dump_attempt(struct dump_opts *o, bool last)
+static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .last_attempt = last };
 	uint64_t t_freeze = 0, t_end;
@@ -801,27 +801,30 @@ release:
 	free(ctx.shm_dumped);
 	free(last_child);
 	close(ctx.dirfd);
+	*ret_retry = err && ctx.retry;
 	return err;
 }
 
 /*
  * A moment the tree cannot be dumped in (a listener with connections the
- * task has not accepted yet) ends the attempt with -EAGAIN: every task is
+ * task has not accepted yet) ends the attempt with ctx->retry set: every task is
  * let go, runs a little, and the dump starts over, a bounded number of
  * times.
  */
 static int do_dump(struct dump_opts *o)
 {
-	int err = -EAGAIN;
+	bool retry = true;
+	int err = 0;
 
-	for (int attempt = 1; attempt <= DUMP_ATTEMPTS && err == -EAGAIN; attempt++) {
+	for (int attempt = 1; attempt <= DUMP_ATTEMPTS && retry; attempt++) {
 		if (attempt > 1) {
 			struct timespec pause = { 0, attempt * 20 * 1000 * 1000 };
 			pr_info("the tree is in a state ckpt cannot dump; trying again (%d of %d)",
 				attempt, DUMP_ATTEMPTS);
 			nanosleep(&pause, NULL);
 		}
-		err = dump_attempt(o, attempt == DUMP_ATTEMPTS);
+		retry = false;
+		err = dump_attempt(o, attempt == DUMP_ATTEMPTS, &retry);
 	}
 	return err;
 }

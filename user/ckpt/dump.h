@@ -71,6 +71,7 @@ struct dump_ctx {
 	struct dump_shm_range *shm_dumped;
 	size_t nr_shm_dumped;
 	bool last_attempt;		/* a passing state is an error now, not a retry */
+	bool retry;			/* this attempt failed on a passing state: try again */
 	char net_lock[64];		/* the nftables table holding the peers off, or "" */
 	int *repair_sks;		/* our copies of TCP sockets held in repair mode */
 	int *blocked_sks;		/* listeners dropping new SYNs during the dump */
@@ -136,6 +137,7 @@ int dump_files_ghost(struct dump_ctx *ctx, const char *proc, const char *what, c
  * silently, false takes it out of repair mode.
  */
 int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSkEntry **ret);
+/* Hold a copy of sk until dump_inet_done() (which takes it out of repair mode). */
 int dump_inet_keep(struct dump_ctx *ctx, int sk);
 /*
  * 0, or -EAGAIN (-EOPNOTSUPP on the last attempt, logged) when a TCP

@@ -159,7 +159,8 @@ int dump_aio_collect(struct dump_task *task, MmEntry *mm)
 		err = check_live(task, mm->aio_rings[i]);
 		if (!err)
 			err = read_hdr(task, mm->aio_rings[i], &h);
-		tails[i] = h.tail;
+		if (!err)
+			tails[i] = h.tail;
 	}
 	/* Until no tail moved for AIO_QUIET_MS (see the top of this file). */
 	while (!err && now_ms() - quiet < AIO_QUIET_MS) {

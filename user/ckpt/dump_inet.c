@@ -13,6 +13,7 @@
 #define LOG_PREFIX "files: "
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -77,7 +78,6 @@ static int peek_queue(int sk, int queue, size_t len, ProtobufCBinaryData *b,
 		      protobuf_c_boolean *has)
 {
 	uint8_t *buf = malloc(len ? len : 1);
-	size_t got = 0;
 	int err = 0;
 
 	if (!buf)
@@ -86,19 +86,13 @@ static int peek_queue(int sk, int queue, size_t len, ProtobufCBinaryData *b,
 		err = -errno;
 		goto out;
 	}
-	while (got < len) {
-		ssize_t n = recv(sk, buf + got, len - got, MSG_PEEK | MSG_DONTWAIT);
-		if (n <= 0) {
+	/* MSG_PEEK starts over from the head each time: one call must take it all. */
+	if (len) {
+		ssize_t n = recv(sk, buf, len, MSG_PEEK | MSG_DONTWAIT);
+		if (n != (ssize_t)len) {
 			err = n < 0 ? -errno : -EIO;
 			goto out;
 		}
-		/* MSG_PEEK starts over from the head each time: one call must do. */
-		got = n;
-		break;
-	}
-	if (got != len) {
-		err = -EIO;
-		goto out;
 	}
 	b->data = buf;
 	b->len = len;
@@ -162,7 +156,7 @@ static int peek_datagrams(int sk, InetSkEntry *e)
 	return err;
 }
 
-static int dump_tcp_established(int sk, pid_t pid, int fd, InetSkEntry *e)
+static int dump_tcp_established(struct dump_ctx *ctx, int sk, pid_t pid, int fd, InetSkEntry *e)
 {
 	struct tcp_info ti;
 	struct tcp_repair_window w;
@@ -175,6 +169,10 @@ static int dump_tcp_established(int sk, pid_t pid, int fd, InetSkEntry *e)
 	if (ioctl(sk, SIOCINQ, &inq) < 0 || ioctl(sk, SIOCOUTQ, &outq) < 0 ||
 	    ioctl(sk, SIOCOUTQNSD, &unsent) < 0)
 		return -errno;
+	/* Kept from now on: dump_inet_done() takes it out of repair mode, whatever fails. */
+	err = dump_inet_keep(ctx, sk);
+	if (err)
+		return err;
 	if (setsockopt(sk, SOL_TCP, TCP_REPAIR, &on, sizeof(on)) < 0) {
 		err = -errno;
 		pr_perror("cannot put the TCP connection of fd %d of %d in repair mode", fd, pid);
@@ -319,6 +317,7 @@ int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSk
 				pr_info("fd %d of %d: a TCP listener with %u connection(s) not accepted yet",
 					fd, pid, ti.tcpi_unacked);
 			err = ctx->last_attempt ? -EOPNOTSUPP : -EAGAIN;
+			ctx->retry = !ctx->last_attempt;
 			break;
 		}
 		e->has_backlog = true;
@@ -328,13 +327,7 @@ int dump_inet_socket(struct dump_ctx *ctx, pid_t pid, int fd, int domain, InetSk
 	case TCP_ESTABLISHED:
 		err = sock_names(sk, e, true);
 		if (!err)
-			err = dump_tcp_established(sk, pid, fd, e);
-		if (!err) {
-			/* Keep our copy: it keeps the socket in repair mode (dump_inet_done). */
-			err = dump_inet_keep(ctx, sk);
-			if (!err)
-				sk = -1;
-		}
+			err = dump_tcp_established(ctx, sk, pid, fd, e);
 		break;
 	default:
 		pr_err("fd %d of %d is a TCP socket in state %s; not supported yet", fd, pid,
@@ -437,6 +430,7 @@ int dump_inet_check_listeners(struct dump_ctx *ctx, bool block)
 				}
 				pr_info("fd %d of %d: a TCP listener with connection(s) not accepted yet",
 					fd, t->pid);
+				ctx->retry = true;
 				return -EAGAIN;
 			}
 		}
@@ -448,11 +442,15 @@ int dump_inet_check_listeners(struct dump_ctx *ctx, bool block)
 int dump_inet_keep(struct dump_ctx *ctx, int sk)
 {
 	int *n = realloc(ctx->repair_sks, (ctx->nr_repair_sks + 1) * sizeof(*n));
+	int keep;
 
 	if (!n)
 		return -ENOMEM;
 	ctx->repair_sks = n;
-	ctx->repair_sks[ctx->nr_repair_sks++] = sk;
+	keep = fcntl(sk, F_DUPFD_CLOEXEC, 0);
+	if (keep < 0)
+		return -errno;
+	ctx->repair_sks[ctx->nr_repair_sks++] = keep;
 	return 0;
 }
 
