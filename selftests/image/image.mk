@@ -7,3 +7,14 @@ $(B)/selftests/image/image_test: selftests/image/image_test.c $(B)/libckpt.a $(P
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(USER_INC) -o $@ $< $(B)/libckpt.a $(PKG_LIBS)
+
+# changelog_test: the trackd changelog codec (harness-based) and `ckpt show --log`, which it runs
+# from build/ckpt (or $CKPT).
+SELFTEST_BINS += $(B)/selftests/image/changelog_test
+
+$(B)/selftests/image/changelog_test: selftests/image/changelog_test.c $(SELFTEST_LIB) \
+		$(B)/libckpt.a $(PROTO_H) $(wildcard selftests/lib/*.h user/lib/*.h)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SELFTEST_CFLAGS) $(USER_INC) $(LDFLAGS) -o $@ $< $(SELFTEST_LIB) \
+		$(B)/libckpt.a $(PKG_LIBS)

@@ -13,7 +13,8 @@ static const struct ckpt_cmd cmds[] = {
 	  "checkpoint process trees into DIR" },
 	{ "restore", cmd_restore, "restore -D DIR [-d] [--pidfile FILE] [--shell-job]",
 	  "restore the trees saved in DIR" },
-	{ "show", cmd_show, "show DIR|FILE [--json]", "decode images" },
+	{ "show", cmd_show, "show DIR|FILE [--json] | show --log LOGDIR [--since SEQ] [--json]",
+	  "decode images or trackd's changelog" },
 };
 
 static void usage(FILE *f)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * ckpt show: decode image files. Messages are walked through their protobuf-c
- * descriptors, so a new field shows up here without code changes; every
- * entry comes from img_read() and has passed the codec's field checks.
+ * ckpt show: decode image files and trackd's changelog. Messages are walked
+ * through their protobuf-c descriptors, so a new field shows up here without
+ * code changes; every entry comes from img_read() or cl_next() and has passed
+ * the codec's field checks.
  */
 #define LOG_PREFIX "show: "
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -18,6 +20,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "changelog.h"
 #include "ckpt.h"
 #include "image.h"
 #include "log.h"
@@ -28,6 +31,8 @@
 struct show {
 	FILE *out;
 	bool json;
+	bool line;		/* text on one line, " name value" per field: changelog records */
+	uint64_t since;		/* changelog records with a greater seq only */
 	int nr_images;		/* images printed so far, for JSON commas */
 };
 
@@ -171,6 +176,18 @@ static bool show_field_is_hex(const char *name)
 	return !strncmp(name, "arg_", 4) || !strncmp(name, "env_", 4) || !strncmp(name, "cap_", 4);
 }
 
+/* ChangelogEntry: the other address-space fields, in hex like start. */
+static bool show_cl_field_is_hex(const ProtobufCMessageDescriptor *d, const char *name)
+{
+	return !strcmp(d->name, "ChangelogEntry") &&
+	       (!strcmp(name, "len") || !strcmp(name, "old_start") || !strcmp(name, "old_len"));
+}
+
+static void show_prot(struct show *s, uint64_t v)
+{
+	fprintf(s->out, "%c%c%c", v & 1 ? 'r' : '-', v & 2 ? 'w' : '-', v & 4 ? 'x' : '-');
+}
+
 /* VmaEntry.kind is a plain number in the schema; name it for people. */
 static const char *show_vma_kind(uint32_t kind)
 {
@@ -192,7 +209,7 @@ static void show_message(struct show *s, const ProtobufCMessage *m, int depth);
 static void show_value(struct show *s, const ProtobufCMessageDescriptor *d,
 		       const ProtobufCFieldDescriptor *f, const void *p)
 {
-	bool hex = !s->json && show_field_is_hex(f->name);
+	bool hex = !s->json && (show_field_is_hex(f->name) || show_cl_field_is_hex(d, f->name));
 	FILE *out = s->out;
 
 	switch (f->type) {
@@ -212,7 +229,7 @@ static void show_value(struct show *s, const ProtobufCMessageDescriptor *d,
 		if (s->json)
 			fprintf(out, "%" PRIu32, v);
 		else if (!strcmp(f->name, "prot") && v <= 7)
-			fprintf(out, "%c%c%c", v & 1 ? 'r' : '-', v & 2 ? 'w' : '-', v & 4 ? 'x' : '-');
+			show_prot(s, v);
 		else if (kind)
 			fprintf(out, "%s (%" PRIu32 ")", kind, v);
 		else if (!strcmp(f->name, "mode") || !strcmp(f->name, "umask"))
@@ -233,7 +250,10 @@ static void show_value(struct show *s, const ProtobufCMessageDescriptor *d,
 		/* -1 and friends (RLIM_INFINITY, orig_ax) read better in hex too. */
 		if (!s->json && v >> 63)
 			hex = true;
-		fprintf(out, hex ? "0x%" PRIx64 : "%" PRIu64, v);
+		if (!s->json && !strcmp(f->name, "prot") && v <= 7)
+			show_prot(s, v);
+		else
+			fprintf(out, hex ? "0x%" PRIx64 : "%" PRIu64, v);
 		break;
 	}
 	case PROTOBUF_C_TYPE_FLOAT:
@@ -331,21 +351,23 @@ static void show_field(struct show *s, const ProtobufCMessage *m,
 	if (s->json) {
 		show_json_str(s, f->name);
 		fprintf(s->out, ": ");
+	} else if (s->line) {
+		fprintf(s->out, " %s ", f->name);
 	} else {
 		show_indent(s, depth);
 	}
 
 	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
 		if (msg) {
-			if (!s->json)
+			if (!s->json && !s->line)
 				fprintf(s->out, "%s:\n", f->name);
 			show_message(s, *(ProtobufCMessage *const *)(base + f->offset), depth + 1);
 			return;
 		}
-		if (!s->json)
+		if (!s->json && !s->line)
 			fprintf(s->out, "%s: ", f->name);
 		show_value(s, m->descriptor, f, base + f->offset);
-		if (!s->json)
+		if (!s->json && !s->line)
 			fputc('\n', s->out);
 		return;
 	}
@@ -354,7 +376,7 @@ static void show_field(struct show *s, const ProtobufCMessage *m,
 	const char *arr = *(const char *const *)(base + f->offset);
 	size_t sz = show_elem_size(f->type);
 
-	if (s->json) {
+	if (s->json || s->line) {
 		fputc('[', s->out);
 		for (size_t i = 0; i < n; i++) {
 			if (i)
@@ -385,13 +407,13 @@ static void show_field(struct show *s, const ProtobufCMessage *m,
 	}
 }
 
-/* Text: one line per field at depth; JSON: one object. */
+/* Text: one line per field at depth, or braces on the line; JSON: one object. */
 static void show_message(struct show *s, const ProtobufCMessage *m, int depth)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	bool first = true;
 
-	if (s->json)
+	if (s->json || s->line)
 		fputc('{', s->out);
 	for (unsigned int i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -405,6 +427,8 @@ static void show_message(struct show *s, const ProtobufCMessage *m, int depth)
 	}
 	if (s->json) {
 		fputc('}', s->out);
+	} else if (s->line) {
+		fprintf(s->out, " }");
 	} else if (m->n_unknown_fields) {
 		show_indent(s, depth);
 		fprintf(s->out, "(%u unknown fields)\n", m->n_unknown_fields);
@@ -471,6 +495,113 @@ static void show_skipped(struct show *s, const char *name, const char *why)
 	s->nr_images++;
 }
 
+/* ARMED ranges as [start-end, ...], in hex. */
+static void show_cl_ranges(struct show *s, const ChangelogEntry *e)
+{
+	fprintf(s->out, " ranges [");
+	for (size_t i = 0; i + 1 < e->n_ranges; i += 2)
+		fprintf(s->out, "%s0x%" PRIx64 "-0x%" PRIx64, i ? ", " : "", e->ranges[i],
+			e->ranges[i + 1]);
+	fputc(']', s->out);
+}
+
+/*
+ * A changelog record on one line: seq, seconds since the last START or GAP
+ * (t0_ns), kind, then each field present as show_field() prints it.
+ */
+static void show_cl_line(struct show *s, const ChangelogEntry *e, uint64_t t0_ns)
+{
+	const ProtobufCMessageDescriptor *d = e->base.descriptor;
+	uint64_t dt = e->ts_ns >= t0_ns ? e->ts_ns - t0_ns : t0_ns - e->ts_ns;
+
+	fprintf(s->out, "%" PRIu64 " %c%" PRIu64 ".%06" PRIu64 " %s", e->seq,
+		e->ts_ns >= t0_ns ? '+' : '-', dt / 1000000000, dt % 1000000000 / 1000,
+		cl_kind_name(e->kind));
+	s->line = true;
+	for (unsigned int i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		/* Shown above. */
+		if (!strcmp(f->name, "seq") || !strcmp(f->name, "ts_ns") ||
+		    !strcmp(f->name, "kind"))
+			continue;
+		if (!show_field_present(&e->base, f))
+			continue;
+		if (!strcmp(f->name, "ranges")) {
+			show_cl_ranges(s, e);
+			continue;
+		}
+		show_field(s, &e->base, f, 0);
+		if (e->kind == CL_FORK && !strcmp(f->name, "flags"))
+			fprintf(s->out, " thread %s", e->flags & CLONE_THREAD ? "yes" : "no");
+	}
+	s->line = false;
+	/* No tgids on a LOST: every tracked task may have lost records. */
+	if (e->kind == CL_LOST && !e->n_tgids)
+		fprintf(s->out, " tgids all");
+	fputc('\n', s->out);
+}
+
+/*
+ * The trackd changelog in dirfd: the records with a seq above s->since, one
+ * line or JSON object each. Alone (--log) it is the whole output, a JSON
+ * array; embedded it is one image of `ckpt show DIR`. A torn tail is only a
+ * warning. 0, or -errno after logging why.
+ */
+static int show_log(struct show *s, int dirfd, bool embedded)
+{
+	const char *sep = embedded ? "\n  " : "\n ";
+	struct cl_reader *r;
+	ChangelogEntry *e;
+	uint64_t t0_ns = 0, nr = 0;	/* records read, shown or not */
+	int ret, n = 0;
+
+	if (embedded)
+		show_image_begin(s, CHANGELOG_FILE, "changelog", 0);
+	r = cl_reader_open(dirfd);
+	if (!r) {
+		ret = -errno;
+		if (embedded && s->json) {
+			fprintf(s->out, ", \"error\": ");
+			show_json_str(s, strerror(-ret));
+			fputc('}', s->out);
+		} else if (embedded) {
+			fprintf(s->out, "  cannot be read: %s\n", strerror(-ret));
+		}
+		return ret;
+	}
+	if (s->json)
+		fprintf(s->out, embedded ? ", \"entries\": [" : "[");
+	while ((ret = cl_next(r, &e)) > 0) {
+		nr++;
+		if (e->kind == CL_START || e->kind == CL_GAP)
+			t0_ns = e->ts_ns;
+		if (e->seq > s->since) {
+			if (s->json) {
+				fprintf(s->out, "%s%s", n ? "," : "", sep);
+				show_message(s, &e->base, 0);
+			} else {
+				fprintf(s->out, "%s", embedded ? "  " : "");
+				show_cl_line(s, e, t0_ns);
+			}
+			n++;
+		}
+		cl_entry_free(e);
+	}
+	if (s->json) {
+		fprintf(s->out, "%s]", !n ? "" : embedded ? "\n " : "\n");
+		if (embedded && ret < 0)
+			fprintf(s->out, ", \"error\": \"record %" PRIu64 " is corrupt\"", nr + 1);
+		fprintf(s->out, embedded ? "}" : "\n");
+	} else if (embedded && ret < 0) {
+		fprintf(s->out, "  corrupt record, see the error above\n");
+	} else if (embedded && !n) {
+		fprintf(s->out, "  (no records)\n");
+	}
+	cl_reader_close(r);
+	return ret < 0 ? ret : 0;
+}
+
 /* Decode one file; 0, or -errno after logging why. */
 static int show_image(struct show *s, int dirfd, const char *name)
 {
@@ -479,6 +610,8 @@ static int show_image(struct show *s, int dirfd, const char *name)
 	void *msg;
 	int pid, ret, n = 0;
 
+	if (!strcmp(name, CHANGELOG_FILE))
+		return show_log(s, dirfd, true);
 	kind = img_kind_of_name(name, &pid);
 	if (kind == IMG_PAGES)
 		return show_pages(s, dirfd, name, pid);
@@ -569,7 +702,7 @@ static int show_dir(struct show *s, int dirfd)
 		struct stat st;
 		int pid;
 
-		if (img_kind_of_name(name, &pid) > IMG_PAGES) {
+		if (img_kind_of_name(name, &pid) > IMG_PAGES && strcmp(name, CHANGELOG_FILE)) {
 			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 				show_skipped(s, name, "a directory");
 			else
@@ -585,15 +718,55 @@ static int show_dir(struct show *s, int dirfd)
 
 static void show_usage(FILE *f)
 {
-	fprintf(f, "usage: ckpt show DIR|FILE [--json] [-v[N]] [-o LOG]\n"
+	fprintf(f, "usage: ckpt show DIR|FILE [--since SEQ] [--json] [-v[N]] [-o LOG]\n"
+		   "       ckpt show --log LOGDIR [--since SEQ] [--json] [-v[N]] [-o LOG]\n"
 		   "  decode every image in DIR (inventory and pstree first), or one FILE\n"
-		   "  --json   print one JSON document instead of text\n");
+		   "  --log LOGDIR  print trackd's changelog in LOGDIR, one record a line\n"
+		   "  --since SEQ   changelog records after SEQ only (a seq from 'trackd mark')\n"
+		   "  --json        print JSON instead of text (--log: an array of records)\n");
+}
+
+/* A decimal seq; false when str is not one. */
+static bool show_parse_seq(const char *str, uint64_t *ret_seq)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*str < '0' || *str > '9')
+		return false;
+	errno = 0;
+	v = strtoull(str, &end, 10);
+	if (errno || *end)
+		return false;
+	*ret_seq = v;
+	return true;
+}
+
+/* ckpt show --log LOGDIR: the exit code. */
+static int show_logdir(struct show *s, const char *logdir)
+{
+	int dirfd, ret;
+
+	dirfd = open(logdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		pr_perror("cannot open log directory '%s'", logdir);
+		return 1;
+	}
+	ret = show_log(s, dirfd, false) ? 1 : 0;
+	close(dirfd);
+	if (fflush(s->out) || ferror(s->out)) {
+		pr_perror("cannot write the output");
+		ret = 1;
+	}
+	return ret;
 }
 
 int cmd_show(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "since", required_argument, NULL, 'S' },
 		{ "verbosity", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -601,7 +774,7 @@ int cmd_show(int argc, char **argv)
 	};
 	struct show s = { .out = stdout };
 	char *path, *copy1 = NULL, *copy2 = NULL;
-	const char *dir, *file = NULL;
+	const char *dir, *file = NULL, *logdir = NULL;
 	struct stat st;
 	int opt, dirfd, ret;
 
@@ -610,6 +783,16 @@ int cmd_show(int argc, char **argv)
 		switch (opt) {
 		case 'j':
 			s.json = true;
+			break;
+		case 'L':
+			logdir = optarg;
+			break;
+		case 'S':
+			if (!show_parse_seq(optarg, &s.since)) {
+				pr_err("--since: '%s' is not a sequence number", optarg);
+				show_usage(stderr);
+				return 2;
+			}
 			break;
 		case 'h':
 			show_usage(stdout);
@@ -622,6 +805,13 @@ int cmd_show(int argc, char **argv)
 				show_usage(stderr);
 			return 2;
 		}
+	}
+	if (logdir) {
+		if (optind != argc) {
+			show_usage(stderr);
+			return 2;
+		}
+		return show_logdir(&s, logdir);
 	}
 	if (optind != argc - 1) {
 		show_usage(stderr);
