@@ -429,6 +429,12 @@ static const char *unsupported_mapping(const struct proc_vma *v)
 
 	if (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]"))
 		return NULL;
+	/*
+	 * Write-protect tracking alone (uw) is trackd's: the process holds no
+	 * userfaultfd (an fd of that kind is refused with the files), and in
+	 * async mode the kernel resolves every fault by itself, so the memory
+	 * reads like any other and is restored untracked.
+	 */
 	if (v->vmflags & PROC_VMF_UFFD)
 		return "it is registered with userfaultfd";
 	if (!strcmp(p, "anon_inode:[io_uring]"))

@@ -70,7 +70,7 @@ static uint32_t parse_vmflags(const char *s)
 		{ "gd", PROC_VMF_GROWSDOWN }, { "hg", PROC_VMF_HUGEPAGE }, { "nh", PROC_VMF_NOHUGEPAGE },
 		{ "dd", PROC_VMF_DONTDUMP }, { "dc", PROC_VMF_DONTCOPY }, { "wf", PROC_VMF_WIPEONFORK },
 		{ "lo", PROC_VMF_LOCKED }, { "pf", PROC_VMF_PFNMAP }, { "io", PROC_VMF_IO },
-		{ "um", PROC_VMF_UFFD }, { "uw", PROC_VMF_UFFD }, { "ui", PROC_VMF_UFFD },
+		{ "um", PROC_VMF_UFFD }, { "uw", PROC_VMF_UFFD_WP }, { "ui", PROC_VMF_UFFD },
 		{ "sh", PROC_VMF_SHARED }, { "nr", PROC_VMF_NORESERVE },
 	};
 	uint32_t flags = 0;

@@ -21,9 +21,10 @@ enum {
 	PROC_VMF_LOCKED = 1 << 6,	/* lo */
 	PROC_VMF_PFNMAP = 1 << 7,	/* pf */
 	PROC_VMF_IO = 1 << 8,		/* io */
-	PROC_VMF_UFFD = 1 << 9,		/* um, uw, ui */
+	PROC_VMF_UFFD = 1 << 9,		/* um, ui: a userfaultfd handles its faults */
 	PROC_VMF_SHARED = 1 << 10,	/* sh */
 	PROC_VMF_NORESERVE = 1 << 11,	/* nr */
+	PROC_VMF_UFFD_WP = 1 << 12,	/* uw: write-protect tracking by a userfaultfd */
 };
 
 struct proc_vma {

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Setting up written-page tracking (user/lib/dirty.h) for a process: the
+ * userfaultfd is created by the process itself, through a remote system
+ * call while it is seized, taken out with pidfd_getfd and closed in the
+ * process again, so no fd of ours stays in its table. Used by trackd at
+ * attach time and by the dump at each checkpoint.
+ */
+#ifndef CKPT_WPTRACK_H
+#define CKPT_WPTRACK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "dirty.h"
+#include "infect.h"
+
+/*
+ * Create the uffd inside the seized task t and return our copy (API done,
+ * O_CLOEXEC), or -errno (logged). A process that already uses userfaultfd
+ * (an fd of that kind, or a mapping registered with one) is refused with
+ * -EBUSY and a message naming it: tracking must never interfere.
+ */
+int wptrack_take_uffd(struct infect_task *t);
+
+/*
+ * The same for a process that is not seized: seize its thread-group
+ * leader (after infect_init()), take, release. The process runs on, or
+ * stays stopped, as before, whatever happened.
+ */
+int wptrack_open(pid_t pid);
+
+/*
+ * Register every mapping of pid that can be written and tracked (private
+ * mappings, read-only ones included, and shmem; not shared file mappings,
+ * the vDSO area, AIO rings, device memory, PROT_NONE or MAP_NORESERVE
+ * reservations over 1 GiB) with uffd, and arm it. *ret_armed gets the
+ * ranges now under tracking (malloc'ed, sorted, merged; NULL when none); a
+ * mapping left out, or refused by the kernel (debug log), counts as always
+ * written. On failure nothing stays registered. 0 or -errno (logged).
+ */
+int wptrack_arm(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n);
+
+#endif
