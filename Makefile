@@ -4,7 +4,7 @@
 #   make check      install missing packages, build, run every selftest
 #   make demo       install missing packages, build, checkpoint and restore a live workload
 #   make bench      run the benchmarks in scripts/bench/
-#   make install    install ckpt into $(DESTDIR)$(PREFIX)/sbin
+#   make install    install ckpt and trackd into $(DESTDIR)$(PREFIX)/sbin
 
 .DELETE_ON_ERROR:
 # Generated files are kept, so a rebuild does not recompile everything.
@@ -38,9 +38,10 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
-all: ckpt selftests
+all: ckpt trackd selftests
 
 include proto/proto.mk
+include bpf/bpf.mk
 include restorer/restorer.mk
 include user/user.mk
 include selftests/selftests.mk
@@ -57,8 +58,9 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory ckpt
 	$(Q)scripts/demo.sh
 
-install: ckpt
+install: ckpt trackd
 	install -D -m 0755 $(B)/ckpt $(DESTDIR)$(PREFIX)/sbin/ckpt
+	install -D -m 0755 $(B)/trackd $(DESTDIR)$(PREFIX)/sbin/trackd
 
 clean:
 	rm -rf $(B)

@@ -41,7 +41,7 @@ $(B)/selftests/%: selftests/%.c $(SELFTEST_LIB) $(wildcard selftests/lib/*.h)
 
 selftests: $(SELFTEST_BINS)
 
-run_tests: ckpt selftests
+run_tests: ckpt trackd selftests
 	$(Q)B=$(B) selftests/run_tests.sh $(SELFTEST_BINS)
 
 .PHONY: selftests run_tests

@@ -2,13 +2,14 @@
 # scripts/bench: the benchmark driver and its victim, built into build/bench/.
 #   make bench                          every scenario, 1 warm-up + 5 measured runs
 #   make bench BENCH_ARGS='-s dump-restore-1g -r 9'
+#   then build/bench/trackd-bench (trackd's cost: fork, mmap, first writes, 50k records/s)
 #   then scripts/bench/redis_bench.sh (redis-server with ~1 GiB and a client; REDIS_RUNS=0 skips)
 #   make bench BENCH_ARGS='-s tree-10,tree-25,tree-50'   the tree at three sizes
 # Timing is reported, never asserted.
 
 BENCH_DIR  := $(B)/bench
 BENCH_ARGS ?=
-BENCH_BINS := $(BENCH_DIR)/ckpt-bench $(BENCH_DIR)/bench_victim
+BENCH_BINS := $(BENCH_DIR)/ckpt-bench $(BENCH_DIR)/bench_victim $(BENCH_DIR)/trackd-bench
 
 BENCH_HDRS := scripts/bench/bench_pattern.h scripts/bench/bench_victim.h
 
@@ -16,6 +17,13 @@ $(BENCH_DIR)/ckpt-bench: scripts/bench/ckpt_bench.c $(BENCH_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+# trackd's cost for tracked and untracked processes: make bench TRACKD_BENCH_ARGS='-r 9'
+TRACKD_BENCH_ARGS ?=
+$(BENCH_DIR)/trackd-bench: scripts/bench/trackd_bench.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # -pthread: the threads-* scenarios' victim.
 $(BENCH_DIR)/bench_victim: scripts/bench/bench_victim.c $(BENCH_HDRS)
@@ -25,8 +33,9 @@ $(BENCH_DIR)/bench_victim: scripts/bench/bench_victim.c $(BENCH_HDRS)
 
 # REDIS_RUNS=0 skips the redis-1g scenario (scripts/bench/redis_bench.sh).
 REDIS_RUNS ?= 3
-bench: ckpt $(BENCH_BINS)
+bench: ckpt trackd $(BENCH_BINS)
 	$(Q)$(BENCH_DIR)/ckpt-bench $(BENCH_ARGS)
+	$(Q)$(BENCH_DIR)/trackd-bench -T $(B)/trackd $(TRACKD_BENCH_ARGS)
 	$(Q)if [ "$(REDIS_RUNS)" != 0 ]; then scripts/bench/redis_bench.sh $(REDIS_RUNS); fi
 
 .PHONY: bench

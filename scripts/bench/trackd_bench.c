@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * trackd-bench: what trackd costs the processes it watches and the ones it does not.
+ *
+ * A worker process runs one loop on request and reports its time; it runs under three
+ * modes, in the same run, alternating:
+ *   off        no trackd at all (the baseline)
+ *   untracked  trackd attached to another, idle process: the worker is not tracked
+ *   tracked    trackd attached to the worker (with written-page tracking armed)
+ * Loops:
+ *   fork-exit    fork, child _exit, waitpid                    (per-iteration cost)
+ *   mmap-munmap  mmap 4 KiB anonymous + munmap                 (two records per iteration)
+ *   first-write  one byte into each page of 256 MiB that was populated before trackd
+ *                attached: with tracking armed each first write takes a write-protect fault
+ * And one load scenario:
+ *   event-rate   the tracked worker makes 50,000 mmap/munmap records per second for 2 s
+ *                with the default ring; trackd's status must report no loss.
+ *
+ * Output: a BENCH line per result (scenario, metric, unit, median, spread, runs, kernel,
+ * CPU), then a table with the slowdown of each mode against `off`. Nothing is asserted.
+ *
+ *   trackd-bench [-r RUNS] [-s SCENARIO[,...]] [-T TRACKD]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE		4096ul
+#define WRITE_LEN	(256ul << 20)
+#define RATE		50000	/* records per second */
+#define RATE_SECS	2
+
+enum mode { MODE_OFF, MODE_UNTRACKED, MODE_TRACKED, NR_MODES };
+static const char *const mode_names[NR_MODES] = { "off", "untracked", "tracked" };
+
+enum loop { LOOP_FORK, LOOP_MMAP, LOOP_WRITE, LOOP_RATE, NR_LOOPS };
+static const struct {
+	const char *name;
+	long iters;
+	const char *what;
+} loops[NR_LOOPS] = {
+	[LOOP_FORK] = { "fork-exit", 2000, "fork + _exit + waitpid" },
+	[LOOP_MMAP] = { "mmap-munmap", 200000, "mmap 4 KiB + munmap" },
+	[LOOP_WRITE] = { "first-write", WRITE_LEN / PAGE, "first write to a page" },
+	[LOOP_RATE] = { "event-rate", (long)RATE * RATE_SECS / 2, "paced mmap + munmap" },
+};
+
+static char trackd[PATH_MAX] = "build/trackd";
+static char kernel_release[65] = "unknown", cpu_model[128] = "unknown";
+static char tmpdir[PATH_MAX];
+static int runs = 5;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "trackd-bench: error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	kill(0, SIGKILL);	/* workers and a trackd of ours; we lead our own group */
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void host_info(void)
+{
+	struct utsname u;
+	char line[512];
+	FILE *f;
+
+	if (!uname(&u))
+		snprintf(kernel_release, sizeof(kernel_release), "%s", u.release);
+	f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (strncmp(line, "model name", 10) || !colon)
+			continue;
+		colon += 1 + strspn(colon + 1, " \t");
+		colon[strcspn(colon, "\n")] = 0;
+		snprintf(cpu_model, sizeof(cpu_model), "%s", colon);
+		break;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+struct worker {
+	pid_t pid;
+	int cmd, ans;
+};
+
+/*
+ * A small worker runs the fork and mmap loops (a fork copies the page
+ * tables, so a big worker would measure that); the big one has the region
+ * the first-write loop writes, populated before any trackd attaches so
+ * tracking arms it whole.
+ */
+static void worker_main(int cmd, int ans, bool big)
+{
+	char *region = NULL;
+	unsigned char c;
+
+	if (big) {
+		region = mmap(NULL, WRITE_LEN, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (region == MAP_FAILED)
+			_exit(1);
+		memset(region, 1, WRITE_LEN);
+	}
+	while (read(cmd, &c, 1) == 1) {
+		uint64_t t0 = now_ns();
+		long n = loops[c].iters;
+
+		switch (c) {
+		case LOOP_FORK:
+			for (long i = 0; i < n; i++) {
+				pid_t p = fork();
+				if (!p)
+					_exit(0);
+				(void)waitpid(p, NULL, 0);
+			}
+			break;
+		case LOOP_MMAP:
+			for (long i = 0; i < n; i++) {
+				void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+				munmap(p, PAGE);
+			}
+			break;
+		case LOOP_WRITE:
+			if (!region)
+				_exit(1);
+			for (long i = 0; i < n; i++)
+				((volatile char *)region)[i * PAGE] += 1;
+			break;
+		case LOOP_RATE: {
+			/* 1 ms slices of RATE / 1000 records each, on schedule. */
+			long per_ms = RATE / 1000 / 2;
+			for (long ms = 0; ms < RATE_SECS * 1000; ms++) {
+				for (long i = 0; i < per_ms; i++) {
+					void *p = mmap(NULL, PAGE, PROT_READ,
+						       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+					munmap(p, PAGE);
+				}
+				uint64_t due = t0 + (ms + 1) * 1000000ull;
+				while (now_ns() < due) {
+					struct timespec ts = { 0, 200000 };
+					nanosleep(&ts, NULL);
+				}
+			}
+			break;
+		}
+		}
+		uint64_t dt = now_ns() - t0;
+		if (write(ans, &dt, sizeof(dt)) != sizeof(dt))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static struct worker worker_start(bool big)
+{
+	int cmd[2], ans[2];
+	struct worker w;
+
+	if (pipe2(cmd, O_CLOEXEC) || pipe2(ans, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);
+	w.pid = fork();
+	if (w.pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!w.pid) {
+		close(cmd[1]);
+		close(ans[0]);
+		worker_main(cmd[0], ans[1], big);
+	}
+	close(cmd[0]);
+	close(ans[1]);
+	w.cmd = cmd[1];
+	w.ans = ans[0];
+	return w;
+}
+
+static double worker_run(struct worker *w, enum loop l)
+{
+	unsigned char c = l;
+	uint64_t dt;
+
+	if (write(w->cmd, &c, 1) != 1 || read(w->ans, &dt, sizeof(dt)) != sizeof(dt))
+		die("the worker died");
+	return (double)dt / loops[l].iters;	/* ns per iteration */
+}
+
+static void worker_stop(struct worker *w)
+{
+	close(w->cmd);
+	close(w->ans);
+	(void)waitpid(w->pid, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- trackd */
+
+static int run(char *out, size_t len, const char *const argv[])
+{
+	int p[2], status;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (!pid) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (ssize_t n; got + 1 < len && (n = read(p[0], out + got, len - got - 1)) > 0;)
+		got += n;
+	out[got] = 0;
+	close(p[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		die("running %s: %s", argv[0], strerror(errno));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void trackd_start(pid_t root, const char *dir)
+{
+	char pid[16], out[4096];
+	const char *argv[] = { trackd, "-t", pid, "-L", dir, "-d", NULL };
+
+	snprintf(pid, sizeof(pid), "%d", root);
+	if (run(out, sizeof(out), argv))
+		die("trackd -t %s -L %s: %s", pid, dir, out);
+}
+
+/* Stops it; returns the records it reported lost. */
+static long long trackd_stop(const char *dir)
+{
+	char out[16384];
+	const char *status[] = { trackd, "status", "-L", dir, NULL };
+	const char *stop[] = { trackd, "stop", "-L", dir, NULL };
+	long long lost = -1;
+
+	if (run(out, sizeof(out), status))
+		die("trackd status -L %s: %s", dir, out);
+	char *p = strstr(out, "\nlost ");
+	if (p)
+		lost = atoll(p + 6);
+	if (run(out, sizeof(out), stop))
+		die("trackd stop -L %s: %s", dir, out);
+	/* The daemon was reparented to us (a subreaper): reap it. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	return lost;
+}
+
+/* ---------------------------------------------------------------- driver */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n, double *ret_spread)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	*ret_spread = v[n - 1] - v[0];
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void bench_loop(enum loop l, struct worker *w, pid_t idle)
+{
+	double v[NR_MODES][64], med[NR_MODES], spread[NR_MODES];
+	char dir[PATH_MAX + 16];
+
+	/* Warm-up, then the modes interleaved run by run so drift hits all alike. */
+	(void)worker_run(w, l);
+	for (int r = 0; r < runs; r++) {
+		for (int m = 0; m < NR_MODES; m++) {
+			snprintf(dir, sizeof(dir), "%s/%s-%s-%d", tmpdir, loops[l].name,
+				 mode_names[m], r);
+			/*
+			 * Pages write-protected by an earlier tracked run stay so after
+			 * trackd left, until written once: do that outside the timing.
+			 */
+			if (l == LOOP_WRITE && m != MODE_TRACKED)
+				(void)worker_run(w, l);
+			if (m != MODE_OFF)
+				trackd_start(m == MODE_TRACKED ? w->pid : idle, dir);
+			v[m][r] = worker_run(w, l);
+			if (m != MODE_OFF)
+				(void)trackd_stop(dir);
+		}
+	}
+	printf("\n%s: %s, %ld iterations, ns per iteration, median [min .. max] of %d runs\n",
+	       loops[l].name, loops[l].what, loops[l].iters, runs);
+	for (int m = 0; m < NR_MODES; m++) {
+		double lo, hi;
+		med[m] = median(v[m], runs, &spread[m]);
+		lo = v[m][0];
+		hi = v[m][runs - 1];
+		printf("BENCH scenario=%s metric=%s unit=ns median=%.4g spread=%.4g runs=%d "
+		       "kernel=%s cpu=\"%s\"\n", loops[l].name, mode_names[m], med[m], spread[m],
+		       runs, kernel_release, cpu_model);
+		printf("  %-10s %10.1f [%.1f .. %.1f]", mode_names[m], med[m], lo, hi);
+		if (m != MODE_OFF)
+			printf("   %+6.1f%% vs off", 100 * (med[m] / med[MODE_OFF] - 1));
+		printf("\n");
+	}
+	if (l == LOOP_WRITE)
+		printf("  a first write under tracking costs %.2f us more\n",
+		       (med[MODE_TRACKED] - med[MODE_OFF]) / 1000);
+	else
+		printf("  aim: untracked < +2%%, tracked < +5%%: %s, %s\n",
+		       med[MODE_UNTRACKED] <= 1.02 * med[MODE_OFF] ? "met" : "MISSED",
+		       med[MODE_TRACKED] <= 1.05 * med[MODE_OFF] ? "met" : "MISSED");
+	fflush(stdout);
+}
+
+static void bench_rate(struct worker *w)
+{
+	char dir[PATH_MAX + 16];
+	long long lost[64], worst = 0;
+
+	for (int r = 0; r < runs; r++) {
+		snprintf(dir, sizeof(dir), "%s/rate-%d", tmpdir, r);
+		trackd_start(w->pid, dir);
+		(void)worker_run(w, LOOP_RATE);
+		lost[r] = trackd_stop(dir);
+		if (lost[r] < 0)
+			die("trackd status gave no loss count");
+		if (lost[r] > worst)
+			worst = lost[r];
+	}
+	printf("\nevent-rate: %d records/s for %d s into the default ring, %d runs\n", RATE,
+	       RATE_SECS, runs);
+	printf("BENCH scenario=event-rate metric=lost unit=records median=%lld spread=0 runs=%d "
+	       "kernel=%s cpu=\"%s\"\n", worst, runs, kernel_release, cpu_model);
+	printf("  records lost (worst run) %lld   aim: none: %s\n", worst, worst ? "MISSED" : "met");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	bool want[NR_LOOPS] = { true, true, true, true };
+	struct worker w, big, idle;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "r:s:T:h")) != -1) {
+		switch (opt) {
+		case 'r':
+			runs = atoi(optarg);
+			if (runs < 1 || runs > 64)
+				die("-r: 1 to 64 runs");
+			break;
+		case 's':
+			memset(want, 0, sizeof(want));
+			for (char *s = strtok(optarg, ","); s; s = strtok(NULL, ",")) {
+				int l;
+				for (l = 0; l < NR_LOOPS && strcmp(s, loops[l].name); l++)
+					;
+				if (l == NR_LOOPS)
+					die("no scenario '%s'", s);
+				want[l] = true;
+			}
+			break;
+		case 'T':
+			snprintf(trackd, sizeof(trackd), "%s", optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: trackd-bench [-r RUNS] [-s fork-exit,mmap-munmap,"
+					"first-write,event-rate] [-T TRACKD]\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (access(trackd, X_OK))
+		die("no trackd at '%s' (make trackd, or -T)", trackd);
+	host_info();
+	setpgid(0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/trackd-bench.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpdir))
+		die("mkdtemp: %s", strerror(errno));
+
+	printf("trackd-bench: %d runs per mode, kernel %s, %s\n", runs, kernel_release, cpu_model);
+	w = worker_start(false);
+	big = worker_start(true);
+	idle = worker_start(false);
+	for (int l = 0; l < LOOP_RATE; l++)
+		if (want[l])
+			bench_loop(l, l == LOOP_WRITE ? &big : &w, idle.pid);
+	if (want[LOOP_RATE])
+		bench_rate(&w);
+	worker_stop(&w);
+	worker_stop(&big);
+	worker_stop(&idle);
+
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	(void)!system(cmd);
+	return 0;
+}

@@ -1,0 +1,829 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "trackd: "
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "changelog.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "dirty.h"
+#include "infect.h"
+#include "log.h"
+#include "proc.h"
+#include "track.h"
+#include "wptrack.h"
+
+/*
+ * The ring is drained and the stats looked at this often: the tracker
+ * wakes us only when the ring is an eighth full (track.h).
+ */
+#define DAEMON_TICK_MS	100
+
+/* A tracked process as trackd knows it. */
+struct dproc {
+	pid_t tgid;
+	pid_t ppid;
+	int uffd;		/* its written-page tracking, or -1 */
+	char why[96];		/* why it has none */
+};
+
+struct daemon {
+	const struct daemon_opts *o;
+	struct track *track;
+	struct cl_writer *log;
+	int ctl, sigfd, ep;
+	struct dproc *procs;
+	size_t nr_procs, cap_procs;
+	uint64_t next_seq;	/* the seq the next record gets */
+	uint64_t records;	/* written by this run */
+	uint64_t lost;		/* records reported lost by this run */
+	struct track_stats seen;
+	int err;		/* writing the log failed: stop */
+	bool stop;
+	int stop_sk;		/* the `trackd stop` waiting for the log to be closed */
+	char boot_id[64];
+};
+
+static uint64_t daemon_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static struct dproc *daemon_find(struct daemon *d, pid_t tgid)
+{
+	for (size_t i = 0; i < d->nr_procs; i++)
+		if (d->procs[i].tgid == tgid)
+			return &d->procs[i];
+	return NULL;
+}
+
+static struct dproc *daemon_add(struct daemon *d, pid_t tgid, pid_t ppid)
+{
+	struct dproc *p = daemon_find(d, tgid);
+
+	if (p)
+		return p;
+	if (d->nr_procs == d->cap_procs) {
+		size_t cap = d->cap_procs ? 2 * d->cap_procs : 64;
+		struct dproc *n = realloc(d->procs, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		d->procs = n;
+		d->cap_procs = cap;
+	}
+	p = &d->procs[d->nr_procs++];
+	*p = (struct dproc){ .tgid = tgid, .ppid = ppid, .uffd = -1 };
+	snprintf(p->why, sizeof(p->why), "not armed yet");
+	return p;
+}
+
+static void daemon_untrack(struct daemon *d, struct dproc *p, const char *why)
+{
+	if (p->uffd >= 0)
+		close(p->uffd);
+	p->uffd = -1;
+	snprintf(p->why, sizeof(p->why), "%s", why);
+}
+
+static void daemon_remove(struct daemon *d, pid_t tgid)
+{
+	struct dproc *p = daemon_find(d, tgid);
+
+	if (!p)
+		return;
+	daemon_untrack(d, p, "exited");
+	*p = d->procs[--d->nr_procs];
+}
+
+/* Append a record; a failed write stops the daemon (the log is its point). */
+static int64_t daemon_log(struct daemon *d, ChangelogEntry *e)
+{
+	int64_t seq;
+
+	if (d->err)
+		return d->err;
+	if (!e->ts_ns)
+		e->ts_ns = daemon_now();
+	seq = cl_append(d->log, e);
+	if (seq < 0) {
+		d->err = seq;
+		d->stop = true;
+		return seq;
+	}
+	d->records++;
+	d->next_seq = seq + 1;
+	return seq;
+}
+
+static int64_t daemon_log_tgids(struct daemon *d, uint32_t kind, const char *reason,
+				uint64_t count, bool has_count)
+{
+	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+	int32_t *tgids = malloc((d->nr_procs + 1) * sizeof(*tgids));
+	int64_t seq;
+
+	if (!tgids)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->nr_procs; i++)
+		tgids[i] = d->procs[i].tgid;
+	e.kind = kind;
+	e.n_tgids = d->nr_procs;
+	e.tgids = tgids;
+	e.reason = (char *)reason;
+	e.has_count = has_count;
+	e.count = count;
+	seq = daemon_log(d, &e);
+	free(tgids);
+	return seq;
+}
+
+/* The record of one BPF event, with the fields its kind has (bpf/track.h). */
+static int daemon_on_event(void *data, const struct track_event *ev, size_t len)
+{
+	struct daemon *d = data;
+	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+	char path[TRACK_PATH_MAX + 1];
+
+	if (len < TRACK_EVENT_SIZE_NOPATH || !ev->kind || ev->kind >= TRACK_NR_KINDS) {
+		pr_warn("a tracker record of %zu bytes, kind %u, makes no sense, ignoring", len,
+			ev->kind);
+		return 0;
+	}
+	e.ts_ns = ev->ts;
+	e.kind = ev->kind;
+	e.has_pid = e.has_tgid = e.has_ppid = true;
+	e.pid = ev->pid;
+	e.tgid = ev->tgid;
+	e.ppid = ev->ppid;
+
+	switch (ev->kind) {
+	case TRACK_FORK:
+		e.has_flags = e.has_arg0 = true;
+		e.flags = ev->flags;
+		e.arg0 = ev->arg0;
+		if (ev->pid == ev->tgid && !daemon_add(d, ev->tgid, ev->ppid)) {
+			d->err = -ENOMEM;
+			d->stop = true;
+		}
+		break;
+	case TRACK_EXIT:
+		e.has_arg0 = e.has_arg1 = true;
+		e.arg0 = ev->arg0;
+		e.arg1 = ev->arg1;
+		break;
+	case TRACK_EXEC: {
+		size_t n = len > TRACK_EVENT_SIZE_NOPATH ? len - TRACK_EVENT_SIZE_NOPATH : 0;
+		if (n > TRACK_PATH_MAX)
+			n = TRACK_PATH_MAX;
+		memcpy(path, ev->path, n);
+		path[n] = 0;
+		e.path = path;
+		e.has_arg0 = true;
+		e.arg0 = ev->arg0;
+		struct dproc *p = daemon_find(d, ev->tgid);
+		if (p)
+			daemon_untrack(d, p, "exec replaced its address space");
+		break;
+	}
+	case TRACK_MREMAP:
+		e.has_old_start = e.has_old_len = true;
+		e.old_start = ev->old_start;
+		e.old_len = ev->old_len;
+		/* fallthrough */
+	case TRACK_MMAP:
+	case TRACK_SHMAT:
+	case TRACK_IO_SETUP:
+		e.has_dev = e.has_ino = e.has_pgoff = true;
+		e.dev = ev->dev;
+		e.ino = ev->ino;
+		e.pgoff = ev->pgoff;
+		/* fallthrough */
+	case TRACK_MUNMAP:
+	case TRACK_MPROTECT:
+	case TRACK_BRK:
+	case TRACK_MADVISE:
+	case TRACK_SHMDT:
+	case TRACK_IO_DESTROY:
+		e.has_start = e.has_len = true;
+		e.start = ev->start;
+		e.len = ev->len;
+		if (ev->kind == TRACK_MMAP || ev->kind == TRACK_MPROTECT) {
+			e.has_prot = true;
+			e.prot = ev->prot;
+		}
+		if (ev->kind == TRACK_MMAP || ev->kind == TRACK_MREMAP || ev->kind == TRACK_SHMAT) {
+			e.has_flags = true;
+			e.flags = ev->flags;
+		}
+		if (ev->kind == TRACK_MADVISE || ev->kind == TRACK_SHMAT ||
+		    ev->kind == TRACK_IO_SETUP) {
+			e.has_arg0 = true;
+			e.arg0 = ev->arg0;
+		}
+		break;
+	case TRACK_SETSID:
+		e.has_arg0 = true;
+		e.arg0 = ev->arg0;
+		break;
+	case TRACK_SETPGID:
+		e.has_arg0 = e.has_arg1 = true;
+		e.arg0 = ev->arg0;
+		e.arg1 = ev->arg1;
+		break;
+	}
+	daemon_log(d, &e);
+	/* After its record: the last exit of a group takes the process out. */
+	if (ev->kind == TRACK_EXIT && ev->arg1)
+		daemon_remove(d, ev->tgid);
+	return 0;
+}
+
+/* Drops counted by the tracker since the last look become a LOST record. */
+static void daemon_check_lost(struct daemon *d)
+{
+	struct track_stats st;
+	pid_t *tgids = NULL;
+	size_t n = 0;
+
+	if (track_stats(d->track, &st))
+		return;
+	if (st.drops == d->seen.drops && st.tracked_full == d->seen.tracked_full)
+		return;
+	(void)track_take_lost(d->track, &tgids, &n);
+
+	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+	int32_t *list = NULL;
+	uint64_t count = st.drops - d->seen.drops;
+	bool all = st.lost_unnamed != d->seen.lost_unnamed || st.tracked_full != d->seen.tracked_full;
+
+	e.kind = CL_LOST;
+	e.has_count = true;
+	e.count = count;
+	if (st.tracked_full != d->seen.tracked_full)
+		e.reason = "a new process could not be tracked: the tracked-process map is full";
+	else if (all)
+		e.reason = "the event ring was full; too many tasks lost records to name them";
+	else
+		e.reason = "the event ring was full";
+	if (!all && n) {
+		list = malloc(n * sizeof(*list));
+		if (list) {
+			for (size_t i = 0; i < n; i++)
+				list[i] = tgids[i];
+			e.n_tgids = n;
+			e.tgids = list;
+		}
+	}
+	daemon_log(d, &e);
+	pr_warn("%llu records lost (%s)", (unsigned long long)count, e.reason);
+	d->lost += count;
+	d->seen = st;
+	free(list);
+	free(tgids);
+}
+
+/* Set up written-page tracking of one process: ARMED or UNARMED says how it went. */
+static void daemon_arm(struct daemon *d, struct dproc *p)
+{
+	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+	struct dirty_run *runs = NULL;
+	size_t n = 0;
+	int uffd, err;
+
+	e.has_tgid = e.has_pid = true;
+	e.tgid = e.pid = p->tgid;
+	uffd = wptrack_open(p->tgid);
+	if (uffd < 0) {
+		err = uffd;
+		goto fail;
+	}
+	err = wptrack_arm(p->tgid, uffd, &runs, &n);
+	if (err) {
+		close(uffd);
+		goto fail;
+	}
+	daemon_untrack(d, p, "");
+	p->uffd = uffd;
+	uint64_t *r = malloc((2 * n + 1) * sizeof(*r));
+	if (!r) {
+		free(runs);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r[2 * i] = runs[i].start;
+		r[2 * i + 1] = runs[i].end;
+	}
+	e.kind = CL_ARMED;
+	e.n_ranges = 2 * n;
+	e.ranges = r;
+	daemon_log(d, &e);
+	pr_info("%d: %zu ranges, %llu KiB under written-page tracking", p->tgid, n,
+		(unsigned long long)dirty_bytes(runs, n) >> 10);
+	free(r);
+	free(runs);
+	return;
+fail:
+	daemon_untrack(d, p, strerror(-err));
+	snprintf(p->why, sizeof(p->why), "%s", strerror(-err));
+	e.kind = CL_UNARMED;
+	e.reason = p->why;
+	daemon_log(d, &e);
+	pr_warn("%d has no written-page tracking (%s): its memory counts as written", p->tgid,
+		p->why);
+}
+
+/* Processes that have no tracking yet and can get it: new ones, after exec. */
+static void daemon_arm_all(struct daemon *d)
+{
+	if (d->o->no_dirty)
+		return;
+	for (size_t i = 0; i < d->nr_procs && !d->err; i++)
+		if (d->procs[i].uffd < 0)
+			daemon_arm(d, &d->procs[i]);
+}
+
+static pid_t daemon_tgid_of(pid_t pid)
+{
+	char buf[4096], *p;
+
+	if (proc_read_file(pid, "status", buf, sizeof(buf)) <= 0)
+		return -ESRCH;
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)strtol(p + 6, NULL, 10) : -EINVAL;
+}
+
+/* Children of every thread of tgid, from /proc/TGID/task/TID/children. */
+static int daemon_children(pid_t tgid, pid_t **ret, size_t *ret_n)
+{
+	char path[64], buf[65536];
+	pid_t *list = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", tgid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char name[300];
+		snprintf(name, sizeof(name), "task/%s/children", de->d_name);
+		ssize_t len = proc_read_file(tgid, name, buf, sizeof(buf));
+		if (len <= 0)
+			continue;
+		for (char *s = buf, *end; *s; s = end) {
+			long v = strtol(s, &end, 10);
+			if (end == s)
+				break;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				pid_t *nl = realloc(list, cap * sizeof(*nl));
+				if (!nl) {
+					free(list);
+					closedir(dir);
+					return -ENOMEM;
+				}
+				list = nl;
+			}
+			list[n++] = v;
+		}
+	}
+	closedir(dir);
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+static bool daemon_is_root(const struct daemon_opts *o, pid_t pid)
+{
+	for (size_t i = 0; i < o->nr_roots; i++)
+		if (o->roots[i] == pid)
+			return true;
+	return false;
+}
+
+int daemon_check_roots(const struct daemon_opts *o)
+{
+	for (size_t i = 0; i < o->nr_roots; i++) {
+		pid_t tgid = daemon_tgid_of(o->roots[i]);
+		if (tgid < 0) {
+			pr_err("no process %d to track", o->roots[i]);
+			return -ESRCH;
+		}
+		if (tgid != o->roots[i]) {
+			pr_err("%d is a thread of %d: give the process", o->roots[i], tgid);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (o->roots[j] == tgid) {
+				pr_err("root %d is given twice", tgid);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * The roots and every descendant: tracked in the kernel first, so nothing
+ * forked from here on is missed, then recorded as ATTACH in tree order.
+ */
+static int daemon_attach_trees(struct daemon *d)
+{
+	const struct daemon_opts *o = d->o;
+	int err;
+
+	for (size_t i = 0; i < o->nr_roots; i++) {
+		pid_t tgid = o->roots[i];
+		err = track_add(d->track, tgid);
+		if (err) {
+			pr_errno(err, "cannot track %d", tgid);
+			return err;
+		}
+	}
+	err = track_attach(d->track);
+	if (err)
+		return err;
+
+	/* Breadth first from the roots; d->procs grows as the queue. */
+	for (size_t i = 0; i < o->nr_roots; i++) {
+		struct proc_stat st;
+		if (proc_parse_stat(o->roots[i], &st)) {
+			pr_err("process %d is gone", o->roots[i]);
+			return -ESRCH;
+		}
+		if (daemon_find(d, o->roots[i])) {
+			pr_err("root %d is a descendant of another root", o->roots[i]);
+			return -EINVAL;
+		}
+		if (!daemon_add(d, o->roots[i], st.ppid))
+			return -ENOMEM;
+		for (size_t q = d->nr_procs - 1; q < d->nr_procs; q++) {
+			pid_t *kids;
+			size_t nk;
+			if (daemon_children(d->procs[q].tgid, &kids, &nk))
+				continue;	/* it exited meanwhile: its EXIT record comes */
+			for (size_t k = 0; k < nk; k++) {
+				if (daemon_is_root(o, kids[k])) {
+					pr_err("root %d is a descendant of root %d", kids[k],
+					       o->roots[i]);
+					free(kids);
+					return -EINVAL;
+				}
+				if (daemon_find(d, kids[k]))
+					continue;
+				err = track_add(d->track, kids[k]);
+				if (err || !daemon_add(d, kids[k], d->procs[q].tgid)) {
+					free(kids);
+					pr_errno(err ? err : -ENOMEM, "cannot track %d", kids[k]);
+					return err ? err : -ENOMEM;
+				}
+			}
+			free(kids);
+		}
+	}
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+		e.kind = CL_ATTACH;
+		e.has_pid = e.has_tgid = e.has_ppid = true;
+		e.pid = e.tgid = d->procs[i].tgid;
+		e.ppid = d->procs[i].ppid;
+		daemon_log(d, &e);
+	}
+	return d->err;
+}
+
+static int daemon_header(struct daemon *d, bool fresh, bool clean)
+{
+	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+	struct timespec rt, mono;
+	struct stat st;
+	int32_t *roots;
+
+	roots = malloc(d->o->nr_roots * sizeof(*roots));
+	if (!roots)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->o->nr_roots; i++)
+		roots[i] = d->o->roots[i];
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	e.kind = fresh ? CL_START : CL_GAP;
+	e.ts_ns = mono.tv_sec * 1000000000ull + mono.tv_nsec;
+	e.has_format = true;
+	e.format = CHANGELOG_FORMAT;
+	e.n_roots = d->o->nr_roots;
+	e.roots = roots;
+	e.boot_id = d->boot_id;
+	e.has_realtime_ns = true;
+	e.realtime_ns = rt.tv_sec * 1000000000ull + rt.tv_nsec;
+	e.has_pidns_ino = !stat("/proc/self/ns/pid", &st);
+	e.pidns_ino = st.st_ino;
+	if (!fresh)
+		e.reason = clean ? "trackd started again after a clean stop: changes meanwhile are unknown"
+				 : "trackd did not stop cleanly: records may be missing";
+	daemon_log(d, &e);
+	free(roots);
+	return d->err;
+}
+
+/* One control request. The answer is "ok\n..." or "error: ...". */
+static void daemon_serve(struct daemon *d, int sk)
+{
+	char req[256], *out;
+	size_t cap = CTL_MAX_MSG, len = 0;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	int fd = -1;
+	long n;
+
+	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) ||
+	    (cr.uid != 0 && cr.uid != geteuid())) {
+		(void)ctl_send(sk, "error: not allowed\n", 19, -1);
+		return;
+	}
+	n = ctl_recv(sk, req, sizeof(req), NULL);
+	if (n <= 0)
+		return;
+	req[strcspn(req, "\n")] = 0;
+	out = malloc(cap);
+	if (!out)
+		return;
+#define OUT(...)                                                                   \
+	do {                                                                       \
+		if (len < cap)                                                     \
+			len += snprintf(out + len, cap - len, __VA_ARGS__);        \
+		if (len > cap)                                                     \
+			len = cap;                                                 \
+	} while (0)
+
+	if (!strcmp(req, "status")) {
+		struct track_stats st = {};
+		size_t armed = 0;
+		(void)track_stats(d->track, &st);
+		OUT("ok\npid %d\nlogdir %s\nroots", getpid(), d->o->logdir);
+		for (size_t i = 0; i < d->o->nr_roots; i++)
+			OUT("%s%d", i ? "," : " ", d->o->roots[i]);
+		OUT("\nseq %llu\nrecords %llu\nlog_bytes %llu\nevents %llu\nlost %llu\n"
+		    "drops %llu\ntracked %zu",
+		    (unsigned long long)d->next_seq - 1, (unsigned long long)d->records,
+		    (unsigned long long)cl_size(d->log), (unsigned long long)st.events,
+		    (unsigned long long)d->lost, (unsigned long long)st.drops, d->nr_procs);
+		for (size_t i = 0; i < d->nr_procs; i++) {
+			OUT(" %d", d->procs[i].tgid);
+			armed += d->procs[i].uffd >= 0;
+		}
+		OUT("\narmed %zu", armed);
+		for (size_t i = 0; i < d->nr_procs; i++)
+			if (d->procs[i].uffd >= 0)
+				OUT(" %d", d->procs[i].tgid);
+		OUT("\n");
+		for (size_t i = 0; i < d->nr_procs; i++)
+			if (d->procs[i].uffd < 0)
+				OUT("unarmed %d %s\n", d->procs[i].tgid,
+				    d->o->no_dirty ? "written-page tracking is off" : d->procs[i].why);
+	} else if (!strcmp(req, "mark")) {
+		/* Everything the tracker sent before the mark comes before it. */
+		(void)track_poll(d->track, 0);
+		daemon_check_lost(d);
+		int64_t seq = daemon_log_tgids(d, CL_MARK, NULL, 0, false);
+		daemon_arm_all(d);
+		int err = d->err ? d->err : cl_flush(d->log, true);
+		if (seq < 0 || err)
+			OUT("error: cannot write the log: %s\n", strerror(-(seq < 0 ? seq : err)));
+		else
+			OUT("ok\n%lld\n", (long long)seq);
+	} else if (!strcmp(req, "stop")) {
+		/* Answered once the log is closed and the tracker is gone. */
+		if (d->stop_sk < 0) {
+			d->stop = true;
+			d->stop_sk = sk;
+			free(out);
+			return;
+		}
+		OUT("error: already stopping\n");
+	} else if (!strncmp(req, "uffd ", 5)) {
+		pid_t tgid = strtol(req + 5, NULL, 10);
+		struct dproc *p = daemon_find(d, tgid);
+		if (!p)
+			OUT("error: %d is not tracked\n", tgid);
+		else if (p->uffd < 0)
+			OUT("error: %d has no written-page tracking: %s\n", tgid, p->why);
+		else {
+			OUT("ok\n");
+			fd = p->uffd;
+		}
+	} else {
+		OUT("error: unknown request '%s'\n", req);
+	}
+#undef OUT
+	(void)ctl_send(sk, out, len, fd);
+	free(out);
+}
+
+static void daemon_accept(struct daemon *d)
+{
+	for (;;) {
+		int sk = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
+		if (sk < 0)
+			return;
+		/* A client that does not speak within a second is dropped. */
+		struct timeval tv = { 1, 0 };
+		(void)setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		daemon_serve(d, sk);
+		if (sk != d->stop_sk)
+			close(sk);
+	}
+}
+
+static int daemon_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int daemon_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, len;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		pr_perror("cannot create the pidfile '%s'", path);
+		return -errno;
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", getpid());
+	if (write(fd, buf, len) != len) {
+		pr_perror("cannot write the pidfile '%s'", path);
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static void daemon_ready(const struct daemon_opts *o, const char *msg)
+{
+	if (o->ready_fd < 0)
+		return;
+	(void)!write(o->ready_fd, msg, strlen(msg));
+	close(o->ready_fd);
+}
+
+/* As many fds as the hard limit allows: one uffd per tracked process. */
+static void daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int daemon_run(const struct daemon_opts *o)
+{
+	struct daemon d = { .o = o, .ctl = -1, .sigfd = -1, .ep = -1, .stop_sk = -1 };
+	struct track_opts topts = { .ring_size = o->ring_size };
+	bool clean = false, fresh;
+	int err, ret = 1;
+
+	if (daemon_check_roots(o))
+		goto out;
+	daemon_raise_nofile();
+	if (proc_read_file(0, "../sys/kernel/random/boot_id", d.boot_id, sizeof(d.boot_id)) > 0)
+		d.boot_id[strcspn(d.boot_id, "\n")] = 0;
+	d.sigfd = daemon_signals();
+	if (d.sigfd < 0) {
+		pr_errno(d.sigfd, "cannot set up signal handling");
+		goto out;
+	}
+	err = infect_init();
+	if (err)
+		goto out;
+	d.log = cl_writer_open(o->dirfd, &d.next_seq, &clean);
+	if (!d.log)
+		goto out;
+	fresh = d.next_seq == 1;
+	d.track = track_open(&topts, daemon_on_event, &d);
+	if (!d.track)
+		goto out;
+	if (daemon_header(&d, fresh, clean))
+		goto out;
+	err = daemon_attach_trees(&d);
+	if (err)
+		goto out_log;
+	daemon_arm_all(&d);
+	if (cl_flush(d.log, true))
+		goto out;
+	d.ctl = ctl_listen(o->dirfd);
+	if (d.ctl < 0)
+		goto out_log;
+	if (o->pidfile && daemon_pidfile(o->pidfile))
+		goto out_log;
+
+	d.ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fds[3] = { track_fd(d.track), d.ctl, d.sigfd };
+	for (int i = 0; i < 3; i++) {
+		ev.data.fd = fds[i];
+		if (d.ep < 0 || epoll_ctl(d.ep, EPOLL_CTL_ADD, fds[i], &ev)) {
+			pr_perror("cannot set up the event loop");
+			goto out_log;
+		}
+	}
+	pr_info("tracking %zu processes, log '%s/%s'", d.nr_procs, o->logdir, CHANGELOG_FILE);
+	daemon_ready(o, "0");
+
+	while (!d.stop) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(d.ep, evs, 4, DAEMON_TICK_MS);
+		if (n < 0 && errno != EINTR) {
+			pr_perror("epoll_wait");
+			break;
+		}
+		err = track_poll(d.track, 0);
+		if (err < 0 && err != -EINTR) {
+			pr_errno(err, "cannot read the tracker's records");
+			d.err = err;
+			break;
+		}
+		daemon_check_lost(&d);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == d.ctl)
+				daemon_accept(&d);
+			else if (evs[i].data.fd == d.sigfd) {
+				struct signalfd_siginfo si;
+				if (read(d.sigfd, &si, sizeof(si)) == sizeof(si)) {
+					pr_info("stopping on signal %u", si.ssi_signo);
+					d.stop = true;
+				}
+			}
+		}
+		if (!d.err && cl_flush(d.log, false))
+			break;
+	}
+	/* Whatever came before the stop is in the log, then STOP. */
+	(void)track_poll(d.track, 0);
+	daemon_check_lost(&d);
+	if (!d.err && daemon_log_tgids(&d, CL_STOP, NULL, 0, false) >= 0 &&
+	    !cl_flush(d.log, true))
+		ret = 0;
+	goto out;
+
+out_log:
+	/* Attaching failed: the log says so and stays usable for the next start. */
+	(void)daemon_log_tgids(&d, CL_STOP, "attaching failed", 0, false);
+out:
+	if (ret)
+		daemon_ready(o, "1");
+	for (size_t i = 0; i < d.nr_procs; i++)
+		daemon_untrack(&d, &d.procs[i], "");
+	free(d.procs);
+	track_close(d.track);
+	if (d.ctl >= 0) {
+		close(d.ctl);
+		(void)unlinkat(o->dirfd, CTL_SOCK, 0);
+	}
+	if (o->pidfile && d.ctl >= 0)
+		(void)unlink(o->pidfile);
+	if (cl_writer_close(d.log))
+		ret = 1;
+	if (d.stop_sk >= 0) {
+		char msg[64];
+		int len = ret ? snprintf(msg, sizeof(msg), "error: the log could not be closed\n")
+			      : snprintf(msg, sizeof(msg), "ok\n%llu\n",
+					 (unsigned long long)d.next_seq - 1);
+		(void)ctl_send(d.stop_sk, msg, len, -1);
+		close(d.stop_sk);
+	}
+	if (d.ep >= 0)
+		close(d.ep);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	return ret;
+}
