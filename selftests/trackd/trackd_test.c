@@ -546,6 +546,13 @@ static int workload_case(const char *dir)
 	CHECK(mark > 0, "mark gave a seq");
 	CHECK(!has_uffd(wl.w), "W has no userfaultfd in its fd table");
 
+	/* The range moved by mremap lost its tracking; the mark registered it again. */
+	struct dirty_run moved = { rep->c2, rep->c2 + 16 * PAGE }, *mruns = NULL;
+	size_t nm = 0;
+	CHECK(!dirty_scan(wl.w, &moved, 1, false, &mruns, &nm) && nm == 0,
+	      "the moved range is under tracking after the mark: %zu runs", nm);
+	free(mruns);
+
 	/* Written pages, exactly (W's data was populated and armed at attach). */
 	struct dirty_run range = { rep->data, rep->data + DATA_PAGES * PAGE }, *runs = NULL;
 	size_t nr = 0;
@@ -705,6 +712,15 @@ static int workload_case(const char *dir)
 					 e->ranges[k + 1] >= rep->data + DATA_PAGES * PAGE;
 	}
 	CHECK(armed, "W's data range is under tracking by the log");
+	bool rearmed = false;
+	for (size_t i = upto; i < l.n; i++) {
+		const ChangelogEntry *e = l.r[i];
+		if (e->kind == CL_ARMED && e->tgid == wl.w)
+			for (size_t k = 0; k + 1 < e->n_ranges; k += 2)
+				rearmed |= e->ranges[k] == rep->c2 &&
+					   e->ranges[k + 1] == rep->c2 + 16 * PAGE;
+	}
+	CHECK(rearmed, "after the mark, an ARMED record gives W's moved range");
 	if (nfail)
 		log_print(&l, 0);
 	log_free(&l);

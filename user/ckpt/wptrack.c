@@ -263,7 +263,9 @@ static void wptrack_unregister(int uffd, const struct dirty_run *runs, size_t n)
 	}
 }
 
-int wptrack_arm(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n)
+/* Register and arm the mappings wptrack_skip() takes; with only_new, those not registered yet. */
+static int wptrack_arm_vmas(pid_t pid, int uffd, bool only_new, struct dirty_run **ret_armed,
+			    size_t *ret_n)
 {
 	struct dirty_run *armed = NULL, *junk = NULL;
 	size_t n, n_armed = 0, n_junk;
@@ -291,6 +293,9 @@ int wptrack_arm(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n
 				 (unsigned long long)v->start, (unsigned long long)v->end, v->path, why);
 			continue;
 		}
+		/* uw: registered already, by our uffd (the process has none of its own). */
+		if (only_new && (v->vmflags & PROC_VMF_UFFD_WP))
+			continue;
 		err = dirty_register(uffd, v->start, v->end);
 		if (err == -EINVAL) {
 			pr_debug("%d: the kernel cannot track %#llx-%#llx '%s'; it counts as written",
@@ -338,4 +343,14 @@ err_free:
 	free(armed);
 	free(vmas);
 	return err;
+}
+
+int wptrack_arm(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n)
+{
+	return wptrack_arm_vmas(pid, uffd, false, ret_armed, ret_n);
+}
+
+int wptrack_arm_new(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n)
+{
+	return wptrack_arm_vmas(pid, uffd, true, ret_armed, ret_n);
 }

@@ -41,4 +41,11 @@ int wptrack_open(pid_t pid);
  */
 int wptrack_arm(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n);
 
+/*
+ * The same for the mappings of an armed process that are not registered
+ * yet (created or moved since): VMAs without VmFlags "uw". What was armed
+ * before keeps its written pages. *ret_armed gets only the new ranges.
+ */
+int wptrack_arm_new(pid_t pid, int uffd, struct dirty_run **ret_armed, size_t *ret_n);
+
 #endif

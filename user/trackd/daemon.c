@@ -297,6 +297,30 @@ static void daemon_check_lost(struct daemon *d)
 	free(tgids);
 }
 
+/* An ARMED record: tgid's runs are under write tracking from here. */
+static void daemon_log_armed(struct daemon *d, pid_t tgid, const struct dirty_run *runs, size_t n)
+{
+	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+	uint64_t *r = malloc((2 * n + 1) * sizeof(*r));
+
+	if (!r) {
+		d->err = -ENOMEM;
+		d->stop = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r[2 * i] = runs[i].start;
+		r[2 * i + 1] = runs[i].end;
+	}
+	e.kind = CL_ARMED;
+	e.has_tgid = e.has_pid = true;
+	e.tgid = e.pid = tgid;
+	e.n_ranges = 2 * n;
+	e.ranges = r;
+	daemon_log(d, &e);
+	free(r);
+}
+
 /* Set up written-page tracking of one process: ARMED or UNARMED says how it went. */
 static void daemon_arm(struct daemon *d, struct dproc *p)
 {
@@ -319,22 +343,9 @@ static void daemon_arm(struct daemon *d, struct dproc *p)
 	}
 	daemon_untrack(d, p, "");
 	p->uffd = uffd;
-	uint64_t *r = malloc((2 * n + 1) * sizeof(*r));
-	if (!r) {
-		free(runs);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		r[2 * i] = runs[i].start;
-		r[2 * i + 1] = runs[i].end;
-	}
-	e.kind = CL_ARMED;
-	e.n_ranges = 2 * n;
-	e.ranges = r;
-	daemon_log(d, &e);
+	daemon_log_armed(d, p->tgid, runs, n);
 	pr_info("%d: %zu ranges, %llu KiB under written-page tracking", p->tgid, n,
 		(unsigned long long)dirty_bytes(runs, n) >> 10);
-	free(r);
 	free(runs);
 	return;
 fail:
@@ -347,14 +358,33 @@ fail:
 		p->why);
 }
 
-/* Processes that have no tracking yet and can get it: new ones, after exec. */
+/*
+ * At a checkpoint: processes with no tracking (new ones, after exec) get
+ * it, and armed ones get their mappings created or moved since registered.
+ * Until this point those counted as entirely written (the log says why).
+ */
 static void daemon_arm_all(struct daemon *d)
 {
 	if (d->o->no_dirty)
 		return;
-	for (size_t i = 0; i < d->nr_procs && !d->err; i++)
-		if (d->procs[i].uffd < 0)
-			daemon_arm(d, &d->procs[i]);
+	for (size_t i = 0; i < d->nr_procs && !d->err; i++) {
+		struct dproc *p = &d->procs[i];
+		struct dirty_run *runs = NULL;
+		size_t n = 0;
+
+		if (p->uffd < 0) {
+			daemon_arm(d, p);
+			continue;
+		}
+		if (wptrack_arm_new(p->tgid, p->uffd, &runs, &n)) {
+			pr_warn("%d: new mappings are not under written-page tracking, ignoring",
+				p->tgid);
+			continue;
+		}
+		if (n)
+			daemon_log_armed(d, p->tgid, runs, n);
+		free(runs);
+	}
 }
 
 static pid_t daemon_tgid_of(pid_t pid)
