@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# make demo: checkpoint a live workload with `ckpt dump`, restore it with
+# make demo: watch a live workload with `trackd` (its changelog and which of
+# its pages get written), checkpoint it with `ckpt dump`, restore it with
 # `ckpt restore -d`, and show that it carries on from where it was: a small
 # tree (a session leader, its worker child and the worker's counting thread,
 # joined by a pipe) comes back with the same PIDs, TID, parents, group and
@@ -20,6 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 B="$ROOT/build"
 CKPT="$B/ckpt"
+TRACKD="$B/trackd"
 DEMO="$B/demo"
 WORKLOAD="$DEMO/counter"
 
@@ -29,6 +31,7 @@ fail() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
 if [ "${CKPT_DEMO_INNER:-}" != 1 ]; then
 	[ "$(id -u)" = 0 ] || fail "needs root (ptrace, clone3 set_tid)"
 	[ -x "$CKPT" ] || fail "$CKPT not built (make ckpt)"
+	[ -x "$TRACKD" ] || fail "$TRACKD not built (make trackd)"
 	command -v unshare >/dev/null || fail "unshare (util-linux) is missing"
 
 	# The workload, a small process tree: a session leader and its worker
@@ -92,6 +95,7 @@ fi
 WORK=$(mktemp -d /tmp/ckpt-demo.XXXXXX)
 IMG="$WORK/img"
 LOG="$WORK/counter.log"
+TLOG="$WORK/changelog"
 PID=
 
 cleanup() {
@@ -99,6 +103,7 @@ cleanup() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -KILL "$PID" 2>/dev/null || true
 	fi
+	"$TRACKD" stop -L "$TLOG" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 	if [ $rc = 0 ]; then
 		printf '\ndemo: OK\n'
@@ -133,7 +138,18 @@ wait_ticks 10
 tail -n 3 "$LOG"
 show_tree | tee "$WORK/tree.before"
 
-step "2. checkpoint it: ckpt dump -t $PID -D $IMG"
+step "2. watch it: trackd -t $PID -L $TLOG -d"
+"$TRACKD" -t "$PID" -L "$TLOG" -d -v3 || fail "trackd"
+T0=$(last_tick)
+wait_ticks $((T0 + 5))
+MARK=$("$TRACKD" mark -L "$TLOG") || fail "trackd mark"
+echo "trackd mark: record $MARK"
+"$TRACKD" status -L "$TLOG" | sed 's/^/  /'
+echo "the changelog so far (ckpt show --log $TLOG):"
+"$CKPT" show --log "$TLOG" | cut -c1-150 | sed 's/^/  /'
+echo "(trackd stays attached through the dump: the tracked tree is dumped as it is)"
+
+step "3. checkpoint it: ckpt dump -t $PID -D $IMG"
 "$CKPT" dump -t "$PID" -D "$IMG" -v3 -o "$WORK/dump.log" || {
 	cat "$WORK/dump.log" >&2
 	fail "ckpt dump"
@@ -154,12 +170,18 @@ echo "workload is gone; its log stops at tick $BEFORE"
 sleep 0.5
 [ "$(last_tick)" = "$BEFORE" ] || fail "the log grew after the dump"
 
-step "3. the images: ckpt show $IMG | head"
+# Give the tracker's last records a moment to drain into the log.
+"$TRACKD" mark -L "$TLOG" >/dev/null || fail "trackd mark"
+"$TRACKD" stop -L "$TLOG" >/dev/null || fail "trackd stop"
+echo "what trackd saw since its mark (the dump's injected calls, then the exits):"
+"$CKPT" show --log "$TLOG" --since "$MARK" | cut -c1-150 | tail -n 14 | sed 's/^/  /'
+
+step "4. the images: ckpt show $IMG | head"
 ls -l "$IMG"
 "$CKPT" show "$IMG" >"$WORK/show.txt" || fail "ckpt show"
 head -n 20 "$WORK/show.txt"
 
-step "4. restore it: ckpt restore -D $IMG -d"
+step "5. restore it: ckpt restore -D $IMG -d"
 "$CKPT" restore -D "$IMG" -d --pidfile "$WORK/pid" -v3 -o "$WORK/restore.log" || {
 	cat "$WORK/restore.log" >&2
 	fail "ckpt restore"
@@ -174,7 +196,7 @@ diff <(awk '{ print $1, $2, $3, $4, $5, $7 }' "$WORK/tree.before") \
      <(awk '{ print $1, $2, $3, $4, $5, $7 }' "$WORK/tree.after") ||
 	fail "the restored tree differs from the dumped one"
 
-step "5. it carries on from where it was"
+step "6. it carries on from where it was"
 wait_ticks $((BEFORE + 10))
 grep -n -A 3 "tick $BEFORE sum" "$LOG" | sed 's/^/  /'
 # Every line: the same PID, tick = previous + 1, and the checksum recomputed
@@ -192,7 +214,7 @@ awk -v pid="$PID" '
 ' "$LOG" || fail "the log is not one unbroken sequence"
 echo "ticks 1..$(last_tick): same PIDs and TID, no gap, no repeat, checksums match (dumped at tick $BEFORE)"
 
-step "6. stop it and clean up"
+step "7. stop it and clean up"
 kill -TERM "$PID"
 for ((i = 0; i < 100; i++)); do
 	kill -0 "$PID" 2>/dev/null || break
