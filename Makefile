@@ -2,7 +2,7 @@
 # ckpt: top-level build. Every output goes under build/.
 #   make            build ckpt and the selftests
 #   make check      install missing packages, build, run every selftest
-#   make demo       install missing packages, build, checkpoint and restore a live workload
+#   make demo       install missing packages, build, watch (trackd), checkpoint and restore a live workload
 #   make bench      run the benchmarks in scripts/bench/
 #   make install    install ckpt and trackd into $(DESTDIR)$(PREFIX)/sbin
 
@@ -55,7 +55,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory run_tests
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory ckpt
+	$(Q)$(MAKE) --no-print-directory ckpt trackd
 	$(Q)scripts/demo.sh
 
 install: ckpt trackd
