@@ -2,7 +2,8 @@
 /*
  * Contract between the engine and the restorer blob.
  *
- * The engine forks the new task (with its PID), sets up its fds, cwd and
+ * The engine forks the new task (with its PID), sets up its fds (with
+ * their flock and OFD locks, not the POSIX ones: restorer_lock), cwd and
  * root with libc, then maps one region at a place free both in its own
  * address space and in the image: the blob, then struct restorer_args and
  * the arrays it points at (by offset from the args), then a stack. It
@@ -28,7 +29,7 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	4
+#define RESTORER_ABI_VERSION	5
 #define RESTORER_STACK_SIZE	(64 * 1024)
 #define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
@@ -145,6 +146,18 @@ struct restorer_aio {
 	__u32 events_off;	/* (tail - head) mod nr struct io_event, from head on */
 };
 
+/*
+ * A POSIX (fcntl) lock of the process on [start, start + len) (len 0: to
+ * the end of the file), taken through the task's fd once the restorer has
+ * closed its own fds: see take_posix_locks in restorer.c.
+ */
+struct restorer_lock {
+	__s32 fd;
+	__u32 write;		/* 1: F_WRLCK, 0: F_RDLCK */
+	__s64 start;
+	__s64 len;
+};
+
 /* Per thread; threads[0] is the leader, which runs restorer_main. */
 struct restorer_thread {
 	__u32 tid;
@@ -226,6 +239,8 @@ struct restorer_args {
 	__u32 timers_off;	/* struct restorer_timer[] */
 	__u32 nr_aio;
 	__u32 aio_off;		/* struct restorer_aio[], sorted by addr */
+	__u32 nr_locks;
+	__u32 locks_off;	/* struct restorer_lock[] */
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
@@ -234,6 +249,7 @@ _Static_assert(sizeof(struct restorer_premap) == 24, "restorer_premap");
 _Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
 _Static_assert(sizeof(struct restorer_timer) == 56, "restorer_timer");
 _Static_assert(sizeof(struct restorer_aio) == 32, "restorer_aio");
+_Static_assert(sizeof(struct restorer_lock) == 24, "restorer_lock");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");
 _Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");

@@ -9,6 +9,7 @@
  */
 #include <linux/aio_abi.h>
 #include <linux/capability.h>
+#include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <linux/sched.h>
 #include <linux/prctl.h>
@@ -457,6 +458,37 @@ static void set_rlimits(void)
 	}
 }
 
+/*
+ * The very last step, after set_timers_and_pending closed the restorer's
+ * fds (the log among them: a failure is reported through errmsg only):
+ * the process's POSIX locks. They belong to the fd table, and the kernel
+ * drops all of them on an inode when the process closes any fd of that
+ * inode (filp_flush -> locks_remove_posix, fs/locks.c). Taken any earlier,
+ * a lock on a file this restorer maps (from its own fd of it, closed at
+ * the end) would be gone. The threads share the fd table, so the leader
+ * takes them for all; no fd is closed from here to sigreturn.
+ * Non-blocking: another process holding a conflicting lock by now fails
+ * the restore.
+ */
+static void take_posix_locks(void)
+{
+	const struct restorer_lock *l = at(args->locks_off);
+
+	for (__u32 i = 0; i < args->nr_locks; i++) {
+		struct flock f = {
+			.l_type = l[i].write ? F_WRLCK : F_RDLCK,
+			.l_whence = 0,	/* SEEK_SET */
+			.l_start = l[i].start,
+			.l_len = l[i].len,
+		};
+		long ret = sys_fcntl(l[i].fd, F_SETLK, (unsigned long)&f);
+		if (ret)
+			fail(ret, "taking the POSIX %s lock of fd %d again (start 0x%lx, length 0x%lx)",
+			     l[i].write ? "write" : "read", l[i].fd, (unsigned long)l[i].start,
+			     (unsigned long)l[i].len);
+	}
+}
+
 static void capset3(const struct __user_cap_data_struct *data)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -770,56 +802,106 @@ static void arm_in_past(const struct restorer_timer *t, __s64 first, int consume
 	struct {	/* siginfo_t: the union starts at 16 on 64-bit */
 		int signo, errno_, code, __pad, timerid, overrun;
 		int rest[26];
-	} si;
+	} si = { 0 };
 	struct {
 		long sec, nsec;
 	} wait = { 1, 0 };
 	ret = sys_rt_sigtimedwait(&set, &si, &wait, 8);
 	if (ret != (long)t->signo || si.code != SI_TIMER_ || si.timerid != t->id)
-		fail(ret < 0 ? ret : -5, "POSIX timer %d: no expiry to restore its overrun %u",
-		     t->id, t->overrun);
+		fail(ret < 0 ? ret : -5, "POSIX timer %d: no expiry to restore its overrun %u "
+		     "(signal %ld came from timer %d)", t->id, t->overrun, ret, si.timerid);
+}
+
+/* Nanoseconds on clock t->clock now. */
+static __s64 timer_clock_now(const struct restorer_timer *t)
+{
+	struct {
+		long sec, nsec;
+	} now;
+	long ret = sys_clock_gettime(t->clock, &now);
+
+	if (ret)
+		fail(ret, "reading clock %d of POSIX timer %d", t->clock, t->id);
+	return now.sec * (__s64)NSEC + now.nsec;
 }
 
 /*
- * Each timer starts over with the time it had left. A timer whose signal
- * was pending is made to expire "now + value - interval", which is past,
- * so its own signal is queued again (computing si_overrun on delivery as
- * it would have). A periodic timer with an overrun gets it back by an
- * expiry (overrun + 1) intervals before its next one, consumed here.
+ * A periodic timer whose signal was delivered with an overrun, and is
+ * not queued again, gets that overrun back by an expiry (overrun + 1)
+ * intervals before its next one, taken here with rt_sigtimedwait(),
+ * which is how the kernel computes it (on delivery). This comes first,
+ * before any other timer is armed and before any dumped signal is queued
+ * again: rt_sigtimedwait() takes the first queued signal of that number,
+ * and a timer's signal is a preallocated sigqueue the kernel queues
+ * whatever else of its number is queued (posixtimer_send_sigqueue), so
+ * a timer whose signal was pending (armed in the past below, and a
+ * process CPU clock timer fires inside timer_settime) or a re-queued
+ * siginfo of the same number would be taken instead: the restore failed
+ * and the other signal was lost. Only timers signalling the leader or
+ * the process can do this (the leader dequeues); one due again within
+ * microseconds of its own expiry here could still have its next signal
+ * taken by a later one, which fails the restore rather than losing it.
  */
-static void arm_timers(__u32 leader_tid)
+static void restore_overruns(__u32 leader_tid)
+{
+	struct restorer_timer *t = at(args->timers_off);
+
+	for (__u32 i = 0; i < args->nr_timers; i++) {
+		__s64 value = t[i].value_ns, interval = t[i].interval_ns;
+		int signals = t[i].notify != SIGEV_NONE_ &&
+			      (!(t[i].notify & SIGEV_THREAD_ID_) || t[i].tid == leader_tid);
+		if (t[i].signal_pending || !t[i].overrun || !value || !interval || !signals ||
+		    !hrtimer_clock(t[i].clock) ||
+		    (__u64)t[i].overrun + 1 >= (1ULL << 62) / (__u64)interval)
+			continue;
+		__s64 now_ns = timer_clock_now(&t[i]);
+		if (now_ns + value > (__s64)(t[i].overrun + 1) * interval)
+			arm_in_past(&t[i], now_ns + value - (__s64)(t[i].overrun + 1) * interval, 1);
+	}
+}
+
+/* The timer is armed (restore_overruns did it): it_value is non-zero. */
+static int timer_armed(const struct restorer_timer *t)
+{
+	struct blob_itimerspec its;
+	long ret = sys_timer_gettime(t->id, &its);
+
+	if (ret)
+		fail(ret, "reading POSIX timer %d", t->id);
+	return its.value_sec || its.value_nsec;
+}
+
+/*
+ * Every other timer starts over with the time it had left. A timer whose
+ * signal was pending is made to expire "now + value - interval", which
+ * is past, so its own signal is queued again (computing si_overrun on
+ * delivery as it would have). A timer whose overrun restore_overruns()
+ * could not give back says so.
+ */
+static void arm_timers(void)
 {
 	struct restorer_timer *t = at(args->timers_off);
 
 	for (__u32 i = 0; i < args->nr_timers; i++) {
 		struct blob_itimerspec its;
-		struct {
-			long sec, nsec;
-		} now;
-		long ret = sys_clock_gettime(t[i].clock, &now);
-		if (ret)
-			fail(ret, "reading clock %d of POSIX timer %d", t[i].clock, t[i].id);
-		__s64 now_ns = now.sec * (__s64)NSEC + now.nsec;
 		__s64 value = t[i].value_ns, interval = t[i].interval_ns;
-		int signals = t[i].notify != SIGEV_NONE_ &&
-			      (!(t[i].notify & SIGEV_THREAD_ID_) || t[i].tid == leader_tid);
 		if (t[i].signal_pending) {
-			arm_in_past(&t[i], now_ns + value - interval, 0);
+			/* timer_settime() zeroes the overrun of the previous signal (6.18). */
+			if (t[i].overrun)
+				rt_info("POSIX timer %d: its overrun %u is not restored (its signal "
+					"is queued again)", t[i].id, t[i].overrun);
+			arm_in_past(&t[i], timer_clock_now(&t[i]) + value - interval, 0);
 			continue;
 		}
-		if (t[i].overrun && value && interval && signals && hrtimer_clock(t[i].clock) &&
-		    (__u64)t[i].overrun + 1 < (1ULL << 62) / (__u64)interval &&
-		    now_ns + value > (__s64)(t[i].overrun + 1) * interval) {
-			arm_in_past(&t[i], now_ns + value - (__s64)(t[i].overrun + 1) * interval, 1);
+		if (t[i].overrun && value && interval && timer_armed(&t[i]))
 			continue;
-		}
 		if (t[i].overrun)
 			rt_info("POSIX timer %d: its overrun %u is not restored", t[i].id, t[i].overrun);
 		if (!value)
 			continue;
 		to_ts(t[i].interval_ns, &its.interval_sec, &its.interval_nsec);
 		to_ts(t[i].value_ns, &its.value_sec, &its.value_nsec);
-		ret = sys_timer_settime(t[i].id, 0, &its, NULL);
+		long ret = sys_timer_settime(t[i].id, 0, &its, NULL);
 		if (ret)
 			fail(ret, "arming POSIX timer %d", t[i].id);
 	}
@@ -827,9 +909,13 @@ static void arm_timers(__u32 leader_tid)
 
 /*
  * Last, so that no timer runs while the task is still being built (a
- * failure here still kills it): POSIX timers, interval timers, then the
- * leader's and the process's pending signals. Every signal stays blocked
- * until sigreturn.
+ * failure here still kills it): the POSIX timers' overruns, the leader's
+ * and the process's pending signals, the other POSIX timers, then the
+ * interval timers. The dumped siginfos go before the timers whose signal
+ * was pending: rt_sigqueueinfo() drops a signal below SIGRTMIN that is
+ * already pending (legacy_queue) while a timer's is queued regardless,
+ * so in the other order a sigqueue()d SIGUSR1 queued next to a timer's
+ * SIGUSR1 was lost. Every signal stays blocked until sigreturn.
  */
 static void set_timers_and_pending(struct restorer_thread *leader)
 {
@@ -838,22 +924,23 @@ static void set_timers_and_pending(struct restorer_thread *leader)
 
 	if (args->nr_timers) {
 		create_timers();
-		arm_timers(leader->tid);
+		restore_overruns(leader->tid);
 	}
-	for (__u32 i = 0; i < args->nr_close; i++)
-		sys_close(fds[i]);
-	/* After the timers: the overrun step above takes the first signal of its number. */
 	queue_private(leader);
-	for (int which = 0; which < 3; which++) {
-		ret = sys_setitimer(which, &args->itimers[which], NULL);
-		if (ret)
-			fail(ret, "setitimer(%d)", which);
-	}
 	for (__u32 i = 0; i < args->nr_shared_pending; i++) {
 		const int *si = at(args->shared_pending_off + 128 * i);
 		ret = sys_rt_sigqueueinfo(pid, si[0], si);
 		if (ret)
 			fail(ret, "queueing shared signal %d", si[0]);
+	}
+	if (args->nr_timers)
+		arm_timers();
+	for (__u32 i = 0; i < args->nr_close; i++)
+		sys_close(fds[i]);
+	for (int which = 0; which < 3; which++) {
+		ret = sys_setitimer(which, &args->itimers[which], NULL);
+		if (ret)
+			fail(ret, "setitimer(%d)", which);
 	}
 }
 
@@ -885,6 +972,7 @@ void restorer_main(struct restorer_args *a)
 	rt_debug("done, handing over to the engine for sigreturn");
 	/* The log fd is among those closed next. */
 	set_timers_and_pending(leader);
+	take_posix_locks();
 	leader->status = RESTORER_STATUS_DONE;
 	a->status = RESTORER_STATUS_DONE;
 	restorer_sigreturn(leader->sigframe,

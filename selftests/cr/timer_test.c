@@ -15,6 +15,14 @@
  *             queued (blocked) at dump time: after restore each is delivered exactly once with
  *             its siginfo (the periodic one's si_overrun counts the intervals since, as the
  *             kernel does), the one-shot timer is disarmed and the periodic one still runs.
+ *   same_signal_rt, same_signal_std  one signal (SIGRTMIN + 7, or SIGUSR1, of which the
+ *             kernel queues one at a time, timers' own excepted) for seven timers: four have it
+ *             queued at dump time (one-shot on CLOCK_MONOTONIC, periodic on CLOCK_BOOTTIME
+ *             aimed at the main thread, one-shot on the process CPU clock, one-shot aimed at a
+ *             worker), two carry an overrun (10 on CLOCK_REALTIME, 3 on CLOCK_TAI aimed at the
+ *             main thread), one is just armed, and a sigqueue()d signal of that number is
+ *             queued too. The queued ones have the lower IDs. After restore the overruns are
+ *             back, each queued siginfo comes exactly once (si_overrun 0), in its thread.
  *   thread_clock_refused  a timer on CLOCK_THREAD_CPUTIME_ID (which counts the thread that
  *             created it, a thread /proc does not name) is refused clearly, victim unharmed.
  *   hostile_* a dumped core image edited to aim a SIGEV_THREAD_ID timer at a thread the
@@ -308,6 +316,191 @@ static int victim_pending(void *arg)
 }
 
 CR_CASE(timer, pending, .victim = victim_pending);
+
+/* ---- one signal shared by timers with a queued signal and timers with an overrun ---- */
+
+enum { SAME_ONCE, SAME_TID, SAME_CPU, SAME_WORKER, SAME_REAL, SAME_TAI, SAME_PLAIN, SAME_NR };
+
+static const char *const same_name[SAME_NR] = {
+	[SAME_ONCE] = "one-shot", [SAME_TID] = "periodic to the main thread",
+	[SAME_CPU] = "process CPU clock", [SAME_WORKER] = "one-shot to the worker",
+	[SAME_REAL] = "overrun (realtime)", [SAME_TAI] = "overrun (TAI, to the main thread)",
+	[SAME_PLAIN] = "plain",
+};
+
+static int same_sig;
+static int same_id[SAME_NR];
+static volatile int same_go;
+static volatile pid_t same_worker_tid;
+static siginfo_t same_worker_si[2];
+static int same_worker_ret[2];
+
+/* The worker takes its one signal, then makes sure there is no second one (not even shared). */
+static void *same_worker(void *arg)
+{
+	same_worker_tid = gettid();
+	while (!__atomic_load_n(&same_go, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &same_go, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	same_worker_ret[0] = wait_sig(same_sig, WAIT_S, &same_worker_si[0]);
+	same_worker_ret[1] = wait_sig(same_sig, 0, &same_worker_si[1]);
+	return NULL;
+}
+
+/* Arms timer i to expire first `ago` ns in the past, every `every` ns, and takes its signal. */
+static void same_overrun(int i, clockid_t clk, long long ago, long long every, int expect)
+{
+	siginfo_t si;
+
+	CR_SETUP(!ktimer_settime(same_id[i], TIMER_ABSTIME, now_ns(clk) - ago, every), "arm %s",
+		 same_name[i]);
+	CR_SETUP(wait_sig(same_sig, WAIT_S, &si) == same_sig && si.si_timerid == same_id[i],
+		 "%s did not fire (timer %d)", same_name[i], si.si_timerid);
+	CR_SETUP(si.si_overrun == expect && syscall(SYS_timer_getoverrun, same_id[i]) == expect,
+		 "%s: overrun %d, expected %d", same_name[i], si.si_overrun, expect);
+}
+
+/*
+ * The queued timers get the lower IDs: restore creates the timers in ID order, and it used
+ * to take the signal of a queued one for the expiry that gives an overrun back.
+ */
+static int victim_same_signal(void *arg)
+{
+	static char before[8192], after[8192];
+	int seen[SAME_NR] = { 0 }, queued = 0;
+	long long v, iv;
+	pthread_t th;
+	siginfo_t si;
+	sigset_t pend;
+
+	same_sig = arg ? SIGUSR1 : SIGRTMIN + 7;
+	block(same_sig);
+	block(SIGUSR2);
+	CR_SETUP(!pthread_create(&th, NULL, same_worker, NULL), "pthread_create");
+	sigset_t usr2;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+	for (int i = 0; i < 1000000 && !same_worker_tid; i++)
+		sched_yield();
+	CR_SETUP(same_worker_tid, "worker did not start");
+
+	static const struct {
+		clockid_t clk;
+		int notify;
+	} kind[SAME_NR] = {
+		[SAME_ONCE] = { CLOCK_MONOTONIC, SIGEV_SIGNAL },
+		[SAME_TID] = { CLOCK_BOOTTIME, SIGEV_THREAD_ID },
+		[SAME_CPU] = { CLOCK_PROCESS_CPUTIME_ID, SIGEV_SIGNAL },
+		[SAME_WORKER] = { CLOCK_REALTIME, SIGEV_THREAD_ID },
+		[SAME_REAL] = { CLOCK_REALTIME, SIGEV_SIGNAL },
+		[SAME_TAI] = { CLOCK_TAI, SIGEV_THREAD_ID },
+		[SAME_PLAIN] = { CLOCK_MONOTONIC, SIGEV_SIGNAL },
+	};
+	for (int i = 0; i < SAME_NR; i++)
+		CR_SETUP(!ktimer_create(kind[i].clk, kind[i].notify, same_sig, 0xc0 + i,
+					i == SAME_WORKER ? same_worker_tid : gettid(), &same_id[i]),
+			 "create %s", same_name[i]);
+	CR_SETUP(same_id[SAME_WORKER] < same_id[SAME_REAL], "IDs in creation order");
+
+	/* The overruns first, while nothing else is queued: the first expiries are long past. */
+	same_overrun(SAME_REAL, CLOCK_REALTIME, 1005 * NSEC, 100 * NSEC, 10);
+	same_overrun(SAME_TAI, CLOCK_TAI, 185 * NSEC, 60 * NSEC, 3);
+	CR_SETUP(!ktimer_settime(same_id[SAME_PLAIN], 0, 200 * NSEC, 30 * NSEC), "arm plain");
+	CR_SETUP(!sigqueue(getpid(), same_sig, (union sigval){ .sival_int = 0x5a }), "sigqueue");
+	CR_SETUP(!ktimer_settime(same_id[SAME_ONCE], 0, 1000000, 0), "arm one-shot");
+	CR_SETUP(!ktimer_settime(same_id[SAME_TID], 0, 1000000, 50 * NSEC), "arm periodic");
+	CR_SETUP(!ktimer_settime(same_id[SAME_WORKER], 0, 1000000, 0), "arm worker's");
+	CR_SETUP(!ktimer_settime(same_id[SAME_CPU], 0, 1000000, 0), "arm CPU clock");
+	/* 1 ms of CPU time, bounded by 5 s of wall time. */
+	long long end = now_ns(CLOCK_MONOTONIC) + 5 * NSEC;
+	do
+		ktimer_get(same_id[SAME_CPU], &v, &iv);
+	while (v && now_ns(CLOCK_MONOTONIC) < end);
+	CR_SETUP(!v, "the CPU-clock timer did not expire");
+	/* The other three expire 1 ms from now: 50 ms (time to pass, not a synchronisation). */
+	clock_nanosleep(CLOCK_MONOTONIC, 0, &(struct timespec){ 0, 50000000 }, NULL);
+	ktimer_get(same_id[SAME_ONCE], &v, &iv);
+	CR_SETUP(!v, "the one-shot timer did not expire");
+	CR_SETUP(!sigpending(&pend) && sigismember(&pend, same_sig), "timer signals not pending");
+	timers_text(before, sizeof(before));
+
+	cr_victim_ready_wait();
+
+	timers_text(after, sizeof(after));
+	CR_CHECK(!strcmp(before, after), "/proc/self/timers:\n%s\nexpected:\n%s", after, before);
+	int ovr = syscall(SYS_timer_getoverrun, same_id[SAME_REAL]);
+	CR_CHECK(ovr == 10, "%s: timer_getoverrun %d, expected 10", same_name[SAME_REAL], ovr);
+	ovr = syscall(SYS_timer_getoverrun, same_id[SAME_TAI]);
+	CR_CHECK(ovr == 3, "%s: timer_getoverrun %d, expected 3", same_name[SAME_TAI], ovr);
+	ktimer_get(same_id[SAME_REAL], &v, &iv);
+	CR_CHECK(v > 0 && v <= 95 * NSEC && iv == 100 * NSEC, "%s: value %lld interval %lld",
+		 same_name[SAME_REAL], v, iv);
+	ktimer_get(same_id[SAME_TAI], &v, &iv);
+	CR_CHECK(v > 0 && v <= 55 * NSEC && iv == 60 * NSEC, "%s: value %lld interval %lld",
+		 same_name[SAME_TAI], v, iv);
+	ktimer_get(same_id[SAME_PLAIN], &v, &iv);
+	CR_CHECK(v > 100 * NSEC && v <= 200 * NSEC && iv == 30 * NSEC,
+		 "plain: value %lld interval %lld", v, iv);
+
+	/* The main thread's four (its own queue first, then the process's), each once. */
+	for (int n = 0; n < 4; n++) {
+		int ret = wait_sig(same_sig, WAIT_S, &si);
+		CR_CHECK(ret == same_sig, "signal %d of 4: %d (%s)", n + 1, ret,
+			 ret < 0 ? strerror(-ret) : "");
+		if (ret != same_sig)
+			break;
+		if (si.si_code == SI_QUEUE) {
+			CR_CHECK(si.si_value.sival_int == 0x5a, "sigqueue()d: si_value %d",
+				 si.si_value.sival_int);
+			queued++;
+			continue;
+		}
+		int i = 0;
+		while (i < SAME_NR && (si.si_code != SI_TIMER || si.si_timerid != same_id[i]))
+			i++;
+		CR_CHECK(i < SAME_NR, "si_code %d si_timerid %d: not one of the timers", si.si_code,
+			 si.si_timerid);
+		if (i == SAME_NR)
+			continue;
+		seen[i]++;
+		check_timer_si(&si, ret, same_sig, same_id[i], 0xc0 + i, same_name[i]);
+		CR_CHECK(si.si_overrun == 0, "%s: si_overrun %d", same_name[i], si.si_overrun);
+	}
+	int ret = wait_sig(same_sig, 0, &si);
+	CR_CHECK(ret == -EAGAIN, "a fifth signal: si_code %d si_timerid %d", si.si_code,
+		 si.si_timerid);
+	CR_CHECK(queued == 1, "the sigqueue()d signal came %d times", queued);
+	for (int i = 0; i < SAME_NR; i++)
+		CR_CHECK(seen[i] == (i == SAME_ONCE || i == SAME_TID || i == SAME_CPU),
+			 "%s: its signal came %d times", same_name[i], seen[i]);
+
+	__atomic_store_n(&same_go, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &same_go, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	CR_CHECK(!pthread_join(th, NULL), "pthread_join");
+	check_timer_si(&same_worker_si[0], same_worker_ret[0], same_sig, same_id[SAME_WORKER],
+		       0xc0 + SAME_WORKER, same_name[SAME_WORKER]);
+	CR_CHECK(same_worker_si[0].si_overrun == 0, "worker's: si_overrun %d",
+		 same_worker_si[0].si_overrun);
+	CR_CHECK(same_worker_ret[1] == -EAGAIN, "the worker got a second signal: si_code %d "
+		 "si_timerid %d", same_worker_si[1].si_code, same_worker_si[1].si_timerid);
+
+	/* The periodic one runs on; the delivery made its overrun that of this signal. */
+	ktimer_get(same_id[SAME_TID], &v, &iv);
+	CR_CHECK(v > 0 && v <= 50 * NSEC && iv == 50 * NSEC, "%s: value %lld interval %lld",
+		 same_name[SAME_TID], v, iv);
+	ovr = syscall(SYS_timer_getoverrun, same_id[SAME_TID]);
+	CR_CHECK(ovr == 0, "%s: timer_getoverrun %d", same_name[SAME_TID], ovr);
+	for (int i = 0; i < SAME_NR; i++) {
+		if (i == SAME_TID || i == SAME_REAL || i == SAME_TAI || i == SAME_PLAIN)
+			continue;
+		ktimer_get(same_id[i], &v, &iv);
+		CR_CHECK(v == 0 && iv == 0, "%s: value %lld interval %lld", same_name[i], v, iv);
+	}
+	return cr_victim_result();
+}
+
+CR_CASE(timer, same_signal_rt, .victim = victim_same_signal, .arg = NULL);
+CR_CASE(timer, same_signal_std, .victim = victim_same_signal, .arg = (void *)1);
 
 /* ---- refused ---- */
 

@@ -13,6 +13,8 @@
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 
+struct restorer_lock;
+
 struct restore_opts {
 	const char *dir;
 	bool detach;
@@ -25,7 +27,6 @@ struct fd_plan {
 	int target;
 	int src;
 	bool cloexec;
-	const FdinfoEntry *fe;	/* its locks */
 };
 
 /* A thread being restored, as the engine's event loop sees it. */
@@ -148,6 +149,11 @@ int restore_files_open(struct rst_ctx *ctx, size_t idx);
 int restore_files_ghost(struct rst_ctx *ctx, uint32_t id, int flags);
 /* In the child: put the fds in place, and the restorer's fds at fd_base. */
 int restore_files_child(struct rst_task *t);
+/*
+ * The POSIX locks of t's fds, which the restorer takes: written to out
+ * unless it is NULL; returns how many.
+ */
+size_t restore_files_posix_locks(const struct rst_task *t, struct restorer_lock *out);
 /* Close the engine's file fds and ghosts. */
 void restore_files_close(struct rst_ctx *ctx);
 

@@ -13,6 +13,7 @@
 #include "image.h"
 #include "log.h"
 #include "restore.h"
+#include "restorer_abi.h"
 
 #define REOPEN_FLAGS_MASK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME | O_SYNC | \
 			   O_DSYNC | O_PATH | O_DIRECTORY | O_NOFOLLOW | O_LARGEFILE)
@@ -434,35 +435,64 @@ int restore_files_open(struct rst_ctx *ctx, size_t idx)
 }
 
 /*
- * The locks of an fd: flock and OFD locks belong to the open file
+ * The flock and OFD locks of an fd: they belong to the open file
  * description, so the engine takes them on its copy (the task inherits
- * the description); POSIX locks belong to the process, so the task takes
- * them itself (posix true) once its fds are in place. Non-blocking: a lock
- * someone else holds now is an error.
+ * the description). POSIX locks belong to the process: the restorer takes
+ * them (restore_files_posix_locks). Non-blocking: a lock someone else
+ * holds now is an error.
  */
-static int take_locks(int fd, const FdinfoEntry *fe, bool posix)
+static int take_locks(int fd, const FdinfoEntry *fe)
 {
 	for (size_t i = 0; i < fe->n_locks; i++) {
 		const FileLockEntry *l = fe->locks[i];
 		int r;
-		if ((l->kind == 2) != posix)
+		if (l->kind == 2)
 			continue;
 		if (l->kind == 1) {
 			r = flock(fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
 		} else {
 			struct flock f = { .l_type = l->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET,
 					   .l_start = l->start, .l_len = l->len };
-			r = fcntl(fd, l->kind == 2 ? F_SETLK : F_OFD_SETLK, &f);
+			r = fcntl(fd, F_OFD_SETLK, &f);
 		}
 		if (r < 0) {
 			int err = -errno;
 			pr_perror("cannot take the %s %s lock of fd %u again",
-				  l->kind == 1 ? "flock" : l->kind == 2 ? "POSIX" : "OFD",
-				  l->write ? "write" : "read", fe->fd);
+				  l->kind == 1 ? "flock" : "OFD", l->write ? "write" : "read",
+				  fe->fd);
 			return err;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Taken by the restorer as its last step, not by the task before it runs:
+ * the restorer opens and closes fds of the files it maps, and closing any
+ * fd of an inode drops the process's POSIX locks on it (filp_flush ->
+ * locks_remove_posix, fs/locks.c).
+ */
+size_t restore_files_posix_locks(const struct rst_task *t, struct restorer_lock *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->nr_fdinfo; i++) {
+		const FdinfoEntry *fe = t->fdinfo[i];
+		for (size_t k = 0; k < fe->n_locks; k++) {
+			const FileLockEntry *l = fe->locks[k];
+			if (l->kind != 2)
+				continue;
+			if (out)
+				out[n] = (struct restorer_lock){
+					.fd = (int32_t)fe->fd,
+					.write = l->write,
+					.start = (int64_t)l->start,
+					.len = (int64_t)l->len,
+				};
+			n++;
+		}
+	}
+	return n;
 }
 
 int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
@@ -486,10 +516,11 @@ int restore_files_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		err = restore_files_open(ctx, fe->id);
 		if (err)
 			return err;
-		err = take_locks(ctx->file_fds[fe->id], fe, false);
+		err = take_locks(ctx->file_fds[fe->id], fe);
 		if (err)
 			return err;
-		t->plan[t->nr_plan++] = (struct fd_plan){ fe->fd, ctx->file_fds[fe->id], fe->cloexec, fe };
+		t->plan[t->nr_plan++] =
+			(struct fd_plan){ fe->fd, ctx->file_fds[fe->id], fe->cloexec };
 	}
 	return 0;
 }
@@ -569,12 +600,6 @@ int restore_files_child(struct rst_task *t)
 	if (syscall(SYS_close_range, t->fd_base + t->nr_rfds, ~0u, 0) < 0) {
 		pr_perror("cannot close the temporary fds of %d", t->pid);
 		return -errno;
-	}
-	/* After the temporaries: closing any fd of an inode drops our POSIX locks on it. */
-	for (size_t i = 0; i < t->nr_plan; i++) {
-		int err = take_locks(t->plan[i].target, t->plan[i].fe, true);
-		if (err)
-			return err;
 	}
 	return 0;
 }

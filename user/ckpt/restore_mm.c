@@ -29,7 +29,7 @@ static size_t page_up(size_t v)
 
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
-	size_t vmas, runs, premaps, close, groups, pending, shared_pending, names, vdso_proxy,
+	size_t vmas, runs, premaps, close, locks, groups, pending, shared_pending, names, vdso_proxy,
 		threads, timers, aio, aio_events, sigframe, sigframe_size, total;
 };
 
@@ -643,6 +643,8 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	l->close = off;
 	off += t->nr_rfds * sizeof(int32_t);
 	off = (off + 7) & ~7ul;
+	l->locks = off;
+	off += restore_files_posix_locks(t, NULL) * sizeof(struct restorer_lock);
 	l->groups = off;
 	off += c->task->creds->n_groups * sizeof(uint32_t);
 	off = (off + 7) & ~7ul;
@@ -1197,6 +1199,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	a->close_off = l.close;
 	for (size_t i = 0; i < t->nr_rfds; i++)
 		((int32_t *)aat(t, l.close))[i] = t->fd_base + i;
+	a->locks_off = l.locks;
+	a->nr_locks = restore_files_posix_locks(t, aat(t, l.locks));
 
 	a->mm = (struct restorer_mm_map){
 		mm->start_code, mm->end_code, mm->start_data, mm->end_data, mm->start_brk, mm->brk,
