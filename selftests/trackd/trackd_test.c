@@ -44,7 +44,9 @@
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1026,6 +1028,14 @@ TEST_TIMEOUT(control, 60)
 	EXPECT_EQ(1, run_trackd(out, sizeof(out), "-t", roots, "-L", dir, NULL));
 	EXPECT_TRUE(strstr(out, "already tracked by trackd") != NULL);
 
+	/* A client that connects and says nothing does not hold the others up. */
+	int idle = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	ASSERT_LT(snprintf(sun.sun_path, sizeof(sun.sun_path), "%.80s/trackd.sock", dir), 100);
+	ASSERT_EQ(0, connect(idle, (struct sockaddr *)&sun, sizeof(sun)));
+	EXPECT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
+	close(idle);
+
 	long long m1 = trackd_cmd("mark", dir, out, sizeof(out));
 	long long m2 = trackd_cmd("mark", dir, out, sizeof(out));
 	EXPECT_LT(0, m1);
@@ -1101,9 +1111,83 @@ TEST_TIMEOUT(errors, 60)
 	EXPECT_TRUE(strstr(out, "is a thread of") != NULL);
 	if (!strstr(out, "is a thread of"))
 		TH_LOG("%s", out);
+	/* trackd in the tree it would track (the test is its parent). */
+	char self[32];
+	snprintf(self, sizeof(self), "%d", getpid());
+	EXPECT_EQ(1, run_trackd(out, sizeof(out), "-t", self, "-L", dir, NULL));
+	EXPECT_TRUE(strstr(out, "trackd itself is in the tree") != NULL);
+	if (!strstr(out, "trackd itself is in the tree"))
+		TH_LOG("%s", out);
+	/* A zombie root. */
+	pid_t z = fork();
+	if (!z)
+		_exit(0);
+	ASSERT_LT(0, z);
+	siginfo_t si;
+	ASSERT_EQ(0, waitid(P_PID, z, &si, WEXITED | WNOWAIT));
+	snprintf(tid, sizeof(tid), "%d", z);
+	EXPECT_EQ(1, run_trackd(out, sizeof(out), "-t", tid, "-L", dir, NULL));
+	EXPECT_TRUE(strstr(out, "is a zombie") != NULL);
+	(void)waitpid(z, NULL, 0);
 	/* After the failures the log directory is free again. */
 	EXPECT_LT(0, start_trackd(dir, w, NULL));
 	EXPECT_LT(0, trackd_cmd("stop", dir, out, sizeof(out)));
+
+	/* A failure inside the daemon (-d) is told on the terminal, and frees the lock at once. */
+	char bad[PATH_MAX], file[PATH_MAX + 32];
+	mkdtemp_in(bad, sizeof(bad), "badlog");
+	snprintf(file, sizeof(file), "%s/changelog.img", bad);
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(16, write(fd, "not a changelog!", 16));
+	close(fd);
+	snprintf(tid, sizeof(tid), "%d", w);
+	for (int i = 0; i < 2; i++) {
+		EXPECT_EQ(1, run_trackd(out, sizeof(out), "-t", tid, "-L", bad, "-d", NULL));
+		EXPECT_TRUE(strstr(out, "changelog.img") != NULL && strstr(out, "magic") != NULL);
+		EXPECT_TRUE(strstr(out, "already tracked") == NULL);
+		if (!strstr(out, "magic"))
+			TH_LOG("%s", out);
+	}
+	kill_reap_all();
+}
+
+TEST_TIMEOUT(zombie_child, 60)
+{
+	char dir[PATH_MAX], out[8192], want[64];
+	int p[2], status;
+	struct log l;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	mkdtemp_in(dir, sizeof(dir), "zombie");
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	/* A root with a zombie child: the zombie is not tracked (its exit is past). */
+	pid_t r = fork();
+	if (!r) {
+		pid_t k = fork();
+		if (!k)
+			_exit(0);
+		siginfo_t si;
+		(void)waitid(P_PID, k, &si, WEXITED | WNOWAIT);
+		(void)!write(p[1], &k, sizeof(k));
+		for (;;)
+			pause();
+	}
+	pid_t k = 0;
+	ASSERT_EQ((ssize_t)sizeof(k), read(p[0], &k, sizeof(k)));
+	ASSERT_LT(0, start_trackd(dir, r, "--no-dirty"));
+	ASSERT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
+	snprintf(want, sizeof(want), "\ntracked 1 %d\n", r);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	if (!strstr(out, want))
+		TH_LOG("status: %s", out);
+	EXPECT_LT(0, trackd_cmd("stop", dir, out, sizeof(out)));
+	ASSERT_EQ(0, log_load(dir, &l));
+	for (size_t i = 0; i < l.n; i++)
+		EXPECT_NE(k, l.r[i]->tgid);
+	log_free(&l);
+	kill(r, SIGKILL);
+	(void)waitpid(r, &status, 0);
 	kill_reap_all();
 }
 

@@ -83,9 +83,11 @@ int ctl_send(int sk, const char *msg, size_t len, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	if (sendmsg(sk, &mh, MSG_NOSIGNAL) != (ssize_t)len)
-		return errno ? -errno : -EIO;
-	return 0;
+	ssize_t n = sendmsg(sk, &mh, MSG_NOSIGNAL);
+
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)len ? 0 : -EIO;
 }
 
 long ctl_recv(int sk, char *buf, size_t len, int *ret_fd)

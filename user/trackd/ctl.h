@@ -15,7 +15,7 @@
 
 #define CTL_SOCK	"trackd.sock"
 #define CTL_LOCK	"trackd.lock"
-#define CTL_MAX_MSG	65536
+#define CTL_MAX_MSG	(256 << 10)	/* an answer; longer lists are cut with "..." */
 
 /*
  * Bind (listen) or connect the control socket in the log directory dirfd.

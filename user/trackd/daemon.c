@@ -46,6 +46,9 @@ struct daemon {
 	int ctl, sigfd, ep;
 	struct dproc *procs;
 	size_t nr_procs, cap_procs;
+	/* tgid -> index + 1 into procs; linear probing, a power of two, never full. */
+	uint32_t *index;
+	size_t index_cap;
 	uint64_t next_seq;	/* the seq the next record gets */
 	uint64_t records;	/* written by this run */
 	uint64_t lost;		/* records reported lost by this run */
@@ -53,6 +56,8 @@ struct daemon {
 	int err;		/* writing the log failed: stop */
 	bool stop;
 	int stop_sk;		/* the `trackd stop` waiting for the log to be closed */
+	int spare_fd;		/* given up to turn a client away when fds run out */
+	int ready_fd;		/* daemon_opts.ready_fd until used */
 	char boot_id[64];
 };
 
@@ -64,20 +69,73 @@ static uint64_t daemon_now(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+static void daemon_untrack(struct daemon *d, struct dproc *p, const char *why)
+{
+	if (p->uffd >= 0)
+		close(p->uffd);
+	p->uffd = -1;
+	snprintf(p->why, sizeof(p->why), "%s", why);
+}
+
+static size_t daemon_slot(const struct daemon *d, pid_t tgid)
+{
+	return ((uint32_t)tgid * 2654435761u) & (d->index_cap - 1);
+}
+
+/* The index slot of tgid, or of the empty slot where it would go. */
+static size_t daemon_probe(const struct daemon *d, pid_t tgid)
+{
+	size_t i = daemon_slot(d, tgid);
+
+	while (d->index[i] && d->procs[d->index[i] - 1].tgid != tgid)
+		i = (i + 1) & (d->index_cap - 1);
+	return i;
+}
+
 static struct dproc *daemon_find(struct daemon *d, pid_t tgid)
 {
+	size_t i;
+
+	if (!d->index_cap)
+		return NULL;
+	i = daemon_probe(d, tgid);
+	return d->index[i] ? &d->procs[d->index[i] - 1] : NULL;
+}
+
+/* Keep the index at most half full. */
+static int daemon_index_grow(struct daemon *d)
+{
+	size_t cap = d->index_cap ? 2 * d->index_cap : 256;
+	uint32_t *old = d->index;
+
+	if (2 * (d->nr_procs + 1) <= d->index_cap)
+		return 0;
+	d->index = calloc(cap, sizeof(*d->index));
+	if (!d->index) {
+		d->index = old;
+		return -ENOMEM;
+	}
+	d->index_cap = cap;
 	for (size_t i = 0; i < d->nr_procs; i++)
-		if (d->procs[i].tgid == tgid)
-			return &d->procs[i];
-	return NULL;
+		d->index[daemon_probe(d, d->procs[i].tgid)] = i + 1;
+	free(old);
+	return 0;
 }
 
 static struct dproc *daemon_add(struct daemon *d, pid_t tgid, pid_t ppid)
 {
 	struct dproc *p = daemon_find(d, tgid);
 
-	if (p)
+	if (p) {
+		/* A PID used again after an exit the log lost: a new process. */
+		if (p->ppid != ppid) {
+			daemon_untrack(d, p, "not armed yet");
+			p->ppid = ppid;
+		}
 		return p;
+	}
+	if (daemon_index_grow(d))
+		return NULL;
 	if (d->nr_procs == d->cap_procs) {
 		size_t cap = d->cap_procs ? 2 * d->cap_procs : 64;
 		struct dproc *n = realloc(d->procs, cap * sizeof(*n));
@@ -89,25 +147,36 @@ static struct dproc *daemon_add(struct daemon *d, pid_t tgid, pid_t ppid)
 	p = &d->procs[d->nr_procs++];
 	*p = (struct dproc){ .tgid = tgid, .ppid = ppid, .uffd = -1 };
 	snprintf(p->why, sizeof(p->why), "not armed yet");
+	d->index[daemon_probe(d, tgid)] = d->nr_procs;
 	return p;
-}
-
-static void daemon_untrack(struct daemon *d, struct dproc *p, const char *why)
-{
-	if (p->uffd >= 0)
-		close(p->uffd);
-	p->uffd = -1;
-	snprintf(p->why, sizeof(p->why), "%s", why);
 }
 
 static void daemon_remove(struct daemon *d, pid_t tgid)
 {
 	struct dproc *p = daemon_find(d, tgid);
+	size_t i, j, pos;
 
 	if (!p)
 		return;
 	daemon_untrack(d, p, "exited");
-	*p = d->procs[--d->nr_procs];
+	pos = p - d->procs;
+	/* Out of the index, moving up what probed past it (no tombstones). */
+	i = daemon_probe(d, tgid);
+	d->index[i] = 0;
+	for (j = (i + 1) & (d->index_cap - 1); d->index[j]; j = (j + 1) & (d->index_cap - 1)) {
+		size_t home = daemon_slot(d, d->procs[d->index[j] - 1].tgid);
+		/* j's entry may move to i unless its home lies cyclically in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			d->index[i] = d->index[j];
+			d->index[j] = 0;
+			i = j;
+		}
+	}
+	/* The last entry fills the hole in procs. */
+	if (pos != --d->nr_procs) {
+		d->procs[pos] = d->procs[d->nr_procs];
+		d->index[daemon_probe(d, d->procs[pos].tgid)] = pos + 1;
+	}
 }
 
 /* Append a record; a failed write stops the daemon (the log is its point). */
@@ -365,26 +434,43 @@ fail:
  */
 static void daemon_arm_all(struct daemon *d)
 {
-	if (d->o->no_dirty)
-		return;
-	for (size_t i = 0; i < d->nr_procs && !d->err; i++) {
-		struct dproc *p = &d->procs[i];
-		struct dirty_run *runs = NULL;
-		size_t n = 0;
+	pid_t *tgids;
+	size_t n;
 
+	if (d->o->no_dirty || !d->nr_procs)
+		return;
+	/* A snapshot: records drained meanwhile add and remove processes. */
+	n = d->nr_procs;
+	tgids = malloc(n * sizeof(*tgids));
+	if (!tgids)
+		return;
+	for (size_t i = 0; i < n; i++)
+		tgids[i] = d->procs[i].tgid;
+	for (size_t i = 0; i < n && !d->err; i++) {
+		struct dirty_run *runs = NULL;
+		struct dproc *p;
+		size_t nr = 0;
+
+		/* Seizing takes a while: keep the ring drained between processes. */
+		(void)track_poll(d->track, 0);
+		daemon_check_lost(d);
+		p = daemon_find(d, tgids[i]);
+		if (!p)
+			continue;
 		if (p->uffd < 0) {
 			daemon_arm(d, p);
 			continue;
 		}
-		if (wptrack_arm_new(p->tgid, p->uffd, &runs, &n)) {
+		if (wptrack_arm_new(p->tgid, p->uffd, &runs, &nr)) {
 			pr_warn("%d: new mappings are not under written-page tracking, ignoring",
 				p->tgid);
 			continue;
 		}
-		if (n)
-			daemon_log_armed(d, p->tgid, runs, n);
+		if (nr)
+			daemon_log_armed(d, p->tgid, runs, nr);
 		free(runs);
 	}
+	free(tgids);
 }
 
 static pid_t daemon_tgid_of(pid_t pid)
@@ -397,10 +483,46 @@ static pid_t daemon_tgid_of(pid_t pid)
 	return p ? (pid_t)strtol(p + 6, NULL, 10) : -EINVAL;
 }
 
+/* A whole /proc file, however long: malloc'ed and NUL-terminated, or NULL. */
+static char *daemon_read_all(const char *path)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || !buf)
+		goto fail;
+	for (;;) {
+		if (len + 1 == cap) {
+			char *n = realloc(buf, 2 * cap);
+			if (!n)
+				goto fail;
+			buf = n;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (!r)
+			break;
+		len += r;
+	}
+	close(fd);
+	buf[len] = 0;
+	return buf;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
 /* Children of every thread of tgid, from /proc/TGID/task/TID/children. */
 static int daemon_children(pid_t tgid, pid_t **ret, size_t *ret_n)
 {
-	char path[64], buf[65536];
+	char path[300];
 	pid_t *list = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
@@ -413,10 +535,9 @@ static int daemon_children(pid_t tgid, pid_t **ret, size_t *ret_n)
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
-		char name[300];
-		snprintf(name, sizeof(name), "task/%s/children", de->d_name);
-		ssize_t len = proc_read_file(tgid, name, buf, sizeof(buf));
-		if (len <= 0)
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children", tgid, de->d_name);
+		char *buf = daemon_read_all(path);
+		if (!buf)
 			continue;
 		for (char *s = buf, *end; *s; s = end) {
 			long v = strtol(s, &end, 10);
@@ -426,6 +547,7 @@ static int daemon_children(pid_t tgid, pid_t **ret, size_t *ret_n)
 				cap = cap ? 2 * cap : 16;
 				pid_t *nl = realloc(list, cap * sizeof(*nl));
 				if (!nl) {
+					free(buf);
 					free(list);
 					closedir(dir);
 					return -ENOMEM;
@@ -434,11 +556,24 @@ static int daemon_children(pid_t tgid, pid_t **ret, size_t *ret_n)
 			}
 			list[n++] = v;
 		}
+		free(buf);
 	}
 	closedir(dir);
 	*ret = list;
 	*ret_n = n;
 	return 0;
+}
+
+/*
+ * Whether tgid still runs. A zombie, or a process gone between the listing
+ * and track_add(), had its exit before it was tracked: nothing would ever
+ * take its PID out of the kernel's map again.
+ */
+static bool daemon_alive(pid_t tgid)
+{
+	struct proc_stat st;
+
+	return !proc_parse_stat(tgid, &st) && st.state != 'Z' && st.state != 'X';
 }
 
 static bool daemon_is_root(const struct daemon_opts *o, pid_t pid)
@@ -451,6 +586,17 @@ static bool daemon_is_root(const struct daemon_opts *o, pid_t pid)
 
 int daemon_check_roots(const struct daemon_opts *o)
 {
+	char self[32] = "";
+
+	/*
+	 * PIDs come from /proc and the tracker reports them in trackd's own
+	 * PID namespace: the two must be the same one.
+	 */
+	if (readlink("/proc/self", self, sizeof(self) - 1) <= 0 || atoi(self) != getpid()) {
+		pr_err("/proc belongs to another PID namespace than trackd's (it says %d is '%s'): "
+		       "mount a /proc for trackd's namespace", getpid(), self);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < o->nr_roots; i++) {
 		pid_t tgid = daemon_tgid_of(o->roots[i]);
 		if (tgid < 0) {
@@ -459,6 +605,14 @@ int daemon_check_roots(const struct daemon_opts *o)
 		}
 		if (tgid != o->roots[i]) {
 			pr_err("%d is a thread of %d: give the process", o->roots[i], tgid);
+			return -EINVAL;
+		}
+		if (!daemon_alive(tgid)) {
+			pr_err("process %d is a zombie: nothing to track", tgid);
+			return -ESRCH;
+		}
+		if (tgid == getpid()) {
+			pr_err("trackd cannot track itself");
 			return -EINVAL;
 		}
 		for (size_t j = 0; j < i; j++) {
@@ -506,8 +660,8 @@ static int daemon_attach_trees(struct daemon *d)
 		if (!daemon_add(d, o->roots[i], st.ppid))
 			return -ENOMEM;
 		for (size_t q = d->nr_procs - 1; q < d->nr_procs; q++) {
-			pid_t *kids;
-			size_t nk;
+			pid_t *kids = NULL;
+			size_t nk = 0;
 			if (daemon_children(d->procs[q].tgid, &kids, &nk))
 				continue;	/* it exited meanwhile: its EXIT record comes */
 			for (size_t k = 0; k < nk; k++) {
@@ -517,9 +671,19 @@ static int daemon_attach_trees(struct daemon *d)
 					free(kids);
 					return -EINVAL;
 				}
+				if (kids[k] == getpid()) {
+					pr_err("trackd itself is in the tree of root %d: run it outside",
+					       o->roots[i]);
+					free(kids);
+					return -EINVAL;
+				}
 				if (daemon_find(d, kids[k]))
 					continue;
 				err = track_add(d->track, kids[k]);
+				if (!err && !daemon_alive(kids[k])) {
+					(void)track_del(d->track, kids[k]);
+					continue;
+				}
 				if (err || !daemon_add(d, kids[k], d->procs[q].tgid)) {
 					free(kids);
 					pr_errno(err ? err : -ENOMEM, "cannot track %d", kids[k]);
@@ -589,6 +753,8 @@ static void daemon_serve(struct daemon *d, int sk)
 		return;
 	}
 	n = ctl_recv(sk, req, sizeof(req), NULL);
+	if (n == -EMSGSIZE)
+		(void)ctl_send(sk, "error: request too long\n", 24, -1);
 	if (n <= 0)
 		return;
 	req[strcspn(req, "\n")] = 0;
@@ -606,6 +772,7 @@ static void daemon_serve(struct daemon *d, int sk)
 	if (!strcmp(req, "status")) {
 		struct track_stats st = {};
 		size_t armed = 0;
+		bool cut = false;
 		(void)track_stats(d->track, &st);
 		OUT("ok\npid %d\nlogdir %s\nroots", getpid(), d->o->logdir);
 		for (size_t i = 0; i < d->o->nr_roots; i++)
@@ -615,19 +782,30 @@ static void daemon_serve(struct daemon *d, int sk)
 		    (unsigned long long)d->next_seq - 1, (unsigned long long)d->records,
 		    (unsigned long long)cl_size(d->log), (unsigned long long)st.events,
 		    (unsigned long long)d->lost, (unsigned long long)st.drops, d->nr_procs);
-		for (size_t i = 0; i < d->nr_procs; i++) {
-			OUT(" %d", d->procs[i].tgid);
+		for (size_t i = 0; i < d->nr_procs; i++)
 			armed += d->procs[i].uffd >= 0;
-		}
+		/* Long lists are cut so the answer stays one message. */
+		for (size_t i = 0; i < d->nr_procs; i++)
+			if (len < cap / 4)
+				OUT(" %d", d->procs[i].tgid);
+			else if (i == d->nr_procs - 1)
+				OUT(" ...");
 		OUT("\narmed %zu", armed);
 		for (size_t i = 0; i < d->nr_procs; i++)
-			if (d->procs[i].uffd >= 0)
+			if (d->procs[i].uffd >= 0 && len < cap / 2)
 				OUT(" %d", d->procs[i].tgid);
-		OUT("\n");
+			else if (d->procs[i].uffd >= 0)
+				cut = true;
+		OUT("%s\n", cut ? " ..." : "");
+		cut = false;
 		for (size_t i = 0; i < d->nr_procs; i++)
-			if (d->procs[i].uffd < 0)
+			if (d->procs[i].uffd < 0 && len > cap - 256)
+				cut = true;
+			else if (d->procs[i].uffd < 0)
 				OUT("unarmed %d %s\n", d->procs[i].tgid,
 				    d->o->no_dirty ? "written-page tracking is off" : d->procs[i].why);
+		if (cut)
+			OUT("unarmed ...\n");
 	} else if (!strcmp(req, "mark")) {
 		/* Everything the tracker sent before the mark comes before it. */
 		(void)track_poll(d->track, 0);
@@ -667,20 +845,38 @@ static void daemon_serve(struct daemon *d, int sk)
 	free(out);
 }
 
+/*
+ * One client per turn of the loop, so the ring is drained between clients,
+ * and a client that does not speak within 100 ms is dropped: a slow or
+ * idle client costs the tracking little.
+ */
 static void daemon_accept(struct daemon *d)
 {
-	for (;;) {
-		int sk = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
-		if (sk < 0)
-			return;
-		/* A client that does not speak within a second is dropped. */
-		struct timeval tv = { 1, 0 };
-		(void)setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		daemon_serve(d, sk);
-		if (sk != d->stop_sk)
-			close(sk);
+	struct timeval tv = { 0, 100000 };
+	int sk, buf = 1 << 20;
+
+	sk = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
+	if (sk < 0) {
+		if (errno == EMFILE || errno == ENFILE) {
+			/* Out of fds (one uffd per process): free the spare one to refuse the client. */
+			if (d->spare_fd >= 0)
+				close(d->spare_fd);
+			sk = accept4(d->ctl, NULL, NULL, SOCK_CLOEXEC);
+			if (sk >= 0)
+				close(sk);
+			d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			pr_warn("out of file descriptors: a control client was turned away");
+		}
+		return;
 	}
+	(void)setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* A status answer may be large; one message must fit the send buffer. */
+	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
+		(void)setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	daemon_serve(d, sk);
+	if (sk != d->stop_sk)
+		close(sk);
 }
 
 static int daemon_signals(void)
@@ -716,12 +912,13 @@ static int daemon_pidfile(const char *path)
 	return 0;
 }
 
-static void daemon_ready(const struct daemon_opts *o, const char *msg)
+static void daemon_ready(struct daemon *d, const char *msg)
 {
-	if (o->ready_fd < 0)
+	if (d->ready_fd < 0)
 		return;
-	(void)!write(o->ready_fd, msg, strlen(msg));
-	close(o->ready_fd);
+	(void)!write(d->ready_fd, msg, strlen(msg));
+	close(d->ready_fd);
+	d->ready_fd = -1;
 }
 
 /* As many fds as the hard limit allows: one uffd per tracked process. */
@@ -738,6 +935,9 @@ static void daemon_raise_nofile(void)
 int daemon_run(const struct daemon_opts *o)
 {
 	struct daemon d = { .o = o, .ctl = -1, .sigfd = -1, .ep = -1, .stop_sk = -1 };
+
+	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	d.ready_fd = o->ready_fd;
 	struct track_opts topts = { .ring_size = o->ring_size };
 	bool clean = false, fresh;
 	int err, ret = 1;
@@ -787,12 +987,13 @@ int daemon_run(const struct daemon_opts *o)
 		}
 	}
 	pr_info("tracking %zu processes, log '%s/%s'", d.nr_procs, o->logdir, CHANGELOG_FILE);
-	daemon_ready(o, "0");
+	daemon_ready(&d, "0");
 
 	while (!d.stop) {
 		struct epoll_event evs[4];
 		int n = epoll_wait(d.ep, evs, 4, DAEMON_TICK_MS);
 		if (n < 0 && errno != EINTR) {
+			d.err = -errno;
 			pr_perror("epoll_wait");
 			break;
 		}
@@ -829,11 +1030,10 @@ out_log:
 	/* Attaching failed: the log says so and stays usable for the next start. */
 	(void)daemon_log_tgids(&d, CL_STOP, "attaching failed", 0, false);
 out:
-	if (ret)
-		daemon_ready(o, "1");
 	for (size_t i = 0; i < d.nr_procs; i++)
 		daemon_untrack(&d, &d.procs[i], "");
 	free(d.procs);
+	free(d.index);
 	track_close(d.track);
 	if (d.ctl >= 0) {
 		close(d.ctl);
@@ -843,6 +1043,10 @@ out:
 		(void)unlink(o->pidfile);
 	if (cl_writer_close(d.log))
 		ret = 1;
+	if (o->lock_fd >= 0)
+		close(o->lock_fd);
+	if (ret)
+		daemon_ready(&d, "1");
 	if (d.stop_sk >= 0) {
 		char msg[64];
 		int len = ret ? snprintf(msg, sizeof(msg), "error: the log could not be closed\n")
@@ -855,5 +1059,7 @@ out:
 		close(d.ep);
 	if (d.sigfd >= 0)
 		close(d.sigfd);
+	if (d.spare_fd >= 0)
+		close(d.spare_fd);
 	return ret;
 }

@@ -20,9 +20,16 @@ struct daemon_opts {
 	bool no_dirty;		/* no written-page tracking */
 	/*
 	 * -d: the parent waits on this pipe; the daemon writes "0" once it
-	 * serves, or an error line. -1 in the foreground.
+	 * serves, or "1" once it gave up and cleaned up (the errors are in
+	 * its log). -1 in the foreground.
 	 */
 	int ready_fd;
+	/*
+	 * The lock on LOGDIR, handed over: closed once the log is, before the
+	 * answer to `trackd stop` or to the waiting parent, so whoever hears
+	 * of the end can start again at once.
+	 */
+	int lock_fd;
 };
 
 /*

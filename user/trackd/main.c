@@ -81,7 +81,7 @@ static int open_logdir(const char *dir, bool create)
 /* status, mark, stop: one request to the running daemon, its answer on stdout. */
 static int client(const char *cmd, const char *dir)
 {
-	char buf[CTL_MAX_MSG];
+	static char buf[CTL_MAX_MSG + 1];
 	int dirfd, sk;
 	long n;
 
@@ -148,6 +148,21 @@ static void write_lock_pid(int fd)
 		pr_warn("cannot write the PID into the lock file, ignoring");
 }
 
+/* The daemon failed: its error lines, written to logfile from start on. */
+static void show_errors(const char *logfile, off_t start)
+{
+	char line[4096];
+	FILE *f;
+
+	if (!logfile || !(f = fopen(logfile, "r")))
+		return;
+	if (!fseeko(f, start, SEEK_SET))
+		while (fgets(line, sizeof(line), f))
+			if (strstr(line, "Error: "))
+				fprintf(stderr, "trackd: %s", strstr(line, "Error: ") + 7);
+	fclose(f);
+}
+
 /*
  * -d: fork twice (the daemon is no session leader and no child of the
  * caller) and wait until the daemon says it tracks or failed.
@@ -212,7 +227,7 @@ int main(int argc, char **argv)
 		{},
 	};
 	static pid_t roots[MAX_ROOTS];
-	struct daemon_opts o = { .roots = roots, .ready_fd = -1 };
+	struct daemon_opts o = { .roots = roots, .ready_fd = -1, .lock_fd = -1 };
 	const char *cmd = NULL, *dir = NULL, *logfile = NULL;
 	int level = LOG_WARN, bumped = 0, opt, ret;
 	bool daemon = false;
@@ -298,34 +313,37 @@ int main(int argc, char **argv)
 	o.dirfd = open_logdir(dir, true);
 	if (o.dirfd < 0)
 		return 1;
-	int lock = take_lock(o.dirfd, dir);
-	if (lock < 0)
+	o.lock_fd = take_lock(o.dirfd, dir);
+	if (o.lock_fd < 0)
 		return 1;
-	if (daemon) {
-		int is_parent = 0;
-		ret = daemonize(&o, &is_parent);
-		if (is_parent) {
-			if (ret)
-				fprintf(stderr, "trackd: tracking did not start, see %s\n",
-					logfile ? logfile : "LOGDIR/trackd.log");
-			return ret ? 1 : 0;
-		}
-		if (ret)
-			_exit(1);
-	}
-	write_lock_pid(lock);
 	if (!logfile && daemon) {
 		static char path[4096];
 		snprintf(path, sizeof(path), "%s/trackd.log", dir);
 		logfile = path;
 	}
+	if (daemon) {
+		struct stat st;
+		off_t start = logfile && !stat(logfile, &st) ? st.st_size : 0;
+		int is_parent = 0;
+		ret = daemonize(&o, &is_parent);
+		if (is_parent) {
+			if (ret) {
+				show_errors(logfile, start);
+				fprintf(stderr, "trackd: tracking did not start (log: %s)\n",
+					logfile ? logfile : "none");
+			}
+			return ret ? 1 : 0;
+		}
+		if (ret)
+			_exit(1);
+	}
+	write_lock_pid(o.lock_fd);
 	if (log_init(logfile, level)) {
 		fprintf(stderr, "trackd: cannot open the log file '%s'\n", logfile);
 		return 1;
 	}
-	ret = daemon_run(&o);
+	ret = daemon_run(&o);	/* closes the lock */
 	log_fini();
-	close(lock);
 	close(o.dirfd);
 	return ret;
 }
