@@ -15,7 +15,11 @@ enum track_kind {
 	TRACK_FORK = 1,		/* pid/tgid: the new task; ppid: its parent's tgid;
 				 * flags: clone flags without the exit signal (the
 				 * kernel strips CSIGNAL before task_newtask);
-				 * arg0: the creating thread */
+				 * arg0: the creating thread; arg1: 1 when a new
+				 * process could not be added to `tracked` (full,
+				 * TRACK_STAT_TRACKED_FULL): it is not followed, no
+				 * record about it comes; 0 otherwise (always for a
+				 * thread) */
 	TRACK_EXIT,		/* arg0: exit status as wait() reports it (code << 8,
 				 * or the signal); arg1: 1 if the last thread of the group */
 	TRACK_EXEC,		/* arg0: TID before the exec (0 if unknown); path: the
@@ -27,7 +31,9 @@ enum track_kind {
 	TRACK_MPROTECT,		/* start, len, prot; arg0: the pkey of pkey_mprotect,
 				 * -1 for mprotect */
 	TRACK_BRK,		/* start: mm->start_brk; len: new brk - start_brk */
-	TRACK_MADVISE,		/* start, len; arg0: advice (discarding ones only) */
+	TRACK_MADVISE,		/* start, len; arg0: advice, only those that discard
+				 * pages or guards (MADV_DONTNEED, _DONTNEED_LOCKED,
+				 * _FREE, _REMOVE, _GUARD_INSTALL, _GUARD_REMOVE) */
 	TRACK_SHMAT,		/* start, len, flags: shmflg, dev/ino; arg0: shmid */
 	TRACK_SHMDT,		/* start (the length is gone with the mapping: 0) */
 	TRACK_IO_SETUP,		/* start: context ID = ring address; len: ring size;

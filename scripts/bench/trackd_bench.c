@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -197,9 +198,11 @@ static struct worker worker_start(bool big)
 	if (w.pid < 0)
 		die("fork: %s", strerror(errno));
 	if (!w.pid) {
-		close(cmd[1]);
-		close(ans[0]);
-		worker_main(cmd[0], ans[1], big);
+		/* Only its own two ends: another worker's write end would keep its pipe open. */
+		if (dup2(cmd[0], 3) < 0 || dup2(ans[1], 4) < 0)
+			_exit(1);
+		syscall(SYS_close_range, 5, ~0U, 0);
+		worker_main(3, 4, big);
 	}
 	close(cmd[0]);
 	close(ans[1]);
@@ -429,6 +432,9 @@ int main(int argc, char **argv)
 	worker_stop(&w);
 	worker_stop(&big);
 	worker_stop(&idle);
+	/* Daemons reparented to us (a subreaper) that ended after their stop was answered. */
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
 
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

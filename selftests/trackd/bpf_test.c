@@ -30,8 +30,8 @@
  *                         numbers read from struct pid instead of the current-task fast path).
  *   thread_exec_container the same again in a mount namespace with a /proc of the new PID
  *                         namespace: user space cannot tell the level, the tracker finds it.
- *   tracked_full          `tracked` holds one entry: a fork is logged, the insert failure is
- *                         counted, the child is not followed.
+ *   tracked_full          `tracked` holds one entry: a fork is logged with arg1 1 (not
+ *                         followed), the insert failure is counted, the child is not followed.
  *   overflow              a 4096-byte ring and nobody reading: a burst of mmap/munmap drops
  *                         records; sent + dropped is exactly what was done, the victim is named
  *                         in `lost` once, and the ring holds what was counted as sent.
@@ -39,12 +39,23 @@
  *                         all counted as unnamed.
  *   poll_stop             a callback's nonzero return stops track_poll() and is returned; the
  *                         next poll delivers the rest, none twice.
+ *   madvise_guard         MADV_GUARD_INSTALL (which discards the range's pages) and
+ *                         MADV_GUARD_REMOVE are logged, MADV_COLD is not; skipped only when
+ *                         the kernel refuses GUARD_INSTALL with EINVAL (before 6.13).
  *   add_del               track_add/del/has on the map, bad arguments.
  *   tracefs_private       in a mount namespace without tracefs on /sys/kernel/tracing, the
  *                         tracker still attaches the syscall tracepoints and records arrive;
  *                         no tracefs mount and no temporary directory is left.
  *   close_leaves_nothing  after track_close() none of the tracker's programs, links or maps
  *                         exists, and the process has exactly the fds it had before.
+ *   detach                track_detach() while a tracked process waits between two series of
+ *                         calls: no link or perf event is left, a second call is a no-op; the
+ *                         process then maps, unmaps, forks and exits unseen, while the records
+ *                         of the first series, sent before and never polled, are all delivered;
+ *                         `tracked` is frozen (track_list still names the exited process).
+ *   list                  track_list follows track_add/del, a fork (the child is listed while
+ *                         it lives) and the exits (nothing is left); a thousand added tgids come
+ *                         back sorted.
  *
  * Every wait is bounded (WAIT_MS on a pidfd, then the victim is killed); no sleeps.
  */
@@ -88,6 +99,9 @@
 #define TRUE_PATH	"/bin/true"
 #define LIBC_PATH	"/lib/x86_64-linux-gnu/libc.so.6"
 #define PIDFD_THREAD_FLAG	O_EXCL	/* PIDFD_THREAD (6.9): a pidfd for one thread */
+/* Guard regions (6.13), include/uapi/asm-generic/mman-common.h; not in every libc yet. */
+#define GUARD_INSTALL	102
+#define GUARD_REMOVE	103
 #define THREAD_FLAGS	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | \
 			 CLONE_SYSVSEM | CLONE_PARENT_SETTID)
 #define MEM_KINDS	(1U << TRACK_MMAP | 1U << TRACK_MUNMAP | 1U << TRACK_MPROTECT | \
@@ -100,6 +114,7 @@ struct shared {
 	pid_t t;			/* the thread (CLONE_PARENT_SETTID) */
 	pid_t w;			/* a child in a nested PID namespace */
 	int pkey, shmid;
+	int guard_errno;		/* of a MADV_GUARD_INSTALL that failed */
 	uint64_t anon, file_map, reserve, moved, shm, aio, thread_map, w_map;
 	uint64_t brk_cur, brk_new;
 	size_t maps_len, status_len;
@@ -1088,6 +1103,24 @@ TEST_F(track, thread_exec_container)
 	thread_exec_in_pidns(_metadata, self, true);
 }
 
+/* Lists `tracked`: how many, the first max of them in out; asserts sorted and unique. */
+static size_t list_tracked(struct th_meta *_metadata, struct track *t, pid_t *out, size_t max)
+{
+	pid_t *tgids;
+	size_t n;
+
+	ASSERT_EQ(0, track_list(t, &tgids, &n));
+	ASSERT_NE(NULL, tgids);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			EXPECT_LT(tgids[i - 1], tgids[i]);
+		if (i < max)
+			out[i] = tgids[i];
+	}
+	free(tgids);
+	return n;
+}
+
 TEST_F(track, tracked_full)
 {
 	struct track_opts opts = { .max_tracked = 1 };
@@ -1108,8 +1141,10 @@ TEST_F(track, tracked_full)
 	victim_done(_metadata, self, c, 6 << 8);
 	ASSERT_LE(0, track_poll(self->t, 0));
 
-	/* The child's fork is logged; the child itself (its exit) is not followed. */
-	exp_add(&x, TRACK_FORK, sh->g[0], sh->g[0], c)->arg0 = c;
+	/* The child's fork is logged and says so; the child itself (its exit) is not followed. */
+	e = exp_add(&x, TRACK_FORK, sh->g[0], sh->g[0], c);
+	e->arg0 = c;
+	e->arg1 = 1;
 	e = exp_add(&x, TRACK_MMAP, c, c, me);
 	e->start = sh->anon;
 	e->len = pg;
@@ -1124,6 +1159,7 @@ TEST_F(track, tracked_full)
 	e->arg1 = 1;
 	expect_log(_metadata, self->log, &x);
 	expect_stats(_metadata, self->t, self->log->n, 0, 1, 0);
+	EXPECT_EQ(0, list_tracked(_metadata, self->t, NULL, 0));
 }
 
 static void victim_burst(void)
@@ -1245,6 +1281,66 @@ TEST_F(track, poll_stop)
 		EXPECT_EQ(j % 2 ? TRACK_MUNMAP : TRACK_MMAP, self->log->ev[j].kind);
 	EXPECT_EQ(TRACK_EXIT, self->log->ev[self->log->n - 1].kind);
 	EXPECT_EQ(0, track_poll(self->t, 0));
+}
+
+/* Maps 4 pages, guards the middle two (their contents go), removes the guards; exit 8. */
+static void victim_guard(void)
+{
+	char *m = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	V_CHECK(m != MAP_FAILED);
+	sh->anon = (uint64_t)m;
+	memset(m, 1, 4 * pg);
+	if (madvise(m + pg, 2 * pg, GUARD_INSTALL)) {
+		V_CHECK(errno == EINVAL);
+		sh->guard_errno = errno;
+		_exit(8);
+	}
+	V_CHECK(madvise(m + pg, 2 * pg, GUARD_REMOVE) == 0);
+	/* Discarded by the install: zero-fill now, the neighbours untouched. */
+	V_CHECK(m[pg] == 0 && m[3 * pg - 1] == 0 && m[0] == 1 && m[3 * pg] == 1);
+	V_CHECK(madvise(m, pg, MADV_COLD) == 0);
+	_exit(8);
+}
+
+TEST_F(track, madvise_guard)
+{
+	pid_t me = getpid(), c;
+	struct expect x = { 0 };
+	struct track_event *e;
+	int fd;
+
+	c = victim_start(victim_guard, 0, &fd);
+	ASSERT_LT(0, c);
+	fixture_victim(self, c);
+	if (!open_tracker(_metadata, self, NULL))
+		return;
+	ASSERT_EQ(0, track_add(self->t, c));
+	ASSERT_EQ(0, track_attach(self->t));
+	go(_metadata, fd);
+	victim_done(_metadata, self, c, 8 << 8);
+	if (sh->guard_errno == EINVAL)
+		SKIP(return, "MADV_GUARD_INSTALL: %s (guard regions came in 6.13)",
+		     strerror(sh->guard_errno));
+	ASSERT_LE(0, track_poll(self->t, 0));
+
+	e = exp_add(&x, TRACK_MMAP, c, c, me);
+	e->start = sh->anon;
+	e->len = 4 * pg;
+	e->prot = PROT_READ | PROT_WRITE;
+	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	e = exp_add(&x, TRACK_MADVISE, c, c, me);
+	e->start = sh->anon + pg;
+	e->len = 2 * pg;
+	e->arg0 = GUARD_INSTALL;
+	e = exp_add(&x, TRACK_MADVISE, c, c, me);
+	e->start = sh->anon + pg;
+	e->len = 2 * pg;
+	e->arg0 = GUARD_REMOVE;
+	e = exp_add(&x, TRACK_EXIT, c, c, me);
+	e->arg0 = 8 << 8;
+	e->arg1 = 1;
+	expect_log(_metadata, self->log, &x);
 }
 
 TEST_F(track, add_del)
@@ -1459,6 +1555,190 @@ TEST_F(track, close_leaves_nothing)
 	EXPECT_TRUE(all_gone(bpf_link_get_fd_by_id, held.links, held.nr_links));
 	EXPECT_TRUE(all_gone(bpf_prog_get_fd_by_id, held.progs, held.nr_progs));
 	EXPECT_TRUE(all_gone(bpf_map_get_fd_by_id, held.maps, held.nr_maps));
+}
+
+/* How many perf event fds this process holds. */
+static int perf_fds(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char link[64];
+		ssize_t len = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+
+		if (len < 0)
+			continue;
+		link[len] = 0;
+		n += !strcmp(link, "anon_inode:[perf_event]");
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * mmap + munmap a page, say ready, wait; then 16 more pairs and a fork (child exits 5) that
+ * nobody is to see; exit 9.
+ */
+static void victim_detach(void)
+{
+	int status;
+	pid_t pid;
+	char b;
+	void *m;
+
+	m = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	V_CHECK(m != MAP_FAILED);
+	sh->anon = (uint64_t)m;
+	V_CHECK(munmap(m, pg) == 0);
+	V_CHECK(write(ready_fd[1], "r", 1) == 1);
+	V_CHECK(read(hold_fd[0], &b, 1) == 1);
+	for (int i = 0; i < 16; i++) {
+		m = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		V_CHECK(m != MAP_FAILED);
+		V_CHECK(munmap(m, pg) == 0);
+	}
+	pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	V_CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(5);
+	sh->g[0] = pid;
+	V_CHECK(waitpid(pid, &status, 0) == pid && status == 5 << 8);
+	_exit(9);
+}
+
+TEST_F(track, detach)
+{
+	struct bpf_objs attached, detached;
+	pid_t me = getpid(), c, listed[4];
+	struct expect x = { 0 };
+	struct track_event *e;
+	struct pollfd p;
+	int fd;
+	char b;
+
+	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(ready_fd, O_CLOEXEC));
+	c = victim_start(victim_detach, 0, &fd);
+	ASSERT_LT(0, c);
+	fixture_victim(self, c);
+	if (!open_tracker(_metadata, self, NULL))
+		return;
+	/* Nothing attached yet: nothing to do. */
+	EXPECT_EQ(0, track_detach(self->t));
+	ASSERT_EQ(0, track_add(self->t, c));
+	ASSERT_EQ(0, track_attach(self->t));
+	bpf_objs_held(&attached);
+	EXPECT_EQ(17, attached.nr_links);
+	EXPECT_LT(0, perf_fds());
+	go(_metadata, fd);
+	p = (struct pollfd){ .fd = ready_fd[0], .events = POLLIN };
+	ASSERT_EQ(1, poll(&p, 1, WAIT_MS));
+	ASSERT_EQ(1, read(ready_fd[0], &b, 1));
+
+	ASSERT_EQ(0, track_detach(self->t));
+	bpf_objs_held(&detached);
+	EXPECT_EQ(0, detached.nr_links);
+	EXPECT_EQ(0, perf_fds());
+	EXPECT_EQ(attached.nr_maps, detached.nr_maps);
+	EXPECT_EQ(0, track_detach(self->t));
+	ASSERT_EQ(1, write(hold_fd[1], "h", 1));
+	victim_done(_metadata, self, c, 9 << 8);
+
+	/* Sent before the detach, read only now: all there, and nothing from after it. */
+	ASSERT_EQ(2, track_poll(self->t, 0));
+	e = exp_add(&x, TRACK_MMAP, c, c, me);
+	e->start = sh->anon;
+	e->len = pg;
+	e->prot = PROT_READ;
+	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	e = exp_add(&x, TRACK_MUNMAP, c, c, me);
+	e->start = sh->anon;
+	e->len = pg;
+	expect_log(_metadata, self->log, &x);
+	EXPECT_EQ(0, track_poll(self->t, 0));
+	expect_stats(_metadata, self->t, 2, 0, 0, 0);
+	/* Nobody saw the exit or the fork: the set is as the detach left it. */
+	ASSERT_EQ(1, list_tracked(_metadata, self->t, listed, 4));
+	EXPECT_EQ(c, listed[0]);
+	EXPECT_FALSE(track_has(self->t, sh->g[0]));
+}
+
+/* A child that sets sh->w, says ready and waits (exit 21); then exit 20. */
+static void victim_hold_child(void)
+{
+	int status;
+	pid_t pid;
+	char b;
+
+	pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+	V_CHECK(pid >= 0);
+	if (pid == 0) {
+		sh->w = getpid();
+		V_CHECK(write(ready_fd[1], "r", 1) == 1);
+		V_CHECK(read(hold_fd[0], &b, 1) == 1);
+		_exit(21);
+	}
+	V_CHECK(waitpid(pid, &status, 0) == pid && status == 21 << 8);
+	_exit(20);
+}
+
+TEST_F(track, list)
+{
+	pid_t c, d, want[2], got[1100];
+	struct pollfd p;
+	int fd, fd_d;
+	size_t n;
+	char b;
+
+	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(ready_fd, O_CLOEXEC));
+	c = victim_start(victim_hold_child, 0, &fd);
+	ASSERT_LT(0, c);
+	fixture_victim(self, c);
+	/* Never let go: killed by the teardown. */
+	d = victim_start(victim_small, 0, &fd_d);
+	ASSERT_LT(0, d);
+	fixture_victim(self, d);
+	if (!open_tracker(_metadata, self, NULL))
+		return;
+	EXPECT_EQ(0, list_tracked(_metadata, self->t, got, 0));
+	ASSERT_EQ(0, track_add(self->t, c));
+	ASSERT_EQ(0, track_add(self->t, d));
+	want[0] = c < d ? c : d;
+	want[1] = c < d ? d : c;
+	ASSERT_EQ(2, list_tracked(_metadata, self->t, got, 2));
+	EXPECT_EQ(want[0], got[0]);
+	EXPECT_EQ(want[1], got[1]);
+	ASSERT_EQ(0, track_del(self->t, d));
+	ASSERT_EQ(1, list_tracked(_metadata, self->t, got, 1));
+	EXPECT_EQ(c, got[0]);
+
+	ASSERT_EQ(0, track_attach(self->t));
+	go(_metadata, fd);
+	p = (struct pollfd){ .fd = ready_fd[0], .events = POLLIN };
+	ASSERT_EQ(1, poll(&p, 1, WAIT_MS));
+	ASSERT_EQ(1, read(ready_fd[0], &b, 1));
+	want[0] = c < sh->w ? c : sh->w;
+	want[1] = c < sh->w ? sh->w : c;
+	ASSERT_EQ(2, list_tracked(_metadata, self->t, got, 2));
+	EXPECT_EQ(want[0], got[0]);
+	EXPECT_EQ(want[1], got[1]);
+	ASSERT_EQ(1, write(hold_fd[1], "h", 1));
+	victim_done(_metadata, self, c, 20 << 8);
+	EXPECT_EQ(0, list_tracked(_metadata, self->t, got, 0));
+	ASSERT_EQ(0, track_detach(self->t));
+
+	/* Above any pid_max (PID_MAX_LIMIT is 2^22), in reverse order. */
+	for (int i = 0; i < 1000; i++)
+		ASSERT_EQ(0, track_add(self->t, (1 << 22) + 1000 - i));
+	n = list_tracked(_metadata, self->t, got, 1100);
+	ASSERT_EQ(1000, n);
+	for (int i = 0; i < 1000; i++)
+		EXPECT_EQ((1 << 22) + 1 + i, got[i]);
+	close(fd_d);
 }
 
 TEST_HARNESS_MAIN

@@ -11,6 +11,12 @@
  * relies on, and gaps the engine has to cover otherwise, are pinned down
  * here too (Linux 6.18): see the comments at each expectation.
  *
+ * wptrack_open() must refuse, without seizing it, a process it cannot
+ * track: one using userfaultfd itself (-EBUSY; a tracer already attached
+ * shows that no seize was even tried) and one with a thread in
+ * uninterruptible sleep, here a vfork parent (-EAGAIN at once, instead of
+ * a seize timing out and leaving it traced).
+ *
  * The test process is a child subreaper, so whatever a target forks is
  * reaped here; the teardown kills and reaps everything.
  */
@@ -29,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -101,6 +108,7 @@ enum op {
 	OP_MAP,		/* count pages, private anon rw -> addr */
 	OP_FORK,	/* the child writes page first of region (if >= 0), then waits -> pid */
 	OP_THREADS_STOP,	/* the threads write their page once more and end */
+	OP_VFORK,	/* vfork from the main thread, or (first) from a new one; see target_vfork() */
 };
 
 struct cmd {
@@ -300,6 +308,34 @@ static int target_fork(const struct cmd *c, int sk, pid_t *ret_pid)
 	return 0;
 }
 
+/*
+ * The vfork child sends a reply of its own (err 1, its pid) and waits for any message on
+ * the socket before it exits: until then the thread that vforked sleeps in
+ * wait_for_vfork_done(), 'D' in /proc, and the main thread answers nothing.
+ */
+static int target_vfork(int sk)
+{
+	struct reply child = { .err = 1 };
+	struct cmd c;
+	pid_t pid;
+
+	pid = vfork();
+	if (pid == 0) {
+		child.pid = getpid();
+		if (send(sk, &child, sizeof(child), 0) == sizeof(child))
+			(void)!recv(sk, &c, sizeof(c), 0);
+		_exit(0);
+	}
+	if (pid < 0)
+		return -errno;
+	return waitpid(pid, NULL, 0) == pid ? 0 : -errno;
+}
+
+static void *vfork_thread(void *arg)
+{
+	return (void *)(long)target_vfork((int)(long)arg);
+}
+
 static int target_do(const struct cmd *c, int sk, struct reply *rep)
 {
 	char *base = c->region >= 0 && c->region < R_NR ? regions[c->region] : NULL;
@@ -361,6 +397,17 @@ static int target_do(const struct cmd *c, int sk, struct reply *rep)
 		for (int i = 0; i < NR_THREADS; i++)
 			pthread_join(threads[i], NULL);
 		return 0;
+	case OP_VFORK: {
+		pthread_t th;
+		void *ret;
+
+		if (!c->first)
+			return target_vfork(sk);
+		if (pthread_create(&th, NULL, vfork_thread, (void *)(long)sk))
+			return -EAGAIN;
+		pthread_join(th, &ret);
+		return (int)(long)ret;
+	}
 	}
 	return -EINVAL;
 }
@@ -1069,6 +1116,206 @@ TEST_F(wp, own_uffd_registered)
 	snprintf(want, sizeof(want), "of process %d is registered", self->pid);
 	EXPECT_TRUE(log_contains(self->log, want));
 	expect_unharmed(_metadata, self);
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/*
+ * A helper PTRACE_SEIZEs pid (which does not stop it) and holds it until *ret_hold is
+ * closed; when it exits the kernel detaches pid (exit_ptrace). Meanwhile a seize by anyone
+ * else fails with EPERM. Returns the helper's pid, or -errno.
+ */
+static pid_t tracer_start(pid_t pid, int *ret_hold)
+{
+	int hold[2], ready[2], err = 0;
+	struct pollfd p;
+	pid_t helper;
+	char b = 0;
+
+	if (pipe2(hold, O_CLOEXEC))
+		return -errno;
+	if (pipe2(ready, O_CLOEXEC)) {
+		err = -errno;
+		goto out_hold;
+	}
+	helper = fork();
+	if (helper < 0) {
+		err = -errno;
+		goto out_ready;
+	}
+	if (helper == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(hold[1]);
+		b = ptrace(PTRACE_SEIZE, pid, NULL, NULL) ? (char)errno : 0;
+		(void)!write(ready[1], &b, 1);
+		(void)!read(hold[0], &b, 1);
+		_exit(0);
+	}
+	p = (struct pollfd){ .fd = ready[0], .events = POLLIN };
+	if (poll(&p, 1, IO_TIMEOUT_MS) != 1 || read(ready[0], &b, 1) != 1)
+		err = -ETIMEDOUT;
+	else if (b)
+		err = -b;
+	if (err) {
+		kill(helper, SIGKILL);
+		waitpid(helper, NULL, 0);
+	}
+out_ready:
+	close(ready[0]);
+	close(ready[1]);
+	if (!err) {
+		close(hold[0]);
+		*ret_hold = hold[1];
+		return helper;
+	}
+out_hold:
+	close(hold[0]);
+	close(hold[1]);
+	return err;
+}
+
+/*
+ * A process using userfaultfd is refused before anything is done to it: with another
+ * tracer attached, a seize would fail with EPERM first.
+ */
+static void own_uffd_unseized(struct th_meta *_metadata, FIXTURE_DATA(wp) *self,
+			      enum own_uffd own)
+{
+	struct timespec t0;
+	char v[64], tracer[16];
+	pid_t helper;
+	int hold = -1, uffd, status;
+
+	tgt_start(_metadata, self, &(struct tgt_cfg){ .own = own });
+	helper = tracer_start(self->pid, &hold);
+	if (helper == -EPERM)
+		SKIP(return, "cannot ptrace the target from a helper: %s", strerror(EPERM));
+	ASSERT_LT(0, helper);
+	snprintf(tracer, sizeof(tracer), "%d", helper);
+	status_field(self->pid, "TracerPid", v, sizeof(v));
+	ASSERT_STREQ(tracer, v);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uffd = wptrack_open(self->pid);
+	if (uffd >= 0)
+		close(uffd);
+	EXPECT_GT(1000, elapsed_ms(&t0));
+	EXPECT_EQ(-EBUSY, uffd);
+	EXPECT_FALSE(log_contains(self->log, "cannot seize"));
+	status_field(self->pid, "TracerPid", v, sizeof(v));
+	EXPECT_STREQ(tracer, v);
+
+	close(hold);
+	ASSERT_EQ(helper, waitpid(helper, &status, 0));
+	ASSERT_EQ(0, status);
+	expect_unharmed(_metadata, self);
+}
+
+TEST_F(wp, own_uffd_fd_unseized)
+{
+	own_uffd_unseized(_metadata, self, OWN_FD);
+}
+
+TEST_F(wp, own_uffd_registered_unseized)
+{
+	own_uffd_unseized(_metadata, self, OWN_REGISTERED);
+}
+
+/* The first thread of pid in uninterruptible sleep ('D'), or 0. */
+static pid_t thread_in_d(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	pid_t found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && !found && (de = readdir(d))) {
+		struct proc_stat st;
+		pid_t tid = atoi(de->d_name);
+
+		if (tid > 0 && !proc_parse_stat(tid, &st) && st.state == 'D')
+			found = tid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * A target whose thread (the main one, or another) is a vfork parent waiting for its
+ * child: refused at once with -EAGAIN, never traced, and trackable once the child is gone.
+ */
+static void vfork_refused(struct th_meta *_metadata, FIXTURE_DATA(wp) *self, bool in_thread)
+{
+	struct cmd c = { .op = OP_VFORK, .first = in_thread };
+	struct reply child, rep;
+	struct timespec t0;
+	char want[128], v[64];
+	pid_t blocked = 0;
+	long deadline;
+	int err;
+
+	tgt_start(_metadata, self, &(struct tgt_cfg){ 0 });
+	ASSERT_EQ(sizeof(c), send(self->sk, &c, sizeof(c), 0));
+	ASSERT_EQ(0, recv_timeout(self->sk, &child, sizeof(child)));
+	ASSERT_EQ(1, child.err);
+	/*
+	 * The parent goes to sleep in wait_for_vfork_done() about when the child runs; nothing
+	 * signals that it did, hence the bounded look.
+	 */
+	deadline = time(NULL) + 5;
+	while (!(blocked = thread_in_d(self->pid)) && time(NULL) <= deadline)
+		(void)poll(NULL, 0, 1);
+	ASSERT_LT(0, blocked);
+	if (in_thread)
+		ASSERT_NE(self->pid, blocked);
+	else
+		ASSERT_EQ(self->pid, blocked);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = wptrack_open(self->pid);
+	if (err >= 0)
+		close(err);
+	/* A seize would have waited 10 s for the stop (infect.c's WAIT_MS). */
+	EXPECT_GT(1000, elapsed_ms(&t0));
+	ASSERT_EQ(-EAGAIN, err);
+	snprintf(want, sizeof(want), "thread %d is in uninterruptible sleep (vfork or I/O); "
+		 "try again later", blocked);
+	EXPECT_TRUE(log_contains(self->log, want));
+	EXPECT_FALSE(log_contains(self->log, "cannot seize"));
+	status_field(self->pid, "TracerPid", v, sizeof(v));
+	ASSERT_STREQ("0", v);
+	EXPECT_EQ(blocked, thread_in_d(self->pid));
+
+	/* Any message lets the child exit (it takes it); then the target answers OP_VFORK. */
+	c = (struct cmd){ .op = OP_PING };
+	ASSERT_EQ(sizeof(c), send(self->sk, &c, sizeof(c), 0));
+	ASSERT_EQ(0, recv_timeout(self->sk, &rep, sizeof(rep)));
+	ASSERT_EQ(0, rep.err);
+	EXPECT_EQ(0, thread_in_d(self->pid));
+	expect_unharmed(_metadata, self);
+	track(_metadata, self);
+	TGT_WRITE(R_ANON, 6, 50);
+	EXPECT_SCAN(R_ANON, true, "6,50");
+	expect_unharmed(_metadata, self);
+}
+
+TEST_F(wp, vfork_blocked)
+{
+	vfork_refused(_metadata, self, false);
+}
+
+TEST_F(wp, vfork_blocked_thread)
+{
+	vfork_refused(_metadata, self, true);
 }
 
 /* A failure after the seize leaves the target as it was. */

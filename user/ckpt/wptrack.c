@@ -115,17 +115,22 @@ static long wptrack_remote_uffd(struct infect_task *t)
 	return fd;
 }
 
-int wptrack_take_uffd(struct infect_task *t)
+/* Whether pid uses userfaultfd itself: 0, -EBUSY (logged) or -errno (logged). */
+static int wptrack_check_uffd(pid_t pid)
 {
-	pid_t pid = t->pid;
-	int err, pidfd, uffd = -1;
-	long rfd, ret;
+	int err = wptrack_check_fds(pid);
 
-	err = wptrack_check_fds(pid);
 	if (!err)
 		err = wptrack_check_vmas(pid);
-	if (err)
-		return err;
+	return err;
+}
+
+/* wptrack_take_uffd() once the checks passed. */
+static int wptrack_take(struct infect_task *t)
+{
+	pid_t pid = t->pid;
+	int err = 0, pidfd, uffd = -1;
+	long rfd, ret;
 
 	rfd = wptrack_remote_uffd(t);
 	if (rfd < 0) {
@@ -173,6 +178,13 @@ err_close:
 	return err;
 }
 
+int wptrack_take_uffd(struct infect_task *t)
+{
+	int err = wptrack_check_uffd(t->pid);
+
+	return err ? err : wptrack_take(t);
+}
+
 /* The thread-group leader of pid (pid itself when it is one). */
 static pid_t wptrack_tgid(pid_t pid)
 {
@@ -187,12 +199,95 @@ static pid_t wptrack_tgid(pid_t pid)
 	return tgid;
 }
 
+/*
+ * The state letter of thread tid of pid (field 3 of its stat), '\0' when it is gone, or
+ * -errno. The comm before it may hold any byte, ')' too: the state follows the last one.
+ */
+static int wptrack_thread_state(pid_t pid, pid_t tid)
+{
+	char name[64], buf[4096], *p;
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "task/%d/stat", tid);
+	n = proc_read_file(pid, name, buf, sizeof(buf));
+	if (n == -ENOENT || n == -ESRCH)
+		return 0;
+	if (n < 0)
+		return n;
+	/* proc_read_file() stops at a full buffer; a stat line is far shorter than this one. */
+	if ((size_t)n == sizeof(buf) - 1)
+		return -EFBIG;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EINVAL;
+	return (unsigned char)p[2];
+}
+
+/*
+ * A thread in uninterruptible sleep ('D') cannot take PTRACE_INTERRUPT's stop before it
+ * wakes up: the interrupt only wakes interruptible sleeps (ptrace_trap_notify ->
+ * signal_wake_up_state). A vfork parent waits for its child in TASK_KILLABLE, which reads as
+ * 'D' too (wait_for_vfork_done), for as long as the child likes. Seizing such a process
+ * would time out in infect_seize with the task still traced (a detach needs a stopped
+ * tracee), so it is refused here: -EAGAIN (logged), 0, or -errno (logged).
+ *
+ * A thread may still enter such a sleep between this look and the seize, which then
+ * times out as before.
+ */
+static int wptrack_check_threads(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int err = 0, state;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d) {
+		err = -errno;
+		pr_perror("cannot list the threads of %d", pid);
+		return err;
+	}
+	while ((de = readdir(d))) {
+		pid_t tid = atoi(de->d_name);
+
+		if (tid <= 0)
+			continue;
+		state = wptrack_thread_state(pid, tid);
+		if (state < 0) {
+			err = state;
+			pr_errno(err, "cannot read the state of thread %d of %d", tid, pid);
+			break;
+		}
+		if (state == 'D') {
+			pr_err("cannot track the writes of %d now: thread %d is in uninterruptible "
+			       "sleep (vfork or I/O); try again later", pid, tid);
+			err = -EAGAIN;
+			break;
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+/*
+ * Everything that refuses a process is looked at before it is seized, so a refused one
+ * is never stopped. The checks are not repeated while the leader is seized: its other
+ * threads run on meanwhile, so that would not close the window. A mapping registered with
+ * a uffd of its own in between makes wptrack_arm() fail with EBUSY; a uffd it creates in
+ * between and registers only later is missed (its registration then fails with EBUSY).
+ */
 int wptrack_open(pid_t pid)
 {
 	struct infect_task t;
 	pid_t leader = wptrack_tgid(pid);
 	int err, uffd;
 
+	err = wptrack_check_threads(leader);
+	if (!err)
+		err = wptrack_check_uffd(leader);
+	if (err)
+		return err;
 	err = infect_init();
 	if (err) {
 		pr_errno(err, "cannot prepare to seize %d", leader);
@@ -202,7 +297,7 @@ int wptrack_open(pid_t pid)
 	err = infect_seize(leader, &t);
 	if (err)
 		return err;
-	uffd = wptrack_take_uffd(&t);
+	uffd = wptrack_take(&t);
 	err = infect_release(&t, false);
 	if (err && uffd >= 0) {
 		/* infect_release said why; the task is not left as we found it. */

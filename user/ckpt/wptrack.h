@@ -24,9 +24,12 @@
 int wptrack_take_uffd(struct infect_task *t);
 
 /*
- * The same for a process that is not seized: seize its thread-group
- * leader (after infect_init()), take, release. The process runs on, or
- * stays stopped, as before, whatever happened.
+ * The same for a process that is not seized: look at it first, then seize
+ * its thread-group leader (after infect_init()), take, release. Refused
+ * without seizing anything: -EBUSY as above, and -EAGAIN when one of its
+ * threads is in uninterruptible sleep ('D': a vfork parent waiting for its
+ * child, or I/O), which cannot take the seize's stop (try again later).
+ * The process runs on, or stays stopped, as before, whatever happened.
  */
 int wptrack_open(pid_t pid);
 

@@ -242,10 +242,11 @@ static int daemon_on_event(void *data, const struct track_event *ev, size_t len)
 
 	switch (ev->kind) {
 	case TRACK_FORK:
-		e.has_flags = e.has_arg0 = true;
+		e.has_flags = e.has_arg0 = e.has_arg1 = true;
 		e.flags = ev->flags;
 		e.arg0 = ev->arg0;
-		if (ev->pid == ev->tgid && !daemon_add(d, ev->tgid, ev->ppid)) {
+		e.arg1 = ev->arg1;	/* 1: not followed (the kernel's map was full) */
+		if (ev->pid == ev->tgid && !ev->arg1 && !daemon_add(d, ev->tgid, ev->ppid)) {
 			d->err = -ENOMEM;
 			d->stop = true;
 		}
@@ -322,6 +323,41 @@ static int daemon_on_event(void *data, const struct track_event *ev, size_t len)
 	return 0;
 }
 
+static int daemon_pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * After lost records our list may miss forks and keep exited processes:
+ * the kernel's map of tracked processes is the truth. A process found
+ * there gets its parent from /proc (0 if gone meanwhile).
+ */
+static void daemon_resync(struct daemon *d)
+{
+	pid_t *live;
+	size_t n;
+
+	if (track_list(d->track, &live, &n))
+		return;
+	/* track_list is sorted: drop what it lacks, from the end (removal moves the last). */
+	for (size_t i = d->nr_procs; i-- > 0;) {
+		pid_t tgid = d->procs[i].tgid;
+		if (!bsearch(&tgid, live, n, sizeof(*live), daemon_pid_cmp))
+			daemon_remove(d, tgid);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct proc_stat st;
+		if (daemon_find(d, live[i]))
+			continue;
+		if (!daemon_add(d, live[i], proc_parse_stat(live[i], &st) ? 0 : st.ppid))
+			break;
+	}
+	free(live);
+}
+
 /* Drops counted by the tracker since the last look become a LOST record. */
 static void daemon_check_lost(struct daemon *d)
 {
@@ -360,6 +396,7 @@ static void daemon_check_lost(struct daemon *d)
 	}
 	daemon_log(d, &e);
 	pr_warn("%llu records lost (%s)", (unsigned long long)count, e.reason);
+	daemon_resync(d);
 	d->lost += count;
 	d->seen = st;
 	free(list);
@@ -1018,7 +1055,12 @@ int daemon_run(const struct daemon_opts *o)
 		if (!d.err && cl_flush(d.log, false))
 			break;
 	}
-	/* Whatever came before the stop is in the log, then STOP. */
+	/*
+	 * No program runs after the detach, so the drain below sees every
+	 * record the tracker sent: whatever came before the stop is in the
+	 * log, then STOP.
+	 */
+	(void)track_detach(d.track);
 	(void)track_poll(d.track, 0);
 	daemon_check_lost(&d);
 	if (!d.err && daemon_log_tgids(&d, CL_STOP, NULL, 0, false) >= 0 &&

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/membarrier.h>
 #include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
@@ -88,28 +89,65 @@ static int track_libbpf_print(enum libbpf_print_level level, const char *fmt, va
 }
 
 /*
+ * Reads the whole file at path (relative to dir_fd) into buf, NUL-terminated: its length,
+ * or -errno; -EFBIG when it does not fit in size - 1 bytes, rather than a silently shortened
+ * text. Does not log.
+ */
+static ssize_t track_read_file(int dir_fd, const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd, err = 0;
+	char more;
+
+	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* /proc and tracefs files may come in several reads: up to end of file. */
+	for (;;) {
+		if (len < size - 1)
+			n = read(fd, buf + len, size - 1 - len);
+		else
+			n = read(fd, &more, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = -errno;
+		else if (n > 0 && len == size - 1)
+			err = -EFBIG;
+		if (n <= 0 || err)
+			break;
+		len += n;
+	}
+	close(fd);
+	if (err)
+		return err;
+	buf[len] = 0;
+	return len;
+}
+
+/*
  * Whether /proc belongs to the initial PID namespace: its PID 2 is then kthreadd, a kernel
  * thread (PF_KTHREAD in the flags, field 9 of stat; readable without ptrace access). In any
  * other namespace PID 2 is a user process, if any.
  */
 static bool track_proc_is_initial(void)
 {
-	char buf[512], *p;
+	char buf[4096], *p;
 	unsigned long flags;
 	ssize_t n;
-	int fd;
 
-	fd = open("/proc/2/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = track_read_file(AT_FDCWD, "/proc/2/stat", buf, sizeof(buf));
+	if (n == -EFBIG)
+		pr_warn("'/proc/2/stat' is longer than %zu bytes: taking /proc as another PID "
+			"namespace's", sizeof(buf) - 1);
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1) {
+		pr_warn("cannot parse '/proc/2/stat': taking /proc as another PID namespace's");
 		return false;
+	}
 	return flags & TRACK_PF_KTHREAD;
 }
 
@@ -122,9 +160,9 @@ static bool track_proc_is_initial(void)
  */
 static int track_pidns(__u32 *ret_ino, __u32 *ret_level)
 {
-	char buf[8192], *p;
+	char buf[16384], *p;
 	struct stat self;
-	int fd, err, nr = 0;
+	int err, nr = 0;
 	ssize_t n;
 
 	if (stat("/proc/self/ns/pid", &self)) {
@@ -144,20 +182,13 @@ static int track_pidns(__u32 *ret_ino, __u32 *ret_level)
 		*ret_level = TRACK_PIDNS_LEVEL_UNKNOWN;
 		return 0;
 	}
-	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		pr_perror("cannot open '/proc/self/status'");
-		return err;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	err = n < 0 ? -errno : 0;
-	close(fd);
+	/* Groups: lists every supplementary group: a big buffer, and a clear error past it. */
+	n = track_read_file(AT_FDCWD, "/proc/self/status", buf, sizeof(buf));
 	if (n < 0) {
-		pr_errno(err, "cannot read '/proc/self/status'");
-		return err;
+		pr_errno((int)n, "cannot read '/proc/self/status'%s",
+			 n == -EFBIG ? " (longer than the buffer)" : "");
+		return n;
 	}
-	buf[n] = 0;
 	p = strstr(buf, "\nNSpid:");
 	if (p) {
 		for (p += strlen("\nNSpid:"); ; nr++) {
@@ -176,33 +207,30 @@ static int track_pidns(__u32 *ret_ino, __u32 *ret_level)
 	return 0;
 }
 
-/* "syscalls/sys_exit_mmap/id" for the program in "tracepoint/syscalls/sys_exit_mmap". */
-static void track_tp_id_path(const struct track_prog *p, char *buf, size_t size)
-{
-	const char *sec = bpf_program__section_name(p->prog);
-
-	snprintf(buf, size, "%s/id", sec + strlen(TRACK_TP_SEC));
-}
-
-/* The perf event ID in events_fd/<category>/<name>/id, or -errno. */
+/*
+ * The perf event ID in events_fd/<category>/<name>/id ("syscalls/sys_exit_mmap/id" for the
+ * program in "tracepoint/syscalls/sys_exit_mmap"), or -errno: -EFBIG for a file longer than
+ * an ID, -EINVAL for one that is not a positive decimal int and a newline. Does not log
+ * (it runs in a child too): the caller names the program.
+ */
 static int track_read_tp_id(int events_fd, const struct track_prog *p)
 {
-	char path[256], buf[32];
+	const char *sec = bpf_program__section_name(p->prog);
+	char path[256], buf[32], *end;
 	ssize_t n;
-	int fd, err;
+	long id;
 
-	track_tp_id_path(p, path, sizeof(path));
-	fd = openat(events_fd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	err = n < 0 ? -errno : 0;
-	close(fd);
-	if (n <= 0)
-		return err ? err : -EINVAL;
-	buf[n] = 0;
-	n = atoi(buf);
-	return n > 0 ? (int)n : -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/id", sec + strlen(TRACK_TP_SEC)) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	n = track_read_file(events_fd, path, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	errno = 0;
+	id = strtol(buf, &end, 10);
+	if (errno || end == buf || strcmp(end, "\n") || id <= 0 || id > INT_MAX)
+		return -EINVAL;
+	return id;
 }
 
 static int track_read_tp_ids(struct track *t, int events_fd, int *ids)
@@ -253,12 +281,16 @@ static int track_tp_ids_private(struct track *t, int *ids, size_t n)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[PATH_MAX];
-	int fds[2], status, err = 0;
+	int fds[2], status = 0, err = 0;
 	size_t len = n * sizeof(ids[0]);
 	ssize_t got;
 	pid_t pid;
 
-	snprintf(dir, sizeof(dir), "%s/trackd-tracefs.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/trackd-tracefs.XXXXXX",
+			     tmp && *tmp ? tmp : "/tmp") >= sizeof(dir)) {
+		pr_err("TMPDIR '%s' is too long for a tracefs mount point", tmp);
+		return -ENAMETOOLONG;
+	}
 	if (!mkdtemp(dir)) {
 		err = -errno;
 		pr_perror("cannot create a directory for tracefs in '%s'", dir);
@@ -282,14 +314,23 @@ static int track_tp_ids_private(struct track *t, int *ids, size_t n)
 		track_tp_ids_child(t, dir, fds[1]);
 	}
 	close(fds[1]);
-	do
-		got = read(fds[0], ids, len);
-	while (got < 0 && errno == EINTR);
+	/* The child wrote them at once (less than PIPE_BUF: atomic); a short count is its failure. */
+	got = 0;
+	while ((size_t)got < len) {
+		ssize_t n = read(fds[0], (char *)ids + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (got != (ssize_t)len) {
-		pr_err("cannot read tracepoint IDs from a private tracefs mount");
+	if ((size_t)got != len || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		pr_err("cannot read tracepoint IDs from a private tracefs mount (%zd of %zu bytes, "
+		       "child status 0x%x)", got, len, status);
 		err = -EIO;
 	}
 out_rmdir:
@@ -328,7 +369,7 @@ static int track_tp_ids(struct track *t)
 		if (!p->tp_id)
 			continue;
 		if (ids[k] < 0) {
-			pr_errno(ids[k], "no tracepoint for '%s'",
+			pr_errno(ids[k], "cannot read the tracepoint ID of '%s'",
 				 bpf_program__section_name(p->prog));
 			return ids[k];
 		}
@@ -359,7 +400,12 @@ static int track_probe_btf(struct track *t)
 
 		if (strncmp(sec, TRACK_TP_BTF_SEC, strlen(TRACK_TP_BTF_SEC)))
 			continue;
-		snprintf(name, sizeof(name), "btf_trace_%s", sec + strlen(TRACK_TP_BTF_SEC));
+		if ((size_t)snprintf(name, sizeof(name), "btf_trace_%s",
+				     sec + strlen(TRACK_TP_BTF_SEC)) >= sizeof(name)) {
+			pr_err("cannot look tracepoint '%s' up: its name is too long", sec);
+			err = -ENAMETOOLONG;
+			break;
+		}
 		if (btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0)
 			continue;
 		if (prog == t->skel->progs.tp_btf_sched_prepare_exec) {
@@ -518,13 +564,36 @@ bool track_has(struct track *t, pid_t tgid)
 				     0);
 }
 
-static void track_detach(struct track *t)
+/* Destroys every link (a classic tracepoint's owns its perf event); whether there was one. */
+static bool track_unlink(struct track *t)
 {
+	bool any = false;
+
 	for (size_t i = 0; i < t->nr_progs; i++) {
+		any |= t->progs[i].link != NULL;
 		bpf_link__destroy(t->progs[i].link);
 		t->progs[i].link = NULL;
 	}
 	t->attached = false;
+	return any;
+}
+
+/*
+ * Once its link is closed a program is out of its hook's array (the link's release runs
+ * before close() returns), but a run that had fetched the array may still be going: the
+ * hooks run programs under rcu_read_lock() with preemption off, which is why the kernel
+ * frees a detached raw tracepoint link only after an RCU grace period. membarrier's
+ * MEMBARRIER_CMD_GLOBAL is synchronize_rcu() (kernel/sched/membarrier.c): once it returns,
+ * every record a program reserved is committed or discarded.
+ */
+int track_detach(struct track *t)
+{
+	if (!track_unlink(t))
+		return 0;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		pr_warn("cannot wait for running programs to finish: %s; a last record may "
+			"arrive later, ignoring", strerror(errno));
+	return 0;
 }
 
 /* A classic tracepoint: its perf event, which the link owns (and closes) from then on. */
@@ -582,7 +651,7 @@ int track_attach(struct track *t)
 	t->attached = true;
 	return 0;
 err_detach:
-	track_detach(t);
+	(void)track_unlink(t);
 	return err;
 }
 
@@ -673,12 +742,76 @@ int track_take_lost(struct track *t, pid_t **ret, size_t *ret_n)
 	return 0;
 }
 
+static int track_cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A batch lookup walks the hash map bucket by bucket, each copied whole under its lock: a
+ * key the tracker inserts or deletes meanwhile is seen once or not at all, never twice
+ * (bpf_map_get_next_key() restarts from the first bucket when its key was deleted). A
+ * bucket that does not fit in what is left of the array stops the batch (-ENOSPC when
+ * nothing was copied): the array grows and the walk goes on from that bucket.
+ */
+int track_list(struct track *t, pid_t **ret, size_t *ret_n)
+{
+	int fd = bpf_map__fd(t->skel->maps.tracked);
+	size_t cap = bpf_map__max_entries(t->skel->maps.tracked), n = 0;
+	pid_t *keys = NULL, *k;
+	__u8 *vals = NULL, *v;
+	__u32 batch, count;
+	bool grow = true;
+	void *in = NULL;
+	int err;
+
+	_Static_assert(sizeof(pid_t) == sizeof(__s32), "the keys of `tracked` are pid_t");
+	for (;;) {
+		if (grow) {
+			size_t want = keys ? 2 * cap : cap;
+
+			k = realloc(keys, want * sizeof(*keys));
+			if (k)
+				keys = k;
+			v = realloc(vals, want * sizeof(*vals));
+			if (v)
+				vals = v;
+			if (!k || !v) {
+				err = -ENOMEM;
+				goto out;
+			}
+			cap = want;
+		}
+		count = cap - n;
+		err = bpf_map_lookup_batch(fd, in, &batch, keys + n, vals + n, &count, NULL);
+		if (err && err != -ENOENT && err != -ENOSPC)
+			goto out;
+		n += count;
+		if (err == -ENOENT)
+			break;
+		in = &batch;
+		/* -ENOSPC: the next bucket holds more keys than there is room left for. */
+		grow = err == -ENOSPC || n == cap;
+	}
+	qsort(keys, n, sizeof(*keys), track_cmp_pid);
+	*ret = keys;
+	*ret_n = n;
+	keys = NULL;
+	err = 0;
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 void track_close(struct track *t)
 {
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
-	track_detach(t);
+	(void)track_unlink(t);
 	track_bpf__destroy(t->skel);
 	free(t);
 }

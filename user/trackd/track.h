@@ -82,6 +82,29 @@ int track_take_lost(struct track *t, pid_t **ret, size_t *ret_n);
 /* Whether tgid is in the tracked set now. */
 bool track_has(struct track *t, pid_t tgid);
 
+/*
+ * Every tgid in the in-kernel tracked set now (the roots added and the
+ * processes they created since, less those gone): *ret is malloc'ed,
+ * sorted, *ret_n entries (an empty set gives an allocation with none).
+ * A process created or gone during the walk may be in it or not. 0 or
+ * -errno; does not log.
+ */
+int track_list(struct track *t, pid_t **ret, size_t *ret_n);
+
+/*
+ * Detach every program (destroy its link and perf event) and wait for an
+ * RCU grace period, so that when it returns no program runs any more and
+ * every record one of them sent is in the ring. The maps and the ring stay:
+ * track_poll(t, 0) drains what was sent (no wake-up of track_fd() need
+ * announce it), track_stats(), track_take_lost() and track_list() read
+ * what was counted.
+ * The tracked set is frozen from then on: nobody adds forks or removes
+ * exits. Idempotent (also before track_attach()); track_close() still
+ * frees everything. Returns 0: a grace period that cannot be waited for
+ * (membarrier(2) refused) is logged as a warning.
+ */
+int track_detach(struct track *t);
+
 /* Detach and free everything: no program, map or link is left. NULL-safe. */
 void track_close(struct track *t);
 
