@@ -22,10 +22,14 @@
  *                     map or link; a new trackd on the same log appends a GAP and goes on
  *                     with the next seq.
  *   control           status names the tracked tasks; a second trackd on the same log is
- *                     refused; mark prints the seq of its MARK; stop writes STOP, removes
- *                     the socket and pidfile and the daemon exits 0; status then fails.
- *   errors            a missing root, a thread as root, no -L, a bad ring size, status
- *                     with no trackd: clear errors and exit codes, no log left locked.
+ *                     refused; an idle client holds nobody up; "uffd W" hands out W's
+ *                     userfaultfd; mark prints the seq of its MARK; stop writes STOP,
+ *                     removes the socket and pidfile and the daemon exits 0; status fails.
+ *   zombie_child      a root's zombie child is not tracked (its exit is already past).
+ *   errors            a missing root, a thread or a zombie as root, trackd inside the tree,
+ *                     no -L, a bad ring size, status with no trackd, a corrupt log under
+ *                     -d (its error shown by the parent): clear errors and exit codes, no
+ *                     log left locked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1035,6 +1039,40 @@ TEST_TIMEOUT(control, 60)
 	ASSERT_EQ(0, connect(idle, (struct sockaddr *)&sun, sizeof(sun)));
 	EXPECT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
 	close(idle);
+
+	/* "uffd TGID" hands out W's userfaultfd (for the dump to register new mappings). */
+	int c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&sun, sizeof(sun)));
+	char req[32], ans[256], link[64], cbuf[CMSG_SPACE(sizeof(int))];
+	int n = snprintf(req, sizeof(req), "uffd %d", w), ufd = -1;
+	ASSERT_EQ(n, send(c, req, n, 0));
+	struct iovec iov = { ans, sizeof(ans) - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t got = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
+	ASSERT_LT(0, got);
+	ans[got] = 0;
+	EXPECT_STREQ("ok\n", ans);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&ufd, CMSG_DATA(cm), sizeof(int));
+	ASSERT_LE(0, ufd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ufd);
+	ssize_t ll = readlink(path, link, sizeof(link) - 1);
+	link[ll > 0 ? ll : 0] = 0;
+	EXPECT_STREQ("anon_inode:[userfaultfd]", link);
+	close(ufd);
+	close(c);
+	/* And a process it does not track is an error. */
+	c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&sun, sizeof(sun)));
+	n = snprintf(req, sizeof(req), "uffd %d", getpid());
+	ASSERT_EQ(n, send(c, req, n, 0));
+	got = recv(c, ans, sizeof(ans) - 1, 0);
+	ASSERT_LT(0, got);
+	ans[got] = 0;
+	EXPECT_TRUE(strstr(ans, "is not tracked") != NULL);
+	close(c);
 
 	long long m1 = trackd_cmd("mark", dir, out, sizeof(out));
 	long long m2 = trackd_cmd("mark", dir, out, sizeof(out));
