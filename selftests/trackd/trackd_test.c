@@ -26,6 +26,8 @@
  *                     userfaultfd; mark prints the seq of its MARK; stop writes STOP,
  *                     removes the socket and pidfile and the daemon exits 0; status fails.
  *   zombie_child      a root's zombie child is not tracked (its exit is already past).
+ *   vfork_root        a root blocked in vfork: trackd starts at once, leaves it untraced and
+ *                     unarmed, and a mark arms it once the vfork child is gone.
  *   errors            a missing root, a thread or a zombie as root, trackd inside the tree,
  *                     no -L, a bad ring size, status with no trackd, a corrupt log under
  *                     -d (its error shown by the parent): clear errors and exit codes, no
@@ -52,6 +54,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/futex.h>
@@ -1226,6 +1229,103 @@ TEST_TIMEOUT(zombie_child, 60)
 	log_free(&l);
 	kill(r, SIGKILL);
 	(void)waitpid(r, &status, 0);
+	kill_reap_all();
+}
+
+static int tracer_of(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strstr(buf, "TracerPid:");
+	return p ? atoi(p + 10) : -1;
+}
+
+/*
+ * A root blocked in vfork cannot be seized: trackd starts at once anyway,
+ * the root is left untraced and unarmed, and a mark arms it once it runs.
+ */
+TEST_TIMEOUT(vfork_root, 60)
+{
+	char dir[PATH_MAX], out[8192], want[64];
+	int p[2], ready[2];
+	struct timespec t0, t1;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	mkdtemp_in(dir, sizeof(dir), "vfork");
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(ready, O_CLOEXEC));
+	pid_t r = fork();
+	if (!r) {
+		char c;
+		close(p[1]);
+		close(ready[0]);
+		/* The vfork child shares our memory: it only reads and exits. */
+		if (vfork() == 0) {
+			(void)!write(ready[1], "v", 1);
+			(void)!read(p[0], &c, 1);
+			_exit(0);
+		}
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	char c;
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	/* Until the parent sleeps in vfork. */
+	for (int i = 0; i < 1000; i++) {
+		char path[64], st[512];
+		snprintf(path, sizeof(path), "/proc/%d/stat", r);
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		st[n > 0 ? n : 0] = 0;
+		char *q = strrchr(st, ')');
+		if (q && q[2] == 'D')
+			break;
+		usleep(1000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_LT(0, start_trackd(dir, r, NULL));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	EXPECT_LT(t1.tv_sec - t0.tv_sec, 5);
+	EXPECT_EQ(0, tracer_of(r));
+	ASSERT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
+	snprintf(want, sizeof(want), "\nunarmed %d ", r);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	if (!strstr(out, want))
+		TH_LOG("status: %s", out);
+	/* The vfork child exits; the next mark arms the parent. */
+	ASSERT_EQ(1, write(p[1], "x", 1));
+	for (int i = 0; i < 1000 && tracer_of(r) == 0; i++) {
+		char path[64], st[512];
+		snprintf(path, sizeof(path), "/proc/%d/stat", r);
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		st[n > 0 ? n : 0] = 0;
+		char *q = strrchr(st, ')');
+		if (q && q[2] == 'S')
+			break;
+		usleep(1000);
+	}
+	EXPECT_LT(0, trackd_cmd("mark", dir, out, sizeof(out)));
+	ASSERT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
+	snprintf(want, sizeof(want), "\narmed 1 %d\n", r);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	if (!strstr(out, want))
+		TH_LOG("status: %s", out);
+	EXPECT_EQ(0, tracer_of(r));
+	EXPECT_LT(0, trackd_cmd("stop", dir, out, sizeof(out)));
 	kill_reap_all();
 }
 

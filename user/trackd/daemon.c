@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -427,6 +429,59 @@ static void daemon_log_armed(struct daemon *d, pid_t tgid, const struct dirty_ru
 	free(r);
 }
 
+/*
+ * The process's uffd, taken by a short-lived child of ours: ptrace ties a
+ * tracee to its tracer until that one detaches or exits, and a seize that
+ * times out (a thread entering uninterruptible sleep just then) cannot be
+ * undone at once. The child's exit undoes it in every case, so trackd
+ * itself never keeps a process traced. Returns the fd or -errno.
+ */
+static int daemon_take_uffd(pid_t pid)
+{
+	char msg[32];
+	int sv[2], fd = -1, err;
+	struct pollfd pfd;
+	pid_t child;
+	long n;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	child = fork();
+	if (child < 0) {
+		err = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	if (!child) {
+		close(sv[0]);
+		fd = wptrack_open(pid);
+		n = snprintf(msg, sizeof(msg), "%d", fd < 0 ? fd : 0);
+		(void)ctl_send(sv[1], msg, n, fd);
+		_exit(0);
+	}
+	close(sv[1]);
+	/* wptrack_open gives up on a seize after 10 s. */
+	pfd = (struct pollfd){ .fd = sv[0], .events = POLLIN };
+	if (poll(&pfd, 1, 15000) != 1) {
+		kill(child, SIGKILL);
+		err = -ETIMEDOUT;
+	} else {
+		n = ctl_recv(sv[0], msg, sizeof(msg), &fd);
+		err = n <= 0 ? -EIO : (int)strtol(msg, NULL, 10);
+		if (!err && fd < 0)
+			err = -EIO;
+		if (err && fd >= 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	close(sv[0]);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	return err ? err : fd;
+}
+
 /* Set up written-page tracking of one process: ARMED or UNARMED says how it went. */
 static void daemon_arm(struct daemon *d, struct dproc *p)
 {
@@ -437,7 +492,7 @@ static void daemon_arm(struct daemon *d, struct dproc *p)
 
 	e.has_tgid = e.has_pid = true;
 	e.tgid = e.pid = p->tgid;
-	uffd = wptrack_open(p->tgid);
+	uffd = daemon_take_uffd(p->tgid);
 	if (uffd < 0) {
 		err = uffd;
 		goto fail;
