@@ -59,6 +59,8 @@ struct daemon {
 	bool stop;
 	int stop_sk;		/* the `trackd stop` waiting for the log to be closed */
 	int spare_fd;		/* given up to turn a client away when fds run out */
+	uint8_t *batch;		/* records copied out of the ring, each (u32 len, record) */
+	size_t batch_len, batch_cap;
 	int ready_fd;		/* daemon_opts.ready_fd until used */
 	char boot_id[64];
 };
@@ -224,16 +226,15 @@ static int64_t daemon_log_tgids(struct daemon *d, uint32_t kind, const char *rea
 }
 
 /* The record of one BPF event, with the fields its kind has (bpf/track.h). */
-static int daemon_on_event(void *data, const struct track_event *ev, size_t len)
+static void daemon_record(struct daemon *d, const struct track_event *ev, size_t len)
 {
-	struct daemon *d = data;
 	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
 	char path[TRACK_PATH_MAX + 1];
 
 	if (len < TRACK_EVENT_SIZE_NOPATH || !ev->kind || ev->kind >= TRACK_NR_KINDS) {
 		pr_warn("a tracker record of %zu bytes, kind %u, makes no sense, ignoring", len,
 			ev->kind);
-		return 0;
+		return;
 	}
 	e.ts_ns = ev->ts;
 	e.kind = ev->kind;
@@ -322,7 +323,55 @@ static int daemon_on_event(void *data, const struct track_event *ev, size_t len)
 	/* After its record: the last exit of a group takes the process out. */
 	if (ev->kind == TRACK_EXIT && ev->arg1)
 		daemon_remove(d, ev->tgid);
+}
+
+/*
+ * The ring-buffer callback only copies the record out, so the ring's room
+ * is given back at once; daemon_drain() logs the batch afterwards.
+ */
+static int daemon_on_event(void *data, const struct track_event *ev, size_t len)
+{
+	struct daemon *d = data;
+	size_t need = sizeof(uint32_t) + len;
+
+	if (len > sizeof(*ev))
+		len = sizeof(*ev);
+	if (d->batch_len + need > d->batch_cap) {
+		size_t cap = d->batch_cap ? 2 * d->batch_cap : 1 << 16;
+		while (cap < d->batch_len + need)
+			cap *= 2;
+		uint8_t *n = realloc(d->batch, cap);
+		if (!n)
+			return -ENOMEM;
+		d->batch = n;
+		d->batch_cap = cap;
+	}
+	uint32_t l = len;
+	memcpy(d->batch + d->batch_len, &l, sizeof(l));
+	memcpy(d->batch + d->batch_len + sizeof(l), ev, len);
+	d->batch_len += sizeof(l) + len;
 	return 0;
+}
+
+/* Everything the tracker sent so far into the log, then the loss check. Returns 0 or -errno. */
+static void daemon_check_lost(struct daemon *d);
+static int daemon_drain(struct daemon *d)
+{
+	int err = track_poll(d->track, 0);
+
+	for (size_t off = 0; off < d->batch_len;) {
+		struct track_event ev;
+		uint32_t l;
+
+		memcpy(&l, d->batch + off, sizeof(l));
+		memset(&ev, 0, sizeof(ev));
+		memcpy(&ev, d->batch + off + sizeof(l), l);
+		daemon_record(d, &ev, l);
+		off += sizeof(l) + l;
+	}
+	d->batch_len = 0;
+	daemon_check_lost(d);
+	return err < 0 && err != -EINTR ? err : 0;
 }
 
 static int daemon_pid_cmp(const void *a, const void *b)
@@ -544,8 +593,7 @@ static void daemon_arm_all(struct daemon *d)
 		size_t nr = 0;
 
 		/* Seizing takes a while: keep the ring drained between processes. */
-		(void)track_poll(d->track, 0);
-		daemon_check_lost(d);
+		(void)daemon_drain(d);
 		p = daemon_find(d, tgids[i]);
 		if (!p)
 			continue;
@@ -900,8 +948,7 @@ static void daemon_serve(struct daemon *d, int sk)
 			OUT("unarmed ...\n");
 	} else if (!strcmp(req, "mark")) {
 		/* Everything the tracker sent before the mark comes before it. */
-		(void)track_poll(d->track, 0);
-		daemon_check_lost(d);
+		(void)daemon_drain(d);
 		int64_t seq = daemon_log_tgids(d, CL_MARK, NULL, 0, false);
 		daemon_arm_all(d);
 		int err = d->err ? d->err : cl_flush(d->log, true);
@@ -1089,13 +1136,12 @@ int daemon_run(const struct daemon_opts *o)
 			pr_perror("epoll_wait");
 			break;
 		}
-		err = track_poll(d.track, 0);
-		if (err < 0 && err != -EINTR) {
+		err = daemon_drain(&d);
+		if (err) {
 			pr_errno(err, "cannot read the tracker's records");
 			d.err = err;
 			break;
 		}
-		daemon_check_lost(&d);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.fd == d.ctl)
 				daemon_accept(&d);
@@ -1116,8 +1162,7 @@ int daemon_run(const struct daemon_opts *o)
 	 * log, then STOP.
 	 */
 	(void)track_detach(d.track);
-	(void)track_poll(d.track, 0);
-	daemon_check_lost(&d);
+	(void)daemon_drain(&d);
 	if (!d.err && daemon_log_tgids(&d, CL_STOP, NULL, 0, false) >= 0 &&
 	    !cl_flush(d.log, true))
 		ret = 0;
@@ -1131,6 +1176,7 @@ out:
 		daemon_untrack(&d, &d.procs[i], "");
 	free(d.procs);
 	free(d.index);
+	free(d.batch);
 	track_close(d.track);
 	if (d.ctl >= 0) {
 		close(d.ctl);
