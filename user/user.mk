@@ -24,9 +24,13 @@ $(B)/libckpt.a: $(LIB_OBJS) $(PROTO_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# aio_inflight.c is the only includer of aio.skel.h (bpf/aio.bpf.c).
+$(B)/user/ckpt/aio_inflight.o: USER_INC += -I$(B)/bpf $(BPF_PKG_CFLAGS)
+$(B)/user/ckpt/aio_inflight.o: $(B)/bpf/aio.skel.h
+
 $(B)/ckpt: $(CKPT_OBJS) $(B)/libckpt.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CKPT_OBJS) $(B)/libckpt.a $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CKPT_OBJS) $(B)/libckpt.a $(PKG_LIBS) $(BPF_PKG_LIBS)
 
 # -I. for bpf/*.h (records shared with the BPF side), $(B)/bpf for the skeletons.
 $(TRACKD_OBJS): USER_INC += -I. -Iuser/trackd -I$(B)/bpf $(BPF_PKG_CFLAGS)

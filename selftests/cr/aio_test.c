@@ -17,6 +17,15 @@
  *                     in a loop, 8 requests in flight at any time, also while dumped; after
  *                     restore every completion (the waiting ones and new ones) is checked
  *                     against its request, then the loop drains and the file is compared.
+ *   aio_poll_refused  an IOCB_CMD_POLL (POLLIN) on an empty pipe is in flight at dump time:
+ *                     the dump waits its 5 s for it, then fails naming the context and the
+ *                     number in flight; the victim goes on, and once it writes to the pipe
+ *                     itself the poll completes.
+ *   aio_poll_late     an IOCB_CMD_POLL on an empty pipe is in flight when the dump starts; a
+ *                     helper outside the tree (it must run while the tree is frozen) writes
+ *                     to the pipe 300 ms after it saw the victim seized. The dump waits for
+ *                     the completion and succeeds; after restore io_getevents returns it with
+ *                     its data, obj and POLLIN, and the pipe holds the helper's bytes.
  *   io_uring_refused  an io_uring instance with its rings mapped: the dump fails naming the
  *                     io_uring ring and the task; after it the instance still completes a read.
  *
@@ -432,6 +441,139 @@ static int victim_loop(void *arg)
 /* Not left running: the original keeps writing the file after the dump, which the restored
  * copy then reads as it was at dump time. */
 CR_CASE(aio, aio_loop, .victim = victim_loop, .no_leave = true);
+
+/* Submit an IOCB_CMD_POLL for POLLIN on fd, tagged with data. */
+static int aio_poll(aio_context_t ctx, struct iocb *cb, int fd, uint64_t data)
+{
+	struct iocb *cbs[1] = { cb };
+
+	*cb = (struct iocb){ .aio_data = data, .aio_lio_opcode = IOCB_CMD_POLL, .aio_fildes = fd,
+			     .aio_buf = POLLIN };
+	return syscall(SYS_io_submit, ctx, 1, cbs);
+}
+
+/* Checks that the one completion of ctx is the poll cb, readable. */
+static void poll_check(aio_context_t ctx, struct iocb *cb, uint64_t data)
+{
+	struct io_event ev[2];
+	struct timespec ts = { WAIT_MS / 1000, 0 };
+	long n = syscall(SYS_io_getevents, ctx, 1, 2, ev, &ts);
+
+	CR_CHECK(n == 1, "io_getevents gave %ld: %s", n, strerror(errno));
+	if (n == 1)
+		CR_CHECK(ev[0].data == data && ev[0].obj == (uint64_t)cb && (ev[0].res & POLLIN) &&
+			 ev[0].res2 == 0, "poll completion: data %#llx obj %#llx res %#llx res2 %lld",
+			 (unsigned long long)ev[0].data, (unsigned long long)ev[0].obj,
+			 (unsigned long long)ev[0].res, (long long)ev[0].res2);
+}
+
+/* Nothing completed on ctx yet (a zero-timeout io_getevents). */
+static void poll_pending(aio_context_t ctx)
+{
+	struct io_event ev;
+	struct timespec ts = { 0, 0 };
+	long n = syscall(SYS_io_getevents, ctx, 1, 1, &ev, &ts);
+
+	CR_CHECK(n == 0, "io_getevents before any data gave %ld (%s)", n, strerror(errno));
+}
+
+static int victim_poll_refused(void *arg)
+{
+	static struct iocb cb;
+	aio_context_t ctx = 0;
+	int p[2];
+	char buf[8];
+
+	CR_SETUP(!pipe(p), "pipe");
+	CR_SETUP(!syscall(SYS_io_setup, 4, &ctx), "io_setup");
+	CR_SETUP(aio_poll(ctx, &cb, p[0], 0x5011) == 1, "io_submit poll");
+
+	cr_victim_ready_wait();
+
+	poll_pending(ctx);
+	CR_CHECK(write(p[1], "x", 1) == 1, "write to the pipe");
+	poll_check(ctx, &cb, 0x5011);
+	CR_CHECK(read(p[0], buf, sizeof(buf)) == 1 && buf[0] == 'x', "read the pipe");
+	CR_CHECK(!syscall(SYS_io_destroy, ctx), "io_destroy: %s", strerror(errno));
+	return cr_victim_result();
+}
+
+/* The dump message names the context (its address, which varies) and the count. */
+CR_CASE(aio, aio_poll_refused, .victim = victim_poll_refused,
+	.dump_err = "has 1 requests in flight after 5 s");
+
+#define LATE_DELAY_MS	300
+#define LATE_DATA	"late data"
+
+/* 1 once pid is seized (a TracerPid), 0 if not within ms. */
+static int wait_traced(pid_t pid, int ms)
+{
+	char path[64], status[4096], *t;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	for (int i = 0; i < ms; i++) {
+		struct timespec step = { 0, 1000 * 1000 };
+
+		if (cr_read_file(path, status, sizeof(status)) < 0)
+			return 0;
+		t = strstr(status, "TracerPid:");
+		if (t && atoi(t + 10) > 0)
+			return 1;
+		nanosleep(&step, NULL);
+	}
+	return 0;
+}
+
+/*
+ * A helper outside the victim's tree (forked twice, so it is the runner's orphan: the
+ * dump freezes every task of the tree, which could then write nothing). It writes to
+ * wfd LATE_DELAY_MS after it saw pid seized, or gives up after WAIT_MS.
+ */
+static void late_writer(pid_t pid, int wfd)
+{
+	pid_t mid = fork(), got;
+	int status;
+
+	CR_SETUP(mid >= 0, "fork");
+	if (!mid) {
+		if (fork() == 0) {
+			struct timespec delay = { 0, LATE_DELAY_MS * 1000 * 1000 };
+
+			/* Not in the victim's session, whose ID restore needs free. */
+			(void)setsid();
+			if (!wait_traced(pid, WAIT_MS))
+				_exit(3);
+			nanosleep(&delay, NULL);
+			_exit(write(wfd, LATE_DATA, strlen(LATE_DATA)) == (ssize_t)strlen(LATE_DATA) ? 0 : 3);
+		}
+		_exit(0);
+	}
+	got = waitpid(mid, &status, 0);
+	CR_SETUP(got == mid && WIFEXITED(status) && !WEXITSTATUS(status), "helper fork");
+}
+
+static int victim_poll_late(void *arg)
+{
+	static struct iocb cb;
+	aio_context_t ctx = 0;
+	int p[2];
+	char buf[32] = "";
+
+	CR_SETUP(!pipe(p), "pipe");
+	CR_SETUP(!syscall(SYS_io_setup, 4, &ctx), "io_setup");
+	CR_SETUP(aio_poll(ctx, &cb, p[0], 0x1a7e) == 1, "io_submit poll");
+	late_writer(getpid(), p[1]);
+
+	cr_victim_ready_wait();
+
+	poll_check(ctx, &cb, 0x1a7e);
+	CR_CHECK(wait_fd(p[0], WAIT_MS) && read(p[0], buf, sizeof(buf) - 1) == strlen(LATE_DATA) &&
+		 !strcmp(buf, LATE_DATA), "the pipe holds '%s'", buf);
+	CR_CHECK(!syscall(SYS_io_destroy, ctx), "io_destroy: %s", strerror(errno));
+	return cr_victim_result();
+}
+
+CR_CASE(aio, aio_poll_late, .victim = victim_poll_late);
 
 static int victim_io_uring(void *arg)
 {

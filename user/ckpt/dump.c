@@ -19,6 +19,7 @@
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 
+#include "aio_inflight.h"
 #include "ckpt.h"
 #include "dump.h"
 #include "image.h"
@@ -795,6 +796,8 @@ release:
 		pr_info("dump done: %zu task(s), %llu bytes of pages, frozen %.3f ms", ctx.nr_tasks,
 			(unsigned long long)ctx.pages_bytes, (t_end - t_freeze) / 1e6);
 	dump_files_free(&ctx);
+	/* dump_aio.c loaded it at the first AIO context of this attempt. */
+	aio_inflight_close();
 	for (size_t i = 0; i < ctx.nr_tasks; i++)
 		free(ctx.tasks[i].vmas);
 	free(ctx.tasks);

@@ -6,17 +6,21 @@
  * features, header_length) then nr struct io_event slots. Completed events
  * wait between head and tail; the image keeps them, oldest first.
  *
- * Requests still in flight are the hard part: the kernel counts them
- * (percpu reqs_available, the reqs refcount) but shows the count nowhere,
+ * Requests still in flight must complete before the ring is read, or
+ * their completions are lost. The kernel counts them (each holds a
+ * reference on the context's reqs refcount) but shows the count nowhere,
  * io_getevents cannot tell "nothing in flight" from "nothing yet", and
- * io_cancel only knows cancellable requests. A frozen task submits
- * nothing new, so its rings can only fill up: dump waits (bounded) until
- * no ring's tail has moved for AIO_QUIET_MS. Buffered reads and writes
- * complete inside io_submit, so they are never in flight; fsync and
- * direct I/O finish within milliseconds on a working device. A request
- * that stays in flight longer than the quiet time without completing
- * (IOCB_CMD_POLL on an idle fd, a hung device) is not seen, and its
- * completion is lost on restore: that is the limit.
+ * io_cancel only knows cancellable requests. So a BPF iterator reads the
+ * refcount (aio_inflight.c, bpf/aio.bpf.c) and dump waits, bounded by
+ * AIO_WAIT_MS, until every context of the frozen task has none in
+ * flight: a frozen task submits nothing new, so the count only falls. A
+ * request still in flight then (IOCB_CMD_POLL on an idle fd, a hung
+ * device) fails the dump, naming the context.
+ *
+ * Where BPF cannot count (no BTF, no privilege), dump falls back to
+ * waiting until no ring's tail has moved for AIO_QUIET_MS, with a
+ * warning: a request that stays in flight longer than that without
+ * completing is then not seen, and its completion is lost on restore.
  */
 #define LOG_PREFIX "aio: "
 #include <stdlib.h>
@@ -24,6 +28,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "aio_inflight.h"
 #include "dump.h"
 #include "image.h"
 #include "log.h"
@@ -33,6 +38,8 @@
 #define AIO_EVENT	32
 #define AIO_QUIET_MS	50
 #define AIO_WAIT_MS	5000
+#define AIO_POLL_MS	2
+#define AIO_MAX_CTX	4096
 
 struct aio_hdr {
 	uint32_t id, nr, head, tail, magic, compat, incompat, header_length;
@@ -143,11 +150,97 @@ static int read_events(struct dump_task *task, AioRingEntry *r, const struct aio
 	return err;
 }
 
+static void pause_ms(long ms)
+{
+	struct timespec step = { 0, ms * 1000000 };
+
+	nanosleep(&step, NULL);
+}
+
+/* Fallback without BPF: until no tail moved for AIO_QUIET_MS (see the top of this file). */
+static int wait_quiet(struct dump_task *task, MmEntry *mm, uint32_t *tails)
+{
+	uint64_t start = now_ms(), quiet = start;
+	struct aio_hdr h;
+	int err = 0;
+
+	while (!err && now_ms() - quiet < AIO_QUIET_MS) {
+		pause_ms(5);
+		for (size_t i = 0; i < mm->n_aio_rings && !err; i++) {
+			err = read_hdr(task, mm->aio_rings[i], &h);
+			if (err || h.tail == tails[i])
+				continue;
+			tails[i] = h.tail;
+			quiet = now_ms();
+			if (quiet - start < AIO_WAIT_MS)
+				continue;
+			pr_err("AIO context %#llx of %d: requests still completing after %d ms; not dumped",
+			       (unsigned long long)mm->aio_rings[i]->addr, task->pid, AIO_WAIT_MS);
+			err = -EBUSY;
+		}
+	}
+	return err;
+}
+
+/*
+ * Until no context of the task has a request in flight, polling the
+ * kernel's count every AIO_POLL_MS, for at most AIO_WAIT_MS.
+ */
+static int wait_idle(struct dump_task *task, MmEntry *mm)
+{
+	struct aio_inflight_ctx *ctxs = calloc(AIO_MAX_CTX, sizeof(*ctxs));
+	uint64_t start = now_ms(), busy_id = 0, busy = 0;
+	size_t nr;
+	int err;
+
+	if (!ctxs)
+		return -ENOMEM;
+	for (;;) {
+		err = aio_inflight_list(task->pid, ctxs, AIO_MAX_CTX, &nr);
+		if (err) {
+			pr_errno(err, "cannot count the AIO requests in flight of %d", task->pid);
+			break;
+		}
+		busy = 0;
+		for (size_t i = 0; i < mm->n_aio_rings && !err; i++) {
+			uint64_t id = mm->aio_rings[i]->addr;
+			size_t k = 0;
+
+			while (k < nr && ctxs[k].id != id)
+				k++;
+			if (k == nr) {
+				pr_err("AIO context %#llx of %d is not among its contexts the kernel lists",
+				       (unsigned long long)id, task->pid);
+				err = -EPROTO;
+			}
+		}
+		/* Every context counts, also one whose ring was unmapped. */
+		for (size_t k = 0; k < nr && !busy; k++) {
+			busy = ctxs[k].inflight;
+			busy_id = ctxs[k].id;
+		}
+		if (err || !busy)
+			break;
+		if (now_ms() - start >= AIO_WAIT_MS) {
+			pr_err("AIO context %#llx of %d has %llu requests in flight after %d s",
+			       (unsigned long long)busy_id, task->pid, (unsigned long long)busy,
+			       AIO_WAIT_MS / 1000);
+			err = -EBUSY;
+			break;
+		}
+		pause_ms(AIO_POLL_MS);
+	}
+	if (!err)
+		pr_debug("%d: no AIO request in flight after %llu ms", task->pid,
+			 (unsigned long long)(now_ms() - start));
+	free(ctxs);
+	return err;
+}
+
 int dump_aio_collect(struct dump_task *task, MmEntry *mm)
 {
 	struct aio_hdr h;
 	uint32_t *tails;
-	uint64_t start = now_ms(), quiet = start;
 	int err = 0;
 
 	if (!mm->n_aio_rings)
@@ -162,23 +255,8 @@ int dump_aio_collect(struct dump_task *task, MmEntry *mm)
 		if (!err)
 			tails[i] = h.tail;
 	}
-	/* Until no tail moved for AIO_QUIET_MS (see the top of this file). */
-	while (!err && now_ms() - quiet < AIO_QUIET_MS) {
-		struct timespec step = { 0, 5 * 1000000 };
-		nanosleep(&step, NULL);
-		for (size_t i = 0; i < mm->n_aio_rings && !err; i++) {
-			err = read_hdr(task, mm->aio_rings[i], &h);
-			if (err || h.tail == tails[i])
-				continue;
-			tails[i] = h.tail;
-			quiet = now_ms();
-			if (quiet - start < AIO_WAIT_MS)
-				continue;
-			pr_err("AIO context %#llx of %d: requests still completing after %d ms; not dumped",
-			       (unsigned long long)mm->aio_rings[i]->addr, task->pid, AIO_WAIT_MS);
-			err = -EBUSY;
-		}
-	}
+	if (!err)
+		err = aio_inflight_open() ? wait_quiet(task, mm, tails) : wait_idle(task, mm);
 	/* The task is frozen: nothing moves head; a late completion only moves tail. */
 	for (size_t i = 0; i < mm->n_aio_rings && !err; i++) {
 		AioRingEntry *r = mm->aio_rings[i];
