@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "aio_inflight.h"
 #include "ckpt.h"
 #include "kerndat.h"
 #include "log.h"
@@ -82,6 +83,14 @@ int cmd_check(int argc, char **argv)
 		if (req)
 			missing++;
 	}
+	/* The dump's AIO in-flight count needs its BPF iterator to load here. */
+	ret = aio_inflight_open();
+	if (!ret)
+		printf("ok      AIO requests in flight countable (BPF task iterator over kioctx)\n");
+	else
+		printf("missing AIO requests in flight countable (optional, needs BPF task iterators "
+		       "and BTF; without, the dump waits for a quiet ring): %s\n", strerror(-ret));
+	aio_inflight_close();
 	if (missing)
 		printf("%d required feature%s missing\n", missing, missing == 1 ? "" : "s");
 	if (fflush(stdout)) {
