@@ -64,17 +64,22 @@ static int parse_roots(const char *arg, pid_t *roots, size_t *n)
 	return *n ? 0 : -EINVAL;
 }
 
+/* The log directory's fd or -errno (logged). */
 static int open_logdir(const char *dir, bool create)
 {
-	int fd;
+	int fd, err;
 
 	if (create && mkdir(dir, 0700) && errno != EEXIST) {
-		fprintf(stderr, "trackd: cannot create '%s': %s\n", dir, strerror(errno));
-		return -1;
+		err = -errno;
+		pr_perror("cannot create '%s'", dir);
+		return err;
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		fprintf(stderr, "trackd: cannot open '%s': %s\n", dir, strerror(errno));
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("cannot open '%s'", dir);
+		return err;
+	}
 	return fd;
 }
 
@@ -120,21 +125,20 @@ static int client(const char *cmd, const char *dir)
 static int take_lock(int dirfd, const char *dir)
 {
 	char buf[32] = "";
-	int fd;
+	int fd, err;
 
 	fd = openat(dirfd, CTL_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		fprintf(stderr, "trackd: cannot open '%s/%s': %s\n", dir, CTL_LOCK,
-			strerror(errno));
-		return -1;
+		err = -errno;
+		pr_perror("cannot open '%s/%s'", dir, CTL_LOCK);
+		return err;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		(void)!pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[strcspn(buf, "\n")] = 0;
-		fprintf(stderr, "trackd: '%s' is already tracked by trackd %s\n", dir,
-			*buf ? buf : "(unknown pid)");
+		pr_err("'%s' is already tracked by trackd %s", dir, *buf ? buf : "(unknown pid)");
 		close(fd);
-		return -1;
+		return -EBUSY;
 	}
 	return fd;
 }
@@ -169,17 +173,21 @@ static void show_errors(const char *logfile, off_t start)
  */
 static int daemonize(struct daemon_opts *o, int *ret_is_parent)
 {
-	int p[2], status;
+	int p[2], status, err;
 	pid_t child;
 
 	if (pipe2(p, O_CLOEXEC)) {
-		perror("trackd: pipe");
-		return -1;
+		err = -errno;
+		pr_perror("cannot create a pipe");
+		return err;
 	}
 	child = fork();
 	if (child < 0) {
-		perror("trackd: fork");
-		return -1;
+		err = -errno;
+		pr_perror("cannot fork the daemon");
+		close(p[0]);
+		close(p[1]);
+		return err;
 	}
 	if (child) {
 		char c = '1';
@@ -189,7 +197,7 @@ static int daemonize(struct daemon_opts *o, int *ret_is_parent)
 			c = '1';
 		close(p[0]);
 		*ret_is_parent = 1;
-		return c == '0' ? 0 : -1;
+		return c == '0' ? 0 : -EIO;
 	}
 	close(p[0]);
 	if (setsid() < 0)
@@ -292,6 +300,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	log_init(NULL, level);
 	if (cmd) {
 		if (o.nr_roots || daemon || o.pidfile) {
 			fprintf(stderr, "trackd: %s takes only -L LOGDIR\n", cmd);
@@ -306,7 +315,6 @@ int main(int argc, char **argv)
 	}
 
 	/* Bad roots are reported here, on the terminal, even with -d. */
-	log_init(NULL, level);
 	if (daemon_check_roots(&o))
 		return 1;
 	o.logdir = dir;
