@@ -18,3 +18,10 @@ $(B)/selftests/image/changelog_test: selftests/image/changelog_test.c $(SELFTEST
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SELFTEST_CFLAGS) $(USER_INC) $(LDFLAGS) -o $@ $< $(SELFTEST_LIB) \
 		$(B)/libckpt.a $(PKG_LIBS)
+
+# pages_test: `ckpt show DIR --pages` on dumps written with the codec (harness-based); it runs
+# build/ckpt (or $CKPT).
+SELFTEST_BINS += $(B)/selftests/image/pages_test
+
+$(B)/selftests/image/pages_test: $(B)/libckpt.a $(PROTO_H) $(wildcard user/lib/*.h)
+$(B)/selftests/image/pages_test: SELFTEST_LDLIBS += $(PKG_LIBS)

@@ -13,8 +13,8 @@ static const struct ckpt_cmd cmds[] = {
 	  "checkpoint process trees into DIR" },
 	{ "restore", cmd_restore, "restore -D DIR [-d] [--pidfile FILE] [--shell-job]",
 	  "restore the trees saved in DIR" },
-	{ "show", cmd_show, "show DIR|FILE [--json] | show --log LOGDIR [--since SEQ] [--json]",
-	  "decode images or trackd's changelog" },
+	{ "show", cmd_show, "show DIR|FILE|--log LOGDIR [--pages [--sums]] [--since SEQ] [--json]",
+	  "decode images, list saved pages or trackd's changelog" },
 };
 
 static void usage(FILE *f)

@@ -20,8 +20,12 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "pagemap.pb-c.h"
+#include "pstree.pb-c.h"
+
 #include "changelog.h"
 #include "ckpt.h"
+#include "crc32c.h"
 #include "image.h"
 #include "log.h"
 
@@ -33,7 +37,7 @@ struct show {
 	bool json;
 	bool line;		/* text on one line, " name value" per field: changelog records */
 	uint64_t since;		/* changelog records with a greater seq only */
-	int nr_images;		/* images printed so far, for JSON commas */
+	int nr_images;		/* images (--pages: lines) printed so far, for JSON commas */
 };
 
 static void show_indent(struct show *s, int depth)
@@ -716,14 +720,399 @@ static int show_dir(struct show *s, int dirfd)
 	return bad;
 }
 
+/*
+ * ckpt show DIR --pages: every page the dump saved, per process in pstree
+ * order, so that two dumps can be compared page by page. A PagemapEntry
+ * with PE_PARENT holds no data: the page is the parent's at the same
+ * address, so its sum is the one the parent's listing has there ("-" when
+ * the parent has none, or is not an earlier process of the dump).
+ */
+#define SHOW_PAGES_BATCH	16	/* pages read with one pread */
+
+struct show_proc {
+	uint32_t pid;
+	int parent;			/* index of the parent listed before, or -1 */
+	PagemapEntry **pm;
+	size_t nr_pm;
+	uint64_t *off;			/* per entry: its data's offset in the pages file */
+	uint32_t *sums;			/* per data page, in file order (--sums) */
+	int fd;				/* pages-PID.img, or -1 when it holds nothing */
+	char pages_name[32];
+};
+
+static bool show_pe_parent(const PagemapEntry *e)
+{
+	return e->has_flags && (e->flags & PE_PARENT);
+}
+
+/*
+ * Load and check one process's pagemap against its pages file: entries
+ * sorted and disjoint, each data run inside the file, and the file no
+ * larger than the runs. 0, or -errno after logging why.
+ */
+static int show_proc_load(int dirfd, struct show_proc *p, bool sums)
+{
+	char name[32];
+	uint64_t prev_end = 0, bytes = 0;
+	struct stat st;
+	int err;
+
+	err = img_load_all(dirfd, IMG_PAGEMAP, p->pid, true, (void ***)&p->pm, &p->nr_pm);
+	if (err)
+		return err;
+	p->off = calloc(p->nr_pm ? p->nr_pm : 1, sizeof(*p->off));
+	if (!p->off) {
+		pr_err("out of memory");
+		return -ENOMEM;
+	}
+	img_name(IMG_PAGEMAP, p->pid, name, sizeof(name));
+	img_name(IMG_PAGES, p->pid, p->pages_name, sizeof(p->pages_name));
+	for (size_t i = 0; i < p->nr_pm; i++) {
+		uint64_t s = p->pm[i]->vaddr;
+		uint64_t e = s + (uint64_t)p->pm[i]->nr_pages * IMG_PAGE_SIZE;
+
+		/* Sorted and disjoint runs inside the task size: bytes cannot overflow. */
+		if (s < prev_end)
+			return img_bad_at(name, i, "vaddr", "%#llx overlaps or is out of order",
+					  (unsigned long long)s);
+		prev_end = e;
+		p->off[i] = bytes;
+		if (!show_pe_parent(p->pm[i]))
+			bytes += e - s;
+	}
+
+	p->fd = openat(dirfd, p->pages_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (p->fd < 0) {
+		err = -errno;
+		if (err == -ENOENT && !bytes)
+			return 0;
+		pr_perror("cannot open '%s'", p->pages_name);
+		return err;
+	}
+	if (fstat(p->fd, &st) < 0) {
+		err = -errno;
+		pr_perror("cannot stat '%s'", p->pages_name);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("pages file '%s' is not a regular file", p->pages_name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < p->nr_pm; i++) {
+		uint64_t len = (uint64_t)p->pm[i]->nr_pages * IMG_PAGE_SIZE;
+
+		if (show_pe_parent(p->pm[i]) || p->off[i] + len <= (uint64_t)st.st_size)
+			continue;
+		return img_bad_at(name, i, "nr_pages",
+				  "%u pages at offset %llu run past the end of %s (%lld bytes)",
+				  p->pm[i]->nr_pages, (unsigned long long)p->off[i], p->pages_name,
+				  (long long)st.st_size);
+	}
+	if ((uint64_t)st.st_size != bytes) {
+		pr_err("image %s: size %lld, but its pagemap describes %llu bytes", p->pages_name,
+		       (long long)st.st_size, (unsigned long long)bytes);
+		return -EINVAL;
+	}
+	if (sums && bytes) {
+		p->sums = malloc(bytes / IMG_PAGE_SIZE * sizeof(*p->sums));
+		if (!p->sums) {
+			pr_err("out of memory for the sums of %s", p->pages_name);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void show_proc_free(struct show_proc *p)
+{
+	img_free_all(IMG_PAGEMAP, (void **)p->pm, p->nr_pm);
+	free(p->off);
+	free(p->sums);
+	if (p->fd >= 0)
+		close(p->fd);
+}
+
+/* The run of p holding addr, or -1. */
+static ssize_t show_proc_find(const struct show_proc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->nr_pm;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const PagemapEntry *e = p->pm[mid];
+
+		if (addr < e->vaddr)
+			hi = mid;
+		else if (addr >= e->vaddr + (uint64_t)e->nr_pages * IMG_PAGE_SIZE)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/*
+ * The sum of the page at addr that process i inherits from its parent,
+ * following PE_PARENT runs up the tree; false when no ancestor listed
+ * before has the page.
+ */
+static bool show_parent_sum(const struct show_proc *procs, int i, uint64_t addr,
+			    uint32_t *ret_sum)
+{
+	/* Each step goes to an earlier process: this ends. */
+	for (i = procs[i].parent; i >= 0; i = procs[i].parent) {
+		const struct show_proc *p = &procs[i];
+		ssize_t k = show_proc_find(p, addr);
+
+		if (k < 0)
+			return false;
+		if (!show_pe_parent(p->pm[k])) {
+			*ret_sum = p->sums[(p->off[k] + addr - p->pm[k]->vaddr) / IMG_PAGE_SIZE];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One page (--sums): `PID ADDR data|parent SUM`, or its JSON object. */
+static void show_page_line(struct show *s, uint32_t pid, uint64_t addr, bool parent, bool known,
+			   uint32_t sum)
+{
+	const char *flags = parent ? "parent" : "data";
+
+	if (!s->json) {
+		if (known)
+			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s %08" PRIx32 "\n", pid, addr,
+				flags, sum);
+		else
+			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s -\n", pid, addr, flags);
+		return;
+	}
+	fprintf(s->out, "%s\n {\"pid\": %" PRIu32 ", \"addr\": %" PRIu64 ", \"flags\": \"%s\", "
+		"\"crc32c\": ", s->nr_images ? "," : "", pid, addr, flags);
+	if (known)
+		fprintf(s->out, "%" PRIu32 "}", sum);
+	else
+		fprintf(s->out, "null}");
+	s->nr_images++;
+}
+
+/* A run of pages (no --sums): `PID START-END N pages data|parent`, END exclusive. */
+static void show_run_line(struct show *s, uint32_t pid, uint64_t start, uint64_t end, bool parent)
+{
+	const char *flags = parent ? "parent" : "data";
+	uint64_t n = (end - start) / IMG_PAGE_SIZE;
+
+	if (!s->json) {
+		fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 "-0x%" PRIx64 " %" PRIu64 " pages %s\n",
+			pid, start, end, n, flags);
+		return;
+	}
+	fprintf(s->out, "%s\n {\"pid\": %" PRIu32 ", \"start\": %" PRIu64 ", \"end\": %" PRIu64
+		", \"pages\": %" PRIu64 ", \"flags\": \"%s\"}", s->nr_images ? "," : "", pid, start,
+		end, n, flags);
+	s->nr_images++;
+}
+
+/* Adjacent runs of one kind as one line. */
+static void show_proc_runs(struct show *s, const struct show_proc *p)
+{
+	uint64_t start = 0, end = 0;
+	bool parent = false;
+
+	for (size_t i = 0; i < p->nr_pm; i++) {
+		const PagemapEntry *e = p->pm[i];
+
+		if (end && (e->vaddr != end || show_pe_parent(e) != parent)) {
+			show_run_line(s, p->pid, start, end, parent);
+			end = 0;
+		}
+		if (!end) {
+			start = e->vaddr;
+			parent = show_pe_parent(e);
+		}
+		end = e->vaddr + (uint64_t)e->nr_pages * IMG_PAGE_SIZE;
+	}
+	if (end)
+		show_run_line(s, p->pid, start, end, parent);
+}
+
+/* Read n pages at off of p's pages file into buf. 0, or -errno after logging why. */
+static int show_pages_read(const struct show_proc *p, uint64_t off, void *buf, size_t n)
+{
+	size_t len = n * IMG_PAGE_SIZE, done = 0;
+
+	while (done < len) {
+		ssize_t r = pread(p->fd, (char *)buf + done, len - done, off + done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int err = -errno;
+			pr_perror("cannot read '%s' at offset %llu", p->pages_name,
+				  (unsigned long long)(off + done));
+			return err;
+		}
+		if (r == 0) {
+			pr_err("image %s: ends at offset %llu, before its pagemap's pages",
+			       p->pages_name, (unsigned long long)(off + done));
+			return -EINVAL;
+		}
+		done += r;
+	}
+	return 0;
+}
+
+/* Every page of process i with its sum (--sums). 0, or -errno after logging why. */
+static int show_proc_sums(struct show *s, struct show_proc *procs, int i, uint8_t *buf)
+{
+	struct show_proc *p = &procs[i];
+
+	for (size_t k = 0; k < p->nr_pm; k++) {
+		const PagemapEntry *e = p->pm[k];
+
+		if (show_pe_parent(e)) {
+			for (uint32_t j = 0; j < e->nr_pages; j++) {
+				uint64_t addr = e->vaddr + j * IMG_PAGE_SIZE;
+				uint32_t sum = 0;
+				bool known = show_parent_sum(procs, i, addr, &sum);
+
+				show_page_line(s, p->pid, addr, true, known, sum);
+			}
+			continue;
+		}
+		for (uint32_t j = 0; j < e->nr_pages; j += SHOW_PAGES_BATCH) {
+			uint32_t n = e->nr_pages - j < SHOW_PAGES_BATCH ? e->nr_pages - j
+									: SHOW_PAGES_BATCH;
+			int err = show_pages_read(p, p->off[k] + j * IMG_PAGE_SIZE, buf, n);
+
+			if (err)
+				return err;
+			for (uint32_t m = 0; m < n; m++) {
+				uint64_t idx = p->off[k] / IMG_PAGE_SIZE + j + m;
+				uint32_t sum = crc32c(0, buf + m * IMG_PAGE_SIZE, IMG_PAGE_SIZE);
+
+				p->sums[idx] = sum;
+				show_page_line(s, p->pid, e->vaddr + (j + m) * IMG_PAGE_SIZE, false,
+					       true, sum);
+			}
+		}
+	}
+	return 0;
+}
+
+struct show_pid {
+	uint32_t pid;
+	uint32_t idx;		/* in pstree order */
+};
+
+static int show_pid_cmp(const void *a, const void *b)
+{
+	const struct show_pid *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Link each process to its parent when the parent comes earlier in
+ * pstree.img (the first process with that PID); by[] is sorted by PID,
+ * then position.
+ */
+static void show_link_parents(struct show_proc *procs, const PstreeEntry *const *tree,
+			      struct show_pid *by, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		by[i] = (struct show_pid){ tree[i]->pid, i };
+	qsort(by, n, sizeof(*by), show_pid_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t lo = 0, hi = n;
+
+		procs[i].parent = -1;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (by[mid].pid < tree[i]->ppid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && by[lo].pid == tree[i]->ppid && by[lo].idx < i)
+			procs[i].parent = by[lo].idx;
+	}
+}
+
+/*
+ * ckpt show DIR --pages [--sums]: every pagemap is checked against its
+ * pages file before anything is printed. The exit code.
+ */
+static int show_page_list(struct show *s, int dirfd, bool sums)
+{
+	struct show_proc *procs = NULL;
+	struct show_pid *by = NULL;
+	PstreeEntry **tree;
+	uint8_t *buf = NULL;
+	size_t n;
+	int err, ret = 1;
+
+	err = img_load_all(dirfd, IMG_PSTREE, 0, true, (void ***)&tree, &n);
+	if (err)
+		return 1;
+	procs = calloc(n ? n : 1, sizeof(*procs));
+	by = calloc(n ? n : 1, sizeof(*by));
+	buf = malloc(SHOW_PAGES_BATCH * IMG_PAGE_SIZE);
+	if (!procs || !by || !buf) {
+		pr_err("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		procs[i].pid = tree[i]->pid;
+		procs[i].fd = -1;
+	}
+	show_link_parents(procs, (const PstreeEntry *const *)tree, by, n);
+	for (size_t i = 0; i < n; i++) {
+		/* A zombie has no other image. */
+		if (!tree[i]->has_zombie_status && show_proc_load(dirfd, &procs[i], sums))
+			goto out;
+	}
+
+	if (s->json)
+		fputc('[', s->out);
+	err = 0;
+	for (size_t i = 0; i < n && !err; i++) {
+		if (sums)
+			err = show_proc_sums(s, procs, i, buf);
+		else
+			show_proc_runs(s, &procs[i]);
+	}
+	if (s->json)
+		fprintf(s->out, "%s]\n", s->nr_images ? "\n" : "");
+	ret = err ? 1 : 0;
+out:
+	for (size_t i = 0; procs && i < n; i++)
+		show_proc_free(&procs[i]);
+	free(procs);
+	free(by);
+	free(buf);
+	img_free_all(IMG_PSTREE, (void **)tree, n);
+	return ret;
+}
+
 static void show_usage(FILE *f)
 {
 	fprintf(f, "usage: ckpt show DIR|FILE [--since SEQ] [--json] [-v[N]] [-o LOG]\n"
+		   "       ckpt show DIR --pages [--sums] [--json] [-v[N]] [-o LOG]\n"
 		   "       ckpt show --log LOGDIR [--since SEQ] [--json] [-v[N]] [-o LOG]\n"
 		   "  decode every image in DIR (inventory and pstree first), or one FILE\n"
+		   "  --pages       list the pages DIR saved, per process in pstree order:\n"
+		   "                'PID START-END N pages data|parent' (END exclusive, adjacent\n"
+		   "                runs merged); 'parent' pages are the parent's, inherited\n"
+		   "  --sums        with --pages, one page a line: 'PID ADDR data|parent CRC32C'\n"
+		   "                (a parent page has its parent's sum there, or '-')\n"
 		   "  --log LOGDIR  print trackd's changelog in LOGDIR, one record a line\n"
 		   "  --since SEQ   changelog records after SEQ only (a seq from 'trackd mark')\n"
-		   "  --json        print JSON instead of text (--log: an array of records)\n");
+		   "  --json        print JSON instead of text (--log, --pages: an array)\n");
 }
 
 /* A decimal seq; false when str is not one. */
@@ -767,6 +1156,8 @@ int cmd_show(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "since", required_argument, NULL, 'S' },
+		{ "pages", no_argument, NULL, 'P' },
+		{ "sums", no_argument, NULL, 'C' },
 		{ "verbosity", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -776,6 +1167,7 @@ int cmd_show(int argc, char **argv)
 	char *path, *copy1 = NULL, *copy2 = NULL;
 	const char *dir, *file = NULL, *logdir = NULL;
 	struct stat st;
+	bool pages = false, sums = false, since = false;
 	int opt, dirfd, ret;
 
 	optind = 1;
@@ -793,6 +1185,13 @@ int cmd_show(int argc, char **argv)
 				show_usage(stderr);
 				return 2;
 			}
+			since = true;
+			break;
+		case 'P':
+			pages = true;
+			break;
+		case 'C':
+			sums = true;
 			break;
 		case 'h':
 			show_usage(stdout);
@@ -805,6 +1204,16 @@ int cmd_show(int argc, char **argv)
 				show_usage(stderr);
 			return 2;
 		}
+	}
+	if (sums && !pages) {
+		pr_err("--sums goes with --pages");
+		show_usage(stderr);
+		return 2;
+	}
+	if (pages && (logdir || since)) {
+		pr_err("--pages lists a dump's pages: no --log or --since with it");
+		show_usage(stderr);
+		return 2;
 	}
 	if (logdir) {
 		if (optind != argc) {
@@ -825,6 +1234,10 @@ int cmd_show(int argc, char **argv)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		dir = path;
+	} else if (pages) {
+		pr_err("--pages needs an image directory, '%s' is not one", path);
+		show_usage(stderr);
+		return 2;
 	} else {
 		copy1 = strdup(path);
 		copy2 = strdup(path);
@@ -843,6 +1256,11 @@ int cmd_show(int argc, char **argv)
 		goto out;
 	}
 
+	if (pages) {
+		ret = show_page_list(&s, dirfd, sums);
+		close(dirfd);
+		goto flush;
+	}
 	if (s.json) {
 		fprintf(s.out, "{\"dir\": ");
 		show_json_str(&s, dir);
@@ -855,7 +1273,7 @@ int cmd_show(int argc, char **argv)
 	if (s.json)
 		fprintf(s.out, "%s]}\n", s.nr_images ? "\n" : "");
 	close(dirfd);
-
+flush:
 	if (fflush(s.out) || ferror(s.out)) {
 		pr_perror("cannot write the output");
 		ret = 1;
