@@ -14,17 +14,16 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "run.h"
 
 #include "changelog.h"
 #include "crc32c.h"
@@ -34,7 +33,6 @@
 #define BIG_RECORDS	100000
 #define BIG_PATH_LEN	200
 #define BIG_RSS_SLACK	(16ull << 20)	/* the big log is larger than this */
-#define OUT_MAX		(1u << 20)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1072,98 +1070,7 @@ TEST_F_TIMEOUT(cl, big_log, 120)
 
 /* ---------------------------------------------------------------- ckpt show */
 
-/* A small JSON syntax check: one value, then only white space. */
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-		p++;
-	return p;
-}
-
-static const char *json_value(const char *p, int depth);
-
-static const char *json_string(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	while (*p && *p != '"') {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\') {
-			p++;
-			if (*p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
-						return NULL;
-				p += 4;
-			} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-				return NULL;
-			}
-		}
-		p++;
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *json_number(const char *p)
-{
-	const char *start;
-
-	if (*p == '-')
-		p++;
-	start = p;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	if (p == start || (*start == '0' && p - start > 1))
-		return NULL;
-	return p;
-}
-
-static const char *json_value(const char *p, int depth)
-{
-	char close;
-
-	p = json_ws(p);
-	if (depth > 32)
-		return NULL;
-	if (*p == '"')
-		return json_string(p);
-	if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
-		return p + 4;
-	if (!strncmp(p, "false", 5))
-		return p + 5;
-	if (*p != '{' && *p != '[')
-		return json_number(p);
-	close = *p == '{' ? '}' : ']';
-	p = json_ws(p + 1);
-	if (*p == close)
-		return p + 1;
-	for (;;) {
-		if (close == '}') {
-			p = json_string(json_ws(p));
-			if (!p)
-				return NULL;
-			p = json_ws(p);
-			if (*p++ != ':')
-				return NULL;
-		}
-		p = json_value(p, depth + 1);
-		if (!p)
-			return NULL;
-		p = json_ws(p);
-		if (*p == close)
-			return p + 1;
-		if (*p++ != ',')
-			return NULL;
-	}
-}
-
-static bool json_valid(const char *text)
-{
-	const char *p = json_value(text, 0);
-
-	return p && !*json_ws(p);
-}
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 static int count_of(const char *text, const char *what)
 {
@@ -1172,79 +1079,6 @@ static int count_of(const char *text, const char *what)
 	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
 		n++;
 	return n;
-}
-
-/* The ckpt binary: $CKPT, or ../../ckpt next to this test's build directory. */
-static bool find_ckpt(char *buf, size_t size)
-{
-	const char *env = getenv("CKPT");
-	char exe[PATH_MAX], cand[PATH_MAX + 16];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(cand, sizeof(cand), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return false;
-		exe[n] = 0;
-		snprintf(cand, sizeof(cand), "%s/../../ckpt", dirname(exe));
-	}
-	if (size < PATH_MAX || !realpath(cand, buf) || access(buf, X_OK))
-		return false;
-	return true;
-}
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-struct run {
-	int status;		/* exit code, or -1 */
-	char *out, *err;
-};
-
-static char *slurp(int fd)
-{
-	char *buf = calloc(1, OUT_MAX + 1);
-	ssize_t n;
-
-	if (buf) {
-		n = pread(fd, buf, OUT_MAX, 0);
-		buf[n > 0 ? n : 0] = 0;
-	}
-	close(fd);
-	return buf;
-}
-
-/* Runs ckpt with args (NULL-terminated); stdout and stderr are kept. */
-static void run_ckpt(struct run *r, const char *ckpt, const char *const *args)
-{
-	const char *argv[16] = { ckpt };
-	int out = memfd_create("out", 0), err = memfd_create("err", 0), status;
-	pid_t pid;
-
-	for (int i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = args[i];
-	r->status = -1;
-	r->out = r->err = NULL;
-	if (out < 0 || err < 0)
-		return;
-	pid = fork();
-	if (pid == 0) {
-		dup2(out, STDOUT_FILENO);
-		dup2(err, STDERR_FILENO);
-		execv(ckpt, (char *const *)argv);
-		_exit(127);
-	}
-	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		r->status = WEXITSTATUS(status);
-	r->out = slurp(out);
-	r->err = slurp(err);
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
 }
 
 /* The log `ckpt show` is tested on. */
@@ -1365,9 +1199,9 @@ static char *show_expected(size_t from)
 TEST_F(cl, show_log)
 {
 	char ckpt[PATH_MAX], file[PATH_MAX + 32];
-	struct run r;
+	struct run_result r;
 
-	if (!find_ckpt(ckpt, sizeof(ckpt))) {
+	if (!run_find_ckpt(ckpt, sizeof(ckpt))) {
 		TH_LOG("no ckpt binary (set CKPT or run 'make ckpt')");
 		ASSERT_TRUE(0);
 	}
@@ -1378,22 +1212,22 @@ TEST_F(cl, show_log)
 	ASSERT_TRUE(r.out != NULL);
 	EXPECT_STREQ(show_expected(0), r.out);
 	EXPECT_STREQ("", r.err);
-	run_free(&r);
+	run_result_free(&r);
 
 	/* After seq 4: what happened since a mark at 4. */
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--since", "4"));
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ(show_expected(4), r.out);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--since", "10", "--log", self->dir));
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ("", r.out);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--json"));
 	EXPECT_EQ(0, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_EQ('[', r.out[0]);
 	EXPECT_EQ(10, count_of(r.out, "{\"seq\": "));
 	EXPECT_TRUE(strstr(r.out, "{\"seq\": 2, \"ts_ns\": 5003512000, \"kind\": 1, \"pid\": 104, "
@@ -1401,19 +1235,19 @@ TEST_F(cl, show_log)
 	EXPECT_TRUE(strstr(r.out, "\"ranges\": [4194304, 4198400, 139637976727552, "
 				  "139637976862720]") != NULL);
 	EXPECT_TRUE(strstr(r.out, "\"path\": \"/bin/true\"") != NULL);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--json", "--since", "8"));
 	EXPECT_EQ(0, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_EQ(2, count_of(r.out, "{\"seq\": "));
 	EXPECT_TRUE(strstr(r.out, "{\"seq\": 9, ") != NULL);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--json", "--since", "99"));
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ("[]\n", r.out);
-	run_free(&r);
+	run_result_free(&r);
 
 	/* The file itself, and the directory holding it. */
 	snprintf(file, sizeof(file), "%s/%s", self->dir, CHANGELOG_FILE);
@@ -1422,27 +1256,27 @@ TEST_F(cl, show_log)
 	EXPECT_TRUE(strstr(r.out, "changelog.img: changelog\n") == r.out);
 	EXPECT_TRUE(strstr(r.out, "\n  2 +0.003512 fork pid 104 tgid 104 ppid 100 flags 0x1200011 "
 				  "thread no\n") != NULL);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--json", self->dir));
 	EXPECT_EQ(0, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_TRUE(strstr(r.out, "\"kind\": \"changelog\", \"entries\": [") != NULL);
 	EXPECT_EQ(10, count_of(r.out, "{\"seq\": "));
 	EXPECT_STREQ("", r.err);
-	run_free(&r);
+	run_result_free(&r);
 
 	/* Usage errors. */
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--since", "x"));
 	EXPECT_EQ(2, r.status);
-	run_free(&r);
+	run_result_free(&r);
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, self->dir));
 	EXPECT_EQ(2, r.status);
-	run_free(&r);
+	run_result_free(&r);
 	snprintf(file, sizeof(file), "%s/none", self->dir);
 	run_ckpt(&r, ckpt, ARGS("show", "--log", file));
 	EXPECT_EQ(1, r.status);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 /* A torn tail is a warning; a corrupt record fails the command. */
@@ -1451,10 +1285,10 @@ TEST_F(cl, show_log_damaged)
 	char ckpt[PATH_MAX], want[128];
 	off_t off[16];
 	uint32_t len[16];
-	struct run r;
+	struct run_result r;
 	int fd;
 
-	if (!find_ckpt(ckpt, sizeof(ckpt))) {
+	if (!run_find_ckpt(ckpt, sizeof(ckpt))) {
 		TH_LOG("no ckpt binary (set CKPT or run 'make ckpt')");
 		ASSERT_TRUE(0);
 	}
@@ -1470,13 +1304,13 @@ TEST_F(cl, show_log_damaged)
 	EXPECT_EQ(9, count_of(r.out, "\n"));
 	snprintf(want, sizeof(want), "torn tail of 5 bytes at offset %lld", (long long)off[9]);
 	EXPECT_TRUE(strstr(r.err, want) != NULL);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--json"));
 	EXPECT_EQ(0, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_EQ(9, count_of(r.out, "{\"seq\": "));
-	run_free(&r);
+	run_result_free(&r);
 
 	ASSERT_EQ(0, patch_byte(self->dirfd, off[4] + 8, 0x10));
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir));
@@ -1486,18 +1320,18 @@ TEST_F(cl, show_log_damaged)
 	if (!strstr(r.err, want))
 		TH_LOG("stderr: %s", r.err);
 	EXPECT_TRUE(strstr(r.err, want) != NULL);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--log", self->dir, "--json"));
 	EXPECT_EQ(1, r.status);
-	EXPECT_TRUE(json_valid(r.out));
-	run_free(&r);
+	EXPECT_TRUE(run_json_valid(r.out));
+	run_result_free(&r);
 
 	run_ckpt(&r, ckpt, ARGS("show", "--json", self->dir));
 	EXPECT_EQ(1, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_TRUE(strstr(r.out, "\"error\": \"record 5 is corrupt\"") != NULL);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 TEST_HARNESS_MAIN

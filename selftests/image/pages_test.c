@@ -11,16 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "run.h"
 
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
@@ -29,7 +27,6 @@
 #include "image.h"
 
 #define PAGE		4096
-#define OUT_MAX		(1u << 20)
 #define ROOT		10	/* data pages */
 #define CHILD		11	/* parent runs, one the root lacks, and its own data */
 #define ZOMBIE		12	/* no images */
@@ -172,146 +169,7 @@ static int write_dump(int dirfd)
 
 /* ---------------------------------------------------------------- running ckpt */
 
-/* The ckpt binary: $CKPT, or ../../ckpt next to this test's build directory. */
-static bool find_ckpt(char *buf, size_t size)
-{
-	const char *env = getenv("CKPT");
-	char exe[PATH_MAX], cand[PATH_MAX + 16];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(cand, sizeof(cand), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return false;
-		exe[n] = 0;
-		snprintf(cand, sizeof(cand), "%s/../../ckpt", dirname(exe));
-	}
-	return size >= PATH_MAX && realpath(cand, buf) && !access(buf, X_OK);
-}
-
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-struct run {
-	int status;		/* exit code, or -1 */
-	char *out, *err;
-};
-
-static char *slurp(int fd)
-{
-	char *buf = calloc(1, OUT_MAX + 1);
-	ssize_t n;
-
-	if (buf) {
-		n = pread(fd, buf, OUT_MAX, 0);
-		buf[n > 0 ? n : 0] = 0;
-	}
-	close(fd);
-	return buf;
-}
-
-static void run_ckpt(struct run *r, const char *ckpt, const char *const *args)
-{
-	const char *argv[16] = { ckpt };
-	int out = memfd_create("out", 0), err = memfd_create("err", 0), status;
-	pid_t pid;
-
-	for (int i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = args[i];
-	r->status = -1;
-	r->out = r->err = NULL;
-	if (out < 0 || err < 0)
-		return;
-	pid = fork();
-	if (pid == 0) {
-		dup2(out, STDOUT_FILENO);
-		dup2(err, STDERR_FILENO);
-		execv(ckpt, (char *const *)argv);
-		_exit(127);
-	}
-	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-		r->status = WEXITSTATUS(status);
-	r->out = slurp(out);
-	r->err = slurp(err);
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-/* ---------------------------------------------------------------- JSON syntax */
-
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-		p++;
-	return p;
-}
-
-static const char *json_string(const char *p)
-{
-	if (*p++ != '"')
-		return NULL;
-	for (; *p && *p != '"'; p++) {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\' && !*++p)
-			return NULL;
-	}
-	return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *json_value(const char *p, int depth)
-{
-	const char *start;
-	char close;
-
-	p = json_ws(p);
-	if (depth > 8)
-		return NULL;
-	if (*p == '"')
-		return json_string(p);
-	if (!strncmp(p, "null", 4))
-		return p + 4;
-	if (*p != '{' && *p != '[') {
-		start = p;
-		while (*p >= '0' && *p <= '9')
-			p++;
-		return p == start || (*start == '0' && p - start > 1) ? NULL : p;
-	}
-	close = *p == '{' ? '}' : ']';
-	p = json_ws(p + 1);
-	if (*p == close)
-		return p + 1;
-	for (;;) {
-		if (close == '}') {
-			p = json_string(json_ws(p));
-			if (!p)
-				return NULL;
-			p = json_ws(p);
-			if (*p++ != ':')
-				return NULL;
-		}
-		p = json_value(p, depth + 1);
-		if (!p)
-			return NULL;
-		p = json_ws(p);
-		if (*p == close)
-			return p + 1;
-		if (*p++ != ',')
-			return NULL;
-	}
-}
-
-static bool json_valid(const char *text)
-{
-	const char *p = json_value(text, 0);
-
-	return p && !*json_ws(p);
-}
 
 static int count_of(const char *text, const char *what)
 {
@@ -349,7 +207,7 @@ FIXTURE_SETUP(pg)
 	ASSERT_TRUE(mkdtemp(self->dir) != NULL);
 	self->dirfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_LE(0, self->dirfd);
-	if (!find_ckpt(self->ckpt, sizeof(self->ckpt))) {
+	if (!run_find_ckpt(self->ckpt, sizeof(self->ckpt))) {
 		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
 		ASSERT_TRUE(0);
 	}
@@ -368,7 +226,7 @@ FIXTURE_TEARDOWN(pg)
 
 TEST_F(pg, runs_text)
 {
-	struct run r;
+	struct run_result r;
 
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages"));
 	EXPECT_EQ(0, r.status);
@@ -380,14 +238,14 @@ TEST_F(pg, runs_text)
 		     "13 0x401000-0x402000 1 pages parent\n"
 		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n", r.out);
 	EXPECT_STREQ("", r.err);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 TEST_F(pg, sums_text)
 {
 	char want[2048];
 	size_t n = 0;
-	struct run r;
+	struct run_result r;
 
 #define LINE(pid, addr, flags, sum) \
 	(n += snprintf(want + n, sizeof(want) - n, "%d 0x%llx %s %08x\n", pid, \
@@ -412,13 +270,13 @@ TEST_F(pg, sums_text)
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ(want, r.out);
 	EXPECT_STREQ("", r.err);
-	run_free(&r);
+	run_result_free(&r);
 
 	/* Option order does not matter. */
 	run_ckpt(&r, self->ckpt, ARGS("show", "--sums", "--pages", self->dir));
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ(want, r.out);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 /* A parent listed after its child is not looked at: its pages' sums are unknown there. */
@@ -426,7 +284,7 @@ TEST_F(pg, parent_after_child)
 {
 	char want[1024];
 	size_t n = 0;
-	struct run r;
+	struct run_result r;
 
 	ASSERT_EQ(0, write_pstree(self->dirfd, true));
 	for (int k = 0; k < 4; k++)
@@ -451,28 +309,28 @@ TEST_F(pg, parent_after_child)
 	if (strncmp(want, r.out, n))
 		TH_LOG("stdout: %s", r.out);
 	EXPECT_EQ(6, count_of(r.out + n, "10 0x"));
-	run_free(&r);
+	run_result_free(&r);
 }
 
 TEST_F(pg, json)
 {
 	char want[256];
-	struct run r;
+	struct run_result r;
 
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--json"));
 	EXPECT_EQ(0, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_EQ('[', r.out[0]);
 	EXPECT_EQ(7, count_of(r.out, "{\"pid\": "));
 	EXPECT_TRUE(strstr(r.out, "\n {\"pid\": 10, \"start\": 4194304, \"end\": 4206592, "
 				  "\"pages\": 3, \"flags\": \"data\"},\n") != NULL);
 	EXPECT_TRUE(strstr(r.out, "{\"pid\": 11, \"start\": 4194304, \"end\": 4210688, "
 				  "\"pages\": 4, \"flags\": \"parent\"}") != NULL);
-	run_free(&r);
+	run_result_free(&r);
 
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--sums", "--json"));
 	EXPECT_EQ(0, r.status);
-	EXPECT_TRUE(json_valid(r.out));
+	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_EQ(15, count_of(r.out, "{\"pid\": "));
 	snprintf(want, sizeof(want), "{\"pid\": 10, \"addr\": 4194304, \"flags\": \"data\", "
 		 "\"crc32c\": %u}", page_sum(ROOT, 0));
@@ -483,12 +341,12 @@ TEST_F(pg, json)
 	EXPECT_TRUE(strstr(r.out, "{\"pid\": 11, \"addr\": 4206592, \"flags\": \"parent\", "
 				  "\"crc32c\": null}") != NULL);
 	EXPECT_STREQ("}\n]\n", r.out + strlen(r.out) - 4);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 TEST_F(pg, empty)
 {
-	struct run r;
+	struct run_result r;
 
 	/* Only the zombie: nothing to list. */
 	ASSERT_EQ(0, unlinkat(self->dirfd, "pstree.img", 0));
@@ -508,31 +366,31 @@ TEST_F(pg, empty)
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages"));
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ("", r.out);
-	run_free(&r);
+	run_result_free(&r);
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--sums", "--json"));
 	EXPECT_EQ(0, r.status);
 	EXPECT_STREQ("[]\n", r.out);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 TEST_F(pg, usage)
 {
 	char file[PATH_MAX + 16];
-	struct run r;
+	struct run_result r;
 
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--sums"));
 	EXPECT_EQ(2, r.status);
-	run_free(&r);
+	run_result_free(&r);
 	snprintf(file, sizeof(file), "%s/pagemap-10.img", self->dir);
 	run_ckpt(&r, self->ckpt, ARGS("show", file, "--pages"));
 	EXPECT_EQ(2, r.status);
-	run_free(&r);
+	run_result_free(&r);
 	run_ckpt(&r, self->ckpt, ARGS("show", "--pages", "--log", self->dir));
 	EXPECT_EQ(2, r.status);
-	run_free(&r);
+	run_result_free(&r);
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--since", "3"));
 	EXPECT_EQ(2, r.status);
-	run_free(&r);
+	run_result_free(&r);
 }
 
 /* ---------------------------------------------------------------- hostile dumps */
@@ -654,7 +512,7 @@ FIXTURE_SETUP(bad)
 	ASSERT_TRUE(mkdtemp(self->dir) != NULL);
 	self->dirfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_LE(0, self->dirfd);
-	if (!find_ckpt(self->ckpt, sizeof(self->ckpt))) {
+	if (!run_find_ckpt(self->ckpt, sizeof(self->ckpt))) {
 		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
 		ASSERT_TRUE(0);
 	}
@@ -677,7 +535,7 @@ TEST_F(bad, rejected)
 		{ "--pages", NULL }, { "--pages", "--sums" }, { "--pages", "--json" },
 		{ "--pages", "--sums", "--json" },
 	};
-	struct run r;
+	struct run_result r;
 
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		run_ckpt(&r, self->ckpt, ARGS("show", self->dir, forms[i][0], forms[i][1],
@@ -687,7 +545,7 @@ TEST_F(bad, rejected)
 		if (!strstr(r.err, variant->msg))
 			TH_LOG("form %zu: stderr: %s", i, r.err);
 		EXPECT_TRUE(strstr(r.err, variant->msg) != NULL);
-		run_free(&r);
+		run_result_free(&r);
 	}
 }
 
