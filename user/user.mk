@@ -28,9 +28,14 @@ $(B)/libckpt.a: $(LIB_OBJS) $(PROTO_OBJS)
 $(B)/user/ckpt/aio_inflight.o: USER_INC += -I$(B)/bpf $(BPF_PKG_CFLAGS)
 $(B)/user/ckpt/aio_inflight.o: $(B)/bpf/aio.skel.h
 
-$(B)/ckpt: $(CKPT_OBJS) $(B)/libckpt.a
+# dump_log.c asks trackd for a mark through trackd's control protocol (ctl.c).
+$(B)/user/ckpt/dump_log.o: USER_INC += -Iuser/trackd
+$(B)/user/ckpt/dump_log.o: user/trackd/ctl.h
+
+$(B)/ckpt: $(CKPT_OBJS) $(B)/user/trackd/ctl.o $(B)/libckpt.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CKPT_OBJS) $(B)/libckpt.a $(PKG_LIBS) $(BPF_PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CKPT_OBJS) $(B)/user/trackd/ctl.o $(B)/libckpt.a $(PKG_LIBS) \
+		$(BPF_PKG_LIBS)
 
 # -I. for bpf/*.h (records shared with the BPF side), $(B)/bpf for the skeletons.
 $(TRACKD_OBJS): USER_INC += -I. -Iuser/trackd -I$(B)/bpf $(BPF_PKG_CFLAGS)

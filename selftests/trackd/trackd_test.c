@@ -26,6 +26,10 @@
  *                     userfaultfd; mark prints the seq of its MARK; stop writes STOP,
  *                     removes the socket and pidfile and the daemon exits 0; status fails.
  *   zombie_child      a root's zombie child is not tracked (its exit is already past).
+ *   dump_since_log    `ckpt dump --leave-running --since-log`: the inventory names the log
+ *                     and the MARK taken while frozen, write tracking is re-armed (the next
+ *                     scan gives exactly the pages written after the dump); a log of other
+ *                     roots, or none, fails the dump and the task runs on.
  *   vfork_root        a root blocked in vfork: trackd starts at once, leaves it untraced and
  *                     unarmed, and a mark arms it once the vfork child is gone.
  *   errors            a missing root, a thread or a zombie as root, trackd inside the tree,
@@ -60,6 +64,8 @@
 #include <linux/futex.h>
 
 #include "changelog.h"
+#include "image.h"
+#include "inventory.pb-c.h"
 #include "dirty.h"
 #include "harness.h"
 
@@ -1326,6 +1332,171 @@ TEST_TIMEOUT(vfork_root, 60)
 		TH_LOG("status: %s", out);
 	EXPECT_EQ(0, tracer_of(r));
 	EXPECT_LT(0, trackd_cmd("stop", dir, out, sizeof(out)));
+	kill_reap_all();
+}
+
+/* Run ckpt (next to trackd) with args; output into out. Returns its exit code. */
+static int run_ckpt_cmd(char *out, size_t len, const char *const *args)
+{
+	char ckpt[PATH_MAX + 32], *slash;
+	const char *argv[16];
+	int p[2], status, argc = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	snprintf(ckpt, sizeof(ckpt), "%s", getenv("CKPT") ? getenv("CKPT") : trackd_bin);
+	if (!getenv("CKPT")) {
+		slash = strrchr(ckpt, '/');
+		snprintf(slash + 1, sizeof(ckpt) - (slash + 1 - ckpt), "ckpt");
+	}
+	argv[argc++] = ckpt;
+	while (argc < 15 && *args)
+		argv[argc++] = *args++;
+	argv[argc] = NULL;
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (!pid) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (ssize_t n; got + 1 < len && (n = read(p[0], out + got, len - got - 1)) > 0;)
+		got += n;
+	out[got] = 0;
+	close(p[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* What the dump_since_log victim shares with the test. */
+struct slv {
+	uint64_t region;
+	volatile int written;
+};
+
+/* Populates 64 pages, then writes pages 5 and 9 at each SIGUSR1. No fd leads outside. */
+static void since_log_victim(struct slv *sh)
+{
+	sigset_t set;
+	int null = open("/dev/null", O_RDWR);
+
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	syscall(SYS_close_range, 3, ~0U, 0);
+	setsid();
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	char *r = mmap(NULL, DATA_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	memset(r, 1, DATA_PAGES * PAGE);
+	sh->region = (uint64_t)r;
+	for (;;) {
+		if (sigwaitinfo(&set, NULL) != SIGUSR1)
+			continue;
+		r[5 * PAGE] += 1;
+		r[9 * PAGE] += 1;
+		sh->written++;
+	}
+}
+
+static bool wait_written(struct slv *sh, int want)
+{
+	for (int i = 0; i < 5000 && sh->written < want; i++)
+		usleep(1000);
+	return sh->written >= want;
+}
+
+/*
+ * `ckpt dump --since-log`: the inventory names the log and the MARK taken
+ * while the tree was frozen, and write tracking is re-armed by the dump:
+ * the next scan reports exactly what was written after it. A log of other
+ * roots, or none, fails the dump and the task runs on.
+ */
+TEST_TIMEOUT(dump_since_log, 90)
+{
+	char dir[PATH_MAX], log1[PATH_MAX + 16], log2[PATH_MAX + 16], img[PATH_MAX + 16];
+	char out[16384], pid_s[32];
+	struct log l;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	mkdtemp_in(dir, sizeof(dir), "sincelog");
+	snprintf(log1, sizeof(log1), "%s/log1", dir);
+	snprintf(log2, sizeof(log2), "%s/log2", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	struct slv *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			      -1, 0);
+	ASSERT_NE(MAP_FAILED, sh);
+	fflush(NULL);
+	pid_t v = fork();
+	if (!v)
+		since_log_victim(sh);
+	ASSERT_LT(0, v);
+	for (int i = 0; i < 5000 && !sh->region; i++)
+		usleep(1000);
+	ASSERT_NE(0, sh->region);
+	ASSERT_LT(0, start_trackd(log1, v, NULL));
+	snprintf(pid_s, sizeof(pid_s), "%d", v);
+
+	/* A log of another tree, and no log at all: refused, the task runs on. */
+	int ocmd, oack;
+	pid_t other = busy_proc(&ocmd, &oack, 1);
+	ASSERT_LT(0, other);
+	ASSERT_LT(0, start_trackd(log2, other, "--no-dirty"));
+	EXPECT_EQ(1, run_ckpt_cmd(out, sizeof(out), (const char *const[]){ "dump", "-t", pid_s,
+		  "-D", img, "--leave-running", "--since-log", log2, NULL }));
+	EXPECT_TRUE(strstr(out, "tracks the roots") != NULL);
+	EXPECT_EQ(1, run_ckpt_cmd(out, sizeof(out), (const char *const[]){ "dump", "-t", pid_s,
+		  "-D", img, "--leave-running", "--since-log", "/nonexistent/log", NULL }));
+	EXPECT_TRUE(strstr(out, "cannot open the changelog directory") != NULL);
+	ASSERT_EQ(0, kill(v, SIGUSR1));
+	ASSERT_TRUE(wait_written(sh, 1));
+
+	ASSERT_EQ(0, run_ckpt_cmd(out, sizeof(out), (const char *const[]){ "dump", "-t", pid_s,
+		  "-D", img, "--leave-running", "--since-log", log1, NULL }));
+	/* The inventory names the log and its MARK. */
+	int dfd = open(img, O_RDONLY | O_DIRECTORY);
+	InventoryEntry *inv = NULL;
+	ASSERT_EQ(0, img_load_one(dfd, IMG_INVENTORY, 0, (void **)&inv));
+	close(dfd);
+	ASSERT_EQ(0, log_load(log1, &l));
+	uint64_t mark = 0;
+	for (size_t i = 0; i < l.n; i++)
+		if (l.r[i]->kind == CL_MARK)
+			mark = l.r[i]->seq;
+	EXPECT_TRUE(inv->has_changelog_seq && inv->changelog_seq == mark && mark);
+	EXPECT_TRUE(inv->changelog_boot_id && !strcmp(inv->changelog_boot_id, l.r[0]->boot_id));
+	EXPECT_TRUE(inv->has_changelog_start_ns &&
+		    inv->changelog_start_ns == l.r[0]->realtime_ns);
+	img_free_kind(IMG_INVENTORY, inv);
+	log_free(&l);
+
+	/* Re-armed by the dump: nothing written since, then exactly pages 5 and 9. */
+	struct dirty_run range = { sh->region, sh->region + DATA_PAGES * PAGE }, *runs = NULL;
+	size_t nr = 0;
+	EXPECT_EQ(0, dirty_scan(v, &range, 1, false, &runs, &nr));
+	EXPECT_EQ(0, nr);
+	free(runs);
+	ASSERT_EQ(0, kill(v, SIGUSR1));
+	ASSERT_TRUE(wait_written(sh, 2));
+	runs = NULL;
+	EXPECT_EQ(0, dirty_scan(v, &range, 1, true, &runs, &nr));
+	EXPECT_EQ(2, nr);
+	if (nr == 2) {
+		EXPECT_EQ(sh->region + 5 * PAGE, runs[0].start);
+		EXPECT_EQ(sh->region + 6 * PAGE, runs[0].end);
+		EXPECT_EQ(sh->region + 9 * PAGE, runs[1].start);
+		EXPECT_EQ(sh->region + 10 * PAGE, runs[1].end);
+	}
+	free(runs);
+	EXPECT_LT(0, trackd_cmd("stop", log1, out, sizeof(out)));
+	EXPECT_LT(0, trackd_cmd("stop", log2, out, sizeof(out)));
 	kill_reap_all();
 }
 

@@ -675,6 +675,12 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 	inv.leave_running = ctx->opts->leave_running;
 	if (ctx->net_lock[0])
 		inv.net_lock = ctx->net_lock;
+	if (ctx->log_seq) {
+		inv.changelog_boot_id = ctx->log_boot_id;
+		inv.has_changelog_start_ns = inv.has_changelog_seq = true;
+		inv.changelog_start_ns = ctx->log_start_ns;
+		inv.changelog_seq = ctx->log_seq;
+	}
 	return img_store_one(ctx->dirfd, IMG_INVENTORY, 0, &inv);
 }
 
@@ -755,6 +761,12 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 		err = -EIO;
 	if (err)
 		goto release;
+	/* Last while frozen: nothing of the dump writes to the tasks after this. */
+	if (o->since_log) {
+		err = dump_log_mark(&ctx);
+		if (err)
+			goto release;
+	}
 	/* The peers are held off from here until the restore: the tasks die soon. */
 	if (!o->leave_running) {
 		snprintf(ctx.net_lock, sizeof(ctx.net_lock), "ckpt_%d_%llx", o->roots[0],
@@ -840,6 +852,7 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "ext-unix-sk", no_argument, NULL, 'X' },
+		{ "since-log", required_argument, NULL, 'L' },
 		{ "verbosity", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -872,8 +885,11 @@ int cmd_dump(int argc, char **argv)
 		case 'X':
 			o.ext_unix_sk = true;
 			break;
+		case 'L':
+			o.since_log = optarg;
+			break;
 		case 'h':
-			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [--ext-unix-sk] [-v[N]] [-o LOG]\n");
+			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [--ext-unix-sk] [--since-log LOGDIR] [-v[N]] [-o LOG]\n");
 			ret = 0;
 			goto out;
 		default:

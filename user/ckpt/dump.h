@@ -19,6 +19,7 @@ struct dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool ext_unix_sk;	/* datagram sockets may be connected to named sockets outside */
+	const char *since_log;	/* --since-log: trackd's log directory */
 };
 
 /* One thread of a frozen process; threads[0] of a task is its leader. */
@@ -73,6 +74,9 @@ struct dump_ctx {
 	bool last_attempt;		/* a passing state is an error now, not a retry */
 	bool retry;			/* this attempt failed on a passing state: try again */
 	char net_lock[64];		/* the nftables table holding the peers off, or "" */
+	/* --since-log: where this dump stands in the changelog (dump_log.c). */
+	char log_boot_id[64];
+	uint64_t log_start_ns, log_seq;
 	int *repair_sks;		/* our copies of TCP sockets held in repair mode */
 	int *blocked_sks;		/* listeners dropping new SYNs during the dump */
 	size_t nr_blocked_sks;
@@ -183,5 +187,15 @@ void dump_anon_free(FileEntry *e);
 /* Write files.img and pipes-data.img, close ghost-files.img; frees what ctx holds. */
 int dump_files_write(struct dump_ctx *ctx);
 void dump_files_free(struct dump_ctx *ctx);
+
+/*
+ * --since-log, while the tree is frozen: check that trackd's log at
+ * opts->since_log tracks exactly the dumped roots, have trackd write a
+ * MARK (its seq and the log's identity go to ctx for the inventory), and
+ * re-arm the write tracking of every dumped process, so the written pages
+ * the next scan reports are exactly those written after this dump.
+ * 0 or -errno (logged).
+ */
+int dump_log_mark(struct dump_ctx *ctx);
 
 #endif
