@@ -79,6 +79,75 @@ static int load_task(struct rst_ctx *ctx, struct rst_task *t)
 	return 0;
 }
 
+/*
+ * Group the task indexes by parent into ctx->children: task i's children
+ * are children[first_child .. first_child + nr_children). Tasks are in
+ * pstree order (pstree_check: every parent before its children), so a
+ * counting sort taken in index order keeps each group in dumped order,
+ * which is the order fork_children() must create them in.
+ */
+static int index_children(struct rst_ctx *ctx)
+{
+	size_t next = 0;
+
+	ctx->children = calloc(ctx->nr_tasks, sizeof(*ctx->children));
+	if (!ctx->children)
+		return -ENOMEM;
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		if (ctx->tasks[i].parent >= 0)
+			ctx->tasks[ctx->tasks[i].parent].nr_children++;
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		ctx->tasks[i].first_child = next;
+		next += ctx->tasks[i].nr_children;
+		ctx->tasks[i].nr_children = 0;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		if (ctx->tasks[i].parent < 0)
+			continue;
+		struct rst_task *p = &ctx->tasks[ctx->tasks[i].parent];
+		ctx->children[p->first_child + p->nr_children++] = i;
+	}
+	return 0;
+}
+
+/* Where a thread is, for looking it up by TID (ctx->tids). */
+struct rst_tid {
+	pid_t tid;
+	struct rst_task *task;
+	struct rst_thread *thread;
+};
+
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = ((const struct rst_tid *)a)->tid, y = ((const struct rst_tid *)b)->tid;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * ctx->tids: every thread of the tasks that are not zombies (these have
+ * no restorer to wait for), sorted by TID for find_thread(). TIDs are
+ * unique (load_images checks), so a lookup finds at most one.
+ */
+static int index_threads(struct rst_ctx *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		if (!ctx->tasks[i].zombie)
+			n += ctx->tasks[i].nr_threads;
+	ctx->tids = calloc(n ? n : 1, sizeof(*ctx->tids));
+	if (!ctx->tids)
+		return -ENOMEM;
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		for (size_t k = 0; k < t->nr_threads && !t->zombie; k++)
+			ctx->tids[ctx->nr_tids++] = (struct rst_tid){ t->threads[k].tid, t, &t->threads[k] };
+	}
+	qsort(ctx->tids, ctx->nr_tids, sizeof(*ctx->tids), cmp_tid);
+	return 0;
+}
+
 static int load_images(struct rst_ctx *ctx)
 {
 	PstreeEntry **tree;
@@ -166,6 +235,10 @@ static int load_images(struct rst_ctx *ctx)
 	free(nodes);
 	free(seen);
 	img_free_all(IMG_PSTREE, (void **)tree, nr_tree);
+	if (!err)
+		err = index_children(ctx);
+	if (!err)
+		err = index_threads(ctx);
 	if (err)
 		return err;
 	err = img_load_all(ctx->dirfd, IMG_FILES, 0, true, (void ***)&ctx->files, &ctx->nr_files);
@@ -278,10 +351,14 @@ static int fork_task(struct rst_ctx *ctx, size_t idx)
 	return 0;
 }
 
+/* Fork task idx's children that come before (early) or after its setsid, in dumped order. */
 static int fork_children(struct rst_ctx *ctx, size_t idx, bool early)
 {
-	for (size_t c = idx + 1; c < ctx->nr_tasks; c++) {
-		if (ctx->tasks[c].parent != (int)idx || ctx->tasks[c].early != early)
+	const struct rst_task *t = &ctx->tasks[idx];
+
+	for (size_t j = 0; j < t->nr_children; j++) {
+		size_t c = ctx->children[t->first_child + j];
+		if (ctx->tasks[c].early != early)
 			continue;
 		int err = fork_task(ctx, c);
 		if (err)
@@ -561,18 +638,16 @@ static int check_restorer_status(struct rst_task *t)
 	return 0;
 }
 
+/* The thread tid of a task that is not a zombie, or NULL. */
 static struct rst_thread *find_thread(struct rst_ctx *ctx, pid_t tid, struct rst_task **ret_task)
 {
-	for (size_t i = 0; i < ctx->nr_tasks; i++) {
-		struct rst_task *t = &ctx->tasks[i];
-		for (size_t k = 0; k < t->nr_threads && !t->zombie; k++) {
-			if (t->threads[k].tid == tid) {
-				*ret_task = t;
-				return &t->threads[k];
-			}
-		}
-	}
-	return NULL;
+	struct rst_tid key = { .tid = tid };
+	struct rst_tid *e = bsearch(&key, ctx->tids, ctx->nr_tids, sizeof(*ctx->tids), cmp_tid);
+
+	if (!e)
+		return NULL;
+	*ret_task = e->task;
+	return e->thread;
 }
 
 /*
@@ -851,6 +926,8 @@ static void free_ctx(struct rst_ctx *ctx)
 			munmap((void *)t->premap_area, t->premap_area_len);
 	}
 	free(ctx->tasks);
+	free(ctx->children);
+	free(ctx->tids);
 	restore_files_close(ctx);
 	restore_mm_shm_close(ctx);
 	free(ctx->file_fds);

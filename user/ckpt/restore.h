@@ -49,6 +49,7 @@ struct rst_task {
 	bool early, sid_outside, pgid_outside;
 	struct rst_thread *threads;	/* [0] is the leader */
 	size_t nr_threads;
+	size_t first_child, nr_children;	/* its children: ctx->children[first_child..] */
 	CoreEntry *core;
 	MmEntry *mm;
 	PagemapEntry **pagemap;
@@ -106,6 +107,13 @@ struct rst_ctx {
 	bool ghosts_loaded;
 	struct rst_task *tasks;	/* pstree order: parents first */
 	size_t nr_tasks;
+	/*
+	 * Task indexes grouped by parent (see rst_task.first_child); within a
+	 * group in pstree order, which is the order the children are forked in.
+	 */
+	size_t *children;
+	struct rst_tid *tids;	/* threads of the live (not zombie) tasks, by TID */
+	size_t nr_tids;
 	struct rst_shm *shms;
 	size_t nr_shms;
 	struct rst_shared *shm;	/* shared with the new tasks until they run */
