@@ -15,7 +15,8 @@
  * fills the saved address space, applies process state, creates the
  * other threads (clone3 with their TIDs, each on its own stack in the
  * region), and every thread applies its own state and stops on an int3
- * with its status set (1 done, or -errno with args->errmsg). The engine,
+ * with its status set (1 done, or -errno; the first thread to fail also
+ * puts its tid in args->err_tid and its message in args->errmsg). The engine,
  * which traces the task with PTRACE_O_TRACECLONE, then lets each thread
  * run into rt_sigreturn with its frame (threads[i].sigframe), and
  * finally removes the region itself through ptrace, since nothing can
@@ -29,7 +30,7 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	5
+#define RESTORER_ABI_VERSION	6
 #define RESTORER_STACK_SIZE	(64 * 1024)
 #define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
@@ -161,7 +162,7 @@ struct restorer_lock {
 /* Per thread; threads[0] is the leader, which runs restorer_main. */
 struct restorer_thread {
 	__u32 tid;
-	__s32 status;		/* RESTORER_STATUS_* of this thread */
+	__s32 status;		/* RESTORER_STATUS_* of this thread, -errno if it failed */
 	__u64 sigframe;		/* address of its rt_sigframe (the pretcode word) */
 	__u64 stack_top;	/* 16-byte aligned; unused for the leader */
 	__u64 fs_base;
@@ -180,10 +181,10 @@ struct restorer_thread {
 struct restorer_args {
 	__u32 magic;
 	__u32 version;
-	__s32 status;
+	__s32 status;		/* RESTORER_STATUS_*: the first failure's, or done */
 	__s32 log_fd;
 	__s32 log_level;
-	__u32 __pad0;
+	__u32 err_tid;		/* 0, or the failed thread whose message errmsg holds */
 	__u64 log_start_ns;	/* the engine's log time origin (CLOCK_MONOTONIC) */
 	char errmsg[RESTORER_ERRMSG_SIZE];
 
@@ -251,6 +252,7 @@ _Static_assert(sizeof(struct restorer_timer) == 56, "restorer_timer");
 _Static_assert(sizeof(struct restorer_aio) == 32, "restorer_aio");
 _Static_assert(sizeof(struct restorer_lock) == 24, "restorer_lock");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
+_Static_assert(__builtin_offsetof(struct restorer_args, err_tid) == 20, "err_tid");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");
 _Static_assert(sizeof(struct restorer_args) % 8 == 0, "restorer_args alignment");
 

@@ -40,18 +40,42 @@ static void *at(__u32 off)
 	return (char *)args + off;
 }
 
-/* Report the failed step to the engine and stop; the engine kills us. */
+/*
+ * Report the failed step to the engine and stop; the engine kills us.
+ * Several threads can fail at once (each sets its own credentials, rseq,
+ * ...), so the message is built on this thread's stack and only the first
+ * to claim args->err_tid copies it into args->errmsg; the others only log
+ * theirs. Each failing thread stores its error in its own status, which
+ * also ends the leader's wait_threads. The engine reads all of it once
+ * every thread sits on an int3, so the plain errmsg copy cannot be seen
+ * half done.
+ */
 static void __attribute__((noreturn)) fail(long err, const char *fmt, ...)
 {
+	int code = err < 0 ? (int)err : -1;
+	__u32 tid = (__u32)sys_gettid(), none = 0;
+	char msg[RESTORER_ERRMSG_SIZE];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = rt_vsnprintf(args->errmsg, sizeof(args->errmsg), fmt, ap);
+	n = rt_vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rt_snprintf(args->errmsg + n, sizeof(args->errmsg) - n, ": errno %ld", -err);
-	rt_err("%s", args->errmsg);
-	args->status = err < 0 ? (int)err : -1;
+	rt_snprintf(msg + n, sizeof(msg) - n, ": errno %ld", -err);
+	rt_err("thread %u: %s", tid, msg);
+	if (__atomic_compare_exchange_n(&args->err_tid, &none, tid, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE)) {
+		memcpy(args->errmsg, msg, sizeof(msg));
+		__atomic_store_n(&args->status, code, __ATOMIC_RELEASE);
+	}
+	/* A mismatched args may not have a usable thread array. */
+	if (args->magic == RESTORER_MAGIC && args->version == RESTORER_ABI_VERSION) {
+		struct restorer_thread *th = at(args->threads_off);
+
+		for (__u32 k = 0; k < args->nr_threads; k++)
+			if (th[k].tid == tid)
+				__atomic_store_n(&th[k].status, code, __ATOMIC_RELEASE);
+	}
 	for (;;) {
 		asm volatile("int3" ::: "memory");
 		sys_exit_group(1);
@@ -621,6 +645,15 @@ static void set_thread_attrs(struct restorer_thread *th, int leader)
 		 * thread is past its own set_creds.
 		 */
 		wait_threads();
+		/*
+		 * Another thread failed: its error is the restore's, so stop
+		 * here, status still running, instead of going on to close
+		 * the log and mark the process done.
+		 */
+		while (__atomic_load_n(&args->err_tid, __ATOMIC_ACQUIRE)) {
+			asm volatile("int3" ::: "memory");
+			sys_exit_group(1);
+		}
 		ret = sys_prctl(PR_SET_PDEATHSIG, args->pdeathsig, 0, 0, 0);
 		if (ret)
 			fail(ret, "PR_SET_PDEATHSIG");

@@ -31,6 +31,9 @@
  *                     parent does not exist, a TID listed twice, the zombie made a root;
  *                     core-B.img listing one thread less than pstree.img. The restore fails
  *                     naming the image file (and the field), leaving no task behind.
+ *                     hostile_core_workers_rseq: both of B's workers have an rseq area the
+ *                     kernel refuses, so two threads fail in the restorer at once; the
+ *                     error names each worker's TID and carries the rseq message whole.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -776,5 +779,63 @@ static int core_threads(struct cr_run *r)
 }
 
 HOSTILE_CASE(core_thread_count, core_threads);
+
+/*
+ * Both of B's workers get an rseq area the kernel refuses (not 32-byte aligned: EINVAL), so
+ * they fail in the restorer at about the same time. The restore names each of them, and the
+ * one message that reaches the engine in full is the rseq one.
+ */
+#define BAD_RSEQ	0x1008UL
+
+static int misalign_rseq(struct cr_run *r, void *msg, void *arg)
+{
+	CoreEntry *core = msg;
+
+	(void)arg;
+	if (core->n_threads != 1 + NR_WORKERS)
+		return cr_fail(r, "core-%d.img: %zu threads, expected %d", ids[ID_B],
+			       core->n_threads, 1 + NR_WORKERS);
+	for (size_t k = 1; k < core->n_threads; k++) {
+		ThreadCoreEntry *th = core->threads[k];
+
+		if (!th->rseq) {
+			th->rseq = malloc(sizeof(*th->rseq));
+			if (!th->rseq)
+				return cr_fail(r, "out of memory");
+			rseq_entry__init(th->rseq);
+		}
+		th->rseq->ptr = BAD_RSEQ;
+		th->rseq->len = 32;
+		th->rseq->sig = 0x53053053;
+	}
+	snprintf(r->restore_err, sizeof(r->restore_err), "registering rseq at %lx", BAD_RSEQ);
+	field[0] = 0;
+	return 0;
+}
+
+static int workers_rseq(struct cr_run *r)
+{
+	return cr_edit_one(r, IMG_CORE, ids[ID_B], misalign_rseq, NULL);
+}
+
+static int flow_workers_fail(struct cr_run *r)
+{
+	char needle[64];
+	int status;
+
+	if (dump_tree(r) || workers_rseq(r))
+		return -1;
+	if (restore_with(r, "restore", NULL, &status) ||
+	    cr_expect_failed(r, "restore", status, r->restore_err))
+		return -1;
+	for (int i = 0; i < NR_WORKERS; i++) {
+		snprintf(needle, sizeof(needle), "(thread %d)", ids[ID_W0 + i]);
+		if (cr_expect_output(r, "restore", needle))
+			return -1;
+	}
+	return expect_tree_gone(r, "restore");
+}
+
+CR_CASE(tree_fault, hostile_core_workers_rseq, .victim = victim_tree, .flow = flow_workers_fail);
 
 TEST_HARNESS_MAIN

@@ -627,12 +627,32 @@ static int check_restorer_status(struct rst_task *t)
 		pr_perror("cannot read the restorer status of %d", t->pid);
 		return err;
 	}
+	/*
+	 * Each failed thread has its -errno in its status; only the first
+	 * (a.err_tid) got to write errmsg, the others' messages are in the
+	 * restorer log. A thread still running stopped for another's failure.
+	 */
+	a.errmsg[sizeof(a.errmsg) - 1] = 0;
+	int err = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (th[k].status >= 0)
+			continue;
+		if (th[k].tid == a.err_tid)
+			pr_err("restore of %d failed in the restorer (thread %u): %s", t->pid, th[k].tid,
+			       a.errmsg);
+		else
+			pr_err("restore of %d failed in the restorer (thread %u): errno %d, see the restorer log",
+			       t->pid, th[k].tid, -th[k].status);
+		if (!err || th[k].tid == a.err_tid)
+			err = th[k].status;
+	}
+	if (err)
+		return err;
 	for (size_t k = 0; k < n; k++) {
 		if (th[k].status == RESTORER_STATUS_DONE)
 			continue;
-		a.errmsg[sizeof(a.errmsg) - 1] = 0;
 		pr_err("restore of %d failed in the restorer (thread %u): %s", t->pid, th[k].tid,
-		       a.errmsg[0] ? a.errmsg : "stopped unexpectedly");
+		       a.err_tid ? a.errmsg : "stopped unexpectedly");
 		return a.status < 0 ? a.status : -EIO;
 	}
 	return 0;
