@@ -451,8 +451,7 @@ static int victim_userfaultfd(void *arg)
 {
 	int fd = syscall(SYS_userfaultfd, O_CLOEXEC);
 
-	if (fd < 0)
-		CR_VICTIM_SKIP("userfaultfd: %s", strerror(errno));
+	CR_SETUP(fd >= 0, "userfaultfd: %s", strerror(errno));
 	cr_victim_ready_wait();
 	CR_CHECK(fcntl(fd, F_GETFD) >= 0, "userfaultfd closed");
 	return cr_victim_result();
