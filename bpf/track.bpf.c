@@ -351,7 +351,7 @@ out:
 struct sc {
 	struct task_struct *task;
 	struct ids ids;
-	__u64 arg[6];
+	__u64 arg[4];		/* no call followed takes more */
 };
 
 /* Whether the caller is tracked; fills sc with it and its syscall arguments. */
@@ -367,8 +367,6 @@ static __always_inline bool sc_begin(struct sc *sc)
 	sc->arg[1] = BPF_CORE_READ(regs, si);
 	sc->arg[2] = BPF_CORE_READ(regs, dx);
 	sc->arg[3] = BPF_CORE_READ(regs, r10);
-	sc->arg[4] = BPF_CORE_READ(regs, r8);
-	sc->arg[5] = BPF_CORE_READ(regs, r9);
 	return true;
 }
 
@@ -438,25 +436,63 @@ static __always_inline void event_set_file(struct track_event *e, const struct v
 	e->pgoff = vi->pgoff + (e->start - vi->start) / cfg_page_size;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int tp_sys_exit_mmap(struct syscall_trace_exit *ctx)
+/*
+ * Sends a record of kind about [start, start + len) with prot and arg0, the
+ * shape of the calls that only name a range.
+ */
+static __always_inline int range_event(const struct sc *sc, __u32 kind, __u64 start, __u64 len,
+				       __u64 prot, __s64 arg0)
+{
+	struct track_event *e = event_new(kind, &sc->ids, sc->task);
+
+	if (!e)
+		return 0;
+	e->start = start;
+	e->len = len;
+	e->prot = prot;
+	e->arg0 = arg0;
+	event_send(e);
+	return 0;
+}
+
+/*
+ * A record of kind about the new mapping at start, for the caller to complete
+ * and send: start and the file fields from the VMA holding it (looked up
+ * unless err already tells why not) and, with to_vma_end, len up to that
+ * VMA's end. NULL if the ring is full.
+ */
+static __always_inline struct track_event *map_event_new(const struct sc *sc, __u32 kind,
+							 __u64 start, bool to_vma_end, long err)
 {
 	struct vma_info vi = {};
 	struct track_event *e;
-	long ret = ctx->ret, err;
+
+	if (!err)
+		err = vma_find(sc->task, start, &vi);
+	e = event_new(kind, &sc->ids, sc->task);
+	if (!e)
+		return NULL;
+	e->start = start;
+	if (to_vma_end && !err)
+		e->len = vi.end - start;
+	event_set_file(e, &vi, err);
+	return e;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int tp_sys_exit_mmap(struct syscall_trace_exit *ctx)
+{
+	struct track_event *e;
 	struct sc sc;
 
-	if (is_err_addr(ret) || !sc_begin(&sc))
+	if (is_err_addr(ctx->ret) || !sc_begin(&sc))
 		return 0;
-	err = vma_find(sc.task, ret, &vi);
-	e = event_new(TRACK_MMAP, &sc.ids, sc.task);
+	e = map_event_new(&sc, TRACK_MMAP, ctx->ret, false, 0);
 	if (!e)
 		return 0;
-	e->start = ret;
 	e->len = page_align(sc.arg[1]);
 	e->prot = sc.arg[2];
 	e->flags = sc.arg[3];
-	event_set_file(e, &vi, err);
 	event_send(e);
 	return 0;
 }
@@ -464,40 +500,28 @@ int tp_sys_exit_mmap(struct syscall_trace_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_munmap")
 int tp_sys_exit_munmap(struct syscall_trace_exit *ctx)
 {
-	struct track_event *e;
 	struct sc sc;
 
 	if (ctx->ret < 0 || !sc_begin(&sc))
 		return 0;
-	e = event_new(TRACK_MUNMAP, &sc.ids, sc.task);
-	if (!e)
-		return 0;
-	e->start = sc.arg[0];
-	e->len = page_align(sc.arg[1]);
-	event_send(e);
-	return 0;
+	return range_event(&sc, TRACK_MUNMAP, sc.arg[0], page_align(sc.arg[1]), 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_mremap")
 int tp_sys_exit_mremap(struct syscall_trace_exit *ctx)
 {
-	struct vma_info vi = {};
 	struct track_event *e;
-	long ret = ctx->ret, err;
 	struct sc sc;
 
-	if (is_err_addr(ret) || !sc_begin(&sc))
+	if (is_err_addr(ctx->ret) || !sc_begin(&sc))
 		return 0;
-	err = vma_find(sc.task, ret, &vi);
-	e = event_new(TRACK_MREMAP, &sc.ids, sc.task);
+	e = map_event_new(&sc, TRACK_MREMAP, ctx->ret, false, 0);
 	if (!e)
 		return 0;
 	e->old_start = sc.arg[0];
 	e->old_len = page_align(sc.arg[1]);
-	e->start = ret;
 	e->len = page_align(sc.arg[2]);
 	e->flags = sc.arg[3];
-	event_set_file(e, &vi, err);
 	event_send(e);
 	return 0;
 }
@@ -505,20 +529,12 @@ int tp_sys_exit_mremap(struct syscall_trace_exit *ctx)
 /* mprotect is pkey_mprotect with pkey -1 (mm/mprotect.c): arg0 is the pkey. */
 static __always_inline int mprotect_event(struct syscall_trace_exit *ctx, bool with_pkey)
 {
-	struct track_event *e;
 	struct sc sc;
 
 	if (ctx->ret < 0 || !sc_begin(&sc))
 		return 0;
-	e = event_new(TRACK_MPROTECT, &sc.ids, sc.task);
-	if (!e)
-		return 0;
-	e->start = sc.arg[0];
-	e->len = page_align(sc.arg[1]);
-	e->prot = sc.arg[2];
-	e->arg0 = with_pkey ? (int)sc.arg[3] : -1;
-	event_send(e);
-	return 0;
+	return range_event(&sc, TRACK_MPROTECT, sc.arg[0], page_align(sc.arg[1]), sc.arg[2],
+			   with_pkey ? (int)sc.arg[3] : -1);
 }
 
 SEC("tracepoint/syscalls/sys_exit_mprotect")
@@ -582,7 +598,6 @@ static __always_inline bool madvise_changes(int advice)
 SEC("tracepoint/syscalls/sys_exit_madvise")
 int tp_sys_exit_madvise(struct syscall_trace_exit *ctx)
 {
-	struct track_event *e;
 	struct sc sc;
 	int advice;
 
@@ -591,36 +606,22 @@ int tp_sys_exit_madvise(struct syscall_trace_exit *ctx)
 	advice = sc.arg[2];
 	if (!madvise_changes(advice))
 		return 0;
-	e = event_new(TRACK_MADVISE, &sc.ids, sc.task);
-	if (!e)
-		return 0;
-	e->start = sc.arg[0];
-	e->len = page_align(sc.arg[1]);
-	e->arg0 = advice;
-	event_send(e);
-	return 0;
+	return range_event(&sc, TRACK_MADVISE, sc.arg[0], page_align(sc.arg[1]), 0, advice);
 }
 
 SEC("tracepoint/syscalls/sys_exit_shmat")
 int tp_sys_exit_shmat(struct syscall_trace_exit *ctx)
 {
-	struct vma_info vi = {};
 	struct track_event *e;
-	long ret = ctx->ret, err;
 	struct sc sc;
 
-	if (is_err_addr(ret) || !sc_begin(&sc))
+	if (is_err_addr(ctx->ret) || !sc_begin(&sc))
 		return 0;
-	err = vma_find(sc.task, ret, &vi);
-	e = event_new(TRACK_SHMAT, &sc.ids, sc.task);
+	e = map_event_new(&sc, TRACK_SHMAT, ctx->ret, true, 0);
 	if (!e)
 		return 0;
-	e->start = ret;
-	if (!err)
-		e->len = vi.end - ret;
 	e->flags = sc.arg[2];
 	e->arg0 = (int)sc.arg[0];
-	event_set_file(e, &vi, err);
 	event_send(e);
 	return 0;
 }
@@ -628,42 +629,29 @@ int tp_sys_exit_shmat(struct syscall_trace_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_shmdt")
 int tp_sys_exit_shmdt(struct syscall_trace_exit *ctx)
 {
-	struct track_event *e;
 	struct sc sc;
 
 	if (ctx->ret < 0 || !sc_begin(&sc))
 		return 0;
-	e = event_new(TRACK_SHMDT, &sc.ids, sc.task);
-	if (!e)
-		return 0;
-	e->start = sc.arg[0];
-	event_send(e);
-	return 0;
+	return range_event(&sc, TRACK_SHMDT, sc.arg[0], 0, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_io_setup")
 int tp_sys_exit_io_setup(struct syscall_trace_exit *ctx)
 {
-	struct vma_info vi = {};
 	struct track_event *e;
 	__u64 ctx_id = 0;
 	struct sc sc;
-	long err;
 
 	if (ctx->ret < 0 || !sc_begin(&sc))
 		return 0;
 	/* The context ID the call just stored at the user pointer: the ring's address. */
 	if (bpf_probe_read_user(&ctx_id, sizeof(ctx_id), (void *)sc.arg[1]))
 		ctx_id = 0;
-	err = ctx_id ? vma_find(sc.task, ctx_id, &vi) : -TRACK_EFAULT;
-	e = event_new(TRACK_IO_SETUP, &sc.ids, sc.task);
+	e = map_event_new(&sc, TRACK_IO_SETUP, ctx_id, true, ctx_id ? 0 : -TRACK_EFAULT);
 	if (!e)
 		return 0;
-	e->start = ctx_id;
-	if (!err)
-		e->len = vi.end - ctx_id;
 	e->arg0 = (unsigned int)sc.arg[0];
-	event_set_file(e, &vi, err);
 	event_send(e);
 	return 0;
 }
@@ -671,17 +659,11 @@ int tp_sys_exit_io_setup(struct syscall_trace_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_io_destroy")
 int tp_sys_exit_io_destroy(struct syscall_trace_exit *ctx)
 {
-	struct track_event *e;
 	struct sc sc;
 
 	if (ctx->ret < 0 || !sc_begin(&sc))
 		return 0;
-	e = event_new(TRACK_IO_DESTROY, &sc.ids, sc.task);
-	if (!e)
-		return 0;
-	e->start = sc.arg[0];
-	event_send(e);
-	return 0;
+	return range_event(&sc, TRACK_IO_DESTROY, sc.arg[0], 0, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_setsid")
