@@ -14,6 +14,22 @@
 #include "log.h"
 #include "proc.h"
 
+/* Whether START e tracks as many roots as -t gave, each of them among its own. */
+static bool dump_log_same_roots(const ChangelogEntry *e, const struct dump_opts *o)
+{
+	if (e->n_roots != o->nr_roots)
+		return false;
+	for (size_t i = 0; i < o->nr_roots; i++) {
+		size_t j = 0;
+
+		while (j < e->n_roots && e->roots[j] != o->roots[i])
+			j++;
+		if (j == e->n_roots)
+			return false;
+	}
+	return true;
+}
+
 /* The log's START: the roots it tracks must be the dump's. */
 static int dump_log_identity(struct dump_ctx *ctx, int dirfd)
 {
@@ -32,14 +48,7 @@ static int dump_log_identity(struct dump_ctx *ctx, int dirfd)
 	if (err < 0)
 		goto out;
 	/* The reader checked that the first record is a START with roots and a boot ID. */
-	bool same = e->n_roots == o->nr_roots;
-	for (size_t i = 0; same && i < o->nr_roots; i++) {
-		bool found = false;
-		for (size_t j = 0; j < e->n_roots; j++)
-			found |= e->roots[j] == o->roots[i];
-		same = found;
-	}
-	if (!same) {
+	if (!dump_log_same_roots(e, o)) {
 		char list[256] = "";
 		for (size_t j = 0, len = 0; j < e->n_roots && len < sizeof(list) - 16; j++)
 			len += snprintf(list + len, sizeof(list) - len, "%s%d", j ? "," : "",

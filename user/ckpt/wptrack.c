@@ -125,7 +125,7 @@ static int wptrack_check_uffd(pid_t pid)
 	return err;
 }
 
-/* wptrack_take_uffd() once the checks passed. */
+/* The uffd of seized t once wptrack_check_uffd() passed: our copy or -errno (logged). */
 static int wptrack_take(struct infect_task *t)
 {
 	pid_t pid = t->pid;
@@ -178,49 +178,23 @@ err_close:
 	return err;
 }
 
-int wptrack_take_uffd(struct infect_task *t)
-{
-	int err = wptrack_check_uffd(t->pid);
-
-	return err ? err : wptrack_take(t);
-}
-
 /* The thread-group leader of pid (pid itself when it is one). */
 static pid_t wptrack_tgid(pid_t pid)
 {
-	char buf[4096], *p;
-	int tgid;
+	struct proc_status st;
 
-	if (proc_read_file(pid, "status", buf, sizeof(buf)) < 0)
-		return pid;
-	p = strstr(buf, "\nTgid:");
-	if (!p || sscanf(p + 6, "%d", &tgid) != 1)
-		return pid;
-	return tgid;
+	return proc_parse_status(pid, &st) || st.tgid <= 0 ? pid : st.tgid;
 }
 
-/*
- * The state letter of thread tid of pid (field 3 of its stat), '\0' when it is gone, or
- * -errno. The comm before it may hold any byte, ')' too: the state follows the last one.
- */
-static int wptrack_thread_state(pid_t pid, pid_t tid)
+/* The state letter of thread tid (field 3 of its stat), '\0' when it is gone, or -errno. */
+static int wptrack_thread_state(pid_t tid)
 {
-	char name[64], buf[4096], *p;
-	ssize_t n;
+	struct proc_stat st;
+	int err = proc_parse_stat(tid, &st);
 
-	snprintf(name, sizeof(name), "task/%d/stat", tid);
-	n = proc_read_file(pid, name, buf, sizeof(buf));
-	if (n == -ENOENT || n == -ESRCH)
+	if (err == -ENOENT || err == -ESRCH)
 		return 0;
-	if (n < 0)
-		return n;
-	/* proc_read_file() stops at a full buffer; a stat line is far shorter than this one. */
-	if ((size_t)n == sizeof(buf) - 1)
-		return -EFBIG;
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || !p[2])
-		return -EINVAL;
-	return (unsigned char)p[2];
+	return err ? err : (unsigned char)st.state;
 }
 
 /*
@@ -253,7 +227,7 @@ static int wptrack_check_threads(pid_t pid)
 
 		if (tid <= 0)
 			continue;
-		state = wptrack_thread_state(pid, tid);
+		state = wptrack_thread_state(tid);
 		if (state < 0) {
 			err = state;
 			pr_errno(err, "cannot read the state of thread %d of %d", tid, pid);

@@ -16,17 +16,12 @@
 #include "infect.h"
 
 /*
- * Create the uffd inside the seized task t and return our copy (API done,
- * O_CLOEXEC), or -errno (logged). A process that already uses userfaultfd
- * (an fd of that kind, or a mapping registered with one) is refused with
- * -EBUSY and a message naming it: tracking must never interfere.
- */
-int wptrack_take_uffd(struct infect_task *t);
-
-/*
- * The same for a process that is not seized: look at it first, then seize
- * its thread-group leader (after infect_init()), take, release. Refused
- * without seizing anything: -EBUSY as above, and -EAGAIN when one of its
+ * Create a uffd inside process pid and return our copy (API done, O_CLOEXEC),
+ * or -errno (logged): look at it first, then seize its thread-group leader
+ * (after infect_init()), take, release. A process that already uses
+ * userfaultfd (an fd of that kind, or a mapping registered with one) is
+ * refused without seizing anything: -EBUSY and a message naming it (tracking
+ * must never interfere), and -EAGAIN when one of its
  * threads is in uninterruptible sleep ('D': a vfork parent waiting for its
  * child, or I/O), which cannot take the seize's stop (try again later).
  * The process runs on, or stays stopped, as before, whatever happened.

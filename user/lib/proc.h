@@ -64,6 +64,7 @@ struct proc_status {
 	int no_new_privs;
 	int seccomp, seccomp_filters;
 	int threads;
+	int tgid;		/* the thread group of the PID read */
 	uint64_t sig_pnd, shd_pnd, sig_ign;
 };
 int proc_parse_status(pid_t pid, struct proc_status *ret);

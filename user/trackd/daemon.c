@@ -615,12 +615,11 @@ static void daemon_arm_all(struct daemon *d)
 
 static pid_t daemon_tgid_of(pid_t pid)
 {
-	char buf[4096], *p;
+	struct proc_status st;
 
-	if (proc_read_file(pid, "status", buf, sizeof(buf)) <= 0)
+	if (proc_parse_status(pid, &st))
 		return -ESRCH;
-	p = strstr(buf, "\nTgid:");
-	return p ? (pid_t)strtol(p + 6, NULL, 10) : -EINVAL;
+	return st.tgid > 0 ? st.tgid : -EINVAL;
 }
 
 /* A whole /proc file, however long: malloc'ed and NUL-terminated, or NULL. */
