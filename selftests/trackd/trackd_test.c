@@ -1238,6 +1238,23 @@ TEST_TIMEOUT(zombie_child, 60)
 	kill_reap_all();
 }
 
+/* The state letter of /proc/PID/stat, or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], st[512], *q;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	st[n > 0 ? n : 0] = 0;
+	q = strrchr(st, ')');
+	return q && q[1] == ' ' ? q[2] : 0;
+}
+
 static int tracer_of(pid_t pid)
 {
 	char path[64], buf[4096], *p;
@@ -1286,19 +1303,8 @@ TEST_TIMEOUT(vfork_root, 60)
 	char c;
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	/* Until the parent sleeps in vfork. */
-	for (int i = 0; i < 1000; i++) {
-		char path[64], st[512];
-		snprintf(path, sizeof(path), "/proc/%d/stat", r);
-		int fd = open(path, O_RDONLY);
-		ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		st[n > 0 ? n : 0] = 0;
-		char *q = strrchr(st, ')');
-		if (q && q[2] == 'D')
-			break;
+	for (int i = 0; i < 1000 && proc_state(r) != 'D'; i++)
 		usleep(1000);
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ASSERT_LT(0, start_trackd(dir, r, NULL));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1311,19 +1317,8 @@ TEST_TIMEOUT(vfork_root, 60)
 		TH_LOG("status: %s", out);
 	/* The vfork child exits; the next mark arms the parent. */
 	ASSERT_EQ(1, write(p[1], "x", 1));
-	for (int i = 0; i < 1000 && tracer_of(r) == 0; i++) {
-		char path[64], st[512];
-		snprintf(path, sizeof(path), "/proc/%d/stat", r);
-		int fd = open(path, O_RDONLY);
-		ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		st[n > 0 ? n : 0] = 0;
-		char *q = strrchr(st, ')');
-		if (q && q[2] == 'S')
-			break;
+	for (int i = 0; i < 1000 && tracer_of(r) == 0 && proc_state(r) != 'S'; i++)
 		usleep(1000);
-	}
 	EXPECT_LT(0, trackd_cmd("mark", dir, out, sizeof(out)));
 	ASSERT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
 	snprintf(want, sizeof(want), "\narmed 1 %d\n", r);
