@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "core.pb-c.h"
+#include "delta.pb-c.h"
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
@@ -63,6 +65,7 @@ static int check_file(const struct img *img, const void *msg);
 static int check_fdinfo(const struct img *img, const void *msg);
 static int check_pipe_data(const struct img *img, const void *msg);
 static int check_ghost(const struct img *img, const void *msg);
+static int check_delta(const struct img *img, const void *msg);
 
 static const struct img_kind_desc kinds[IMG_NR_KINDS] = {
 	[IMG_INVENTORY] = { "inventory.img", 0x494e5631, &inventory_entry__descriptor, check_inventory },
@@ -74,6 +77,7 @@ static const struct img_kind_desc kinds[IMG_NR_KINDS] = {
 	[IMG_FDINFO] = { "fdinfo-%d.img", 0x46444931, &fdinfo_entry__descriptor, check_fdinfo },
 	[IMG_PIPES_DATA] = { "pipes-data.img", 0x50495031, &pipe_data_entry__descriptor, check_pipe_data },
 	[IMG_GHOST] = { "ghost-files.img", 0x47485331, &ghost_file_entry__descriptor, check_ghost },
+	[IMG_DELTA] = { "delta.img", 0x444c5431, &delta_entry__descriptor, check_delta },
 };
 
 void img_name(enum img_kind kind, int pid, char *buf, size_t len)
@@ -90,7 +94,7 @@ const char *img_kind_name(enum img_kind kind)
 		[IMG_INVENTORY] = "inventory", [IMG_PSTREE] = "pstree", [IMG_CORE] = "core",
 		[IMG_MM] = "mm", [IMG_PAGEMAP] = "pagemap", [IMG_FILES] = "files",
 		[IMG_FDINFO] = "fdinfo", [IMG_PIPES_DATA] = "pipes-data", [IMG_GHOST] = "ghost-files",
-		[IMG_PAGES] = "pages",
+		[IMG_DELTA] = "delta", [IMG_PAGES] = "pages",
 	};
 	return kind <= IMG_PAGES ? names[kind] : "?";
 }
@@ -524,6 +528,16 @@ static bool page_aligned(uint64_t v)
 	return (v & (IMG_PAGE_SIZE - 1)) == 0;
 }
 
+bool dump_id_ok(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n]; n++)
+		if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
+			return false;
+	return n == 32;
+}
+
 static int check_inventory(const struct img *img, const void *msg)
 {
 	const InventoryEntry *e = msg;
@@ -546,6 +560,55 @@ static int check_inventory(const struct img *img, const void *msg)
 		if (!ok)
 			return img_bad(img, "net_lock", "'%s' is not a table name ckpt makes", e->net_lock);
 	}
+	if (e->dump_id && !dump_id_ok(e->dump_id))
+		return img_bad(img, "dump_id", "'%.40s' is not 32 hex digits", e->dump_id);
+	if (e->parent_images && (!e->parent_images[0] || strlen(e->parent_images) >= PATH_MAX))
+		return img_bad(img, "parent_images", "empty or longer than a path");
+	if (!e->parent_images != !e->parent_dump_id || !e->parent_images != !e->has_parent_changelog_seq)
+		return img_bad(img, "parent_images", "a delta names its parent's directory, dump ID and seq");
+	if (e->parent_dump_id && !dump_id_ok(e->parent_dump_id))
+		return img_bad(img, "parent_dump_id", "'%.40s' is not 32 hex digits", e->parent_dump_id);
+	if (e->parent_images && (!e->has_changelog_seq || e->changelog_seq <= e->parent_changelog_seq))
+		return img_bad(img, "parent_changelog_seq", "a delta's seq must follow its parent's");
+	return 0;
+}
+
+static bool ranges_ok(const uint64_t *r, size_t n)
+{
+	if (n % 2)
+		return false;
+	for (size_t i = 0; i < n; i += 2)
+		if (r[i] >= r[i + 1] || r[i + 1] > IMG_TASK_SIZE || (i && r[i] < r[i - 1]))
+			return false;
+	return true;
+}
+
+static int check_delta(const struct img *img, const void *msg)
+{
+	const DeltaEntry *e = msg;
+
+	if (e->pid == 0 || e->pid >= PID_MAX)
+		return img_bad(img, "pid", "%u is not a valid PID", e->pid);
+	if (e->state < DELTA_SAME || e->state > DELTA_EXECED)
+		return img_bad(img, "state", "%u", e->state);
+	if (e->has_ppid && e->ppid >= PID_MAX)
+		return img_bad(img, "ppid", "%u is not a valid PID", e->ppid);
+	for (size_t i = 0; i < e->n_new_threads; i++)
+		if (e->new_threads[i] == 0 || e->new_threads[i] >= PID_MAX)
+			return img_bad(img, "new_threads", "%u is not a valid TID", e->new_threads[i]);
+	for (size_t i = 0; i < e->n_gone_threads; i++)
+		if (e->gone_threads[i] == 0 || e->gone_threads[i] >= PID_MAX)
+			return img_bad(img, "gone_threads", "%u is not a valid TID", e->gone_threads[i]);
+	if (e->reread && strlen(e->reread) > 4096)
+		return img_bad(img, "reread", "longer than 4096 bytes");
+	if (!ranges_ok(e->added, e->n_added))
+		return img_bad(img, "added", "not sorted [start, end) pairs in user space");
+	if (!ranges_ok(e->removed, e->n_removed))
+		return img_bad(img, "removed", "not sorted [start, end) pairs in user space");
+	if (!ranges_ok(e->changed, e->n_changed))
+		return img_bad(img, "changed", "not sorted [start, end) pairs in user space");
+	if (!ranges_ok(e->touched, e->n_touched))
+		return img_bad(img, "touched", "not sorted [start, end) pairs in user space");
 	return 0;
 }
 
@@ -816,7 +879,7 @@ static int check_pagemap(const struct img *img, const void *msg)
 	if (e->nr_pages == 0 || e->nr_pages > (IMG_TASK_SIZE - e->vaddr) / IMG_PAGE_SIZE)
 		return img_bad(img, "nr_pages", "%u at 0x%llx", e->nr_pages,
 			       (unsigned long long)e->vaddr);
-	if (e->has_flags && e->flags != PE_PRESENT && e->flags != PE_PARENT)
+	if (e->has_flags && e->flags != PE_PRESENT && e->flags != PE_PARENT && e->flags != PE_PREV)
 		return img_bad(img, "flags", "0x%x", e->flags);
 	return 0;
 }

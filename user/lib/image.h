@@ -30,6 +30,7 @@ enum img_kind {
 	IMG_FDINFO,
 	IMG_PIPES_DATA,
 	IMG_GHOST,
+	IMG_DELTA,
 	IMG_NR_KINDS,
 	IMG_PAGES = IMG_NR_KINDS,	/* raw, no codec */
 };
@@ -62,7 +63,24 @@ enum {
 	 * child inherits them from its restored parent.
 	 */
 	PE_PARENT = 1 << 1,
+	/*
+	 * Incremental dump: the pages are unchanged since the parent images
+	 * (InventoryEntry.parent_images): the same process's pages at the same
+	 * addresses there, which must hold data for each of them.
+	 */
+	PE_PREV = 1 << 2,
 };
+
+/* DeltaEntry.state */
+enum {
+	DELTA_SAME = 1,		/* in both, its address space carried over */
+	DELTA_NEW = 2,		/* not in the parent images: read whole */
+	DELTA_EXITED = 3,	/* in the parent images only */
+	DELTA_EXECED = 4,	/* in both, but it exec'ed since: read whole */
+};
+
+/* A dump ID as InventoryEntry.dump_id holds it: 32 lower-case hex digits. */
+bool dump_id_ok(const char *id);
 
 struct img;
 
