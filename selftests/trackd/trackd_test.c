@@ -25,6 +25,11 @@
  *                     refused; an idle client holds nobody up; "uffd W" hands out W's
  *                     userfaultfd; mark prints the seq of its MARK; stop writes STOP,
  *                     removes the socket and pidfile and the daemon exits 0; status fails.
+ *   adopt             a child forked after trackd started, traced by the test (as a dump
+ *                     holds it): mark stays fast and leaves it unarmed; "adopt C" with a
+ *                     uffd C created itself arms it; adopt of an untracked, armed or bad
+ *                     PID, without an fd or with one that is no uffd, is an error and
+ *                     trackd keeps no fd of it; an fd sent with another request is dropped.
  *   zombie_child      a root's zombie child is not tracked (its exit is already past).
  *   dump_since_log    `ckpt dump --leave-running --since-log`: the inventory names the log
  *                     and the MARK taken while frozen, write tracking is re-armed (the next
@@ -52,6 +57,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -514,20 +520,26 @@ static long long trackd_cmd(const char *cmd, const char *dir, char *out, size_t 
 	return strtoll(out, NULL, 10);
 }
 
-static bool has_uffd(pid_t pid)
+/* How many fds of pid link to something naming what (with, true) or not (false). */
+static int count_fds(pid_t pid, const char *what, bool with)
 {
 	char path[64], link[256];
+	int count = 0;
 
-	for (int fd = 0; fd < 1024; fd++) {
+	for (int fd = 0; fd < 4096; fd++) {
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
 		ssize_t n = readlink(path, link, sizeof(link) - 1);
 		if (n <= 0)
 			continue;
 		link[n] = 0;
-		if (strstr(link, "userfaultfd"))
-			return true;
+		count += !strstr(link, what) != with;
 	}
-	return false;
+	return count;
+}
+
+static bool has_uffd(pid_t pid)
+{
+	return count_fds(pid, "userfaultfd", true) > 0;
 }
 
 /*
@@ -1110,6 +1122,195 @@ TEST_TIMEOUT(control, 60)
 	EXPECT_EQ(CL_STOP, l.r[l.n - 1]->kind);
 	EXPECT_EQ(stop, (long long)l.r[l.n - 1]->seq);
 	log_free(&l);
+	kill_reap_all();
+}
+
+/* Send msg with fd attached (none when fd < 0); the answer into ans. Returns its length. */
+static ssize_t ctl_request(const char *dir, const char *msg, int fd, char *ans, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct iovec iov = { (void *)msg, strlen(msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t got = -1;
+	int c;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.80s/trackd.sock", dir);
+	c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return -1;
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	if (!connect(c, (struct sockaddr *)&sun, sizeof(sun)) && sendmsg(c, &mh, 0) >= 0)
+		got = recv(c, ans, len - 1, 0);
+	ans[got > 0 ? got : 0] = 0;
+	close(c);
+	return got;
+}
+
+/* trackd's fds other than sockets (a client's is closed just after its answer). */
+static int daemon_fds(pid_t d)
+{
+	return count_fds(d, "socket:", false);
+}
+
+static int tracer_of(pid_t pid);
+
+/*
+ * A process forked after trackd started and held traced (as by a dump) cannot be
+ * seized by trackd: mark leaves it unarmed at once, and "adopt" arms it with a
+ * uffd made in it. Every refused adopt closes the fd it came with.
+ */
+TEST_TIMEOUT(adopt, 60)
+{
+	char dir[PATH_MAX], out[8192], want[64], req[64], ans[512];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	int sv[2], go[2], ufd = -1;
+	struct timespec t0, t1;
+	pid_t c = 0;
+	struct log l;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	mkdtemp_in(dir, sizeof(dir), "adopt");
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	fflush(NULL);
+	pid_t w = fork();
+	if (!w) {
+		char x;
+		close(sv[0]);
+		close(go[1]);
+		if (read(go[0], &x, 1) != 1)
+			_exit(1);
+		if (!fork()) {
+			/* C: a uffd of its own mm, handed to the test, its copy closed. */
+			pid_t self = getpid();
+			int u = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+			if (u < 0 || dirty_uffd_api(u))
+				_exit(1);
+			struct iovec iov = { &self, sizeof(self) };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+					     .msg_controllen = sizeof(cbuf) };
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &u, sizeof(int));
+			if (sendmsg(sv[1], &mh, 0) < 0)
+				_exit(1);
+			/* Then word that its copy is gone. */
+			close(u);
+			(void)!write(sv[1], "c", 1);
+			close(sv[1]);
+			for (;;)
+				pause();
+		}
+		for (;;)
+			pause();
+	}
+	ASSERT_LT(0, w);
+	close(sv[1]);
+	close(go[0]);
+	pid_t d = start_trackd(dir, w, NULL);
+	ASSERT_LT(0, d);
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	struct iovec iov = { &c, sizeof(c) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ASSERT_EQ((ssize_t)sizeof(c), recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC));
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&ufd, CMSG_DATA(cm), sizeof(int));
+	ASSERT_LE(0, ufd);
+	ASSERT_LT(0, c);
+	ASSERT_EQ(1, read(sv[0], req, sizeof(req)));
+	EXPECT_FALSE(has_uffd(c));
+
+	/* Seized and stopped by us: trackd's seize fails at once, and the mark does not wait. */
+	int status;
+	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, c, NULL, 0));
+	ASSERT_EQ(0, ptrace(PTRACE_INTERRUPT, c, NULL, 0));
+	ASSERT_EQ(c, waitpid(c, &status, __WALL));
+	EXPECT_TRUE(WIFSTOPPED(status));
+	EXPECT_EQ(getpid(), tracer_of(c));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	EXPECT_LT(0, trackd_cmd("mark", dir, out, sizeof(out)));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	TH_LOG("mark with a traced unarmed process: %ld ms", ms);
+	EXPECT_LT(ms, 1000);
+	ASSERT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
+	snprintf(want, sizeof(want), "\narmed 1 %d\n", w);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	snprintf(want, sizeof(want), "\nunarmed %d ", c);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	if (!strstr(out, want))
+		TH_LOG("status: %s", out);
+
+	/* Refused requests: an error each, and trackd keeps none of the fds. */
+	int base = daemon_fds(d), null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ASSERT_LT(0, base);
+	ASSERT_LE(0, null);
+	snprintf(req, sizeof(req), "adopt %d", getpid());
+	EXPECT_LT(0, ctl_request(dir, req, ufd, ans, sizeof(ans)));
+	EXPECT_TRUE(strstr(ans, "error: ") == ans && strstr(ans, "is not tracked"));
+	snprintf(req, sizeof(req), "adopt %d", c);
+	EXPECT_LT(0, ctl_request(dir, req, -1, ans, sizeof(ans)));
+	EXPECT_TRUE(strstr(ans, "error: ") == ans && strstr(ans, "needs a userfaultfd"));
+	snprintf(req, sizeof(req), "adopt %d", w);
+	EXPECT_LT(0, ctl_request(dir, req, ufd, ans, sizeof(ans)));
+	EXPECT_TRUE(strstr(ans, "error: ") == ans && strstr(ans, "tracking already"));
+	EXPECT_LT(0, ctl_request(dir, "adopt 12x", ufd, ans, sizeof(ans)));
+	EXPECT_TRUE(strstr(ans, "error: bad process '12x'") == ans);
+	/* Not a uffd: arming fails, C stays unarmed. */
+	snprintf(req, sizeof(req), "adopt %d", c);
+	EXPECT_LT(0, ctl_request(dir, req, null, ans, sizeof(ans)));
+	EXPECT_TRUE(strstr(ans, "error: cannot arm") == ans);
+	if (strstr(ans, "error: cannot arm") != ans)
+		TH_LOG("adopt /dev/null: %s", ans);
+	/* Another request with an fd: served, the fd dropped; an empty one too, unanswered. */
+	EXPECT_LT(0, ctl_request(dir, "status", ufd, ans, sizeof(ans)));
+	EXPECT_TRUE(!strncmp(ans, "ok\n", 3));
+	EXPECT_EQ(0, ctl_request(dir, "", ufd, ans, sizeof(ans)));
+	EXPECT_EQ(base, daemon_fds(d));
+
+	/* The uffd C made: C is armed, still traced by us, and holds no uffd itself. */
+	EXPECT_LT(0, ctl_request(dir, req, ufd, ans, sizeof(ans)));
+	EXPECT_STREQ("ok\n", ans);
+	close(ufd);
+	EXPECT_EQ(base + 1, daemon_fds(d));
+	EXPECT_EQ(getpid(), tracer_of(c));
+	EXPECT_FALSE(has_uffd(c));
+	ASSERT_EQ(0, run_trackd(out, sizeof(out), "status", "-L", dir, NULL));
+	snprintf(want, sizeof(want), "\narmed 2 ");
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	if (!strstr(out, want))
+		TH_LOG("status: %s", out);
+	/* Armed already now. */
+	EXPECT_LT(0, ctl_request(dir, req, null, ans, sizeof(ans)));
+	EXPECT_TRUE(strstr(ans, "tracking already") != NULL);
+	EXPECT_EQ(base + 1, daemon_fds(d));
+	close(null);
+	EXPECT_LT(0, trackd_cmd("stop", dir, out, sizeof(out)));
+
+	ASSERT_EQ(0, log_load(dir, &l));
+	int unarmed = 0, armed = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		unarmed += l.r[i]->kind == CL_UNARMED && l.r[i]->tgid == c;
+		armed += l.r[i]->kind == CL_ARMED && l.r[i]->tgid == c;
+	}
+	EXPECT_EQ(2, unarmed);	/* the mark's seize, the /dev/null adopt */
+	EXPECT_EQ(1, armed);
+	log_free(&l);
+	close(sv[0]);
+	close(go[1]);
 	kill_reap_all();
 }
 

@@ -178,6 +178,13 @@ err_close:
 	return err;
 }
 
+int wptrack_take_seized(struct infect_task *t)
+{
+	int err = wptrack_check_uffd(t->pid);
+
+	return err ? err : wptrack_take(t);
+}
+
 /* The thread-group leader of pid (pid itself when it is one). */
 static pid_t wptrack_tgid(pid_t pid)
 {

@@ -29,6 +29,16 @@
 int wptrack_open(pid_t pid);
 
 /*
+ * The same for t, a thread-group leader the caller has seized already
+ * (infect_seize(), the dump's seize): refused with -EBUSY and a message
+ * when the process uses userfaultfd itself, else the uffd is created in
+ * it, taken and closed there again. Returns our copy (API done,
+ * O_CLOEXEC) or -errno (logged). t stays seized; its registers are put
+ * back on infect_release() as after any remote call.
+ */
+int wptrack_take_seized(struct infect_task *t);
+
+/*
  * Register every mapping of pid that can be written and tracked (private
  * mappings, read-only ones included, and shmem; not shared file mappings,
  * the vDSO area, AIO rings, device memory, PROT_NONE or MAP_NORESERVE

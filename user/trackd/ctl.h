@@ -2,11 +2,14 @@
 /*
  * The control socket of a running trackd: LOGDIR/trackd.sock, a
  * SOCK_SEQPACKET Unix socket. A request is one text message ("status",
- * "mark", "stop", "uffd TGID"); the answer is one message whose first line
- * is "ok" or "error: why", then the command's output. "uffd TGID" answers
- * with the process's userfaultfd attached (SCM_RIGHTS), for the dump to
- * register new mappings; "stop" is answered once the log is closed. Only
- * the daemon's own UID (or root) is served.
+ * "mark", "stop", "uffd TGID", "adopt TGID"); the answer is one message
+ * whose first line is "ok" or "error: why", then the command's output.
+ * "uffd TGID" answers with the process's userfaultfd attached (SCM_RIGHTS),
+ * for the dump to register new mappings; "adopt TGID" comes with one
+ * attached, created by the dump in a process it holds seized (trackd
+ * cannot seize it then), and arms that unarmed process with it; "stop" is
+ * answered once the log is closed. Only the daemon's own UID (or root) is
+ * served.
  */
 #ifndef CKPT_TRACKD_CTL_H
 #define CKPT_TRACKD_CTL_H

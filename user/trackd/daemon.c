@@ -531,21 +531,22 @@ static int daemon_take_uffd(pid_t pid)
 	return err ? err : fd;
 }
 
-/* Set up written-page tracking of one process: ARMED or UNARMED says how it went. */
-static void daemon_arm(struct daemon *d, struct dproc *p)
+/*
+ * Arm p with uffd, a userfaultfd of its mm that becomes p's, or log why it
+ * has none when uffd is -errno: ARMED or UNARMED says how it went. 0 or
+ * -errno (the reason is in p->why).
+ */
+static int daemon_arm_uffd(struct daemon *d, struct dproc *p, int uffd)
 {
 	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
 	struct dirty_run *runs = NULL;
 	size_t n = 0;
-	int uffd, err;
+	int err = uffd;
 
 	e.has_tgid = e.has_pid = true;
 	e.tgid = e.pid = p->tgid;
-	uffd = daemon_take_uffd(p->tgid);
-	if (uffd < 0) {
-		err = uffd;
+	if (uffd < 0)
 		goto fail;
-	}
 	err = wptrack_arm(p->tgid, uffd, &runs, &n);
 	if (err) {
 		close(uffd);
@@ -557,15 +558,61 @@ static void daemon_arm(struct daemon *d, struct dproc *p)
 	pr_info("%d: %zu ranges, %llu KiB under written-page tracking", p->tgid, n,
 		(unsigned long long)dirty_bytes(runs, n) >> 10);
 	free(runs);
-	return;
+	return 0;
 fail:
 	daemon_untrack(d, p, strerror(-err));
-	snprintf(p->why, sizeof(p->why), "%s", strerror(-err));
 	e.kind = CL_UNARMED;
 	e.reason = p->why;
 	daemon_log(d, &e);
 	pr_warn("%d has no written-page tracking (%s): its memory counts as written", p->tgid,
 		p->why);
+	return err;
+}
+
+/*
+ * Set up written-page tracking of one process. One that someone else traces
+ * (a dump holding it seized) costs no time: its PTRACE_SEIZE fails with
+ * EPERM at once (ptrace_attach, "already traced"), and the dump hands its
+ * uffd over with "adopt".
+ */
+static void daemon_arm(struct daemon *d, struct dproc *p)
+{
+	(void)daemon_arm_uffd(d, p, daemon_take_uffd(p->tgid));
+}
+
+/*
+ * "adopt TGID" with fd attached: the uffd of an unarmed process, created by a
+ * dump that holds it seized (wptrack_take_seized()) while our own seize
+ * cannot. fd is taken in every case. 0, or -errno with why filled in.
+ */
+static int daemon_adopt(struct daemon *d, const char *arg, int fd, char *why, size_t len)
+{
+	struct dproc *p = NULL;
+	int err = -EINVAL;
+	char *end;
+	long tgid;
+
+	errno = 0;
+	tgid = strtol(arg, &end, 10);
+	if (end == arg || *end || errno || tgid <= 0 || tgid > INT32_MAX)
+		snprintf(why, len, "bad process '%s'", arg);
+	else if (fd < 0)
+		snprintf(why, len, "adopt needs a userfaultfd attached");
+	else if (d->o->no_dirty)
+		snprintf(why, len, "written-page tracking is off");
+	else if (!(p = daemon_find(d, tgid)))
+		snprintf(why, len, "%ld is not tracked", tgid);
+	else if (p->uffd >= 0)
+		snprintf(why, len, "%ld has written-page tracking already", tgid);
+	else {
+		err = daemon_arm_uffd(d, p, fd);
+		if (err)
+			snprintf(why, len, "cannot arm %ld: %s", tgid, p->why);
+		return err;
+	}
+	if (fd >= 0)
+		close(fd);
+	return err;
 }
 
 /*
@@ -879,11 +926,11 @@ static int daemon_header(struct daemon *d, bool fresh, bool clean)
 /* One control request. The answer is "ok\n..." or "error: ...". */
 static void daemon_serve(struct daemon *d, int sk)
 {
-	char req[256], *out;
+	char req[256], why[320], *out;
 	size_t cap = CTL_MAX_MSG, len = 0;
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
-	int fd = -1;
+	int fd = -1, in_fd = -1;
 	long n;
 
 	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) ||
@@ -891,15 +938,25 @@ static void daemon_serve(struct daemon *d, int sk)
 		(void)ctl_send(sk, "error: not allowed\n", 19, -1);
 		return;
 	}
-	n = ctl_recv(sk, req, sizeof(req), NULL);
+	n = ctl_recv(sk, req, sizeof(req), &in_fd);
 	if (n == -EMSGSIZE)
 		(void)ctl_send(sk, "error: request too long\n", 24, -1);
-	if (n <= 0)
+	if (n < 0)
 		return;
 	req[strcspn(req, "\n")] = 0;
-	out = malloc(cap);
-	if (!out)
+	/* Only "adopt" takes an fd; any other (an empty message's too) is dropped here. */
+	if (in_fd >= 0 && strncmp(req, "adopt ", 6)) {
+		close(in_fd);
+		in_fd = -1;
+	}
+	if (!n)
 		return;
+	out = malloc(cap);
+	if (!out) {
+		if (in_fd >= 0)
+			close(in_fd);
+		return;
+	}
 #define OUT(...)                                                                   \
 	do {                                                                       \
 		if (len < cap)                                                     \
@@ -975,6 +1032,11 @@ static void daemon_serve(struct daemon *d, int sk)
 			OUT("ok\n");
 			fd = p->uffd;
 		}
+	} else if (!strncmp(req, "adopt ", 6)) {
+		if (daemon_adopt(d, req + 6, in_fd, why, sizeof(why)))
+			OUT("error: %s\n", why);
+		else
+			OUT("ok\n");
 	} else {
 		OUT("error: unknown request '%s'\n", req);
 	}
