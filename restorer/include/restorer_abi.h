@@ -30,7 +30,7 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	6
+#define RESTORER_ABI_VERSION	7
 #define RESTORER_STACK_SIZE	(64 * 1024)
 #define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
@@ -69,11 +69,17 @@ struct restorer_premap {
 	__u64 len;
 };
 
-/* A run of pages to read from pages_fd at file_off into vaddr. */
+/*
+ * A run of pages to read from fd at file_off into vaddr. An incremental
+ * dump's pages come from the pages files of several image directories
+ * (the top one is pages_fd): each run names its own.
+ */
 struct restorer_run {
 	__u64 vaddr;
 	__u64 len;
 	__u64 file_off;
+	__s32 fd;
+	__u32 __pad;
 };
 
 struct restorer_range {
@@ -208,8 +214,8 @@ struct restorer_args {
 	__u32 nr_vmas;
 	__u32 vmas_off;		/* struct restorer_vma[] */
 	__u32 nr_runs;
-	__u32 runs_off;		/* struct restorer_run[] */
-	__s32 pages_fd;
+	__u32 runs_off;		/* struct restorer_run[], sorted by vaddr */
+	__s32 pages_fd;		/* the top level's pages file (runs name theirs) */
 	__u32 nr_close;
 	__u32 close_off;	/* __s32[] fds to close at the end */
 	__u32 nr_premaps;
@@ -245,7 +251,7 @@ struct restorer_args {
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
-_Static_assert(sizeof(struct restorer_run) == 24, "restorer_run");
+_Static_assert(sizeof(struct restorer_run) == 32, "restorer_run");
 _Static_assert(sizeof(struct restorer_premap) == 24, "restorer_premap");
 _Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
 _Static_assert(sizeof(struct restorer_timer) == 56, "restorer_timer");

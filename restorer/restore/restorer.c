@@ -244,7 +244,12 @@ static void map_vmas(void)
 	}
 }
 
-/* Step 5: page contents, as few preadv calls as the file layout allows. */
+/*
+ * Step 5: page contents, as few preadv calls as the file layout allows:
+ * one per batch of runs that follow each other in one pages file (an
+ * incremental dump's runs alternate between the files of its levels).
+ * Every fd named by a run is open here, at fd_base + its slot.
+ */
 static void read_pages(void)
 {
 	struct restorer_run *r = at(args->runs_off);
@@ -253,9 +258,11 @@ static void read_pages(void)
 
 	while (i < args->nr_runs) {
 		__u64 off = r[i].file_off, len = 0;
+		int fd = r[i].fd;
 		int n = 0;
 
-		while (i < args->nr_runs && n < IOV_BATCH && r[i].file_off == off + len) {
+		while (i < args->nr_runs && n < IOV_BATCH && r[i].fd == fd &&
+		       r[i].file_off == off + len) {
 			iov[n].base = r[i].vaddr;
 			iov[n].len = r[i].len;
 			len += r[i].len;
@@ -270,10 +277,10 @@ static void read_pages(void)
 		for (int k = 0; k < n; k++)
 			sys_madvise(iov[k].base, iov[k].len, 23);
 		/* A short read leaves a tail: finish it run by run. */
-		long ret = sys_preadv(args->pages_fd, iov, n, off, 0);
+		long ret = sys_preadv(fd, iov, n, off, 0);
 		if (ret < 0)
-			fail(ret, "reading %lu bytes of pages at offset %lu", (unsigned long)len,
-			     (unsigned long)off);
+			fail(ret, "reading %lu bytes of pages at offset %lu of fd %d", (unsigned long)len,
+			     (unsigned long)off, fd);
 		if ((__u64)ret == len)
 			continue;
 		__u64 done = ret;
@@ -286,10 +293,10 @@ static void read_pages(void)
 			for (int j = 0; j < k; j++)
 				pos += iov[j].len;
 			while (skip < iov[k].len) {
-				ret = sys_pread64(args->pages_fd, (void *)(iov[k].base + skip),
+				ret = sys_pread64(fd, (void *)(iov[k].base + skip),
 						  iov[k].len - skip, pos + skip);
 				if (ret <= 0)
-					fail(ret ? ret : -5, "pages file ends before %lx",
+					fail(ret ? ret : -5, "pages file (fd %d) ends before %lx", fd,
 					     (unsigned long)(iov[k].base + skip));
 				skip += ret;
 			}

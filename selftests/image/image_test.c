@@ -1696,7 +1696,7 @@ static void mut_pagemap_both(struct fx *f)
 static void mut_pagemap_unknown(struct fx *f)
 {
 	f->pm[1].has_flags = 1;
-	f->pm[1].flags = 4;
+	f->pm[1].flags = 8;	/* 4 is PE_PREV now */
 }
 
 static void mut_pagemap_zero(struct fx *f)
@@ -2334,7 +2334,7 @@ static const struct hostile {
 	{ "memfd name on a private mapping", IMG_MM, mut_memfd_private, "field 'vmas.memfd'" },
 	{ "deleted map file that is a directory", IMG_MM, mut_mm_ghost_dir, "field 'files.ghost_id'" },
 	{ "pagemap flags PE_PRESENT|PE_PARENT", IMG_PAGEMAP, mut_pagemap_both, "field 'flags'" },
-	{ "pagemap flags 4", IMG_PAGEMAP, mut_pagemap_unknown, "field 'flags'" },
+	{ "pagemap flags 8", IMG_PAGEMAP, mut_pagemap_unknown, "field 'flags'" },
 	{ "pagemap flags 0", IMG_PAGEMAP, mut_pagemap_zero, "field 'flags'" },
 	{ "FILE_INET without inet_sk", IMG_FILES, mut_inet_missing, "field 'inet_sk':" },
 	{ "inet socket of family AF_UNIX", IMG_FILES, mut_inet_family, "field 'inet_sk.family'" },

@@ -20,6 +20,7 @@
 #include "harness.h"
 #include "run.h"
 
+#include "inventory.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 
@@ -390,6 +391,350 @@ TEST_F(pg, usage)
 	run_result_free(&r);
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--since", "3"));
 	EXPECT_EQ(2, r.status);
+	run_result_free(&r);
+}
+
+/* ---------------------------------------------------------------- chains */
+
+/*
+ * An incremental dump over the good dump: DIR/base is the dump above (the
+ * parent images) with an inventory, DIR itself the delta, whose pagemaps
+ * say PE_PREV for most pages. Listed through the chain it must be the
+ * base's listing, with "level 1" where the data is the base's.
+ */
+#define ID_BASE		"0123456789abcdef0123456789abcdef"
+#define ID_TOP		"fedcba9876543210fedcba9876543210"
+#define ID_OTHER	"00000000000000000000000000000000"
+
+static int write_inventory(int dirfd, const char *id, const char *parent, const char *parent_id,
+			   uint64_t parent_seq, uint64_t seq, bool after_thaw)
+{
+	InventoryEntry e = INVENTORY_ENTRY__INIT;
+	uint32_t root = ROOT;
+
+	e.format_version = IMG_FORMAT_VERSION;
+	e.kernel = (char *)"6.18";
+	e.machine = (char *)"x86_64";
+	e.root_pids = &root;
+	e.n_root_pids = 1;
+	e.dump_id = (char *)id;
+	e.parent_images = (char *)parent;
+	e.parent_dump_id = (char *)parent_id;
+	e.has_parent_changelog_seq = parent != NULL;
+	e.parent_changelog_seq = parent_seq;
+	e.has_changelog_seq = true;
+	e.changelog_seq = seq;
+	e.changelog_boot_id = (char *)"boot";
+	e.has_changelog_start_ns = true;
+	e.changelog_start_ns = 1000;
+	e.has_pages_after_thaw = after_thaw;
+	e.pages_after_thaw = after_thaw;
+	return img_store_one(dirfd, IMG_INVENTORY, 0, &e);
+}
+
+/* pid's pages file holding the pages ks[] of write_pages()' numbering. */
+static int write_pages_of(int dirfd, int pid, const int *ks, int n)
+{
+	char name[32];
+	uint8_t page[PAGE];
+	int fd, err = 0;
+
+	img_name(IMG_PAGES, pid, name, sizeof(name));
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (int k = 0; k < n && !err; k++) {
+		fill_page(page, pid, ks[k]);
+		if (write(fd, page, PAGE) != PAGE)
+			err = -EIO;
+	}
+	close(fd);
+	return err;
+}
+
+static const struct run_def top_root_runs[] = {
+	{ TEXT_ADDR, 3, PE_PREV },			/* the base's pages 0-2 */
+	{ HEAP_ADDR, 1, PE_PRESENT },			/* rewritten: the same bytes as the base's 3 */
+	{ HEAP_ADDR + PAGE, 2, PE_PREV },		/* the base's 4-5 */
+};
+
+static const struct run_def top_child_runs[] = {
+	{ TEXT_ADDR, 4, PE_PARENT },
+	{ HEAP_ADDR, 1, PE_PREV },			/* the base's own page 0 */
+	{ HEAP_ADDR + PAGE, 1, PE_PARENT },
+};
+
+static int write_delta(int dirfd)
+{
+	static const int root_pages[] = { 3 };
+	int err = write_pstree(dirfd, false);
+
+	if (!err)
+		err = write_pagemap(dirfd, ROOT, top_root_runs, 3);
+	if (!err)
+		err = write_pages_of(dirfd, ROOT, root_pages, 1);
+	if (!err)
+		err = write_pagemap(dirfd, CHILD, top_child_runs, 3);
+	if (!err)
+		err = write_pagemap(dirfd, GRANDCHILD, grandchild_runs, 2);
+	if (!err)
+		err = write_inventory(dirfd, ID_TOP, "base", ID_BASE, 5, 6, false);
+	return err;
+}
+
+FIXTURE(chain)
+{
+	char dir[PATH_MAX];
+	char base[PATH_MAX + 8];
+	char ckpt[PATH_MAX];
+	int dirfd, basefd;
+};
+
+FIXTURE_SETUP(chain)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	self->dirfd = self->basefd = -1;
+	snprintf(self->dir, sizeof(self->dir), "%s/pages_test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ASSERT_TRUE(mkdtemp(self->dir) != NULL);
+	snprintf(self->base, sizeof(self->base), "%s/base", self->dir);
+	ASSERT_EQ(0, mkdir(self->base, 0700));
+	self->dirfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	self->basefd = open(self->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_LE(0, self->dirfd);
+	ASSERT_LE(0, self->basefd);
+	if (!run_find_ckpt(self->ckpt, sizeof(self->ckpt))) {
+		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
+		ASSERT_TRUE(0);
+	}
+	ASSERT_EQ(0, write_dump(self->basefd));
+	ASSERT_EQ(0, write_inventory(self->basefd, ID_BASE, NULL, NULL, 0, 5, false));
+	ASSERT_EQ(0, write_delta(self->dirfd));
+}
+
+FIXTURE_TEARDOWN(chain)
+{
+	if (self->dirfd >= 0)
+		close(self->dirfd);
+	if (self->basefd >= 0)
+		close(self->basefd);
+	if (self->dir[0])
+		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* text without its " level N" suffixes */
+static void strip_levels(char *text)
+{
+	char *w = text;
+
+	for (char *r = text; *r;) {
+		if (!strncmp(r, " level ", 7)) {
+			r += 7;
+			while (*r >= '0' && *r <= '9')
+				r++;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = 0;
+}
+
+TEST_F(chain, runs_text)
+{
+	struct run_result r;
+
+	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages"));
+	EXPECT_EQ(0, r.status);
+	EXPECT_STREQ("10 0x400000-0x403000 3 pages data level 1\n"
+		     "10 0x7f0000000000-0x7f0000001000 1 pages data\n"
+		     "10 0x7f0000001000-0x7f0000003000 2 pages data level 1\n"
+		     "11 0x400000-0x404000 4 pages parent\n"
+		     "11 0x7f0000000000-0x7f0000001000 1 pages data level 1\n"
+		     "11 0x7f0000001000-0x7f0000002000 1 pages parent\n"
+		     "13 0x401000-0x402000 1 pages parent\n"
+		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n", r.out);
+	EXPECT_STREQ("", r.err);
+	run_result_free(&r);
+}
+
+/* The delta's sums are the full dump's, page for page. */
+TEST_F(chain, sums_equal_full)
+{
+	struct run_result full, delta;
+
+	run_ckpt(&full, self->ckpt, ARGS("show", self->base, "--pages", "--sums"));
+	run_ckpt(&delta, self->ckpt, ARGS("show", self->dir, "--pages", "--sums"));
+	EXPECT_EQ(0, full.status);
+	EXPECT_EQ(0, delta.status);
+	ASSERT_TRUE(full.out && delta.out);
+	EXPECT_TRUE(strstr(delta.out, " level 1\n") != NULL);
+	EXPECT_TRUE(strstr(full.out, " level ") == NULL);
+	strip_levels(delta.out);
+	EXPECT_STREQ(full.out, delta.out);
+	EXPECT_EQ(15, count_of(delta.out, "\n"));
+	run_result_free(&full);
+	run_result_free(&delta);
+}
+
+TEST_F(chain, json)
+{
+	char want[256];
+	struct run_result r;
+
+	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--sums", "--json"));
+	EXPECT_EQ(0, r.status);
+	EXPECT_TRUE(run_json_valid(r.out));
+	snprintf(want, sizeof(want), "{\"pid\": 10, \"addr\": 4194304, \"flags\": \"data\", "
+		 "\"crc32c\": %u, \"level\": 1}", page_sum(ROOT, 0));
+	EXPECT_TRUE(strstr(r.out, want) != NULL);
+	snprintf(want, sizeof(want), "{\"pid\": 10, \"addr\": %llu, \"flags\": \"data\", "
+		 "\"crc32c\": %u}", HEAP_ADDR, page_sum(ROOT, 3));
+	EXPECT_TRUE(strstr(r.out, want) != NULL);
+	run_result_free(&r);
+	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--json"));
+	EXPECT_EQ(0, r.status);
+	EXPECT_TRUE(run_json_valid(r.out));
+	EXPECT_TRUE(strstr(r.out, "{\"pid\": 11, \"start\": 139637976727552, \"end\": "
+				  "139637976731648, \"pages\": 1, \"flags\": \"data\", \"level\": 1}")
+		    != NULL);
+	run_result_free(&r);
+}
+
+/* Three levels: a second delta over the first, changing nothing (PE_PREV through PE_PREV). */
+TEST_F(chain, three_levels)
+{
+	static const struct run_def all_prev[] = { { TEXT_ADDR, 3, PE_PREV }, { HEAP_ADDR, 3, PE_PREV } };
+	char top[PATH_MAX + 8];
+	struct run_result r;
+	int fd;
+
+	snprintf(top, sizeof(top), "%s/top", self->dir);
+	ASSERT_EQ(0, mkdir(top, 0700));
+	fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_pstree(fd, false));
+	ASSERT_EQ(0, write_pagemap(fd, ROOT, all_prev, 2));
+	ASSERT_EQ(0, write_pagemap(fd, CHILD, top_child_runs, 3));
+	ASSERT_EQ(0, write_pagemap(fd, GRANDCHILD, grandchild_runs, 2));
+	ASSERT_EQ(0, write_inventory(fd, ID_OTHER, "..", ID_TOP, 6, 7, false));
+	close(fd);
+	run_ckpt(&r, self->ckpt, ARGS("show", top, "--pages"));
+	EXPECT_EQ(0, r.status);
+	EXPECT_STREQ("10 0x400000-0x403000 3 pages data level 2\n"
+		     "10 0x7f0000000000-0x7f0000001000 1 pages data level 1\n"
+		     "10 0x7f0000001000-0x7f0000003000 2 pages data level 2\n"
+		     "11 0x400000-0x404000 4 pages parent\n"
+		     "11 0x7f0000000000-0x7f0000001000 1 pages data level 2\n"
+		     "11 0x7f0000001000-0x7f0000002000 1 pages parent\n"
+		     "13 0x401000-0x402000 1 pages parent\n"
+		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n", r.out);
+	EXPECT_STREQ("", r.err);
+	run_result_free(&r);
+}
+
+/* Exit 1 naming what is wrong, nothing listed. */
+static void expect_rejected(struct th_meta *_metadata, const char *ckpt, const char *dir,
+			    const char *msg)
+{
+	struct run_result r;
+
+	run_ckpt(&r, ckpt, ARGS("show", dir, "--pages", "--sums"));
+	EXPECT_EQ(1, r.status);
+	EXPECT_STREQ("", r.out);
+	if (!r.err || !strstr(r.err, msg))
+		TH_LOG("stderr: %s (wanted '%s')", r.err, msg);
+	EXPECT_TRUE(r.err && strstr(r.err, msg) != NULL);
+	run_result_free(&r);
+}
+
+TEST_F(chain, wrong_parent_id)
+{
+	char msg[2 * PATH_MAX + 256];
+
+	ASSERT_EQ(0, write_inventory(self->dirfd, ID_TOP, "base", ID_OTHER, 5, 6, false));
+	snprintf(msg, sizeof(msg), "images '%s': parent_dump_id " ID_OTHER " is not the dump in "
+		 "'%s/base' (its dump_id is " ID_BASE ")", self->dir, self->dir);
+	expect_rejected(_metadata, self->ckpt, self->dir, msg);
+}
+
+TEST_F(chain, wrong_parent_seq)
+{
+	ASSERT_EQ(0, write_inventory(self->dirfd, ID_TOP, "base", ID_BASE, 4, 6, false));
+	expect_rejected(_metadata, self->ckpt, self->dir, "parent_changelog_seq 4 is not the seq of");
+}
+
+TEST_F(chain, missing_parent)
+{
+	ASSERT_EQ(0, write_inventory(self->dirfd, ID_TOP, "nowhere", ID_BASE, 5, 6, false));
+	expect_rejected(_metadata, self->ckpt, self->dir, "cannot open parent_images 'nowhere'");
+}
+
+TEST_F(chain, loop)
+{
+	ASSERT_EQ(0, write_inventory(self->basefd, ID_BASE, "..", ID_TOP, 4, 5, false));
+	expect_rejected(_metadata, self->ckpt, self->dir, "the chain is a loop");
+}
+
+/* PE_PREV where the level below has only the parent process's page. */
+TEST_F(chain, prev_of_parent_page)
+{
+	static const struct run_def runs[] = {
+		{ TEXT_ADDR, 4, PE_PARENT }, { HEAP_ADDR, 2, PE_PREV },
+	};
+
+	ASSERT_EQ(0, write_pagemap(self->dirfd, CHILD, runs, 2));
+	expect_rejected(_metadata, self->ckpt, self->dir, "has no data for it");
+}
+
+/* PE_PREV where the level below has nothing. */
+TEST_F(chain, prev_of_nothing)
+{
+	static const struct run_def runs[] = {
+		{ TEXT_ADDR, 4, PE_PREV }, { HEAP_ADDR, 1, PE_PRESENT }, { HEAP_ADDR + PAGE, 2, PE_PREV },
+	};
+
+	ASSERT_EQ(0, write_pagemap(self->dirfd, ROOT, runs, 3));
+	expect_rejected(_metadata, self->ckpt, self->dir, "page 0x403000 of 10 is PE_PREV, but");
+}
+
+/* PE_PREV at the bottom of the chain. */
+TEST_F(chain, prev_without_parent)
+{
+	ASSERT_EQ(0, write_inventory(self->dirfd, ID_TOP, NULL, NULL, 0, 6, false));
+	expect_rejected(_metadata, self->ckpt, self->dir,
+			"image pagemap-10.img: entry 0: field 'flags': PE_PREV run at 0x400000, "
+			"but");
+}
+
+TEST_F(chain, missing_pagemap_below)
+{
+	ASSERT_EQ(0, unlinkat(self->basefd, "pagemap-11.img", 0));
+	expect_rejected(_metadata, self->ckpt, self->dir,
+			"pagemap-11.img has PE_PREV runs, but");
+}
+
+/* A pages file one level down checked against its own pagemap. */
+TEST_F(chain, pages_long_below)
+{
+	char msg[PATH_MAX + 128];
+
+	ASSERT_EQ(0, write_pages(self->basefd, ROOT, ROOT_PAGES + 1));
+	snprintf(msg, sizeof(msg), "image %s/base/pages-10.img: size 28672, but its pagemap "
+		 "describes 24576 bytes", self->dir);
+	expect_rejected(_metadata, self->ckpt, self->dir, msg);
+}
+
+/* Restore refuses a --leave-running round as the top of a chain, before anything else. */
+TEST_F(chain, restore_after_thaw)
+{
+	struct run_result r;
+
+	ASSERT_EQ(0, write_inventory(self->dirfd, ID_TOP, "base", ID_BASE, 5, 6, true));
+	run_ckpt(&r, self->ckpt, ARGS("restore", "-D", self->dir));
+	EXPECT_EQ(1, r.status);
+	if (!r.err || !strstr(r.err, "were copied while the tree ran"))
+		TH_LOG("stderr: %s", r.err);
+	EXPECT_TRUE(r.err && strstr(r.err, "were copied while the tree ran") != NULL);
 	run_result_free(&r);
 }
 

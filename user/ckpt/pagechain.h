@@ -22,7 +22,7 @@ struct chain {
 	size_t n;
 	int *dirfds;
 	char **paths;		/* as reached (parent_images joined to its child's path), for messages */
-	InventoryEntry **invs;
+	InventoryEntry **invs;	/* NULL at level 0 of chain_open_one() */
 };
 
 /*
@@ -38,6 +38,13 @@ struct chain {
  * the fds (dirfd included) until chain_close().
  */
 int chain_open(int dirfd, const char *path, struct chain *c);
+/*
+ * A chain of just the directory at dirfd, whose inventory is not read (it
+ * may have none: `ckpt show` of images written by tests). Owns dirfd, even
+ * on failure. 0 or -ENOMEM.
+ */
+int chain_open_one(int dirfd, const char *path, struct chain *c);
+/* Closes the fds and frees everything; c is empty after it (NULL-safe on an empty chain). */
 void chain_close(struct chain *c);
 
 /* Where a run of a process's pages comes from. */
@@ -58,8 +65,12 @@ struct page_src {
  * has no data for (absent there, or PE_PARENT there); a missing pagemap
  * one level down for a PE_PREV; a pages file whose size is not what its
  * pagemap describes. A process without pagemap-PID.img at level 0 has no
- * pages (0 runs). *ret is malloc'ed (NULL when n is 0).
- * 0 or -errno.
+ * pages (0 runs): callers that need it check that themselves. Level 0's
+ * pages file is checked against its pagemap always (it may be missing
+ * when the pagemap has no data), a deeper level's when its data is used.
+ * Error messages name level 0's files without a directory (the one the
+ * user named), deeper levels' with theirs. *ret is malloc'ed (NULL when
+ * n is 0). 0 or -errno.
  */
 int chain_resolve(struct chain *c, pid_t pid, struct page_src **ret, size_t *ret_n);
 

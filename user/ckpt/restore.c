@@ -45,8 +45,20 @@ static int load_task(struct rst_ctx *ctx, struct rst_task *t)
 	err = img_load_one(ctx->dirfd, IMG_CORE, t->pid, (void **)&t->core);
 	if (!err)
 		err = img_load_one(ctx->dirfd, IMG_MM, t->pid, (void **)&t->mm);
+	if (!err) {
+		/* chain_resolve takes a missing level-0 pagemap as no pages; a dump always has one. */
+		char name[64];
+		img_name(IMG_PAGEMAP, t->pid, name, sizeof(name));
+		if (faccessat(ctx->dirfd, name, F_OK, 0) < 0) {
+			err = -errno;
+			if (err == -ENOENT)
+				pr_err("image %s is missing", name);
+			else
+				pr_perror("cannot access %s", name);
+		}
+	}
 	if (!err)
-		err = img_load_all(ctx->dirfd, IMG_PAGEMAP, t->pid, true, (void ***)&t->pagemap, &t->nr_pagemap);
+		err = chain_resolve(&ctx->chain, t->pid, &t->srcs, &t->nr_srcs);
 	if (!err)
 		err = img_load_all(ctx->dirfd, IMG_FDINFO, t->pid, true, (void ***)&t->fdinfo, &t->nr_fdinfo);
 	if (err)
@@ -166,6 +178,28 @@ static int load_images(struct rst_ctx *ctx)
 		pr_err("the images are from a %s machine, this is %s", ctx->inv->machine, u.machine);
 		return -EINVAL;
 	}
+	if (ctx->inv->pages_after_thaw) {
+		pr_err("the pages in '%s' were copied while the tree ran (a --leave-running round of an incremental dump); restore a later round taken without --leave-running",
+		       ctx->opts->dir);
+		return -EINVAL;
+	}
+	/*
+	 * The chain of parent images (just this directory for a full dump) is
+	 * checked whole here, before any task exists; each task's pages are
+	 * resolved through it in load_task().
+	 */
+	int fd = fcntl(ctx->dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("cannot duplicate the fd of '%s'", ctx->opts->dir);
+		return err;
+	}
+	err = chain_open(fd, ctx->opts->dir, &ctx->chain);
+	if (err)
+		return err;
+	if (ctx->chain.n > 1)
+		pr_info("'%s' is an incremental dump: %zu levels of images down to '%s'",
+			ctx->opts->dir, ctx->chain.n, ctx->chain.paths[ctx->chain.n - 1]);
 	err = img_load_all(ctx->dirfd, IMG_PSTREE, 0, true, (void ***)&tree, &nr_tree);
 	if (err)
 		return err;
@@ -928,7 +962,8 @@ static void free_ctx(struct rst_ctx *ctx)
 		struct rst_task *t = &ctx->tasks[i];
 		img_free_kind(IMG_CORE, t->core);
 		img_free_kind(IMG_MM, t->mm);
-		img_free_all(IMG_PAGEMAP, (void **)t->pagemap, t->nr_pagemap);
+		free(t->srcs);
+		free(t->level_slots);
 		img_free_all(IMG_FDINFO, (void **)t->fdinfo, t->nr_fdinfo);
 		for (size_t k = 1; k < t->nr_rfds; k++)
 			if (t->rfds[k] >= 0)
@@ -954,6 +989,7 @@ static void free_ctx(struct rst_ctx *ctx)
 	img_free_all(IMG_FILES, (void **)ctx->files, ctx->nr_files);
 	img_free_all(IMG_PIPES_DATA, (void **)ctx->pipes, ctx->nr_pipes);
 	img_free_kind(IMG_INVENTORY, ctx->inv);
+	chain_close(&ctx->chain);
 	if (ctx->shm)
 		munmap(ctx->shm, ctx->shm_len);
 	if (ctx->dirfd >= 0)

@@ -10,8 +10,9 @@
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
-#include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
+
+#include "pagechain.h"
 
 struct restorer_lock;
 
@@ -52,21 +53,28 @@ struct rst_task {
 	size_t first_child, nr_children;	/* its children: ctx->children[first_child..] */
 	CoreEntry *core;
 	MmEntry *mm;
-	PagemapEntry **pagemap;
-	size_t nr_pagemap;
+	/* Its pages through the image chain (chain_resolve): PE_PRESENT and PE_PARENT runs. */
+	struct page_src *srcs;
+	size_t nr_srcs;
 	FdinfoEntry **fdinfo;
 	size_t nr_fdinfo;
 
-	/* Engine fds the restorer uses, moved to base.. in the child. */
+	/*
+	 * Engine fds the restorer uses, moved to base.. in the child: [0] log,
+	 * [1] the top level's pages, [2] exe, [3 + k] mapped file k, then the
+	 * shared memory slots, then the pages files of the deeper chain levels
+	 * its runs read from (level_slots).
+	 */
 	int *rfds;
 	size_t nr_rfds;
 	size_t *shm_slots;	/* rfds[3 + n_files + j] is ctx->shms[shm_slots[j]] */
 	size_t nr_shm_slots;
+	int *level_slots;	/* by chain level: its pages file's rfds index, or -1 */
 	int fd_base;
 	struct fd_plan *plan;
 	size_t nr_plan;
 
-	uint64_t pages_bytes;	/* size of the pages file */
+	uint64_t pages_bytes;	/* bytes of page data it reads, from every level */
 	/* Copy-on-write with the children (restore_mm_plan_cow), by mapping index. */
 	uint64_t *premap;	/* where the mapping is before the restorer moves it, or 0 */
 	bool *premap_fresh;	/* mapped here (else inherited from the parent) */
@@ -97,6 +105,7 @@ struct rst_ctx {
 	const struct restore_opts *opts;
 	int dirfd;
 	InventoryEntry *inv;
+	struct chain chain;	/* the images and their parents (level 0: a dup of dirfd) */
 	FileEntry **files;
 	size_t nr_files;
 	int *file_fds;		/* opened FileEntry, by index; -1 until opened */

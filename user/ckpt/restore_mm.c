@@ -39,44 +39,46 @@ static bool vma_has_data(const VmaEntry *v)
 	       v->kind == VMA_KIND_SHARED_ANON;
 }
 
-static bool pe_parent(const PagemapEntry *e)
-{
-	return e->has_flags && (e->flags & PE_PARENT);
-}
-
 /*
  * Every page run lands in mappings that take page data, a PE_PARENT run
- * in one inherited copy-on-write from the parent; count the bytes the
- * pages file must hold.
+ * in one inherited copy-on-write from the parent; count the bytes read
+ * from the pages files of every level. The runs are the resolved chain
+ * (chain_resolve): sorted, disjoint, each level's file checked against
+ * its pagemap.
  */
-static int check_pagemap(struct rst_task *t, bool *has_pages, uint64_t *ret_bytes)
+static int check_pagemap(struct rst_ctx *ctx, struct rst_task *t, bool *has_pages,
+			 uint64_t *ret_bytes)
 {
 	MmEntry *mm = t->mm;
 	char name[64];
-	uint64_t bytes = 0, prev_end = 0;
+	uint64_t bytes = 0;
 	size_t k = 0;
 
 	img_name(IMG_PAGEMAP, t->pid, name, sizeof(name));
-	for (size_t i = 0; i < t->nr_pagemap; i++) {
-		uint64_t s = t->pagemap[i]->vaddr;
-		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
-		bool parent = pe_parent(t->pagemap[i]);
-		if (s < prev_end)
-			return img_bad_at(name, i, "vaddr", "%#llx overlaps or is out of order",
-					  (unsigned long long)s);
-		prev_end = e;
+	for (size_t i = 0; i < t->nr_srcs; i++) {
+		const struct page_src *r = &t->srcs[i];
+		uint64_t s = r->vaddr, e = r->vaddr + r->len;
+		bool parent = r->flags == PE_PARENT;
 		if (!parent)
 			bytes += e - s;
 		while (s < e) {
 			while (k < mm->n_vmas && mm->vmas[k]->end <= s)
 				k++;
-			if (k == mm->n_vmas || mm->vmas[k]->start > s || !vma_has_data(mm->vmas[k]))
-				return img_bad_at(name, i, "vaddr", "page %#llx is not in a mapping that holds data",
-						  (unsigned long long)s);
-			if (parent && !mm->vmas[k]->cow_parent)
-				return img_bad_at(name, i, "flags",
-						  "page %#llx is the parent's, in a mapping not inherited from it",
-						  (unsigned long long)s);
+			if (k == mm->n_vmas || mm->vmas[k]->start > s || !vma_has_data(mm->vmas[k])) {
+				/* The runs are merged across entries (and levels): no entry index. */
+				if (r->level)
+					pr_err("image %s: field 'vaddr': page %#llx, whose data is in '%s', is not in a mapping that holds data",
+					       name, (unsigned long long)s, ctx->chain.paths[r->level]);
+				else
+					pr_err("image %s: field 'vaddr': page %#llx is not in a mapping that holds data",
+					       name, (unsigned long long)s);
+				return -EINVAL;
+			}
+			if (parent && !mm->vmas[k]->cow_parent) {
+				pr_err("image %s: field 'flags': page %#llx is the parent's, in a mapping not inherited from it",
+				       name, (unsigned long long)s);
+				return -EINVAL;
+			}
 			has_pages[k] = true;
 			s = e < mm->vmas[k]->end ? e : mm->vmas[k]->end;
 		}
@@ -309,25 +311,28 @@ int restore_mm_plan_cow(struct rst_ctx *ctx)
 	return err;
 }
 
-/* Call fn for every piece of the task's data runs, with its offset in the pages file. */
+/*
+ * Call fn for every piece of the task's data runs, with the rfds index of
+ * the pages file holding it (the level's slot) and its offset there.
+ */
 static int for_each_run(struct rst_task *t, int (*fn)(struct rst_task *t, long vma, uint64_t addr,
-						      uint64_t len, uint64_t off, void *arg),
+						      uint64_t len, int slot, uint64_t off, void *arg),
 			void *arg)
 {
-	uint64_t off = 0;
 	size_t k = 0;
 
-	for (size_t i = 0; i < t->nr_pagemap; i++) {
-		uint64_t s = t->pagemap[i]->vaddr;
-		uint64_t e = s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE;
-		if (pe_parent(t->pagemap[i]))
+	for (size_t i = 0; i < t->nr_srcs; i++) {
+		const struct page_src *r = &t->srcs[i];
+		uint64_t s = r->vaddr, e = r->vaddr + r->len, off = r->off;
+		if (r->flags != PE_PRESENT)
 			continue;
+		int slot = r->level ? t->level_slots[r->level] : 1;
 		/* A run may span mappings; split it at their ends (check_pagemap saw each page in one). */
 		while (s < e) {
 			while (k < t->mm->n_vmas && t->mm->vmas[k]->end <= s)
 				k++;
 			uint64_t end = e < t->mm->vmas[k]->end ? e : t->mm->vmas[k]->end;
-			int err = fn(t, k, s, end - s, off, arg);
+			int err = fn(t, k, s, end - s, slot, off, arg);
 			if (err)
 				return err;
 			off += end - s;
@@ -337,15 +342,15 @@ static int for_each_run(struct rst_task *t, int (*fn)(struct rst_task *t, long v
 	return 0;
 }
 
-static int premap_fill(struct rst_task *t, long k, uint64_t addr, uint64_t len, uint64_t off,
-		       void *arg)
+static int premap_fill(struct rst_task *t, long k, uint64_t addr, uint64_t len, int slot,
+		       uint64_t off, void *arg)
 {
 	(void)arg;
 	if (!t->premap[k])
 		return 0;
 	char *dst = (char *)(t->premap[k] + (addr - t->mm->vmas[k]->start));
 	for (uint64_t done = 0; done < len;) {
-		ssize_t n = pread(t->rfds[1], dst + done, len - done, off + done);
+		ssize_t n = pread(t->rfds[slot], dst + done, len - done, off + done);
 		if (n <= 0) {
 			int err = n < 0 ? -errno : -EIO;
 			pr_errno(err, "cannot read the pages of %d at %#llx", t->pid,
@@ -379,10 +384,9 @@ int restore_mm_premap(struct rst_task *t)
 		 * own data must read as zeros, as it did in the task.
 		 */
 		uint64_t pos = v->start;
-		for (size_t i = 0; i <= t->nr_pagemap; i++) {
-			uint64_t s = i < t->nr_pagemap ? t->pagemap[i]->vaddr : v->end;
-			uint64_t e = i < t->nr_pagemap ? s + (uint64_t)t->pagemap[i]->nr_pages * IMG_PAGE_SIZE
-						       : v->end;
+		for (size_t i = 0; i <= t->nr_srcs; i++) {
+			uint64_t s = i < t->nr_srcs ? t->srcs[i].vaddr : v->end;
+			uint64_t e = i < t->nr_srcs ? s + t->srcs[i].len : v->end;
 			if (e <= v->start)
 				continue;
 			if (s > v->end)
@@ -408,23 +412,26 @@ static int premap_cmp(const void *x, const void *y)
 	return a->from < b->from ? -1 : a->from > b->from;
 }
 
-static int count_run(struct rst_task *t, long k, uint64_t addr, uint64_t len, uint64_t off, void *arg)
+static int count_run(struct rst_task *t, long k, uint64_t addr, uint64_t len, int slot,
+		     uint64_t off, void *arg)
 {
-	(void)addr, (void)len, (void)off;
+	(void)addr, (void)len, (void)slot, (void)off;
 	if (!t->premap || !t->premap[k])
 		(*(size_t *)arg)++;
 	return 0;
 }
 
 /* The runs the restorer reads: those outside premapped mappings (filled before the fork). */
-static int add_run(struct rst_task *t, long k, uint64_t addr, uint64_t len, uint64_t off, void *arg)
+static int add_run(struct rst_task *t, long k, uint64_t addr, uint64_t len, int slot,
+		   uint64_t off, void *arg)
 {
 	struct restorer_args *a = arg;
 
 	if (t->premap && t->premap[k])
 		return 0;
 	struct restorer_run *runs = (struct restorer_run *)((char *)a + a->runs_off);
-	runs[a->nr_runs++] = (struct restorer_run){ addr, len, off };
+	runs[a->nr_runs++] = (struct restorer_run){ .vaddr = addr, .len = len, .file_off = off,
+						     .fd = t->fd_base + slot };
 	return 0;
 }
 
@@ -563,34 +570,42 @@ static int shm_slot(struct rst_task *t, size_t idx)
 
 /*
  * The restorer's fds: [0] log, [1] pages, [2] exe, [3 + k] mapped file k,
- * then the shared memory objects it maps.
+ * then the shared memory objects it maps, then the pages files of the
+ * deeper chain levels its runs read from. chain_resolve checked every
+ * pages file used against its pagemap.
  */
-static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_bytes)
+static int open_rfds(struct rst_ctx *ctx, struct rst_task *t)
 {
 	MmEntry *mm = t->mm;
+	size_t nr_levels = 0;
 	char name[64];
-	struct stat st;
 
-	t->rfds = malloc((3 + mm->n_files + mm->n_vmas) * sizeof(int));
+	t->level_slots = malloc(ctx->chain.n * sizeof(*t->level_slots));
+	if (!t->level_slots)
+		return -ENOMEM;
+	for (size_t l = 0; l < ctx->chain.n; l++)
+		t->level_slots[l] = -1;
+	t->level_slots[0] = 1;
+	for (size_t i = 0; i < t->nr_srcs; i++) {
+		const struct page_src *r = &t->srcs[i];
+		if (r->flags == PE_PRESENT && r->level && t->level_slots[r->level] < 0) {
+			t->level_slots[r->level] = 0;	/* used; its slot comes below */
+			nr_levels++;
+		}
+	}
+	t->rfds = malloc((3 + mm->n_files + mm->n_vmas + nr_levels) * sizeof(int));
 	t->shm_slots = malloc((mm->n_vmas + 1) * sizeof(*t->shm_slots));
 	if (!t->rfds || !t->shm_slots)
-		return -ENOMEM;
-	if (!t->rfds)
 		return -ENOMEM;
 	t->rfds[t->nr_rfds++] = log_get_fd();
 	img_name(IMG_PAGES, t->pid, name, sizeof(name));
 	int fd = openat(ctx->dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && !(errno == ENOENT && pages_bytes == 0)) {
+	if (fd < 0 && errno != ENOENT) {
 		int err = -errno;
 		pr_perror("cannot open %s", name);
 		return err;
 	}
-	if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != pages_bytes)) {
-		pr_err("image %s: size %lld, but its pagemap describes %llu bytes", name,
-		       (long long)st.st_size, (unsigned long long)pages_bytes);
-		close(fd);
-		return -EINVAL;
-	}
+	/* Missing only when its pagemap has no data (chain_resolve): nothing reads it. */
 	t->rfds[t->nr_rfds++] = fd >= 0 ? fd : open("/dev/null", O_RDONLY | O_CLOEXEC);
 	t->rfds[t->nr_rfds++] = -1;	/* exe, below */
 	for (size_t k = 0; k < mm->n_files; k++) {
@@ -624,6 +639,15 @@ static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, uint64_t pages_byt
 			return err;
 		}
 		t->shm_slots[t->nr_shm_slots++] = idx;
+		t->rfds[t->nr_rfds++] = fd;
+	}
+	for (size_t l = 1; l < ctx->chain.n; l++) {
+		if (t->level_slots[l] < 0)
+			continue;
+		fd = chain_pages_fd(&ctx->chain, l, t->pid);
+		if (fd < 0)
+			return fd;
+		t->level_slots[l] = t->nr_rfds;
 		t->rfds[t->nr_rfds++] = fd;
 	}
 	return 0;
@@ -1066,7 +1090,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	has_pages = calloc(mm->n_vmas + 1, sizeof(bool));
 	if (!has_pages)
 		return -ENOMEM;
-	err = check_pagemap(t, has_pages, &pages_bytes);
+	err = check_pagemap(ctx, t, has_pages, &pages_bytes);
 	if (err)
 		goto out;
 	/* PR_TIMER_CREATE_RESTORE_IDS(_GET) (77, 2): Linux 6.15+; the restorer turns it on. */
@@ -1103,7 +1127,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		}
 	}
 	t->pages_bytes = pages_bytes;
-	err = open_rfds(ctx, t, pages_bytes);
+	err = open_rfds(ctx, t);
 	if (err)
 		goto out;
 	size_t nr_runs = 0;

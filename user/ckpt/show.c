@@ -28,6 +28,7 @@
 #include "crc32c.h"
 #include "image.h"
 #include "log.h"
+#include "pagechain.h"
 
 #define SHOW_PAGE_SIZE		4096
 #define SHOW_TEXT_BYTES		32	/* bytes fields longer than this are cut in text */
@@ -180,9 +181,16 @@ static bool show_field_is_hex(const char *name)
 	return !strncmp(name, "arg_", 4) || !strncmp(name, "env_", 4) || !strncmp(name, "cap_", 4);
 }
 
-/* ChangelogEntry: the other address-space fields, in hex like start. */
+/*
+ * ChangelogEntry: the other address-space fields, in hex like start;
+ * DeltaEntry: its [start, end) address pairs and clone flags.
+ */
 static bool show_cl_field_is_hex(const ProtobufCMessageDescriptor *d, const char *name)
 {
+	if (!strcmp(d->name, "DeltaEntry"))
+		return !strcmp(name, "added") || !strcmp(name, "removed") ||
+		       !strcmp(name, "changed") || !strcmp(name, "touched") ||
+		       !strcmp(name, "clone_flags");
 	return !strcmp(d->name, "ChangelogEntry") &&
 	       (!strcmp(name, "len") || !strcmp(name, "old_start") || !strcmp(name, "old_len"));
 }
@@ -725,125 +733,94 @@ static int show_dir(struct show *s, int dirfd)
  * order, so that two dumps can be compared page by page. A PagemapEntry
  * with PE_PARENT holds no data: the page is the parent's at the same
  * address, so its sum is the one the parent's listing has there ("-" when
- * the parent has none, or is not an earlier process of the dump).
+ * the parent has none, or is not an earlier process of the dump). An
+ * incremental dump's PE_PREV runs are resolved through its parent images
+ * (chain_resolve), so that it lists as a full dump of the same memory
+ * would, plus where the data is: "level N", N directories down (nothing
+ * for this directory).
  */
 #define SHOW_PAGES_BATCH	16	/* pages read with one pread */
 
 struct show_proc {
 	uint32_t pid;
 	int parent;			/* index of the parent listed before, or -1 */
-	PagemapEntry **pm;
-	size_t nr_pm;
-	uint64_t *off;			/* per entry: its data's offset in the pages file */
-	uint32_t *sums;			/* per data page, in file order (--sums) */
-	int fd;				/* pages-PID.img, or -1 when it holds nothing */
-	char pages_name[32];
+	struct page_src *src;		/* resolved runs: PE_PRESENT at some level, or PE_PARENT */
+	size_t nr_src;
+	uint64_t *first;		/* per run: index of its first page in sums (--sums) */
+	uint32_t *sums;			/* per data page, in run order (--sums) */
+	int *fds;			/* per chain level: its pages file, -1 until read (--sums) */
 };
 
-static bool show_pe_parent(const PagemapEntry *e)
-{
-	return e->has_flags && (e->flags & PE_PARENT);
-}
-
 /*
- * Load and check one process's pagemap against its pages file: entries
- * sorted and disjoint, each data run inside the file, and the file no
- * larger than the runs. 0, or -errno after logging why.
+ * Resolve one process's pages through the chain, which checks each
+ * pagemap used and the pages files against them. 0, or -errno after
+ * logging why.
  */
-static int show_proc_load(int dirfd, struct show_proc *p, bool sums)
+static int show_proc_load(struct chain *c, struct show_proc *p, bool sums)
 {
 	char name[32];
-	uint64_t prev_end = 0, bytes = 0;
-	struct stat st;
+	uint64_t pages = 0;
 	int err;
 
-	err = img_load_all(dirfd, IMG_PAGEMAP, p->pid, true, (void ***)&p->pm, &p->nr_pm);
-	if (err)
+	/* chain_resolve takes a missing level-0 pagemap as no pages; a dump always has one. */
+	img_name(IMG_PAGEMAP, p->pid, name, sizeof(name));
+	if (faccessat(c->dirfds[0], name, F_OK, 0) < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			pr_err("image %s is missing", name);
+		else
+			pr_perror("cannot access '%s'", name);
 		return err;
-	p->off = calloc(p->nr_pm ? p->nr_pm : 1, sizeof(*p->off));
-	if (!p->off) {
+	}
+	err = chain_resolve(c, p->pid, &p->src, &p->nr_src);
+	if (err || !sums)
+		return err;
+	p->first = calloc(p->nr_src ? p->nr_src : 1, sizeof(*p->first));
+	p->fds = malloc(c->n * sizeof(*p->fds));
+	if (!p->first || !p->fds) {
 		pr_err("out of memory");
 		return -ENOMEM;
 	}
-	img_name(IMG_PAGEMAP, p->pid, name, sizeof(name));
-	img_name(IMG_PAGES, p->pid, p->pages_name, sizeof(p->pages_name));
-	for (size_t i = 0; i < p->nr_pm; i++) {
-		uint64_t s = p->pm[i]->vaddr;
-		uint64_t e = s + (uint64_t)p->pm[i]->nr_pages * IMG_PAGE_SIZE;
-
-		/* Sorted and disjoint runs inside the task size: bytes cannot overflow. */
-		if (s < prev_end)
-			return img_bad_at(name, i, "vaddr", "%#llx overlaps or is out of order",
-					  (unsigned long long)s);
-		prev_end = e;
-		p->off[i] = bytes;
-		if (!show_pe_parent(p->pm[i]))
-			bytes += e - s;
+	for (size_t l = 0; l < c->n; l++)
+		p->fds[l] = -1;
+	for (size_t i = 0; i < p->nr_src; i++) {
+		p->first[i] = pages;
+		if (p->src[i].flags == PE_PRESENT)
+			pages += p->src[i].len / IMG_PAGE_SIZE;
 	}
-
-	p->fd = openat(dirfd, p->pages_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (p->fd < 0) {
-		err = -errno;
-		if (err == -ENOENT && !bytes)
-			return 0;
-		pr_perror("cannot open '%s'", p->pages_name);
-		return err;
-	}
-	if (fstat(p->fd, &st) < 0) {
-		err = -errno;
-		pr_perror("cannot stat '%s'", p->pages_name);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pr_err("pages file '%s' is not a regular file", p->pages_name);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < p->nr_pm; i++) {
-		uint64_t len = (uint64_t)p->pm[i]->nr_pages * IMG_PAGE_SIZE;
-
-		if (show_pe_parent(p->pm[i]) || p->off[i] + len <= (uint64_t)st.st_size)
-			continue;
-		return img_bad_at(name, i, "nr_pages",
-				  "%u pages at offset %llu run past the end of %s (%lld bytes)",
-				  p->pm[i]->nr_pages, (unsigned long long)p->off[i], p->pages_name,
-				  (long long)st.st_size);
-	}
-	if ((uint64_t)st.st_size != bytes) {
-		pr_err("image %s: size %lld, but its pagemap describes %llu bytes", p->pages_name,
-		       (long long)st.st_size, (unsigned long long)bytes);
-		return -EINVAL;
-	}
-	if (sums && bytes) {
-		p->sums = malloc(bytes / IMG_PAGE_SIZE * sizeof(*p->sums));
+	if (pages) {
+		p->sums = malloc(pages * sizeof(*p->sums));
 		if (!p->sums) {
-			pr_err("out of memory for the sums of %s", p->pages_name);
+			pr_err("out of memory for the sums of %u", p->pid);
 			return -ENOMEM;
 		}
 	}
 	return 0;
 }
 
-static void show_proc_free(struct show_proc *p)
+static void show_proc_free(struct show_proc *p, size_t nr_levels)
 {
-	img_free_all(IMG_PAGEMAP, (void **)p->pm, p->nr_pm);
-	free(p->off);
+	free(p->src);
+	free(p->first);
 	free(p->sums);
-	if (p->fd >= 0)
-		close(p->fd);
+	for (size_t l = 0; p->fds && l < nr_levels; l++)
+		if (p->fds[l] >= 0)
+			close(p->fds[l]);
+	free(p->fds);
 }
 
 /* The run of p holding addr, or -1. */
 static ssize_t show_proc_find(const struct show_proc *p, uint64_t addr)
 {
-	size_t lo = 0, hi = p->nr_pm;
+	size_t lo = 0, hi = p->nr_src;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const PagemapEntry *e = p->pm[mid];
+		const struct page_src *e = &p->src[mid];
 
 		if (addr < e->vaddr)
 			hi = mid;
-		else if (addr >= e->vaddr + (uint64_t)e->nr_pages * IMG_PAGE_SIZE)
+		else if (addr >= e->vaddr + e->len)
 			lo = mid + 1;
 		else
 			return mid;
@@ -866,96 +843,121 @@ static bool show_parent_sum(const struct show_proc *procs, int i, uint64_t addr,
 
 		if (k < 0)
 			return false;
-		if (!show_pe_parent(p->pm[k])) {
-			*ret_sum = p->sums[(p->off[k] + addr - p->pm[k]->vaddr) / IMG_PAGE_SIZE];
+		if (p->src[k].flags == PE_PRESENT) {
+			*ret_sum = p->sums[p->first[k] + (addr - p->src[k].vaddr) / IMG_PAGE_SIZE];
 			return true;
 		}
 	}
 	return false;
 }
 
-/* One page (--sums): `PID ADDR data|parent SUM`, or its JSON object. */
+/* One page (--sums): `PID ADDR data|parent SUM [level N]`, or its JSON object. */
 static void show_page_line(struct show *s, uint32_t pid, uint64_t addr, bool parent, bool known,
-			   uint32_t sum)
+			   uint32_t sum, uint32_t level)
 {
 	const char *flags = parent ? "parent" : "data";
 
 	if (!s->json) {
 		if (known)
-			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s %08" PRIx32 "\n", pid, addr,
+			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s %08" PRIx32, pid, addr,
 				flags, sum);
 		else
-			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s -\n", pid, addr, flags);
+			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s -", pid, addr, flags);
+		if (level)
+			fprintf(s->out, " level %" PRIu32, level);
+		fputc('\n', s->out);
 		return;
 	}
 	fprintf(s->out, "%s\n {\"pid\": %" PRIu32 ", \"addr\": %" PRIu64 ", \"flags\": \"%s\", "
 		"\"crc32c\": ", s->nr_images ? "," : "", pid, addr, flags);
 	if (known)
-		fprintf(s->out, "%" PRIu32 "}", sum);
+		fprintf(s->out, "%" PRIu32, sum);
 	else
-		fprintf(s->out, "null}");
+		fprintf(s->out, "null");
+	if (level)
+		fprintf(s->out, ", \"level\": %" PRIu32, level);
+	fputc('}', s->out);
 	s->nr_images++;
 }
 
-/* A run of pages (no --sums): `PID START-END N pages data|parent`, END exclusive. */
-static void show_run_line(struct show *s, uint32_t pid, uint64_t start, uint64_t end, bool parent)
+/* A run of pages (no --sums): `PID START-END N pages data|parent [level N]`, END exclusive. */
+static void show_run_line(struct show *s, uint32_t pid, uint64_t start, uint64_t end, bool parent,
+			  uint32_t level)
 {
 	const char *flags = parent ? "parent" : "data";
 	uint64_t n = (end - start) / IMG_PAGE_SIZE;
 
 	if (!s->json) {
-		fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 "-0x%" PRIx64 " %" PRIu64 " pages %s\n",
+		fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 "-0x%" PRIx64 " %" PRIu64 " pages %s",
 			pid, start, end, n, flags);
+		if (level)
+			fprintf(s->out, " level %" PRIu32, level);
+		fputc('\n', s->out);
 		return;
 	}
 	fprintf(s->out, "%s\n {\"pid\": %" PRIu32 ", \"start\": %" PRIu64 ", \"end\": %" PRIu64
-		", \"pages\": %" PRIu64 ", \"flags\": \"%s\"}", s->nr_images ? "," : "", pid, start,
+		", \"pages\": %" PRIu64 ", \"flags\": \"%s\"", s->nr_images ? "," : "", pid, start,
 		end, n, flags);
+	if (level)
+		fprintf(s->out, ", \"level\": %" PRIu32, level);
+	fputc('}', s->out);
 	s->nr_images++;
 }
 
-/* Adjacent runs of one kind as one line. */
+/* Adjacent runs of one kind and level as one line. */
 static void show_proc_runs(struct show *s, const struct show_proc *p)
 {
 	uint64_t start = 0, end = 0;
-	bool parent = false;
+	uint32_t flags = 0, level = 0;
 
-	for (size_t i = 0; i < p->nr_pm; i++) {
-		const PagemapEntry *e = p->pm[i];
+	for (size_t i = 0; i < p->nr_src; i++) {
+		const struct page_src *e = &p->src[i];
 
-		if (end && (e->vaddr != end || show_pe_parent(e) != parent)) {
-			show_run_line(s, p->pid, start, end, parent);
+		if (end && (e->vaddr != end || e->flags != flags || e->level != level)) {
+			show_run_line(s, p->pid, start, end, flags == PE_PARENT, level);
 			end = 0;
 		}
 		if (!end) {
 			start = e->vaddr;
-			parent = show_pe_parent(e);
+			flags = e->flags;
+			level = e->level;
 		}
-		end = e->vaddr + (uint64_t)e->nr_pages * IMG_PAGE_SIZE;
+		end = e->vaddr + e->len;
 	}
 	if (end)
-		show_run_line(s, p->pid, start, end, parent);
+		show_run_line(s, p->pid, start, end, flags == PE_PARENT, level);
 }
 
-/* Read n pages at off of p's pages file into buf. 0, or -errno after logging why. */
-static int show_pages_read(const struct show_proc *p, uint64_t off, void *buf, size_t n)
+/*
+ * Read n pages at off of the pages file of p at level into buf. 0, or
+ * -errno after logging why.
+ */
+static int show_pages_read(struct chain *c, struct show_proc *p, uint32_t level, uint64_t off,
+			   void *buf, size_t n)
 {
 	size_t len = n * IMG_PAGE_SIZE, done = 0;
+	char name[64];
 
+	if (p->fds[level] < 0) {
+		p->fds[level] = chain_pages_fd(c, level, p->pid);
+		if (p->fds[level] < 0)
+			return p->fds[level];
+	}
+	img_name(IMG_PAGES, p->pid, name, sizeof(name));
 	while (done < len) {
-		ssize_t r = pread(p->fd, (char *)buf + done, len - done, off + done);
+		ssize_t r = pread(p->fds[level], (char *)buf + done, len - done, off + done);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			int err = -errno;
-			pr_perror("cannot read '%s' at offset %llu", p->pages_name,
+			pr_perror("cannot read '%s' of '%s' at offset %llu", name, c->paths[level],
 				  (unsigned long long)(off + done));
 			return err;
 		}
 		if (r == 0) {
-			pr_err("image %s: ends at offset %llu, before its pagemap's pages",
-			       p->pages_name, (unsigned long long)(off + done));
+			pr_err("image %s of '%s': ends at offset %llu, before its pagemap's pages",
+			       name, c->paths[level], (unsigned long long)(off + done));
 			return -EINVAL;
 		}
 		done += r;
@@ -964,37 +966,37 @@ static int show_pages_read(const struct show_proc *p, uint64_t off, void *buf, s
 }
 
 /* Every page of process i with its sum (--sums). 0, or -errno after logging why. */
-static int show_proc_sums(struct show *s, struct show_proc *procs, int i, uint8_t *buf)
+static int show_proc_sums(struct show *s, struct chain *c, struct show_proc *procs, int i,
+			  uint8_t *buf)
 {
 	struct show_proc *p = &procs[i];
 
-	for (size_t k = 0; k < p->nr_pm; k++) {
-		const PagemapEntry *e = p->pm[k];
+	for (size_t k = 0; k < p->nr_src; k++) {
+		const struct page_src *e = &p->src[k];
+		uint64_t nr = e->len / IMG_PAGE_SIZE;
 
-		if (show_pe_parent(e)) {
-			for (uint32_t j = 0; j < e->nr_pages; j++) {
+		if (e->flags == PE_PARENT) {
+			for (uint64_t j = 0; j < nr; j++) {
 				uint64_t addr = e->vaddr + j * IMG_PAGE_SIZE;
 				uint32_t sum = 0;
 				bool known = show_parent_sum(procs, i, addr, &sum);
 
-				show_page_line(s, p->pid, addr, true, known, sum);
+				show_page_line(s, p->pid, addr, true, known, sum, 0);
 			}
 			continue;
 		}
-		for (uint32_t j = 0; j < e->nr_pages; j += SHOW_PAGES_BATCH) {
-			uint32_t n = e->nr_pages - j < SHOW_PAGES_BATCH ? e->nr_pages - j
-									: SHOW_PAGES_BATCH;
-			int err = show_pages_read(p, p->off[k] + j * IMG_PAGE_SIZE, buf, n);
+		for (uint64_t j = 0; j < nr; j += SHOW_PAGES_BATCH) {
+			uint64_t n = nr - j < SHOW_PAGES_BATCH ? nr - j : SHOW_PAGES_BATCH;
+			int err = show_pages_read(c, p, e->level, e->off + j * IMG_PAGE_SIZE, buf, n);
 
 			if (err)
 				return err;
-			for (uint32_t m = 0; m < n; m++) {
-				uint64_t idx = p->off[k] / IMG_PAGE_SIZE + j + m;
+			for (uint64_t m = 0; m < n; m++) {
 				uint32_t sum = crc32c(0, buf + m * IMG_PAGE_SIZE, IMG_PAGE_SIZE);
 
-				p->sums[idx] = sum;
+				p->sums[p->first[k] + j + m] = sum;
 				show_page_line(s, p->pid, e->vaddr + (j + m) * IMG_PAGE_SIZE, false,
-					       true, sum);
+					       true, sum, e->level);
 			}
 		}
 	}
@@ -1047,18 +1049,37 @@ static void show_link_parents(struct show_proc *procs, const PstreeEntry *const 
  * ckpt show DIR --pages [--sums]: every pagemap is checked against its
  * pages file before anything is printed. The exit code.
  */
-static int show_page_list(struct show *s, int dirfd, bool sums)
+static int show_page_list(struct show *s, int dirfd, const char *dir, bool sums)
 {
 	struct show_proc *procs = NULL;
 	struct show_pid *by = NULL;
+	struct chain c;
 	PstreeEntry **tree;
 	uint8_t *buf = NULL;
 	size_t n;
 	int err, ret = 1;
 
-	err = img_load_all(dirfd, IMG_PSTREE, 0, true, (void ***)&tree, &n);
+	/*
+	 * The chain (checked whole) when there is an inventory to name a
+	 * parent; else just this directory, whose pagemaps then cannot hold
+	 * PE_PREV runs (chain_resolve rejects them).
+	 */
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		pr_perror("cannot duplicate the fd of '%s'", dir);
+		return 1;
+	}
+	if (faccessat(dirfd, "inventory.img", F_OK, 0) == 0)
+		err = chain_open(fd, dir, &c);
+	else
+		err = chain_open_one(fd, dir, &c);
 	if (err)
 		return 1;
+	err = img_load_all(dirfd, IMG_PSTREE, 0, true, (void ***)&tree, &n);
+	if (err) {
+		chain_close(&c);
+		return 1;
+	}
 	procs = calloc(n ? n : 1, sizeof(*procs));
 	by = calloc(n ? n : 1, sizeof(*by));
 	buf = malloc(SHOW_PAGES_BATCH * IMG_PAGE_SIZE);
@@ -1066,14 +1087,12 @@ static int show_page_list(struct show *s, int dirfd, bool sums)
 		pr_err("out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		procs[i].pid = tree[i]->pid;
-		procs[i].fd = -1;
-	}
 	show_link_parents(procs, (const PstreeEntry *const *)tree, by, n);
 	for (size_t i = 0; i < n; i++) {
 		/* A zombie has no other image. */
-		if (!tree[i]->has_zombie_status && show_proc_load(dirfd, &procs[i], sums))
+		if (!tree[i]->has_zombie_status && show_proc_load(&c, &procs[i], sums))
 			goto out;
 	}
 
@@ -1082,7 +1101,7 @@ static int show_page_list(struct show *s, int dirfd, bool sums)
 	err = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		if (sums)
-			err = show_proc_sums(s, procs, i, buf);
+			err = show_proc_sums(s, &c, procs, i, buf);
 		else
 			show_proc_runs(s, &procs[i]);
 	}
@@ -1091,11 +1110,12 @@ static int show_page_list(struct show *s, int dirfd, bool sums)
 	ret = err ? 1 : 0;
 out:
 	for (size_t i = 0; procs && i < n; i++)
-		show_proc_free(&procs[i]);
+		show_proc_free(&procs[i], c.n);
 	free(procs);
 	free(by);
 	free(buf);
 	img_free_all(IMG_PSTREE, (void **)tree, n);
+	chain_close(&c);
 	return ret;
 }
 
@@ -1107,7 +1127,10 @@ static void show_usage(FILE *f)
 		   "  decode every image in DIR (inventory and pstree first), or one FILE\n"
 		   "  --pages       list the pages DIR saved, per process in pstree order:\n"
 		   "                'PID START-END N pages data|parent' (END exclusive, adjacent\n"
-		   "                runs merged); 'parent' pages are the parent's, inherited\n"
+		   "                runs merged); 'parent' pages are the parent's, inherited;\n"
+		   "                an incremental dump's unchanged pages are listed from its\n"
+		   "                parent images, with 'level N' (JSON \"level\") when the data\n"
+		   "                is N directories down the chain\n"
 		   "  --sums        with --pages, one page a line: 'PID ADDR data|parent CRC32C'\n"
 		   "                (a parent page has its parent's sum there, or '-')\n"
 		   "  --log LOGDIR  print trackd's changelog in LOGDIR, one record a line\n"
@@ -1257,7 +1280,7 @@ int cmd_show(int argc, char **argv)
 	}
 
 	if (pages) {
-		ret = show_page_list(&s, dirfd, sums);
+		ret = show_page_list(&s, dirfd, dir, sums);
 		close(dirfd);
 		goto flush;
 	}
