@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -545,11 +546,15 @@ static int dump_one(struct dump_ctx *ctx, struct dump_task *task)
 		err = check_thread_creds(task);
 	if (err)
 		return err;
-	err = proc_parse_maps(task->pid, true, &task->vmas, &task->nr_vmas);
-	if (err) {
-		pr_errno(err, "cannot read the mappings of %d", task->pid);
-		return err;
+	if (ctx->has_prev) {
+		err = dump_delta_maps(ctx, task);
+	} else {
+		err = proc_parse_maps(task->pid, true, &task->vmas, &task->nr_vmas);
+		if (err)
+			pr_errno(err, "cannot read the mappings of %d", task->pid);
 	}
+	if (err)
+		return err;
 	err = infect_parasite_inject(&task->it);
 	if (err)
 		return err;
@@ -681,7 +686,39 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 		inv.changelog_start_ns = ctx->log_start_ns;
 		inv.changelog_seq = ctx->log_seq;
 	}
+	inv.dump_id = ctx->dump_id;
+	if (ctx->has_prev) {
+		inv.parent_images = ctx->prev_path;
+		inv.parent_dump_id = ctx->prev.invs[0]->dump_id;
+		inv.has_parent_changelog_seq = true;
+		inv.parent_changelog_seq = ctx->prev_seq;
+	}
+	if (ctx->copy_after_thaw)
+		inv.has_pages_after_thaw = inv.pages_after_thaw = true;
 	return img_store_one(ctx->dirfd, IMG_INVENTORY, 0, &inv);
+}
+
+/*
+ * The images written so far go to disk in one syncfs (img_close and the
+ * pages files skip their own fsync, see img_defer_sync), then the
+ * inventory, which says the dump is complete, and the directory.
+ */
+static int finish_images(struct dump_ctx *ctx, uint64_t frozen_ns)
+{
+	int err = 0;
+
+	if (syncfs(ctx->dirfd) < 0) {
+		err = -errno;
+		pr_perror("cannot sync the images in '%s'", ctx->opts->dir);
+		return err;
+	}
+	img_defer_sync(false);
+	err = write_inventory(ctx, frozen_ns);
+	if (!err && fsync(ctx->dirfd) < 0 && errno != EINVAL) {
+		err = -errno;
+		pr_perror("cannot sync the image directory '%s'", ctx->opts->dir);
+	}
+	return err;
 }
 
 static int open_dir(const char *dir)
@@ -706,19 +743,43 @@ static int open_dir(const char *dir)
 	return fd;
 }
 
+/* A new dump's ID: 128 random bits in hex. */
+static int make_dump_id(char id[33])
+{
+	uint8_t r[16];
+
+	if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+		pr_perror("cannot make a dump ID");
+		return -EIO;
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
 static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .last_attempt = last };
-	uint64_t t_freeze = 0, t_end;
+	uint64_t t_freeze = 0, t_end, t_thaw = 0;
 	size_t nr_threads = 0, nr_zombies = 0, *last_child = NULL;
 	int err;
 
 	err = infect_init();
+	if (!err)
+		err = make_dump_id(ctx.dump_id);
 	if (err)
 		return err;
+	ctx.copy_after_thaw = o->since_log && o->leave_running && !o->copy_frozen;
+	img_defer_sync(true);
 	ctx.dirfd = open_dir(o->dir);
 	if (ctx.dirfd < 0)
 		return ctx.dirfd;
+	/* A broken chain is an error before anything is frozen. */
+	if (o->prev_images) {
+		err = dump_delta_open(&ctx);
+		if (err)
+			goto release;
+	}
 	/* Freeze everything first, then read. */
 	t_freeze = now_ns(CLOCK_MONOTONIC);
 	err = dump_tree_collect(&ctx);
@@ -733,6 +794,12 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	err = dump_tree_check(&ctx);
 	if (!err)
 		err = dump_inet_check_listeners(&ctx, true);
+	if (!err && o->since_log)
+		err = dump_log_mark(&ctx);
+	if (!err && ctx.has_prev)
+		err = dump_delta_plan(&ctx);
+	if (!err && ctx.has_prev)
+		err = dump_delta_begin(&ctx);
 	if (err)
 		goto release;
 	last_child = malloc(ctx.nr_tasks * sizeof(*last_child));
@@ -757,16 +824,12 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	err = write_pstree(&ctx);
 	if (!err)
 		err = dump_files_write(&ctx);
+	if (!err)
+		err = dump_delta_write(&ctx);
 	if (!err && fault_injected("write-images"))
 		err = -EIO;
 	if (err)
 		goto release;
-	/* Last while frozen: nothing of the dump writes to the tasks after this. */
-	if (o->since_log) {
-		err = dump_log_mark(&ctx);
-		if (err)
-			goto release;
-	}
 	/* The peers are held off from here until the restore: the tasks die soon. */
 	if (!o->leave_running) {
 		snprintf(ctx.net_lock, sizeof(ctx.net_lock), "ckpt_%d_%llx", o->roots[0],
@@ -780,16 +843,17 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 			goto release;
 	}
 	t_end = now_ns(CLOCK_MONOTONIC);
-	err = write_inventory(&ctx, t_end - t_freeze);
-	if (!err && fsync(ctx.dirfd) < 0 && errno != EINVAL) {
-		err = -errno;
-		pr_perror("cannot sync the image directory '%s'", o->dir);
-	}
+	/* The tasks die next: the images must be complete and on disk first. */
+	if (!o->leave_running)
+		err = finish_images(&ctx, t_end - t_freeze);
 	/* A connection that completed its handshake meanwhile would be lost. */
 	if (!err && !o->leave_running)
 		err = dump_inet_check_listeners(&ctx, false);
 	if (!err && fault_injected("before-kill"))
 		err = -EIO;
+	/* Last while frozen: the next round sees what is written from here on. */
+	if (!err && o->since_log && o->leave_running)
+		err = dump_log_rearm(&ctx);
 	if (err) {
 		unlinkat(ctx.dirfd, "inventory.img", 0);
 		goto release;
@@ -803,10 +867,23 @@ release:
 	dump_inet_done(&ctx, !err && !o->leave_running);
 	if (!err)
 		err = ctx.release_err;
+	t_thaw = now_ns(CLOCK_MONOTONIC);
+	/*
+	 * The tree runs on: what need not be done frozen comes now. A
+	 * pre-copy round's pages, then syncing, then the inventory.
+	 */
+	if (!err && o->leave_running && ctx.copy_after_thaw)
+		err = dump_copy_deferred(&ctx);
+	if (!err && o->leave_running)
+		err = finish_images(&ctx, t_thaw - t_freeze);
 	t_end = now_ns(CLOCK_MONOTONIC);
 	if (!err)
-		pr_info("dump done: %zu task(s), %llu bytes of pages, frozen %.3f ms", ctx.nr_tasks,
-			(unsigned long long)ctx.pages_bytes, (t_end - t_freeze) / 1e6);
+		pr_info("dump done: %zu task(s), %llu bytes of pages, frozen %.3f ms, %.3f ms in all",
+			ctx.nr_tasks, (unsigned long long)ctx.pages_bytes, (t_thaw - t_freeze) / 1e6,
+			(t_end - t_freeze) / 1e6);
+	img_defer_sync(false);
+	dump_copy_free(&ctx);
+	dump_delta_close(&ctx);
 	dump_files_free(&ctx);
 	/* dump_aio.c loaded it at the first AIO context of this attempt. */
 	aio_inflight_close();
@@ -853,6 +930,9 @@ int cmd_dump(int argc, char **argv)
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "ext-unix-sk", no_argument, NULL, 'X' },
 		{ "since-log", required_argument, NULL, 'L' },
+		{ "prev-images", required_argument, NULL, 'P' },
+		{ "copy-frozen", no_argument, NULL, 'F' },
+		{ "verify-maps", no_argument, NULL, 'V' },
 		{ "verbosity", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -888,8 +968,19 @@ int cmd_dump(int argc, char **argv)
 		case 'L':
 			o.since_log = optarg;
 			break;
+		case 'P':
+			o.prev_images = optarg;
+			break;
+		case 'F':
+			o.copy_frozen = true;
+			break;
+		case 'V':
+			o.verify_maps = true;
+			break;
 		case 'h':
-			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [--ext-unix-sk] [--since-log LOGDIR] [-v[N]] [-o LOG]\n");
+			printf("usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job] [--ext-unix-sk]\n"
+			       "                 [--since-log LOGDIR [--prev-images DIR] [--copy-frozen] [--verify-maps]]\n"
+			       "                 [-v[N]] [-o LOG]\n");
 			ret = 0;
 			goto out;
 		default:
@@ -898,6 +989,10 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (!o.nr_roots || !o.dir || optind != argc) {
 		fprintf(stderr, "usage: ckpt dump -t PID[,PID...] -D DIR [--leave-running] [--shell-job]\n");
+		goto out;
+	}
+	if ((o.prev_images || o.copy_frozen || o.verify_maps) && !o.since_log) {
+		fprintf(stderr, "ckpt dump: --prev-images, --copy-frozen and --verify-maps need --since-log\n");
 		goto out;
 	}
 	opts_hold_stop_signals();

@@ -8,9 +8,13 @@
 
 #include "core.pb-c.h"
 #include "files.pb-c.h"
+#include "pstree.pb-c.h"
 #include "mm.pb-c.h"
 #include "infect.h"
 #include "proc.h"
+#include "dirty.h"
+#include "pagechain.h"
+#include "image.h"
 
 struct dump_opts {
 	pid_t *roots;
@@ -20,6 +24,9 @@ struct dump_opts {
 	bool shell_job;
 	bool ext_unix_sk;	/* datagram sockets may be connected to named sockets outside */
 	const char *since_log;	/* --since-log: trackd's log directory */
+	const char *prev_images;	/* --prev-images: the parent images, relative to dir or absolute */
+	bool copy_frozen;	/* --copy-frozen: no copying after the thaw in a --leave-running round */
+	bool verify_maps;	/* --verify-maps: check a reused mapping list against /proc */
 };
 
 /* One thread of a frozen process; threads[0] of a task is its leader. */
@@ -46,6 +53,34 @@ struct dump_task {
 	size_t nr_vmas;
 	struct parasite_task_state pstate;
 	bool child_subreaper;
+
+	/* --since-log: the pages written since the last mark (scanned before the re-arm). */
+	struct dirty_run *written;
+	size_t nr_written;
+	/* --prev-images: how it differs from the parent images (dump_delta.c). */
+	uint32_t delta_state;		/* DELTA_* */
+	char reread[160];		/* why its memory is read whole, or "" */
+	struct dirty_run *touched;	/* mapped, unmapped, moved or discarded since (the log) */
+	size_t nr_touched;
+	bool maps_changed;		/* the log shows mapping changes: /proc is read again */
+	bool maps_reused;		/* vmas were made from prev_mm, not read from /proc */
+	bool regrouped;
+	bool has_clone_flags;
+	uint64_t clone_flags;
+	MmEntry *prev_mm;		/* its mm-PID.img in the parent images, or NULL */
+	struct dirty_run *prev_ok;	/* pages the parent images hold as they are now */
+	size_t nr_prev_ok;
+	uint64_t data_pages, prev_pages;
+	/* Copying after the thaw: the pages file and the runs still to read into it. */
+	int pages_fd;
+	struct dump_copy_run *copy;
+	size_t nr_copy, cap_copy;
+};
+
+/* A run of pages copied after the thaw: task memory at addr to file_off. */
+struct dump_copy_run {
+	uint64_t addr, len, file_off;
+	bool forced;			/* not readable by the task (PROT_NONE): via /proc/PID/mem */
 };
 
 /* A range of a shared memory object whose pages one task dumped. */
@@ -77,6 +112,17 @@ struct dump_ctx {
 	/* --since-log: where this dump stands in the changelog (dump_log.c). */
 	char log_boot_id[64];
 	uint64_t log_start_ns, log_seq;
+	char dump_id[33];
+	/* --prev-images: the parent chain (level 0 is the parent). */
+	struct chain prev;
+	bool has_prev;
+	char *prev_path;		/* as given, for the inventory */
+	uint64_t prev_seq;
+	bool log_gap;			/* the log has a GAP since the parent: everything is read whole */
+	bool copy_after_thaw;		/* pages are read after release (dump_copy_deferred) */
+	PstreeEntry **prev_tree;	/* the parent's pstree.img */
+	size_t nr_prev_tree;
+	struct img *delta_img;
 	int *repair_sks;		/* our copies of TCP sockets held in repair mode */
 	int *blocked_sks;		/* listeners dropping new SYNs during the dump */
 	size_t nr_blocked_sks;
@@ -189,13 +235,53 @@ int dump_files_write(struct dump_ctx *ctx);
 void dump_files_free(struct dump_ctx *ctx);
 
 /*
- * --since-log, while the tree is frozen: check that trackd's log at
- * opts->since_log tracks exactly the dumped roots, have trackd write a
- * MARK (its seq and the log's identity go to ctx for the inventory), and
- * re-arm the write tracking of every dumped process, so the written pages
- * the next scan reports are exactly those written after this dump.
+ * --since-log, first thing once the tree is frozen: check that trackd's
+ * log at opts->since_log tracks exactly the dumped roots (and is the one
+ * of the parent images), harvest every process's written pages
+ * (task->written; re-armed by dump_log_rearm() at the end), have trackd write a MARK (its seq and the log's
+ * identity go to ctx for the inventory) and register what is new, hand
+ * trackd the write tracking of processes it could not seize, and with
+ * parent images read the log window since their mark into the tasks.
  * 0 or -errno (logged).
  */
 int dump_log_mark(struct dump_ctx *ctx);
+/* Once the images are complete, still frozen: re-arm the write tracking. */
+int dump_log_rearm(struct dump_ctx *ctx);
+
+/*
+ * dump_delta.c, --prev-images. dump_delta_open(): before anything is
+ * frozen, open and check the parent chain. dump_delta_plan(): once the log
+ * window (parent's mark, this mark] is read, per task: its state, its
+ * parent mm and the pages the parent holds data for. dump_delta_maps():
+ * task->vmas, from prev_mm when the log shows no mapping change (checked
+ * against /proc with --verify-maps), else from /proc; then task->prev_ok,
+ * the pages to refer to the parent. delta.img: dump_delta_begin() opens it
+ * with the processes gone, dump_delta_task() adds one (dump_mm calls it
+ * with the new mm), dump_delta_write() adds the zombies and closes it.
+ * dump_delta_close() frees everything of the above (also --since-log's
+ * written runs). 0 or -errno (logged).
+ */
+int dump_delta_open(struct dump_ctx *ctx);
+int dump_delta_plan(struct dump_ctx *ctx);
+int dump_delta_maps(struct dump_ctx *ctx, struct dump_task *task);
+int dump_delta_begin(struct dump_ctx *ctx);
+int dump_delta_task(struct dump_ctx *ctx, struct dump_task *task, const MmEntry *mm);
+int dump_delta_write(struct dump_ctx *ctx);
+void dump_delta_close(struct dump_ctx *ctx);
+
+/* dump_mm.c: after the thaw, read the pages dump_mm left to copy. 0 or -errno (logged). */
+int dump_copy_deferred(struct dump_ctx *ctx);
+void dump_copy_free(struct dump_ctx *ctx);
+
+/*
+ * Sorted, merged run lists (dump_delta.c): *ret gets a op b, malloc'ed
+ * (NULL when empty). 0 or -ENOMEM.
+ */
+int runs_intersect(const struct dirty_run *a, size_t na, const struct dirty_run *b, size_t nb,
+		   struct dirty_run **ret, size_t *ret_n);
+int runs_subtract(const struct dirty_run *a, size_t na, const struct dirty_run *b, size_t nb,
+		  struct dirty_run **ret, size_t *ret_n);
+/* Sort and merge in place; returns the new length. */
+size_t runs_normalize(struct dirty_run *r, size_t n);
 
 #endif

@@ -12,7 +12,10 @@
 #include "dirty.h"
 #include "dump.h"
 #include "log.h"
+#include "image.h"
 #include "proc.h"
+#include "wptrack.h"
+#include <sys/mman.h>
 
 /* Whether START e tracks as many roots as -t gave, each of them among its own. */
 static bool dump_log_same_roots(const ChangelogEntry *e, const struct dump_opts *o)
@@ -67,10 +70,10 @@ out:
 	return err;
 }
 
-/* `trackd mark` through the control socket: the MARK's seq. */
-static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
+/* One request to the trackd on the log, with an fd attached when fd >= 0: its answer in ans. */
+static int dump_log_request(struct dump_ctx *ctx, int dirfd, const char *req, int fd, char *ans,
+			    size_t len)
 {
-	char ans[256];
 	int sk = ctl_connect(dirfd);
 	long n;
 
@@ -78,14 +81,26 @@ static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
 		pr_errno(sk, "no trackd runs on '%s'", ctx->opts->since_log);
 		return sk;
 	}
-	n = ctl_send(sk, "mark", 4, -1);
+	n = ctl_send(sk, req, strlen(req), fd);
 	if (!n)
-		n = ctl_recv(sk, ans, sizeof(ans), NULL);
+		n = ctl_recv(sk, ans, len - 1, NULL);
 	close(sk);
 	if (n < 0) {
-		pr_errno(n, "no answer from the trackd on '%s'", ctx->opts->since_log);
+		pr_errno(n, "no answer from the trackd on '%s' to '%s'", ctx->opts->since_log, req);
 		return n;
 	}
+	ans[n] = 0;
+	return 0;
+}
+
+/* `trackd mark`: the MARK's seq. */
+static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
+{
+	char ans[256];
+	int err = dump_log_request(ctx, dirfd, "mark", -1, ans, sizeof(ans));
+
+	if (err)
+		return err;
 	if (strncmp(ans, "ok\n", 3)) {
 		pr_err("the trackd on '%s' refused a mark: %s", ctx->opts->since_log, ans);
 		return -EIO;
@@ -94,38 +109,356 @@ static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
 	return ctx->log_seq ? 0 : -EIO;
 }
 
-/*
- * Re-arm what is under tracking in pid: one scan with WP_MATCHING over
- * every mapping, its report dropped (this dump has the pages as they are).
- */
-static int dump_log_rearm(pid_t pid)
+static struct dump_task *dump_log_task(struct dump_ctx *ctx, pid_t pid)
 {
-	struct dirty_run *ranges, *runs = NULL;
-	struct proc_vma *vmas;
-	size_t n, nr = 0, k = 0;
-	int err = proc_parse_maps(pid, false, &vmas, &n);
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		if (ctx->tasks[i].pid == pid && !ctx->tasks[i].zombie)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+/*
+ * Processes trackd could not arm (forked since its last mark, exec'ed, or
+ * refused: it cannot seize them while the dump holds them) get a
+ * userfaultfd made through the dump's own seize, handed over with `adopt
+ * TGID`. Having had no tracking, their memory is read whole this time
+ * (task->reread says why). A refusal only costs the next round the same.
+ */
+static void dump_log_adopt(struct dump_ctx *ctx, int dirfd)
+{
+	char *ans = malloc(65536), req[64];
+
+	if (!ans || dump_log_request(ctx, dirfd, "status", -1, ans, 65536)) {
+		free(ans);
+		return;
+	}
+	for (char *line = ans, *next; line && *line; line = next) {
+		struct dump_task *t;
+		char res[256], *why;
+		int uffd;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (strncmp(line, "unarmed ", 8))
+			continue;
+		t = dump_log_task(ctx, strtol(line + 8, &why, 10));
+		if (!t)
+			continue;
+		if (!t->reread[0])
+			snprintf(t->reread, sizeof(t->reread), "it had no write tracking (%s)",
+				 *why ? why + 1 : "?");
+		uffd = wptrack_take_seized(&t->it);
+		if (uffd < 0)
+			continue;
+		snprintf(req, sizeof(req), "adopt %d", t->pid);
+		if (!dump_log_request(ctx, dirfd, req, uffd, res, sizeof(res)) && strncmp(res, "ok", 2))
+			pr_warn("the trackd on '%s' did not take the write tracking of %d: %s",
+				ctx->opts->since_log, t->pid, res);
+		close(uffd);
+	}
+	free(ans);
+}
+
+/*
+ * What the frozen process wrote since the last re-arm, or (rearm) the
+ * re-arm itself, its report dropped: nothing wrote meanwhile, the tree is
+ * frozen and the dump writes only to its parasite's area.
+ */
+static int dump_log_scan(struct dump_task *t, bool rearm)
+{
+	const struct dirty_run all = { 0, IMG_TASK_SIZE };
+	struct dirty_run *runs = NULL;
+	size_t n = 0;
+	int err = dirty_scan(t->pid, &all, 1, rearm, &runs, &n);
 
 	if (err) {
-		pr_errno(err, "cannot read the mappings of %d", pid);
+		pr_errno(err, "cannot %s the written pages of %d", rearm ? "re-arm" : "scan", t->pid);
 		return err;
 	}
-	ranges = malloc((n + 1) * sizeof(*ranges));
-	if (!ranges) {
-		free(vmas);
-		return -ENOMEM;
+	if (rearm) {
+		free(runs);
+	} else {
+		free(t->written);
+		t->written = runs;
+		t->nr_written = n;
 	}
-	for (size_t i = 0; i < n; i++) {
-		/* [vsyscall] lies above user space: pagemap has nothing there. */
-		if (!strcmp(vmas[i].path, "[vsyscall]"))
+	return 0;
+}
+
+/*
+ * Only once the images are complete: a dump that fails before leaves the
+ * tracking as it was, so the next one still sees every page written since
+ * the parent's mark. (A failure in the middle of this loop would lose the
+ * reports of the processes re-armed already; the ioctl does not fail on a
+ * frozen process short of running out of memory.)
+ */
+int dump_log_rearm(struct dump_ctx *ctx)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < ctx->nr_tasks; i++)
+		if (!ctx->tasks[i].zombie)
+			err = dump_log_scan(&ctx->tasks[i], true);
+	return err;
+}
+
+/* A mapping change of one process in the log window, in log order. */
+struct log_op {
+	uint32_t kind;
+	bool gone;		/* cancelled: the dump's own parasite, or a map undone */
+	uint64_t start, len, old_start, old_len, flags;
+};
+
+struct log_proc {
+	pid_t tgid;
+	struct log_op *ops;
+	size_t nr_ops, cap_ops;
+};
+
+static bool ops_overlap(const struct log_op *o, uint64_t s, uint64_t e)
+{
+	return (o->start < e && o->start + o->len > s) ||
+	       (o->kind == CL_MREMAP && o->old_start < e && o->old_start + o->old_len > s);
+}
+
+/*
+ * A mapping placed by the kernel (no MAP_FIXED, so it replaced nothing)
+ * and unmapped exactly later, with nothing in between reaching outside
+ * it, left no trace: the dump's own parasite area is such a pair
+ * (mmap, mprotect, munmap), and so is any scratch mapping of the program.
+ */
+#define LOG_CANCEL_MAX 20000
+static void dump_log_cancel(struct log_proc *p)
+{
+	if (p->nr_ops > LOG_CANCEL_MAX)
+		return;
+	for (size_t i = 0; i < p->nr_ops; i++) {
+		struct log_op *m = &p->ops[i];
+		uint64_t s = m->start, e = m->start + m->len;
+		size_t j;
+
+		if (m->kind != CL_MMAP || m->gone || (m->flags & (MAP_FIXED | MAP_SHARED)) || !m->len)
 			continue;
-		ranges[k++] = (struct dirty_run){ vmas[i].start, vmas[i].end };
+		for (j = i + 1; j < p->nr_ops; j++) {
+			const struct log_op *o = &p->ops[j];
+			if (o->gone || !ops_overlap(o, s, e))
+				continue;
+			if (o->kind == CL_MUNMAP && o->start == s && o->len == m->len)
+				break;
+			if (o->kind != CL_MPROTECT || o->start < s || o->start + o->len > e) {
+				j = p->nr_ops;
+				break;
+			}
+		}
+		if (j == p->nr_ops)
+			continue;
+		for (size_t k = i; k <= j; k++)
+			if (!p->ops[k].gone && ops_overlap(&p->ops[k], s, e))
+				p->ops[k].gone = true;
 	}
-	err = dirty_scan(pid, ranges, k, true, &runs, &nr);
-	if (err)
-		pr_errno(err, "cannot re-arm the write tracking of %d", pid);
-	free(runs);
-	free(ranges);
-	free(vmas);
+}
+
+static int dump_log_add_touched(struct dump_task *t, uint64_t s, uint64_t e)
+{
+	s &= ~(IMG_PAGE_SIZE - 1);
+	e = (e + IMG_PAGE_SIZE - 1) & ~(IMG_PAGE_SIZE - 1);
+	if (e > IMG_TASK_SIZE)
+		e = IMG_TASK_SIZE;
+	if (s >= e)
+		return 0;
+	struct dirty_run *n = realloc(t->touched, (t->nr_touched + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	t->touched = n;
+	t->touched[t->nr_touched++] = (struct dirty_run){ s, e };
+	return 0;
+}
+
+/* What is left of p's mapping changes, into task t: touched ranges, maps_changed. */
+static int dump_log_apply(struct log_proc *p, struct dump_task *t)
+{
+	uint64_t brk_lo = UINT64_MAX, brk_hi = 0;
+	int err = 0;
+
+	dump_log_cancel(p);
+	for (size_t i = 0; i < p->nr_ops && !err; i++) {
+		const struct log_op *o = &p->ops[i];
+		pr_debug("%d: %s %#llx+%#llx flags %#llx%s", t->pid, cl_kind_name(o->kind),
+			 (unsigned long long)o->start, (unsigned long long)o->len,
+			 (unsigned long long)o->flags, o->gone ? " (undone since)" : "");
+		if (o->gone)
+			continue;
+		if (o->kind != CL_MADVISE)
+			t->maps_changed = true;
+		switch (o->kind) {
+		case CL_MREMAP:
+			err = dump_log_add_touched(t, o->old_start, o->old_start + o->old_len);
+			/* fall through */
+		case CL_MMAP:
+		case CL_MUNMAP:
+		case CL_MADVISE:
+		case CL_SHMAT:
+		case CL_IO_SETUP:
+			if (!err)
+				err = dump_log_add_touched(t, o->start, o->start + o->len);
+			break;
+		case CL_SHMDT:
+		case CL_IO_DESTROY:
+			/* The length went with the mapping: the rest of the space counts. */
+			err = dump_log_add_touched(t, o->start, IMG_TASK_SIZE);
+			break;
+		case CL_BRK:
+			/* The heap moved between the brks seen (the parent's included). */
+			if (o->start + o->len < brk_lo)
+				brk_lo = o->start + o->len;
+			if (o->start + o->len > brk_hi)
+				brk_hi = o->start + o->len;
+			break;
+		}
+	}
+	if (!err && brk_hi) {
+		uint64_t prev = t->prev_mm ? t->prev_mm->brk : brk_lo;
+		err = dump_log_add_touched(t, prev < brk_lo ? prev : brk_lo, prev > brk_hi ? prev : brk_hi);
+	}
+	if (!err)
+		t->nr_touched = runs_normalize(t->touched, t->nr_touched);
+	return err;
+}
+
+static void dump_log_reread(struct dump_task *t, const char *fmt, unsigned long long v)
+{
+	if (!t || t->reread[0])
+		return;
+	snprintf(t->reread, sizeof(t->reread), fmt, v);
+}
+
+static struct log_proc *dump_log_proc(struct log_proc *procs, size_t n, pid_t tgid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (procs[i].tgid == tgid)
+			return &procs[i];
+	return NULL;
+}
+
+/*
+ * The window (parent's mark, this mark]: per process of the dump, whether
+ * it is new (its PID forked or freed since), exec'ed, regrouped, lost
+ * records, and its mapping changes. Records about other PIDs are skipped.
+ */
+static int dump_log_window(struct dump_ctx *ctx, int dirfd)
+{
+	struct cl_reader *r = cl_reader_open(dirfd);
+	struct log_proc *procs = calloc(ctx->nr_tasks + 1, sizeof(*procs));
+	ChangelogEntry *e = NULL;
+	bool at_mark = false;
+	int err = 0;
+
+	if (!r || !procs) {
+		err = r ? -ENOMEM : -errno;
+		goto out;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		procs[i].tgid = ctx->tasks[i].zombie ? 0 : ctx->tasks[i].pid;
+	while (!err && (err = cl_next(r, &e)) == 1) {
+		err = 0;
+		uint64_t seq = e->seq;
+		struct dump_task *t = e->has_tgid ? dump_log_task(ctx, e->tgid) : NULL;
+		struct log_proc *p = t ? dump_log_proc(procs, ctx->nr_tasks, t->pid) : NULL;
+
+		if (seq == ctx->prev_seq) {
+			if (e->kind != CL_MARK) {
+				pr_err("record %llu of the changelog in '%s' is a %s, not the mark the images in '%s' were taken at",
+				       (unsigned long long)seq, ctx->opts->since_log, cl_kind_name(e->kind),
+				       ctx->prev_path);
+				err = -EINVAL;
+				break;
+			}
+			at_mark = true;
+		}
+		if (seq <= ctx->prev_seq || seq > ctx->log_seq) {
+			cl_entry_free(e);
+			e = NULL;
+			if (seq >= ctx->log_seq)
+				break;
+			continue;
+		}
+		switch (e->kind) {
+		case CL_GAP:
+			ctx->log_gap = true;
+			break;
+		case CL_LOST:
+			if (!e->n_tgids)
+				for (size_t i = 0; i < ctx->nr_tasks; i++)
+					dump_log_reread(&ctx->tasks[i], "%llu tracker records were lost",
+							e->count);
+			for (size_t i = 0; i < e->n_tgids; i++)
+				dump_log_reread(dump_log_task(ctx, e->tgids[i]),
+						"%llu tracker records were lost", e->count);
+			break;
+		case CL_FORK:
+			/* A new process (the pid is the new tgid), or its PID is reused. */
+			if (t && e->pid == e->tgid && !t->has_clone_flags) {
+				t->delta_state = DELTA_NEW;
+				t->has_clone_flags = true;
+				t->clone_flags = e->flags;
+				if (e->arg1 == 1)
+					snprintf(t->reread, sizeof(t->reread),
+						 "the tracker's table was full when it was forked");
+			}
+			break;
+		case CL_EXIT:
+			if (t && e->arg1 == 1)
+				t->delta_state = DELTA_NEW;	/* a process now under this PID is another */
+			break;
+		case CL_EXEC:
+			if (t && t->delta_state != DELTA_NEW)
+				t->delta_state = DELTA_EXECED;
+			break;
+		case CL_SETSID:
+		case CL_SETPGID:
+			if (t)
+				t->regrouped = true;
+			break;
+		case CL_MMAP: case CL_MUNMAP: case CL_MREMAP: case CL_MPROTECT: case CL_BRK:
+		case CL_MADVISE: case CL_SHMAT: case CL_SHMDT: case CL_IO_SETUP: case CL_IO_DESTROY:
+			if (!p)
+				break;
+			if (p->nr_ops == p->cap_ops) {
+				size_t cap = p->cap_ops ? 2 * p->cap_ops : 16;
+				struct log_op *n = realloc(p->ops, cap * sizeof(*n));
+				if (!n) {
+					err = -ENOMEM;
+					break;
+				}
+				p->ops = n;
+				p->cap_ops = cap;
+			}
+			p->ops[p->nr_ops++] = (struct log_op){ e->kind, false, e->start, e->len,
+							       e->old_start, e->old_len, e->flags };
+			break;
+		}
+		cl_entry_free(e);
+		e = NULL;
+		if (err || seq == ctx->log_seq)
+			break;
+	}
+	if (err > 0)
+		err = 0;
+	if (!err && !at_mark) {
+		pr_err("the changelog in '%s' has no record %llu, the mark the images in '%s' were taken at",
+		       ctx->opts->since_log, (unsigned long long)ctx->prev_seq, ctx->prev_path);
+		err = -EINVAL;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
+		if (procs[i].tgid)
+			err = dump_log_apply(&procs[i], &ctx->tasks[i]);
+out:
+	cl_entry_free(e);
+	for (size_t i = 0; procs && i < ctx->nr_tasks; i++)
+		free(procs[i].ops);
+	free(procs);
+	cl_reader_close(r);
 	return err;
 }
 
@@ -140,15 +473,35 @@ int dump_log_mark(struct dump_ctx *ctx)
 		return err;
 	}
 	err = dump_log_identity(ctx, dirfd);
-	/* trackd registers what is new (it needs no ptrace for that) before the re-arm. */
-	if (!err)
-		err = dump_log_request_mark(ctx, dirfd);
-	close(dirfd);
+	if (!err && ctx->has_prev) {
+		const InventoryEntry *pi = ctx->prev.invs[0];
+		if (!pi->changelog_boot_id || strcmp(pi->changelog_boot_id, ctx->log_boot_id) ||
+		    pi->changelog_start_ns != ctx->log_start_ns) {
+			pr_err("the images in '%s' were not taken with the changelog in '%s' (another trackd run or host)",
+			       ctx->prev_path, ctx->opts->since_log);
+			err = -EINVAL;
+		}
+	}
+	/* The harvest first, before trackd arms anything new. */
 	for (size_t i = 0; !err && i < ctx->nr_tasks; i++)
 		if (!ctx->tasks[i].zombie)
-			err = dump_log_rearm(ctx->tasks[i].pid);
+			err = dump_log_scan(&ctx->tasks[i], false);
+	/* trackd registers what is new (it needs no ptrace for that); the rest is adopted. */
 	if (!err)
-		pr_info("changelog '%s': mark %llu, write tracking re-armed", ctx->opts->since_log,
+		err = dump_log_request_mark(ctx, dirfd);
+	if (!err)
+		dump_log_adopt(ctx, dirfd);
+	if (!err && ctx->has_prev && ctx->log_seq <= ctx->prev_seq) {
+		pr_err("the changelog in '%s' is at %llu, behind the images in '%s' (%llu)",
+		       ctx->opts->since_log, (unsigned long long)ctx->log_seq, ctx->prev_path,
+		       (unsigned long long)ctx->prev_seq);
+		err = -EINVAL;
+	}
+	if (!err && ctx->has_prev)
+		err = dump_log_window(ctx, dirfd);
+	close(dirfd);
+	if (!err)
+		pr_info("changelog '%s': mark %llu", ctx->opts->since_log,
 			(unsigned long long)ctx->log_seq);
 	return err;
 }

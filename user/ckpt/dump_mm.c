@@ -33,7 +33,10 @@ struct page_writer {
 	size_t nr_riov, buf_used;
 	size_t cap, max_iov;	/* when to flush the queued ranges */
 	uint64_t run_start, run_len;	/* pending pagemap entry */
-	uint64_t parent_start, parent_len;	/* pending PE_PARENT entry */
+	uint64_t ref_start, ref_len;	/* pending entry without data: PE_PARENT or PE_PREV */
+	uint32_t ref_flags;
+	struct dump_task *task;
+	bool deferred;			/* record the runs in task->copy, read after the thaw */
 	int pagemap_fd;			/* /proc/PID/pagemap of the task */
 	int parent_pagemap_fd;		/* and of its parent in the dump, or -1 */
 	uint64_t total;
@@ -65,26 +68,57 @@ static int pw_flush_entry(struct page_writer *pw)
 	return pw_flush_run(pw, pw->run_start, &pw->run_len, PE_PRESENT);
 }
 
-static int pw_flush_parent(struct page_writer *pw)
+static int pw_flush_ref(struct page_writer *pw)
 {
-	return pw_flush_run(pw, pw->parent_start, &pw->parent_len, PE_PARENT);
+	return pw_flush_run(pw, pw->ref_start, &pw->ref_len, pw->ref_flags);
 }
 
-/* Pages the task still shares with its parent: an entry, no data. */
-static int pw_add_parent(struct page_writer *pw, uint64_t addr, uint64_t len)
+/*
+ * Pages with no data here: still shared with the parent process
+ * (PE_PARENT), or unchanged since the parent images (PE_PREV).
+ */
+static int pw_add_ref(struct page_writer *pw, uint64_t addr, uint64_t len, uint32_t flags)
 {
 	int err;
 
-	if (pw->parent_len && pw->parent_start + pw->parent_len == addr) {
-		pw->parent_len += len;
+	if (flags == PE_PREV)
+		pw->task->prev_pages += len / IMG_PAGE_SIZE;
+	if (pw->ref_len && pw->ref_flags == flags && pw->ref_start + pw->ref_len == addr) {
+		pw->ref_len += len;
 		return 0;
 	}
 	err = pw_flush_entry(pw);
 	if (!err)
-		err = pw_flush_parent(pw);
-	pw->parent_start = addr;
-	pw->parent_len = len;
+		err = pw_flush_ref(pw);
+	pw->ref_start = addr;
+	pw->ref_len = len;
+	pw->ref_flags = flags;
 	return err;
+}
+
+/* After the thaw, copy [addr, +len) of the task's memory to file_off (dump_copy_deferred). */
+static int pw_defer(struct page_writer *pw, uint64_t addr, uint64_t len, bool forced)
+{
+	struct dump_task *t = pw->task;
+	struct dump_copy_run *last = t->nr_copy ? &t->copy[t->nr_copy - 1] : NULL;
+
+	if (last && last->forced == forced && last->addr + last->len == addr &&
+	    last->file_off + last->len == pw->file_off) {
+		last->len += len;
+	} else {
+		if (t->nr_copy == t->cap_copy) {
+			size_t cap = t->cap_copy ? 2 * t->cap_copy : 64;
+			struct dump_copy_run *n = realloc(t->copy, cap * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			t->copy = n;
+			t->cap_copy = cap;
+		}
+		t->copy[t->nr_copy++] = (struct dump_copy_run){ addr, len, pw->file_off, forced };
+	}
+	pw->file_off += len;
+	pw->total += len;
+	return 0;
 }
 
 /* Append bytes that did not come through pw_flush_data. */
@@ -173,6 +207,16 @@ static int pw_flush_data(struct page_writer *pw)
 
 	if (!pw->buf_used)
 		return 0;
+	if (pw->deferred) {
+		for (size_t i = 0; i < pw->nr_riov; i++) {
+			err = pw_defer(pw, (uint64_t)pw->riov[i].iov_base, pw->riov[i].iov_len, false);
+			if (err)
+				return err;
+		}
+		pw->nr_riov = 0;
+		pw->buf_used = 0;
+		return 0;
+	}
 	err = pw->nr_pipes ? pw_flush_splice(pw) : pw_flush_copy(pw);
 	if (err)
 		return err;
@@ -189,12 +233,13 @@ static int pw_add(struct page_writer *pw, uint64_t addr, uint64_t len)
 {
 	int err;
 
+	pw->task->data_pages += len / IMG_PAGE_SIZE;
 	if (pw->run_len && pw->run_start + pw->run_len == addr) {
 		pw->run_len += len;
 	} else {
 		err = pw_flush_entry(pw);
 		if (!err)
-			err = pw_flush_parent(pw);
+			err = pw_flush_ref(pw);
 		if (err)
 			return err;
 		pw->run_start = addr;
@@ -230,6 +275,9 @@ static int pw_add_forced(struct page_writer *pw, uint64_t addr, uint64_t len)
 	if (err)
 		return err;
 	pw->run_len += len;
+	pw->task->data_pages += len / IMG_PAGE_SIZE;
+	if (pw->deferred)
+		return pw_defer(pw, addr, len, true);
 	while (len) {
 		uint64_t chunk = len < XFER_BUF ? len : XFER_BUF;
 		ssize_t n = pread(pw->mem_fd, pw->buf, chunk, addr);
@@ -295,7 +343,7 @@ static int pw_add_cow(struct page_writer *pw, uint64_t start, uint64_t end, bool
 				k++;
 			}
 			uint64_t a = start + i * IMG_PAGE_SIZE, len = (k - i) * IMG_PAGE_SIZE;
-			err = shared ? pw_add_parent(pw, a, len) : pw_add(pw, a, len);
+			err = shared ? pw_add_ref(pw, a, len, PE_PARENT) : pw_add(pw, a, len);
 			*ret_shared |= shared;
 			i = k;
 		}
@@ -304,14 +352,68 @@ static int pw_add_cow(struct page_writer *pw, uint64_t start, uint64_t end, bool
 	return err;
 }
 
+/* One run of pages with data of the task's own (or shared copy-on-write with its parent). */
+static int pw_add_range(struct page_writer *pw, uint64_t start, uint64_t end, bool readable, bool cow,
+			bool *ret_shared)
+{
+	return !readable ? pw_add_forced(pw, start, end - start)
+	       : cow	 ? pw_add_cow(pw, start, end, ret_shared)
+			 : pw_add(pw, start, end - start);
+}
+
+/*
+ * PAGEMAP_SCAN reports a PTE marker as SWAPPED: the uffd-wp marker that
+ * write tracking leaves in a hole (WP_UNPOPULATED), a guard region. Such a
+ * page has no data; /proc/PID/pagemap shows it as swap type 31
+ * (SWP_PTE_MARKER, the last type, after the device, migration and
+ * hwpoison ones), which no swap file gets.
+ */
+#define PM_SWAP (1ull << 62)
+#define PM_SWAP_TYPE(e) ((e) & 0x1f)
+#define SWP_PTE_MARKER 31
+
+static bool pm_marker(uint64_t e)
+{
+	return (e & PM_SWAP) && !(e & PM_PRESENT) && PM_SWAP_TYPE(e) == SWP_PTE_MARKER;
+}
+
+static int pw_add_swapped(struct page_writer *pw, uint64_t start, uint64_t end, bool readable,
+			  bool cow, bool *ret_shared)
+{
+	uint64_t pm[COW_BATCH];
+	int err = 0;
+
+	while (start < end && !err) {
+		size_t n = (end - start) / IMG_PAGE_SIZE;
+		if (n > COW_BATCH)
+			n = COW_BATCH;
+		if (pread(pw->pagemap_fd, pm, n * 8, start / IMG_PAGE_SIZE * 8) != (ssize_t)(n * 8)) {
+			err = errno ? -errno : -EIO;
+			pr_perror("cannot read the pagemap of %d at %#llx", pw->pid, (unsigned long long)start);
+			return err;
+		}
+		for (size_t i = 0; i < n && !err;) {
+			size_t k = i + 1;
+			while (k < n && pm_marker(pm[k]) == pm_marker(pm[i]))
+				k++;
+			if (!pm_marker(pm[i]))
+				err = pw_add_range(pw, start + i * IMG_PAGE_SIZE, start + k * IMG_PAGE_SIZE,
+						   readable, cow, ret_shared);
+			i = k;
+		}
+		start += n * IMG_PAGE_SIZE;
+	}
+	return err;
+}
+
 static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const struct proc_vma *v,
-			      bool file, bool cow, bool *ret_shared)
+			      uint64_t start, uint64_t end, bool file, bool cow, bool *ret_shared)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
-		.start = v->start,
-		.end = v->end,
+		.start = start,
+		.end = end,
 		.vec = (uint64_t)vec,
 		.vec_len = SCAN_VEC,
 		.category_inverted = PAGE_IS_PFNZERO | (file ? PAGE_IS_FILE : 0),
@@ -321,7 +423,7 @@ static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const stru
 	};
 	bool readable = v->prot & PROT_READ;
 
-	while (arg.start < v->end) {
+	while (arg.start < end) {
 		int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
 			int err = -errno;
@@ -333,9 +435,9 @@ static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const stru
 			return err;
 		}
 		for (int i = 0; i < n; i++) {
-			int err = !readable ? pw_add_forced(pw, vec[i].start, vec[i].end - vec[i].start)
-				  : cow ? pw_add_cow(pw, vec[i].start, vec[i].end, ret_shared)
-					: pw_add(pw, vec[i].start, vec[i].end - vec[i].start);
+			int err = vec[i].categories & PAGE_IS_PRESENT
+					  ? pw_add_range(pw, vec[i].start, vec[i].end, readable, cow, ret_shared)
+					  : pw_add_swapped(pw, vec[i].start, vec[i].end, readable, cow, ret_shared);
 			if (err)
 				return err;
 		}
@@ -378,6 +480,7 @@ static int dump_shmem_pages(struct page_writer *pw, const struct proc_vma *v)
 		if (err)
 			break;
 		pw->run_len += hole - data;
+		pw->task->data_pages += (hole - data) / IMG_PAGE_SIZE;
 		for (off_t o = data; o < hole && !err;) {
 			size_t chunk = hole - o < (off_t)XFER_BUF ? (size_t)(hole - o) : XFER_BUF;
 			ssize_t n = pread(fd, pw->buf, chunk, o);
@@ -822,10 +925,40 @@ static bool cow_candidate(const struct dump_task *parent, const struct proc_vma 
 	return false;
 }
 
+/*
+ * The private pages of v: in a delta, those the parent images hold as
+ * they are (task->prev_ok, from *k on) are PE_PREV entries; the rest goes
+ * through the page scan as in a full dump.
+ */
+static int dump_vma_pages(struct page_writer *pw, struct dump_task *task, const struct proc_vma *v,
+			  bool file, bool cow, bool *ret_shared, size_t *k)
+{
+	const struct dirty_run *ok = task->prev_ok;
+	uint64_t pos = v->start;
+	int err = 0;
+
+	while (*k < task->nr_prev_ok && ok[*k].end <= v->start)
+		(*k)++;
+	for (size_t i = *k; i < task->nr_prev_ok && ok[i].start < v->end && !err; i++) {
+		uint64_t s = ok[i].start > v->start ? ok[i].start : v->start;
+		uint64_t e = ok[i].end < v->end ? ok[i].end : v->end;
+		if (s > pos)
+			err = dump_private_pages(pw, pw->pagemap_fd, v, pos, s, file, cow, ret_shared);
+		if (!err)
+			err = pw_add_ref(pw, s, e - s, PE_PREV);
+		pos = e;
+	}
+	if (!err && pos < v->end)
+		err = dump_private_pages(pw, pw->pagemap_fd, v, pos, v->end, file, cow, ret_shared);
+	return err;
+}
+
 static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
 {
 	struct page_writer pw = { .pid = task->pid, .pages_fd = -1, .mem_fd = -1, .parent_pagemap_fd = -1,
-				  .cap = XFER_BUF, .max_iov = IOV_MAX };
+				  .cap = XFER_BUF, .max_iov = IOV_MAX, .task = task,
+				  .deferred = ctx->copy_after_thaw };
+	size_t ok_idx = 0;
 	char name[64], path[64];
 	int pagemap_fd = -1, err = 0;
 
@@ -871,7 +1004,7 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 	}
 	for (int i = 0; i < PARASITE_MAX_PIPES; i++)
 		pw.rfd[i] = pw.tfd[i][0] = pw.tfd[i][1] = -1;
-	if (task->it.parasite && !getenv("CKPT_NO_SPLICE"))
+	if (task->it.parasite && !pw.deferred && !getenv("CKPT_NO_SPLICE"))
 		pw_open_pipes(&pw, &task->it);
 	for (size_t i = 0, k = 0; i < mm->n_vmas && !err; i++) {
 		VmaEntry *e = mm->vmas[i];
@@ -880,8 +1013,8 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 		switch (e->kind) {
 		case VMA_KIND_ANON: {
 			bool shared = false;
-			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], false,
-						 cow_candidate(parent, &task->vmas[k], e), &shared);
+			err = dump_vma_pages(&pw, task, &task->vmas[k], false,
+					     cow_candidate(parent, &task->vmas[k], e), &shared, &ok_idx);
 			if (shared) {
 				e->has_cow_parent = true;
 				e->cow_parent = true;
@@ -889,7 +1022,7 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 			break;
 		}
 		case VMA_KIND_FILE_PRIVATE:
-			err = dump_private_pages(&pw, pagemap_fd, &task->vmas[k], true, false, NULL);
+			err = dump_vma_pages(&pw, task, &task->vmas[k], true, false, NULL, &ok_idx);
 			break;
 		case VMA_KIND_SHARED_ANON:
 			if (!e->shm_pages_elsewhere)
@@ -902,12 +1035,16 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 	if (!err)
 		err = pw_flush_entry(&pw);
 	if (!err)
-		err = pw_flush_parent(&pw);
+		err = pw_flush_ref(&pw);
 	if (!err && fault_injected("dump-pages"))
 		err = -EIO;
 	log_progress_done();
 	ctx->pages_bytes += pw.total;
-	pr_info("%d: %llu bytes of pages", task->pid, (unsigned long long)pw.total);
+	pr_info("%d: %llu bytes of pages%s", task->pid, (unsigned long long)pw.total,
+		pw.deferred ? " to copy after the thaw" : "");
+	if (ctx->has_prev)
+		pr_info("%d: %llu pages written, %llu taken from the parent images", task->pid,
+			(unsigned long long)task->data_pages, (unsigned long long)task->prev_pages);
 out:
 	if (pw.it) {
 		int cerr = pw_close_pipes(&pw);
@@ -921,8 +1058,10 @@ out:
 		if (!err)
 			err = cerr;
 	}
-	if (pw.pages_fd >= 0) {
-		if (!err && fsync(pw.pages_fd) < 0 && errno != EINVAL) {
+	if (pw.pages_fd >= 0 && pw.deferred && !err) {
+		task->pages_fd = pw.pages_fd;	/* dump_copy_deferred() fills and closes it */
+	} else if (pw.pages_fd >= 0) {
+		if (!err && !img_sync_deferred() && fsync(pw.pages_fd) < 0 && errno != EINVAL) {
 			err = -errno;
 			pr_perror("cannot sync %s", name);
 		}
@@ -949,7 +1088,99 @@ int dump_mm(struct dump_ctx *ctx, struct dump_task *task)
 	if (err)
 		goto out;
 	err = img_store_one(ctx->dirfd, IMG_MM, task->pid, &mm);
+	if (!err)
+		err = dump_delta_task(ctx, task, &mm);
 out:
 	free_mm(&mm);
 	return err;
+}
+
+/*
+ * One task's deferred runs. The task runs again: a range it unmapped
+ * meanwhile reads as zeros (the log has the munmap, so the next round
+ * takes that range again), as does everything of a task that is gone.
+ */
+static int copy_task(struct dump_task *t, uint8_t *buf, uint64_t *ret_lost)
+{
+	char path[64];
+	int mem_fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+	mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	for (size_t i = 0; i < t->nr_copy && !err; i++) {
+		const struct dump_copy_run *r = &t->copy[i];
+		for (uint64_t done = 0; done < r->len && !err;) {
+			uint64_t chunk = r->len - done < XFER_BUF ? r->len - done : XFER_BUF;
+			struct iovec l = { buf, chunk }, rv = { (void *)(r->addr + done), chunk };
+			ssize_t n = -1;
+			if (!r->forced)
+				n = process_vm_readv(t->pid, &l, 1, &rv, 1, 0);
+			if (n != (ssize_t)chunk && mem_fd >= 0)
+				n = pread(mem_fd, buf, chunk, r->addr + done);
+			if (n != (ssize_t)chunk) {
+				/* Page by page: keep what can still be read. */
+				for (uint64_t p = 0; p < chunk; p += IMG_PAGE_SIZE) {
+					n = mem_fd >= 0 ? pread(mem_fd, buf + p, IMG_PAGE_SIZE, r->addr + done + p) : -1;
+					if (n != (ssize_t)IMG_PAGE_SIZE) {
+						memset(buf + p, 0, IMG_PAGE_SIZE);
+						*ret_lost += IMG_PAGE_SIZE;
+					}
+				}
+			}
+			for (uint64_t w = 0; w < chunk && !err;) {
+				n = pwrite(t->pages_fd, buf + w, chunk - w, r->file_off + done + w);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					err = n < 0 ? -errno : -EIO;
+					pr_errno(err, "cannot write pages-%d.img", t->pid);
+				}
+				w += n > 0 ? n : 0;
+			}
+			done += chunk;
+		}
+	}
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (!err && !img_sync_deferred() && fsync(t->pages_fd) < 0 && errno != EINVAL) {
+		err = -errno;
+		pr_perror("cannot sync pages-%d.img", t->pid);
+	}
+	return err;
+}
+
+int dump_copy_deferred(struct dump_ctx *ctx)
+{
+	uint8_t *buf = mmap(NULL, XFER_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int err = 0;
+
+	if (buf == MAP_FAILED)
+		return -errno;
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+		uint64_t lost = 0;
+		if (t->pages_fd < 0)
+			continue;
+		err = copy_task(t, buf, &lost);
+		if (lost)
+			pr_warn("%d: %llu KiB could not be read after the thaw (unmapped or gone since); "
+				"they read as zeros here and the next round takes them again",
+				t->pid, (unsigned long long)lost >> 10);
+	}
+	munmap(buf, XFER_BUF);
+	return err;
+}
+
+/* Close what dump_mm left open for the copy after the thaw. */
+void dump_copy_free(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+		if (t->pages_fd >= 0)
+			close(t->pages_fd);
+		t->pages_fd = -1;
+		free(t->copy);
+		t->copy = NULL;
+		t->nr_copy = t->cap_copy = 0;
+	}
 }

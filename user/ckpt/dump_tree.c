@@ -44,6 +44,7 @@ static int add_task(struct dump_ctx *ctx, pid_t pid, pid_t ppid)
 	}
 	struct dump_task *t = &ctx->tasks[ctx->nr_tasks++];
 	memset(t, 0, sizeof(*t));
+	t->pages_fd = -1;
 	t->pid = pid;
 	t->ppid = ppid;
 	return 0;

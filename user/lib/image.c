@@ -422,6 +422,18 @@ void img_free_kind(enum img_kind kind, void *msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
+static bool img_no_sync;
+
+void img_defer_sync(bool defer)
+{
+	img_no_sync = defer;
+}
+
+bool img_sync_deferred(void)
+{
+	return img_no_sync;
+}
+
 int img_close(struct img *img)
 {
 	int err = 0;
@@ -430,7 +442,7 @@ int img_close(struct img *img)
 		return 0;
 	if (img->wbuf || img->wlen) {
 		err = img_flush(img);
-		if (!err && fsync(img->fd) < 0 && errno != EINVAL && errno != EROFS) {
+		if (!err && !img_no_sync && fsync(img->fd) < 0 && errno != EINVAL && errno != EROFS) {
 			err = -errno;
 			pr_perror("cannot sync image %s", img->path);
 		}

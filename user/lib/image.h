@@ -113,6 +113,14 @@ void img_free(struct img *img, void *msg);
 /* Flush and close. Returns 0 or -errno of a failed write (logged). */
 int img_close(struct img *img);
 
+/*
+ * With defer, img_close() (and the dump's pages files) skip their fsync:
+ * the caller syncs everything at once (syncfs) before it writes what
+ * says the images are complete.
+ */
+void img_defer_sync(bool defer);
+bool img_sync_deferred(void);
+
 const char *img_path(const struct img *img);
 int img_entry_index(const struct img *img);
 
