@@ -851,9 +851,13 @@ static bool show_parent_sum(const struct show_proc *procs, int i, uint64_t addr,
 	return false;
 }
 
-/* One page (--sums): `PID ADDR data|parent SUM [level N]`, or its JSON object. */
+/*
+ * One page (--sums): `PID ADDR data|parent SUM`, or its JSON object. Where
+ * the data lies in a chain is left out: a delta's listing is then the same
+ * as that of a full dump of the same memory (--pages without --sums says).
+ */
 static void show_page_line(struct show *s, uint32_t pid, uint64_t addr, bool parent, bool known,
-			   uint32_t sum, uint32_t level)
+			   uint32_t sum)
 {
 	const char *flags = parent ? "parent" : "data";
 
@@ -863,8 +867,6 @@ static void show_page_line(struct show *s, uint32_t pid, uint64_t addr, bool par
 				flags, sum);
 		else
 			fprintf(s->out, "%" PRIu32 " 0x%" PRIx64 " %s -", pid, addr, flags);
-		if (level)
-			fprintf(s->out, " level %" PRIu32, level);
 		fputc('\n', s->out);
 		return;
 	}
@@ -874,8 +876,6 @@ static void show_page_line(struct show *s, uint32_t pid, uint64_t addr, bool par
 		fprintf(s->out, "%" PRIu32, sum);
 	else
 		fprintf(s->out, "null");
-	if (level)
-		fprintf(s->out, ", \"level\": %" PRIu32, level);
 	fputc('}', s->out);
 	s->nr_images++;
 }
@@ -981,7 +981,7 @@ static int show_proc_sums(struct show *s, struct chain *c, struct show_proc *pro
 				uint32_t sum = 0;
 				bool known = show_parent_sum(procs, i, addr, &sum);
 
-				show_page_line(s, p->pid, addr, true, known, sum, 0);
+				show_page_line(s, p->pid, addr, true, known, sum);
 			}
 			continue;
 		}
@@ -996,7 +996,7 @@ static int show_proc_sums(struct show *s, struct chain *c, struct show_proc *pro
 
 				p->sums[p->first[k] + j + m] = sum;
 				show_page_line(s, p->pid, e->vaddr + (j + m) * IMG_PAGE_SIZE, false,
-					       true, sum, e->level);
+					       true, sum);
 			}
 		}
 	}
