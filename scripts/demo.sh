@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # make demo: watch a live workload with `trackd` (its changelog and which of
-# its pages get written), checkpoint it with `ckpt dump`, restore it with
+# its pages get written), checkpoint it incrementally (`ckpt dump --since-log`:
+# a full dump, a delta, a final delta), restore the chain with
 # `ckpt restore -d`, and show that it carries on from where it was: a small
 # tree (a session leader, its worker child and the worker's counting thread,
 # joined by a pipe) comes back with the same PIDs, TID, parents, group and
@@ -93,7 +94,7 @@ fi
 
 # From here on we are PID 1 of the demo's PID namespace.
 WORK=$(mktemp -d /tmp/ckpt-demo.XXXXXX)
-IMG="$WORK/img"
+IMG="$WORK/img.2"
 LOG="$WORK/counter.log"
 TLOG="$WORK/changelog"
 PID=
@@ -149,12 +150,26 @@ echo "the changelog so far (ckpt show --log $TLOG):"
 "$CKPT" show --log "$TLOG" | cut -c1-150 | sed 's/^/  /'
 echo "(trackd stays attached through the dump: the tracked tree is dumped as it is)"
 
-step "3. checkpoint it: ckpt dump -t $PID -D $IMG"
-"$CKPT" dump -t "$PID" -D "$IMG" -v3 -o "$WORK/dump.log" || {
-	cat "$WORK/dump.log" >&2
-	fail "ckpt dump"
+# One dump: its "dump done" line and, for a delta, what it wrote and referred.
+dump_step() {
+	local name=$1
+	shift
+	echo "\$ ckpt dump $*"
+	"$CKPT" dump "$@" -v3 -o "$WORK/$name.log" || {
+		cat "$WORK/$name.log" >&2
+		fail "ckpt dump ($name)"
+	}
+	grep -E 'dump done|pages written' "$WORK/$name.log" | sed 's/^([ 0-9.]*) /  /'
 }
-grep 'dump done' "$WORK/dump.log" | sed 's/^([ 0-9.]*) //'
+
+step "3. checkpoint it incrementally: a full dump, a delta, a final delta"
+echo "(--since-log: each dump is a position in trackd's changelog; --leave-running"
+echo " rounds copy the pages after the tree runs again; the final one kills it)"
+dump_step img.0 -t "$PID" -D "$WORK/img.0" --leave-running --since-log "$TLOG"
+wait_ticks $(($(last_tick) + 5))
+dump_step img.1 -t "$PID" -D "$WORK/img.1" --leave-running --since-log "$TLOG" --prev-images ../img.0
+wait_ticks $(($(last_tick) + 5))
+dump_step img.2 -t "$PID" -D "$IMG" --since-log "$TLOG" --prev-images ../img.1
 # dump kills the tree; reap it so its PIDs are free again (the worker is
 # reparented to this shell, PID 1 here, which reaps it).
 { wait "$PID"; } 2>/dev/null || true
@@ -176,12 +191,15 @@ sleep 0.5
 echo "what trackd saw since its mark (the dump's injected calls, then the exits):"
 "$CKPT" show --log "$TLOG" --since "$MARK" | cut -c1-150 | tail -n 14 | sed 's/^/  /'
 
-step "4. the images: ckpt show $IMG | head"
-ls -l "$IMG"
-"$CKPT" show "$IMG" >"$WORK/show.txt" || fail "ckpt show"
-head -n 20 "$WORK/show.txt"
+step "4. the images: the final delta and its chain"
+du -sh "$WORK"/img.* | sed 's/^/  /'
+echo "how each process differs from img.1 (ckpt show $IMG/delta.img):"
+"$CKPT" show "$IMG/delta.img" | sed 's/^/  /'
+echo "where the pages of img.2 are (ckpt show $IMG --pages | head):"
+"$CKPT" show "$IMG" --pages >"$WORK/pages.txt" || fail "ckpt show --pages"
+head -n 12 "$WORK/pages.txt" | sed 's/^/  /'
 
-step "5. restore it: ckpt restore -D $IMG -d"
+step "5. restore it, walking the chain: ckpt restore -D $IMG -d"
 "$CKPT" restore -D "$IMG" -d --pidfile "$WORK/pid" -v3 -o "$WORK/restore.log" || {
 	cat "$WORK/restore.log" >&2
 	fail "ckpt restore"

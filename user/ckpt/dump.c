@@ -699,15 +699,15 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 }
 
 /*
- * The images written so far go to disk in one syncfs (img_close and the
- * pages files skip their own fsync, see img_defer_sync), then the
+ * The images written so far go to disk (in one syncfs when img_close and
+ * the pages files skipped their own fsync, see img_defer_sync), then the
  * inventory, which says the dump is complete, and the directory.
  */
 static int finish_images(struct dump_ctx *ctx, uint64_t frozen_ns)
 {
 	int err = 0;
 
-	if (syncfs(ctx->dirfd) < 0) {
+	if (img_sync_deferred() && syncfs(ctx->dirfd) < 0) {
 		err = -errno;
 		pr_perror("cannot sync the images in '%s'", ctx->opts->dir);
 		return err;
@@ -770,7 +770,12 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	if (err)
 		return err;
 	ctx.copy_after_thaw = o->since_log && o->leave_running && !o->copy_frozen;
-	img_defer_sync(true);
+	/*
+	 * A tree that runs on need not wait for the disk: one syncfs after the
+	 * thaw. One that dies next waits for its own files only (syncfs would
+	 * wait for everything else written on that file system too).
+	 */
+	img_defer_sync(o->leave_running);
 	ctx.dirfd = open_dir(o->dir);
 	if (ctx.dirfd < 0)
 		return ctx.dirfd;
