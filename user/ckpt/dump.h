@@ -71,10 +71,31 @@ struct dump_task {
 	struct dirty_run *prev_ok;	/* pages the parent images hold as they are now */
 	size_t nr_prev_ok;
 	uint64_t data_pages, prev_pages;
+	/*
+	 * The threads' rseq areas as they were at the freeze: the kernel
+	 * rewrites them (CPU and concurrency IDs) each time a thread comes
+	 * back from the dump's remote calls, so the pages file gets these.
+	 */
+	struct dump_rseq *rseq;
+	size_t nr_rseq;
 	/* Copying after the thaw: the pages file and the runs still to read into it. */
 	int pages_fd;
 	struct dump_copy_run *copy;
 	size_t nr_copy, cap_copy;
+};
+
+/* A process of the parent images: its mm and the pages they hold data for. */
+struct dump_prev_proc {
+	MmEntry *mm;
+	struct dirty_run *data;
+	size_t nr_data;
+};
+
+/* The start of a thread's struct rseq (what the kernel writes into it). */
+struct dump_rseq {
+	uint64_t addr;
+	uint32_t len;
+	uint8_t bytes[32];
 };
 
 /* A run of pages copied after the thaw: task memory at addr to file_off. */
@@ -120,7 +141,9 @@ struct dump_ctx {
 	uint64_t prev_seq;
 	bool log_gap;			/* the log has a GAP since the parent: everything is read whole */
 	bool copy_after_thaw;		/* pages are read after release (dump_copy_deferred) */
-	PstreeEntry **prev_tree;	/* the parent's pstree.img */
+	PstreeEntry **prev_tree;	/* the parent's pstree.img, sorted by PID */
+	struct dump_prev_proc *prev_procs;	/* by prev_tree index, loaded before the freeze */
+	struct dump_task **by_pid;	/* tasks sorted by PID, once the tree is frozen */
 	size_t nr_prev_tree;
 	struct img *delta_img;
 	int *repair_sks;		/* our copies of TCP sockets held in repair mode */
@@ -145,6 +168,8 @@ int dump_timers(struct dump_task *task, TaskCoreEntry *tc, ThreadCoreEntry **ths
 void dump_timers_free(TaskCoreEntry *tc);
 
 /* dump_mm.c: mm-PID.img, pagemap-PID.img and pages-PID.img. */
+/* Right after the freeze, before anything runs in the tasks: task->rseq. */
+int dump_mm_snapshot_rseq(struct dump_ctx *ctx);
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task);
 
 /*
@@ -262,6 +287,8 @@ int dump_log_rearm(struct dump_ctx *ctx);
  * written runs). 0 or -errno (logged).
  */
 int dump_delta_open(struct dump_ctx *ctx);
+/* The task of PID pid (zombies too), or NULL; indexes the frozen tree at first use. */
+struct dump_task *dump_task_by_pid(struct dump_ctx *ctx, pid_t pid);
 int dump_delta_plan(struct dump_ctx *ctx);
 int dump_delta_maps(struct dump_ctx *ctx, struct dump_task *task);
 int dump_delta_begin(struct dump_ctx *ctx);

@@ -148,6 +148,73 @@ static int runs_apply(struct dirty_run **r, size_t *n, const struct dirty_run *b
 	return 0;
 }
 
+static int prev_cmp(const void *a, const void *b)
+{
+	uint32_t x = (*(PstreeEntry *const *)a)->pid, y = (*(PstreeEntry *const *)b)->pid;
+
+	return (x > y) - (x < y);
+}
+
+/* Where e is in ctx->prev_tree. */
+static size_t prev_index(const struct dump_ctx *ctx, const PstreeEntry *e)
+{
+	size_t lo = 0, hi = ctx->nr_prev_tree;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ctx->prev_tree[mid]->pid < e->pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The parent's pstree entry of pid (ctx->prev_tree is sorted by PID), or NULL. */
+static const PstreeEntry *prev_entry(const struct dump_ctx *ctx, pid_t pid)
+{
+	PstreeEntry key = { .pid = pid }, *k = &key, **e;
+
+	e = bsearch(&k, ctx->prev_tree, ctx->nr_prev_tree, sizeof(*ctx->prev_tree), prev_cmp);
+	return e ? *e : NULL;
+}
+
+static int by_pid_cmp_ptr(const void *a, const void *b)
+{
+	pid_t x = (*(struct dump_task *const *)a)->pid, y = (*(struct dump_task *const *)b)->pid;
+
+	return (x > y) - (x < y);
+}
+
+static struct dump_task **task_index(struct dump_ctx *ctx)
+{
+	if (ctx->by_pid || !ctx->nr_tasks)
+		return ctx->by_pid;
+	ctx->by_pid = malloc(ctx->nr_tasks * sizeof(*ctx->by_pid));
+	if (!ctx->by_pid)
+		return NULL;
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		ctx->by_pid[i] = &ctx->tasks[i];
+	qsort(ctx->by_pid, ctx->nr_tasks, sizeof(*ctx->by_pid), by_pid_cmp_ptr);
+	return ctx->by_pid;
+}
+
+struct dump_task *dump_task_by_pid(struct dump_ctx *ctx, pid_t pid)
+{
+	struct dump_task key = { .pid = pid }, *k = &key, **idx = task_index(ctx), **e;
+
+	if (!idx) {
+		for (size_t i = 0; i < ctx->nr_tasks; i++)
+			if (ctx->tasks[i].pid == pid)
+				return &ctx->tasks[i];
+		return NULL;
+	}
+	e = bsearch(&k, idx, ctx->nr_tasks, sizeof(*idx), by_pid_cmp_ptr);
+	return e ? *e : NULL;
+}
+
+static int load_prev_procs(struct dump_ctx *ctx);
+
 int dump_delta_open(struct dump_ctx *ctx)
 {
 	const struct dump_opts *o = ctx->opts;
@@ -191,40 +258,59 @@ int dump_delta_open(struct dump_ctx *ctx)
 		}
 	}
 	ctx->prev_seq = pi->changelog_seq;
-	return img_load_all(ctx->prev.dirfds[0], IMG_PSTREE, 0, true, (void ***)&ctx->prev_tree,
-			    &ctx->nr_prev_tree);
+	err = img_load_all(ctx->prev.dirfds[0], IMG_PSTREE, 0, true, (void ***)&ctx->prev_tree,
+			   &ctx->nr_prev_tree);
+	if (!err)
+		qsort(ctx->prev_tree, ctx->nr_prev_tree, sizeof(*ctx->prev_tree), prev_cmp);
+	if (!err)
+		err = load_prev_procs(ctx);
+	return err;
 }
 
-static const PstreeEntry *prev_entry(const struct dump_ctx *ctx, pid_t pid)
+/*
+ * Before the freeze, for every live process of the parent images: its mm
+ * and the pages the parent images hold data for (not shared with the
+ * parent process), so that the frozen part of the dump only looks them
+ * up. (prev_procs is in prev_tree's order: by PID.)
+ */
+static int load_prev_procs(struct dump_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_prev_tree; i++)
-		if (ctx->prev_tree[i]->pid == (uint32_t)pid)
-			return ctx->prev_tree[i];
-	return NULL;
-}
+	ctx->prev_procs = calloc(ctx->nr_prev_tree + 1, sizeof(*ctx->prev_procs));
+	if (!ctx->prev_procs)
+		return -ENOMEM;
+	for (size_t i = 0; i < ctx->nr_prev_tree; i++) {
+		const PstreeEntry *e = ctx->prev_tree[i];
+		struct dump_prev_proc *pp = &ctx->prev_procs[i];
+		struct page_src *src = NULL;
+		struct runs_out o = { 0 };
+		size_t n = 0;
+		int err;
 
-/* The pages the parent images hold data for (not shared with the parent process). */
-static int prev_data(struct dump_ctx *ctx, struct dump_task *t)
-{
-	struct page_src *src = NULL;
-	struct runs_out o = { 0 };
-	size_t n = 0;
-	int err = chain_resolve(&ctx->prev, t->pid, &src, &n);
-
-	for (size_t i = 0; i < n && !err; i++)
-		if (src[i].flags == PE_PRESENT)
-			err = runs_push(&o, src[i].vaddr, src[i].vaddr + src[i].len);
-	free(src);
-	return runs_done(&o, err, &t->prev_ok, &t->nr_prev_ok);
+		if (e->has_zombie_status)
+			continue;
+		err = img_load_one(ctx->prev.dirfds[0], IMG_MM, e->pid, (void **)&pp->mm);
+		if (err) {
+			pr_errno(err, "cannot read the mm of %u in '%s'", e->pid, ctx->prev_path);
+			return err;
+		}
+		err = chain_resolve(&ctx->prev, e->pid, &src, &n);
+		for (size_t k = 0; k < n && !err; k++)
+			if (src[k].flags == PE_PRESENT)
+				err = runs_push(&o, src[k].vaddr, src[k].vaddr + src[k].len);
+		free(src);
+		err = runs_done(&o, err, &pp->data, &pp->nr_data);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 int dump_delta_plan(struct dump_ctx *ctx)
 {
-	int err = 0;
-
-	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct dump_task *t = &ctx->tasks[i];
 		const PstreeEntry *p = prev_entry(ctx, t->pid);
+		struct dump_prev_proc *pp;
 
 		if (!p || p->has_zombie_status)
 			t->delta_state = DELTA_NEW;
@@ -237,15 +323,16 @@ int dump_delta_plan(struct dump_ctx *ctx)
 				 "trackd started again since the parent images (a GAP in the log)");
 		if (t->reread[0])
 			pr_warn("%d is read whole: %s", t->pid, t->reread);
-		err = img_load_one(ctx->prev.dirfds[0], IMG_MM, t->pid, (void **)&t->prev_mm);
-		if (err) {
-			pr_errno(err, "cannot read the mm of %d in '%s'", t->pid, ctx->prev_path);
-			break;
+		pp = &ctx->prev_procs[prev_index(ctx, p)];
+		t->prev_mm = pp->mm;
+		pp->mm = NULL;
+		if (t->delta_state == DELTA_SAME && !t->reread[0]) {
+			t->prev_ok = pp->data;
+			t->nr_prev_ok = pp->nr_data;
+			pp->data = NULL;
 		}
-		if (t->delta_state == DELTA_SAME && !t->reread[0])
-			err = prev_data(ctx, t);
 	}
-	return err;
+	return 0;
 }
 
 /* A mapping of the parent's, as /proc would show it (the fields build_mm reads). */
@@ -573,10 +660,8 @@ int dump_delta_begin(struct dump_ctx *ctx)
 	/* What left first: processes of the parent images not here any more (or not the same). */
 	for (size_t i = 0; i < ctx->nr_prev_tree; i++) {
 		const PstreeEntry *p = ctx->prev_tree[i];
-		bool here = false;
-		for (size_t k = 0; k < ctx->nr_tasks && !here; k++)
-			here = ctx->tasks[k].pid == (pid_t)p->pid && ctx->tasks[k].delta_state != DELTA_NEW;
-		if (here)
+		const struct dump_task *t = dump_task_by_pid(ctx, p->pid);
+		if (t && t->delta_state != DELTA_NEW)
 			continue;
 		DeltaEntry d = DELTA_ENTRY__INIT;
 		d.pid = p->pid;
@@ -620,6 +705,15 @@ void dump_delta_close(struct dump_ctx *ctx)
 		free(t->written);
 		t->prev_ok = t->touched = t->written = NULL;
 	}
+	free(ctx->by_pid);
+	ctx->by_pid = NULL;
+	for (size_t i = 0; ctx->prev_procs && i < ctx->nr_prev_tree; i++) {
+		if (ctx->prev_procs[i].mm)
+			img_free_kind(IMG_MM, ctx->prev_procs[i].mm);
+		free(ctx->prev_procs[i].data);
+	}
+	free(ctx->prev_procs);
+	ctx->prev_procs = NULL;
 	if (ctx->prev_tree)
 		img_free_all(IMG_PSTREE, (void **)ctx->prev_tree, ctx->nr_prev_tree);
 	ctx->prev_tree = NULL;

@@ -111,10 +111,9 @@ static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
 
 static struct dump_task *dump_log_task(struct dump_ctx *ctx, pid_t pid)
 {
-	for (size_t i = 0; i < ctx->nr_tasks; i++)
-		if (ctx->tasks[i].pid == pid && !ctx->tasks[i].zombie)
-			return &ctx->tasks[i];
-	return NULL;
+	struct dump_task *t = dump_task_by_pid(ctx, pid);
+
+	return t && !t->zombie ? t : NULL;
 }
 
 /*
@@ -333,14 +332,6 @@ static void dump_log_reread(struct dump_task *t, const char *fmt, unsigned long 
 	snprintf(t->reread, sizeof(t->reread), fmt, v);
 }
 
-static struct log_proc *dump_log_proc(struct log_proc *procs, size_t n, pid_t tgid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (procs[i].tgid == tgid)
-			return &procs[i];
-	return NULL;
-}
-
 /*
  * The window (parent's mark, this mark]: per process of the dump, whether
  * it is new (its PID forked or freed since), exec'ed, regrouped, lost
@@ -364,7 +355,7 @@ static int dump_log_window(struct dump_ctx *ctx, int dirfd)
 		err = 0;
 		uint64_t seq = e->seq;
 		struct dump_task *t = e->has_tgid ? dump_log_task(ctx, e->tgid) : NULL;
-		struct log_proc *p = t ? dump_log_proc(procs, ctx->nr_tasks, t->pid) : NULL;
+		struct log_proc *p = t ? &procs[t - ctx->tasks] : NULL;
 
 		if (seq == ctx->prev_seq) {
 			if (e->kind != CL_MARK) {
@@ -424,6 +415,12 @@ static int dump_log_window(struct dump_ctx *ctx, int dirfd)
 		case CL_MADVISE: case CL_SHMAT: case CL_SHMDT: case CL_IO_SETUP: case CL_IO_DESTROY:
 			if (!p)
 				break;
+			/* Out of user space (a corrupt record): it counts as touching all of it. */
+			if (e->start >= IMG_TASK_SIZE || e->len > IMG_TASK_SIZE - e->start ||
+			    e->old_start >= IMG_TASK_SIZE || e->old_len > IMG_TASK_SIZE - e->old_start) {
+				e->start = e->old_start = 0;
+				e->len = e->old_len = IMG_TASK_SIZE;
+			}
 			if (p->nr_ops == p->cap_ops) {
 				size_t cap = p->cap_ops ? 2 * p->cap_ops : 16;
 				struct log_op *n = realloc(p->ops, cap * sizeof(*n));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -201,8 +202,31 @@ static int pw_flush_copy(struct page_writer *pw)
 	return err;
 }
 
+/* The queued ranges went to the file from base on: put the rseq areas back as they were. */
+static int pw_patch_rseq(struct page_writer *pw, uint64_t base)
+{
+	const struct dump_task *t = pw->task;
+	uint64_t at = base;
+
+	for (size_t i = 0; i < pw->nr_riov && t->nr_rseq; i++) {
+		uint64_t s = (uint64_t)pw->riov[i].iov_base, e = s + pw->riov[i].iov_len;
+		for (size_t k = 0; k < t->nr_rseq; k++) {
+			const struct dump_rseq *r = &t->rseq[k];
+			uint64_t rs = r->addr > s ? r->addr : s, re = r->addr + r->len < e ? r->addr + r->len : e;
+			if (rs >= re)
+				continue;
+			if (pwrite(pw->pages_fd, r->bytes + (rs - r->addr), re - rs, at + (rs - s)) !=
+			    (ssize_t)(re - rs))
+				return errno ? -errno : -EIO;
+		}
+		at += e - s;
+	}
+	return 0;
+}
+
 static int pw_flush_data(struct page_writer *pw)
 {
+	uint64_t base = pw->file_off;
 	int err;
 
 	if (!pw->buf_used)
@@ -218,6 +242,8 @@ static int pw_flush_data(struct page_writer *pw)
 		return 0;
 	}
 	err = pw->nr_pipes ? pw_flush_splice(pw) : pw_flush_copy(pw);
+	if (!err)
+		err = pw_patch_rseq(pw, base);
 	if (err)
 		return err;
 	pw->total += pw->buf_used;
@@ -406,14 +432,70 @@ static int pw_add_swapped(struct page_writer *pw, uint64_t start, uint64_t end, 
 	return err;
 }
 
-static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const struct proc_vma *v,
-			      uint64_t start, uint64_t end, bool file, bool cow, bool *ret_shared)
+/*
+ * One walk over a private mapping v: the pages with data of the task's
+ * own, merged in address order with ok[0..nok) (sorted, disjoint: a
+ * delta's pages the parent images hold as they are), which become PE_PREV
+ * entries whatever the walk says of them; the walk's pages outside them
+ * are data.
+ */
+struct vma_walk {
+	struct page_writer *pw;
+	const struct proc_vma *v;
+	const struct dirty_run *ok;
+	size_t nok, i;
+	uint64_t pos;		/* everything below is emitted */
+	bool readable, cow, *ret_shared;
+};
+
+static int walk_prev_upto(struct vma_walk *w, uint64_t addr)
+{
+	while (w->i < w->nok && w->ok[w->i].start <= addr) {
+		uint64_t s = w->ok[w->i].start, e = w->ok[w->i].end;
+		if (s < w->pos)
+			s = w->pos;
+		if (e > w->v->end)
+			e = w->v->end;
+		if (s < e) {
+			int err = pw_add_ref(w->pw, s, e - s, PE_PREV);
+			if (err)
+				return err;
+			w->pos = e;
+		}
+		w->i++;
+	}
+	return 0;
+}
+
+static int walk_region(struct vma_walk *w, uint64_t rs, uint64_t re, uint64_t categories)
+{
+	while (rs < re) {
+		int err = walk_prev_upto(w, rs);
+		if (err)
+			return err;
+		if (rs < w->pos)
+			rs = w->pos;
+		if (rs >= re)
+			break;
+		uint64_t next = w->i < w->nok && w->ok[w->i].start < re ? w->ok[w->i].start : re;
+		err = categories & PAGE_IS_PRESENT
+			      ? pw_add_range(w->pw, rs, next, w->readable, w->cow, w->ret_shared)
+			      : pw_add_swapped(w->pw, rs, next, w->readable, w->cow, w->ret_shared);
+		if (err)
+			return err;
+		w->pos = rs = next;
+	}
+	return 0;
+}
+
+static int dump_private_pages(struct page_writer *pw, const struct proc_vma *v, bool file, bool cow,
+			      bool *ret_shared, const struct dirty_run *ok, size_t nok)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
-		.start = start,
-		.end = end,
+		.start = v->start,
+		.end = v->end,
 		.vec = (uint64_t)vec,
 		.vec_len = SCAN_VEC,
 		.category_inverted = PAGE_IS_PFNZERO | (file ? PAGE_IS_FILE : 0),
@@ -421,12 +503,14 @@ static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const stru
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 	};
-	bool readable = v->prot & PROT_READ;
+	struct vma_walk w = { .pw = pw, .v = v, .ok = ok, .nok = nok, .pos = v->start,
+			      .readable = v->prot & PROT_READ, .cow = cow, .ret_shared = ret_shared };
+	int err = 0;
 
-	while (arg.start < end) {
-		int n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+	while (arg.start < v->end && !err) {
+		int n = ioctl(pw->pagemap_fd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
-			int err = -errno;
+			err = -errno;
 			if (errno == ENOTTY)
 				pr_err("this kernel has no PAGEMAP_SCAN (Linux 6.7+); see 'ckpt check'");
 			else
@@ -434,18 +518,13 @@ static int dump_private_pages(struct page_writer *pw, int pagemap_fd, const stru
 					  (unsigned long long)arg.start);
 			return err;
 		}
-		for (int i = 0; i < n; i++) {
-			int err = vec[i].categories & PAGE_IS_PRESENT
-					  ? pw_add_range(pw, vec[i].start, vec[i].end, readable, cow, ret_shared)
-					  : pw_add_swapped(pw, vec[i].start, vec[i].end, readable, cow, ret_shared);
-			if (err)
-				return err;
-		}
+		for (int k = 0; k < n && !err; k++)
+			err = walk_region(&w, vec[k].start, vec[k].end, vec[k].categories);
 		if (arg.walk_end <= arg.start)
 			break;
 		arg.start = arg.walk_end;
 	}
-	return 0;
+	return err ? err : walk_prev_upto(&w, v->end - 1);
 }
 
 /*
@@ -925,32 +1004,18 @@ static bool cow_candidate(const struct dump_task *parent, const struct proc_vma 
 	return false;
 }
 
-/*
- * The private pages of v: in a delta, those the parent images hold as
- * they are (task->prev_ok, from *k on) are PE_PREV entries; the rest goes
- * through the page scan as in a full dump.
- */
+/* The private pages of v; in a delta, task->prev_ok from *k on says what is PE_PREV. */
 static int dump_vma_pages(struct page_writer *pw, struct dump_task *task, const struct proc_vma *v,
 			  bool file, bool cow, bool *ret_shared, size_t *k)
 {
 	const struct dirty_run *ok = task->prev_ok;
-	uint64_t pos = v->start;
-	int err = 0;
+	size_t n = 0;
 
 	while (*k < task->nr_prev_ok && ok[*k].end <= v->start)
 		(*k)++;
-	for (size_t i = *k; i < task->nr_prev_ok && ok[i].start < v->end && !err; i++) {
-		uint64_t s = ok[i].start > v->start ? ok[i].start : v->start;
-		uint64_t e = ok[i].end < v->end ? ok[i].end : v->end;
-		if (s > pos)
-			err = dump_private_pages(pw, pw->pagemap_fd, v, pos, s, file, cow, ret_shared);
-		if (!err)
-			err = pw_add_ref(pw, s, e - s, PE_PREV);
-		pos = e;
-	}
-	if (!err && pos < v->end)
-		err = dump_private_pages(pw, pw->pagemap_fd, v, pos, v->end, file, cow, ret_shared);
-	return err;
+	while (*k + n < task->nr_prev_ok && ok[*k + n].start < v->end)
+		n++;
+	return dump_private_pages(pw, v, file, cow, ret_shared, ok ? ok + *k : NULL, n);
 }
 
 static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
@@ -1076,6 +1141,40 @@ out:
 	return err;
 }
 
+/* struct ptrace_rseq_configuration (uapi/linux/ptrace.h, 5.13). */
+struct rseq_conf {
+	uint64_t ptr;
+	uint32_t len, sig, flags, pad;
+};
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+int dump_mm_snapshot_rseq(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		t->rseq = calloc(t->nr_threads, sizeof(*t->rseq));
+		if (!t->rseq)
+			return -ENOMEM;
+		for (size_t k = 0; k < t->nr_threads; k++) {
+			struct rseq_conf rc = {};
+			struct dump_rseq *r = &t->rseq[t->nr_rseq];
+			if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->threads[k].it->pid, sizeof(rc), &rc) < 0 ||
+			    !rc.ptr)
+				continue;	/* write_core says why, if it matters */
+			r->addr = rc.ptr;
+			r->len = rc.len < sizeof(r->bytes) ? rc.len : sizeof(r->bytes);
+			struct iovec l = { r->bytes, r->len }, rv = { (void *)r->addr, r->len };
+			if (process_vm_readv(t->pid, &l, 1, &rv, 1, 0) == (ssize_t)r->len)
+				t->nr_rseq++;
+		}
+	}
+	return 0;
+}
+
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task)
 {
 	MmEntry mm = MM_ENTRY__INIT;
@@ -1096,49 +1195,90 @@ out:
 }
 
 /*
- * One task's deferred runs. The task runs again: a range it unmapped
- * meanwhile reads as zeros (the log has the munmap, so the next round
- * takes that range again), as does everything of a task that is gone.
+ * Read [addr, +len) of t into buf for the copy after the thaw, as well as
+ * can be: the task runs again, and a range it unmapped meanwhile reads as
+ * zeros (the log has the munmap, so the next round takes that range
+ * again), as does everything of a task that is gone.
+ */
+static void copy_read_slow(struct dump_task *t, int mem_fd, uint8_t *buf, uint64_t addr,
+			   uint64_t len, uint64_t *ret_lost)
+{
+	if (mem_fd >= 0 && pread(mem_fd, buf, len, addr) == (ssize_t)len)
+		return;
+	for (uint64_t p = 0; p < len; p += IMG_PAGE_SIZE) {
+		if (mem_fd >= 0 && pread(mem_fd, buf + p, IMG_PAGE_SIZE, addr + p) == (ssize_t)IMG_PAGE_SIZE)
+			continue;
+		memset(buf + p, 0, IMG_PAGE_SIZE);
+		*ret_lost += IMG_PAGE_SIZE;
+	}
+	(void)t;
+}
+
+static int copy_write(struct dump_task *t, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(t->pages_fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+			pr_errno(err, "cannot write pages-%d.img", t->pid);
+			return err;
+		}
+		buf += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/*
+ * One task's deferred runs: as many as fill the buffer (and follow each
+ * other in the file) in one process_vm_readv and one pwrite.
  */
 static int copy_task(struct dump_task *t, uint8_t *buf, uint64_t *ret_lost)
 {
+	struct iovec local = { buf, 0 }, remote[IOV_MAX];
+	uint64_t file_off, done = 0;	/* done: bytes of the run at i taken already */
 	char path[64];
 	int mem_fd, err = 0;
+	size_t i = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
 	mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-	for (size_t i = 0; i < t->nr_copy && !err; i++) {
-		const struct dump_copy_run *r = &t->copy[i];
-		for (uint64_t done = 0; done < r->len && !err;) {
-			uint64_t chunk = r->len - done < XFER_BUF ? r->len - done : XFER_BUF;
-			struct iovec l = { buf, chunk }, rv = { (void *)(r->addr + done), chunk };
-			ssize_t n = -1;
-			if (!r->forced)
-				n = process_vm_readv(t->pid, &l, 1, &rv, 1, 0);
-			if (n != (ssize_t)chunk && mem_fd >= 0)
-				n = pread(mem_fd, buf, chunk, r->addr + done);
-			if (n != (ssize_t)chunk) {
-				/* Page by page: keep what can still be read. */
-				for (uint64_t p = 0; p < chunk; p += IMG_PAGE_SIZE) {
-					n = mem_fd >= 0 ? pread(mem_fd, buf + p, IMG_PAGE_SIZE, r->addr + done + p) : -1;
-					if (n != (ssize_t)IMG_PAGE_SIZE) {
-						memset(buf + p, 0, IMG_PAGE_SIZE);
-						*ret_lost += IMG_PAGE_SIZE;
-					}
-				}
-			}
-			for (uint64_t w = 0; w < chunk && !err;) {
-				n = pwrite(t->pages_fd, buf + w, chunk - w, r->file_off + done + w);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					err = n < 0 ? -errno : -EIO;
-					pr_errno(err, "cannot write pages-%d.img", t->pid);
-				}
-				w += n > 0 ? n : 0;
-			}
+	while (i < t->nr_copy && !err) {
+		bool forced = t->copy[i].forced;	/* alone in its batch: /proc/PID/mem */
+		size_t nr = 0;
+		uint64_t len = 0;
+
+		file_off = t->copy[i].file_off + done;
+		/* Gather: contiguous in the file, readable by process_vm_readv. */
+		while (i < t->nr_copy && nr < IOV_MAX && len < XFER_BUF) {
+			const struct dump_copy_run *r = &t->copy[i];
+			if (r->file_off + done != file_off + len || (r->forced && nr))
+				break;
+			uint64_t chunk = r->len - done < XFER_BUF - len ? r->len - done : XFER_BUF - len;
+			remote[nr++] = (struct iovec){ (void *)(r->addr + done), chunk };
+			len += chunk;
 			done += chunk;
+			if (done == r->len) {
+				i++;
+				done = 0;
+			}
+			if (r->forced)
+				break;
 		}
+		local.iov_len = len;
+		ssize_t n = forced ? -1 : process_vm_readv(t->pid, &local, 1, remote, nr, 0);
+		if (n != (ssize_t)len) {
+			uint64_t at = 0;
+			for (size_t k = 0; k < nr; k++) {
+				copy_read_slow(t, mem_fd, buf + at, (uint64_t)remote[k].iov_base,
+					       remote[k].iov_len, ret_lost);
+				at += remote[k].iov_len;
+			}
+		}
+		err = copy_write(t, buf, len, file_off);
 	}
 	if (mem_fd >= 0)
 		close(mem_fd);
