@@ -37,6 +37,13 @@
  *                     roots, or none, fails the dump and the task runs on.
  *   vfork_root        a root blocked in vfork: trackd starts at once, leaves it untraced and
  *                     unarmed, and a mark arms it once the vfork child is gone.
+ *   mark_new_maps     a mark registers the mappings an armed process made since the last one
+ *                     (VmFlags gain "uw", an ARMED record names them), PROT_NONE ones once an
+ *                     mprotect opens them, and looks at nobody else's mappings: a range the
+ *                     test unregistered behind trackd's back stays so across marks with no
+ *                     mapping change, or only a mapping made and unmapped again (the dump's
+ *                     parasite does that), and the next mapping made has it registered again;
+ *                     the heap's growth is registered.
  *   errors            a missing root, a thread or a zombie as root, trackd inside the tree,
  *                     no -L, a bad ring size, status with no trackd, a corrupt log under
  *                     -d (its error shown by the parent): clear errors and exit codes, no
@@ -53,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -68,6 +76,7 @@
 #include <unistd.h>
 
 #include <linux/futex.h>
+#include <linux/userfaultfd.h>
 
 #include "changelog.h"
 #include "image.h"
@@ -1693,6 +1702,245 @@ TEST_TIMEOUT(dump_since_log, 90)
 	free(runs);
 	EXPECT_LT(0, trackd_cmd("stop", log1, out, sizeof(out)));
 	EXPECT_LT(0, trackd_cmd("stop", log2, out, sizeof(out)));
+	kill_reap_all();
+}
+
+/* ------------------------------------------------------------------ mark_new_maps */
+
+#define NM_PAGES 16
+
+/* What M tells the test, through a shared page. */
+struct nm_report {
+	uint64_t a, b, z, brk_end;
+};
+
+/* M: maps A, then on each command byte does one thing and acks with it. */
+static void nm_main(struct nm_report *rep, int cmd, int ack)
+{
+	size_t len = NM_PAGES * PAGE;
+	char c;
+
+	rep->a = (uint64_t)mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
+	memset((void *)rep->a, 1, len);
+	(void)!write(ack, "r", 1);
+	while (read(cmd, &c, 1) == 1) {
+		void *p;
+		switch (c) {
+		case 's':	/* a scratch mapping, as the dump's parasite makes */
+			p = mmap(NULL, len + PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED || mprotect(p, 2 * PAGE, PROT_READ) ||
+			    munmap(p, len + PAGE))
+				c = '!';
+			break;
+		case 'n':
+			p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				c = '!';
+			else
+				memset(p, 2, len);
+			rep->b = (uint64_t)p;
+			break;
+		case 'z':
+			p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			rep->z = (uint64_t)p;
+			if (p == MAP_FAILED)
+				c = '!';
+			break;
+		case 'p':
+			if (mprotect((void *)rep->z, len, PROT_READ | PROT_WRITE))
+				c = '!';
+			else
+				memset((void *)rep->z, 3, len);
+			break;
+		case 'b':	/* the heap grows past what was armed */
+			p = sbrk(len);
+			if (p == (void *)-1)
+				c = '!';
+			else
+				memset(p, 4, len);
+			rep->brk_end = (uint64_t)p + len;
+			break;
+		}
+		(void)!write(ack, &c, 1);
+	}
+	_exit(0);
+}
+
+/* Whether the mapping of pid holding addr is registered for write-protect: 1, 0, or -1 (none). */
+static int vma_uw(pid_t pid, uint64_t addr)
+{
+	char path[64], line[512];
+	bool in = false;
+	int ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+		/* A mapping's first line: no field name ("Rss:", "AnonHugePages:") reads so. */
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2) {
+			in = s <= addr && addr < e;
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			ret = strstr(line, " uw") != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* ARMED records of tgid after seq: how many, and whether one covers [s, e). */
+static int armed_after(const char *dir, uint64_t seq, pid_t tgid, uint64_t s, uint64_t e,
+		       bool *ret_covers)
+{
+	struct log l;
+	int n = 0;
+
+	*ret_covers = false;
+	if (log_load(dir, &l))
+		return -1;
+	for (size_t i = 0; i < l.n; i++) {
+		const ChangelogEntry *r = l.r[i];
+		if (r->seq <= seq || r->kind != CL_ARMED || r->tgid != tgid)
+			continue;
+		n++;
+		for (size_t j = 0; j + 1 < r->n_ranges; j += 2)
+			if (r->ranges[j] <= s && e <= r->ranges[j + 1])
+				*ret_covers = true;
+	}
+	log_free(&l);
+	return n;
+}
+
+/* tgid's userfaultfd, from trackd ("uffd TGID"), or -1. */
+static int trackd_uffd(const char *dir, pid_t tgid)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char req[32], ans[256], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { ans, sizeof(ans) - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	int c, n, ufd = -1;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.80s/trackd.sock", dir);
+	c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "uffd %d", tgid);
+	if (!connect(c, (struct sockaddr *)&sun, sizeof(sun)) && send(c, req, n, 0) == n &&
+	    recvmsg(c, &mh, MSG_CMSG_CLOEXEC) > 0) {
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		if (cm && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&ufd, CMSG_DATA(cm), sizeof(int));
+	}
+	close(c);
+	return ufd;
+}
+
+TEST_TIMEOUT(mark_new_maps, 60)
+{
+	char dir[PATH_MAX], out[4096], c;
+	uint64_t len = NM_PAGES * PAGE;
+	int cmd[2], ack[2], ufd;
+	bool covers;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	mkdtemp_in(dir, sizeof(dir), "mark-new-maps");
+	struct nm_report *rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, (void *)rep);
+	ASSERT_EQ(0, pipe2(cmd, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(ack, O_CLOEXEC));
+	fflush(NULL);
+	pid_t m = fork();
+	if (!m) {
+		close(cmd[1]);
+		close(ack[0]);
+		nm_main(rep, cmd[0], ack[1]);
+	}
+	ASSERT_LT(0, m);
+	close(cmd[0]);
+	close(ack[1]);
+	ASSERT_EQ(1, read(ack[0], &c, 1));
+	ASSERT_EQ('r', c);
+#define NM_STEP(x)                                                                        \
+	do {                                                                              \
+		c = (x);                                                                  \
+		ASSERT_EQ(1, write(cmd[1], &c, 1));                                       \
+		ASSERT_EQ(1, read(ack[0], &c, 1));                                        \
+		ASSERT_EQ((x), c);                                                        \
+	} while (0)
+
+	/* Armed at start; a mark with no mapping change since adds nothing. */
+	ASSERT_LT(0, start_trackd(dir, m, NULL));
+	EXPECT_EQ(1, vma_uw(m, rep->a));
+	long long m1 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(0, m1);
+	EXPECT_EQ(0, armed_after(dir, m1, m, 0, 0, &covers));
+
+	/*
+	 * A unregistered behind trackd's back, which has no record of it: a
+	 * mark that reads M's mappings registers A again, one that skips M
+	 * does not.
+	 */
+	ufd = trackd_uffd(dir, m);
+	ASSERT_LE(0, ufd);
+	struct uffdio_range r = { .start = rep->a, .len = len };
+	ASSERT_EQ(0, ioctl(ufd, UFFDIO_UNREGISTER, &r));
+	close(ufd);
+	ASSERT_EQ(0, vma_uw(m, rep->a));
+	long long m2 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(m1, m2);
+	EXPECT_EQ(0, vma_uw(m, rep->a));
+	EXPECT_EQ(0, armed_after(dir, m2, m, 0, 0, &covers));
+
+	/* A mapping made and unmapped again by one thread left nothing to register. */
+	NM_STEP('s');
+	long long m3 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(m2, m3);
+	EXPECT_EQ(0, vma_uw(m, rep->a));
+	EXPECT_EQ(0, armed_after(dir, m3, m, 0, 0, &covers));
+
+	/* A new mapping: the next mark registers it (and reads all of M's mappings). */
+	NM_STEP('n');
+	EXPECT_EQ(0, vma_uw(m, rep->b));
+	long long m4 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(m3, m4);
+	EXPECT_EQ(1, vma_uw(m, rep->b));
+	EXPECT_EQ(1, vma_uw(m, rep->a));
+	EXPECT_EQ(1, armed_after(dir, m4, m, rep->b, rep->b + len, &covers));
+	EXPECT_TRUE(covers);
+
+	/* PROT_NONE is left out, until an mprotect opens it. */
+	NM_STEP('z');
+	long long m5 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(m4, m5);
+	EXPECT_EQ(0, vma_uw(m, rep->z));
+	NM_STEP('p');
+	long long m6 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(m5, m6);
+	EXPECT_EQ(1, vma_uw(m, rep->z));
+	EXPECT_EQ(1, armed_after(dir, m6, m, rep->z, rep->z + len, &covers));
+	EXPECT_TRUE(covers);
+
+	/* The heap's growth is registered too. */
+	NM_STEP('b');
+	long long m7 = trackd_cmd("mark", dir, out, sizeof(out));
+	ASSERT_LT(m6, m7);
+	EXPECT_EQ(1, vma_uw(m, rep->brk_end - 1));
+#undef NM_STEP
+
+	EXPECT_LT(0, trackd_cmd("stop", dir, out, sizeof(out)));
+	close(cmd[1]);
+	close(ack[0]);
 	kill_reap_all();
 }
 

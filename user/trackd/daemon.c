@@ -9,6 +9,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -33,11 +34,29 @@
  */
 #define DAEMON_TICK_MS	100
 
+/* Scratch mappings remembered per process before it counts as changed: daemon_maps_note(). */
+#define DAEMON_SCRATCH_MAX	8
+
+/* A kernel-placed mapping made since the last arming, by thread pid. */
+struct dscratch {
+	pid_t pid;
+	uint64_t start, end;
+};
+
 /* A tracked process as trackd knows it. */
 struct dproc {
 	pid_t tgid;
 	pid_t ppid;
 	int uffd;		/* its written-page tracking, or -1 */
+	/*
+	 * Since it was last armed, a mapping it can have that is not
+	 * registered yet may have come (or the log cannot say): the next mark
+	 * looks for them (wptrack_arm_new). Else the mark skips it, which
+	 * saves the page-table walk of reading its smaps.
+	 */
+	bool maps_changed;
+	size_t nr_scratch;	/* mappings made since, not unmapped yet */
+	struct dscratch scratch[DAEMON_SCRATCH_MAX];
 	char why[96];		/* why it has none */
 };
 
@@ -149,7 +168,7 @@ static struct dproc *daemon_add(struct daemon *d, pid_t tgid, pid_t ppid)
 		d->cap_procs = cap;
 	}
 	p = &d->procs[d->nr_procs++];
-	*p = (struct dproc){ .tgid = tgid, .ppid = ppid, .uffd = -1 };
+	*p = (struct dproc){ .tgid = tgid, .ppid = ppid, .uffd = -1, .maps_changed = true };
 	snprintf(p->why, sizeof(p->why), "not armed yet");
 	d->index[daemon_probe(d, tgid)] = d->nr_procs;
 	return p;
@@ -223,6 +242,85 @@ static int64_t daemon_log_tgids(struct daemon *d, uint32_t kind, const char *rea
 	seq = daemon_log(d, &e);
 	free(tgids);
 	return seq;
+}
+
+/* Every tracked process may have mappings not registered yet (records lost, a resync). */
+static void daemon_maps_unknown(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nr_procs; i++)
+		d->procs[i].maps_changed = true;
+}
+
+/* p's mappings are as it was armed now: nothing made since. */
+static void daemon_maps_armed(struct dproc *p)
+{
+	p->maps_changed = false;
+	p->nr_scratch = 0;
+}
+
+/*
+ * Whether the next mark must look for mappings of p not registered yet.
+ * A new VMA lacks the uffd registration (VM_UFFD_WP is no flag mmap,
+ * brk or shmat gives, and vma_merge does not join VMAs whose uffd
+ * contexts differ), and so does one moved without UFFD_FEATURE_EVENT_REMAP
+ * (mremap_userfaultfd_prep clears it), while a split keeps the flags of
+ * the VMA split. So every MMAP, MREMAP, BRK (the grown heap is a VMA of
+ * its own when it cannot merge with the registered one), SHMAT and
+ * IO_SETUP counts, and so does an MPROTECT: wptrack_arm leaves PROT_NONE
+ * mappings out, which an mprotect makes eligible (malloc arenas grow that
+ * way).
+ *
+ * One exception keeps dumps from flagging every process: a mapping the
+ * kernel placed (no MAP_FIXED, so it replaced nothing), protected only
+ * within itself and unmapped exactly, all by one thread, leaves nothing
+ * behind; the dump's parasite area is such a pair. The same thread makes
+ * the records come in the order of the calls; another thread's mapping
+ * in that range in between has a record of its own.
+ *
+ * Not counted: MUNMAP and MADVISE, which create no VMA. One case is left:
+ * pieces of a MAP_NORESERVE reservation over 1 GiB (left out by
+ * wptrack_arm) that a split makes small enough to track (munmap, mlock,
+ * mbind... the last two have no record anyway) stay unregistered until
+ * the next change, and count as written meanwhile, as any unregistered
+ * mapping does: the dump stays right.
+ */
+static void daemon_maps_note(struct daemon *d, const struct track_event *ev)
+{
+	struct dproc *p = daemon_find(d, ev->tgid);
+	uint64_t s = ev->start, e = ev->start + ev->len;
+
+	if (!p || p->maps_changed)
+		return;
+	switch (ev->kind) {
+	case TRACK_MMAP:
+		if ((ev->flags & MAP_FIXED) || p->nr_scratch == DAEMON_SCRATCH_MAX || e <= s)
+			break;
+		p->scratch[p->nr_scratch++] = (struct dscratch){ ev->pid, s, e };
+		return;
+	case TRACK_MPROTECT:
+		for (size_t i = 0; i < p->nr_scratch; i++)
+			if (p->scratch[i].pid == ev->pid && p->scratch[i].start <= s &&
+			    e <= p->scratch[i].end)
+				return;
+		break;
+	case TRACK_MUNMAP:
+		for (size_t i = 0; i < p->nr_scratch; i++) {
+			if (p->scratch[i].pid == ev->pid && p->scratch[i].start == s &&
+			    p->scratch[i].end == e) {
+				p->scratch[i] = p->scratch[--p->nr_scratch];
+				break;
+			}
+		}
+		return;
+	case TRACK_MREMAP:
+	case TRACK_BRK:
+	case TRACK_SHMAT:
+	case TRACK_IO_SETUP:
+		break;
+	default:
+		return;
+	}
+	p->maps_changed = true;
 }
 
 /* The record of one BPF event, with the fields its kind has (bpf/track.h). */
@@ -320,6 +418,7 @@ static void daemon_record(struct daemon *d, const struct track_event *ev, size_t
 		break;
 	}
 	daemon_log(d, &e);
+	daemon_maps_note(d, ev);
 	/* After its record: the last exit of a group takes the process out. */
 	if (ev->kind == TRACK_EXIT && ev->arg1)
 		daemon_remove(d, ev->tgid);
@@ -447,6 +546,8 @@ static void daemon_check_lost(struct daemon *d)
 	}
 	daemon_log(d, &e);
 	pr_warn("%llu records lost (%s)", (unsigned long long)count, e.reason);
+	/* Lost records may have made mappings, of the processes named or not: look at all. */
+	daemon_maps_unknown(d);
 	daemon_resync(d);
 	d->lost += count;
 	d->seen = st;
@@ -554,6 +655,7 @@ static int daemon_arm_uffd(struct daemon *d, struct dproc *p, int uffd)
 	}
 	daemon_untrack(d, p, "");
 	p->uffd = uffd;
+	daemon_maps_armed(p);
 	daemon_log_armed(d, p->tgid, runs, n);
 	pr_info("%d: %zu ranges, %llu KiB under written-page tracking", p->tgid, n,
 		(unsigned long long)dirty_bytes(runs, n) >> 10);
@@ -648,11 +750,19 @@ static void daemon_arm_all(struct daemon *d)
 			daemon_arm(d, p);
 			continue;
 		}
+		/* No mapping made or moved since it was armed: nothing to look for. */
+		if (!p->maps_changed && !p->nr_scratch)
+			continue;
+		/*
+		 * No drain between the mappings read and this, so a record of a
+		 * change after the read comes later and flags p again.
+		 */
 		if (wptrack_arm_new(p->tgid, p->uffd, &runs, &nr)) {
 			pr_warn("%d: new mappings are not under written-page tracking, ignoring",
 				p->tgid);
 			continue;
 		}
+		daemon_maps_armed(p);
 		if (nr)
 			daemon_log_armed(d, p->tgid, runs, nr);
 		free(runs);
