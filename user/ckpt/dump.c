@@ -796,9 +796,7 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	}
 	pr_info("froze %zu process(es), %zu thread(s), %zu zombie(s) in %.3f ms", ctx.nr_tasks - nr_zombies,
 		nr_threads, nr_zombies, (now_ns(CLOCK_MONOTONIC) - t_freeze) / 1e6);
-	err = dump_mm_snapshot_rseq(&ctx);
-	if (!err)
-		err = dump_tree_check(&ctx);
+	err = dump_tree_check(&ctx);
 	if (!err)
 		err = dump_inet_check_listeners(&ctx, true);
 	if (!err && o->since_log)
@@ -896,7 +894,6 @@ release:
 	aio_inflight_close();
 	for (size_t i = 0; i < ctx.nr_tasks; i++) {
 		free(ctx.tasks[i].vmas);
-		free(ctx.tasks[i].rseq);
 	}
 	free(ctx.tasks);
 	free(ctx.shm_dumped);

@@ -57,9 +57,12 @@ struct dump_task {
 	/* --since-log: the pages written since the last mark (scanned before the re-arm). */
 	struct dirty_run *written;
 	size_t nr_written;
+	struct page_region *known;	/* what the harvest saw of them (dirty_scan_known) */
+	size_t nr_known;
 	/* --prev-images: how it differs from the parent images (dump_delta.c). */
 	uint32_t delta_state;		/* DELTA_* */
 	char reread[160];		/* why its memory is read whole, or "" */
+	char unarmed[96];		/* trackd had no write tracking of it: why, or "" */
 	struct dirty_run *touched;	/* mapped, unmapped, moved or discarded since (the log) */
 	size_t nr_touched;
 	bool maps_changed;		/* the log shows mapping changes: /proc is read again */
@@ -71,13 +74,6 @@ struct dump_task {
 	struct dirty_run *prev_ok;	/* pages the parent images hold as they are now */
 	size_t nr_prev_ok;
 	uint64_t data_pages, prev_pages;
-	/*
-	 * The threads' rseq areas as they were at the freeze: the kernel
-	 * rewrites them (CPU and concurrency IDs) each time a thread comes
-	 * back from the dump's remote calls, so the pages file gets these.
-	 */
-	struct dump_rseq *rseq;
-	size_t nr_rseq;
 	/* Copying after the thaw: the pages file and the runs still to read into it. */
 	int pages_fd;
 	struct dump_copy_run *copy;
@@ -89,13 +85,6 @@ struct dump_prev_proc {
 	MmEntry *mm;
 	struct dirty_run *data;
 	size_t nr_data;
-};
-
-/* The start of a thread's struct rseq (what the kernel writes into it). */
-struct dump_rseq {
-	uint64_t addr;
-	uint32_t len;
-	uint8_t bytes[32];
 };
 
 /* A run of pages copied after the thaw: task memory at addr to file_off. */
@@ -168,8 +157,6 @@ int dump_timers(struct dump_task *task, TaskCoreEntry *tc, ThreadCoreEntry **ths
 void dump_timers_free(TaskCoreEntry *tc);
 
 /* dump_mm.c: mm-PID.img, pagemap-PID.img and pages-PID.img. */
-/* Right after the freeze, before anything runs in the tasks: task->rseq. */
-int dump_mm_snapshot_rseq(struct dump_ctx *ctx);
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task);
 
 /*

@@ -321,6 +321,10 @@ int dump_delta_plan(struct dump_ctx *ctx)
 		if (ctx->log_gap && !t->reread[0])
 			snprintf(t->reread, sizeof(t->reread),
 				 "trackd started again since the parent images (a GAP in the log)");
+		/* New and exec'ed processes are read whole anyway: their state says so. */
+		if (t->unarmed[0] && t->delta_state == DELTA_SAME && !t->reread[0])
+			snprintf(t->reread, sizeof(t->reread), "it had no write tracking (%s)",
+				 t->unarmed);
 		if (t->reread[0])
 			pr_warn("%d is read whole: %s", t->pid, t->reread);
 		pp = &ctx->prev_procs[prev_index(ctx, p)];
@@ -703,6 +707,8 @@ void dump_delta_close(struct dump_ctx *ctx)
 		free(t->prev_ok);
 		free(t->touched);
 		free(t->written);
+		free(t->known);
+		t->known = NULL;
 		t->prev_ok = t->touched = t->written = NULL;
 	}
 	free(ctx->by_pid);

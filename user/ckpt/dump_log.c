@@ -144,9 +144,7 @@ static void dump_log_adopt(struct dump_ctx *ctx, int dirfd)
 		t = dump_log_task(ctx, strtol(line + 8, &why, 10));
 		if (!t)
 			continue;
-		if (!t->reread[0])
-			snprintf(t->reread, sizeof(t->reread), "it had no write tracking (%s)",
-				 *why ? why + 1 : "?");
+		snprintf(t->unarmed, sizeof(t->unarmed), "%s", *why ? why + 1 : "?");
 		uffd = wptrack_take_seized(&t->it);
 		if (uffd < 0)
 			continue;
@@ -167,10 +165,17 @@ static void dump_log_adopt(struct dump_ctx *ctx, int dirfd)
 static int dump_log_scan(struct dump_task *t, bool rearm)
 {
 	const struct dirty_run all = { 0, IMG_TASK_SIZE };
+	struct page_region *known = NULL;
 	struct dirty_run *runs = NULL;
-	size_t n = 0;
-	int err = dirty_scan(t->pid, &all, 1, rearm, &runs, &n);
+	size_t n = 0, nk = 0;
+	char path[64];
+	int fd, err;
 
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	err = fd < 0 ? -errno : dirty_scan_known(fd, &all, 1, rearm, &runs, &n, rearm ? NULL : &known, &nk);
+	if (fd >= 0)
+		close(fd);
 	if (err) {
 		pr_errno(err, "cannot %s the written pages of %d", rearm ? "re-arm" : "scan", t->pid);
 		return err;
@@ -179,8 +184,11 @@ static int dump_log_scan(struct dump_task *t, bool rearm)
 		free(runs);
 	} else {
 		free(t->written);
+		free(t->known);
 		t->written = runs;
 		t->nr_written = n;
+		t->known = known;
+		t->nr_known = nk;
 	}
 	return 0;
 }

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -208,14 +207,15 @@ static int pw_patch_rseq(struct page_writer *pw, uint64_t base)
 	const struct dump_task *t = pw->task;
 	uint64_t at = base;
 
-	for (size_t i = 0; i < pw->nr_riov && t->nr_rseq; i++) {
+	for (size_t i = 0; i < pw->nr_riov; i++) {
 		uint64_t s = (uint64_t)pw->riov[i].iov_base, e = s + pw->riov[i].iov_len;
-		for (size_t k = 0; k < t->nr_rseq; k++) {
-			const struct dump_rseq *r = &t->rseq[k];
-			uint64_t rs = r->addr > s ? r->addr : s, re = r->addr + r->len < e ? r->addr + r->len : e;
-			if (rs >= re)
+		for (size_t k = 0; k < t->nr_threads; k++) {
+			const struct infect_task *r = t->threads[k].it;
+			uint64_t rs = r->rseq_addr > s ? r->rseq_addr : s;
+			uint64_t re = r->rseq_addr + r->rseq_len < e ? r->rseq_addr + r->rseq_len : e;
+			if (!r->rseq_len || rs >= re)
 				continue;
-			if (pwrite(pw->pages_fd, r->bytes + (rs - r->addr), re - rs, at + (rs - s)) !=
+			if (pwrite(pw->pages_fd, r->rseq + (rs - r->rseq_addr), re - rs, at + (rs - s)) !=
 			    (ssize_t)(re - rs))
 				return errno ? -errno : -EIO;
 		}
@@ -444,7 +444,7 @@ struct vma_walk {
 	const struct proc_vma *v;
 	const struct dirty_run *ok;
 	size_t nok, i;
-	uint64_t pos;		/* everything below is emitted */
+	uint64_t pos, end;	/* everything below pos is emitted; the walk stops at end */
 	bool readable, cow, *ret_shared;
 };
 
@@ -454,8 +454,8 @@ static int walk_prev_upto(struct vma_walk *w, uint64_t addr)
 		uint64_t s = w->ok[w->i].start, e = w->ok[w->i].end;
 		if (s < w->pos)
 			s = w->pos;
-		if (e > w->v->end)
-			e = w->v->end;
+		if (e > w->end)
+			e = w->end;
 		if (s < e) {
 			int err = pw_add_ref(w->pw, s, e - s, PE_PREV);
 			if (err)
@@ -488,14 +488,15 @@ static int walk_region(struct vma_walk *w, uint64_t rs, uint64_t re, uint64_t ca
 	return 0;
 }
 
-static int dump_private_pages(struct page_writer *pw, const struct proc_vma *v, bool file, bool cow,
-			      bool *ret_shared, const struct dirty_run *ok, size_t nok)
+static int dump_private_pages(struct page_writer *pw, const struct proc_vma *v, uint64_t start,
+			      uint64_t end, bool file, bool cow, bool *ret_shared,
+			      const struct dirty_run *ok, size_t nok)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
-		.start = v->start,
-		.end = v->end,
+		.start = start,
+		.end = end,
 		.vec = (uint64_t)vec,
 		.vec_len = SCAN_VEC,
 		.category_inverted = PAGE_IS_PFNZERO | (file ? PAGE_IS_FILE : 0),
@@ -503,11 +504,11 @@ static int dump_private_pages(struct page_writer *pw, const struct proc_vma *v, 
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 	};
-	struct vma_walk w = { .pw = pw, .v = v, .ok = ok, .nok = nok, .pos = v->start,
+	struct vma_walk w = { .pw = pw, .v = v, .ok = ok, .nok = nok, .pos = start, .end = end,
 			      .readable = v->prot & PROT_READ, .cow = cow, .ret_shared = ret_shared };
 	int err = 0;
 
-	while (arg.start < v->end && !err) {
+	while (arg.start < end && !err) {
 		int n = ioctl(pw->pagemap_fd, PAGEMAP_SCAN, &arg);
 		if (n < 0) {
 			err = -errno;
@@ -524,7 +525,7 @@ static int dump_private_pages(struct page_writer *pw, const struct proc_vma *v, 
 			break;
 		arg.start = arg.walk_end;
 	}
-	return err ? err : walk_prev_upto(&w, v->end - 1);
+	return err ? err : walk_prev_upto(&w, end - 1);
 }
 
 /*
@@ -1004,18 +1005,92 @@ static bool cow_candidate(const struct dump_task *parent, const struct proc_vma 
 	return false;
 }
 
-/* The private pages of v; in a delta, task->prev_ok from *k on says what is PE_PREV. */
+/*
+ * [s, e) of v, which the parent images do not hold as it is: what the
+ * harvest saw of its written pages (task->known, from *kk on) needs no
+ * second look; the rest goes through the page scan. With dry, only count
+ * the pieces that would (*ret_scans).
+ */
+static int dump_changed(struct page_writer *pw, struct dump_task *t, const struct proc_vma *v,
+			uint64_t s, uint64_t e, bool cow, bool *ret_shared, size_t *kk, bool dry,
+			size_t *ret_scans)
+{
+	const struct page_region *kn = t->known;
+	bool readable = v->prot & PROT_READ;
+	uint64_t pos = s;
+	int err = 0;
+
+	while (*kk < t->nr_known && kn[*kk].end <= s)
+		(*kk)++;
+	for (size_t k = *kk; k < t->nr_known && kn[k].start < e && !err; k++) {
+		uint64_t ks = kn[k].start > s ? kn[k].start : s, ke = kn[k].end < e ? kn[k].end : e;
+		if (ks > pos) {
+			(*ret_scans)++;
+			if (!dry)
+				err = dump_private_pages(pw, v, pos, ks, false, cow, ret_shared, NULL, 0);
+		}
+		if (!err && !dry && (kn[k].categories & PAGE_IS_PRESENT) &&
+		    !(kn[k].categories & PAGE_IS_PFNZERO))
+			err = pw_add_range(pw, ks, ke, readable, cow, ret_shared);
+		else if (!err && !dry && (kn[k].categories & PAGE_IS_SWAPPED))
+			err = pw_add_swapped(pw, ks, ke, readable, cow, ret_shared);
+		pos = ke;
+	}
+	if (!err && pos < e) {
+		(*ret_scans)++;
+		if (!dry)
+			err = dump_private_pages(pw, v, pos, e, false, cow, ret_shared, NULL, 0);
+	}
+	return err;
+}
+
+/* A delta's anonymous mapping: PE_PREV runs, and the rest through dump_changed(). */
+static int dump_delta_vma(struct page_writer *pw, struct dump_task *t, const struct proc_vma *v,
+			  bool cow, bool *ret_shared, const struct dirty_run *ok, size_t nok, bool dry,
+			  size_t *ret_scans)
+{
+	uint64_t pos = v->start;
+	size_t kk = 0;
+	int err = 0;
+
+	for (size_t i = 0; i <= nok && !err; i++) {
+		uint64_t s = i < nok ? (ok[i].start > v->start ? ok[i].start : v->start) : v->end;
+		uint64_t e = i < nok ? (ok[i].end < v->end ? ok[i].end : v->end) : v->end;
+		if (s > pos)
+			err = dump_changed(pw, t, v, pos, s, cow, ret_shared, &kk, dry, ret_scans);
+		if (!err && !dry && e > s)
+			err = pw_add_ref(pw, s, e - s, PE_PREV);
+		if (e > pos)
+			pos = e;
+	}
+	return err;
+}
+
+/*
+ * The private pages of v; in a delta, task->prev_ok from *k on says what
+ * is PE_PREV. An anonymous mapping of a delta is not walked again where
+ * the harvest told enough, unless that leaves it in many pieces (then one
+ * walk over it all is cheaper than a scan for each).
+ */
+#define DELTA_MAX_SCANS 32
 static int dump_vma_pages(struct page_writer *pw, struct dump_task *task, const struct proc_vma *v,
 			  bool file, bool cow, bool *ret_shared, size_t *k)
 {
 	const struct dirty_run *ok = task->prev_ok;
-	size_t n = 0;
+	size_t n = 0, scans = 0;
 
 	while (*k < task->nr_prev_ok && ok[*k].end <= v->start)
 		(*k)++;
 	while (*k + n < task->nr_prev_ok && ok[*k + n].start < v->end)
 		n++;
-	return dump_private_pages(pw, v, file, cow, ret_shared, ok ? ok + *k : NULL, n);
+	if (!ok)
+		return dump_private_pages(pw, v, v->start, v->end, file, cow, ret_shared, NULL, 0);
+	if (!file) {
+		(void)dump_delta_vma(pw, task, v, cow, ret_shared, ok + *k, n, true, &scans);
+		if (scans <= DELTA_MAX_SCANS)
+			return dump_delta_vma(pw, task, v, cow, ret_shared, ok + *k, n, false, &scans);
+	}
+	return dump_private_pages(pw, v, v->start, v->end, file, cow, ret_shared, ok + *k, n);
 }
 
 static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm)
@@ -1139,40 +1214,6 @@ out:
 	if (pw.parent_pagemap_fd >= 0)
 		close(pw.parent_pagemap_fd);
 	return err;
-}
-
-/* struct ptrace_rseq_configuration (uapi/linux/ptrace.h, 5.13). */
-struct rseq_conf {
-	uint64_t ptr;
-	uint32_t len, sig, flags, pad;
-};
-#ifndef PTRACE_GET_RSEQ_CONFIGURATION
-#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
-#endif
-
-int dump_mm_snapshot_rseq(struct dump_ctx *ctx)
-{
-	for (size_t i = 0; i < ctx->nr_tasks; i++) {
-		struct dump_task *t = &ctx->tasks[i];
-		if (t->zombie)
-			continue;
-		t->rseq = calloc(t->nr_threads, sizeof(*t->rseq));
-		if (!t->rseq)
-			return -ENOMEM;
-		for (size_t k = 0; k < t->nr_threads; k++) {
-			struct rseq_conf rc = {};
-			struct dump_rseq *r = &t->rseq[t->nr_rseq];
-			if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->threads[k].it->pid, sizeof(rc), &rc) < 0 ||
-			    !rc.ptr)
-				continue;	/* write_core says why, if it matters */
-			r->addr = rc.ptr;
-			r->len = rc.len < sizeof(r->bytes) ? rc.len : sizeof(r->bytes);
-			struct iovec l = { r->bytes, r->len }, rv = { (void *)r->addr, r->len };
-			if (process_vm_readv(t->pid, &l, 1, &rv, 1, 0) == (ssize_t)r->len)
-				t->nr_rseq++;
-		}
-	}
-	return 0;
 }
 
 int dump_mm(struct dump_ctx *ctx, struct dump_task *task)

@@ -169,6 +169,8 @@ static int resume_wait(struct infect_task *t, int request, int *status, const ch
 	return -EAGAIN;
 }
 
+static void rseq_snapshot(struct infect_task *t);
+
 static int getregs(pid_t pid, struct user_regs_struct *regs)
 {
 	if (ptrace(PTRACE_GETREGS, pid, NULL, regs) < 0) {
@@ -329,10 +331,58 @@ static int seize_thread(pid_t pid, struct infect_task *t)
 		goto fail;
 	}
 	t->xsave_len = iov.iov_len;
+	rseq_snapshot(t);
 	return 0;
 fail:
 	infect_release(t, false);
 	return err;
+}
+
+static int remote_rw(pid_t pid, void *local, uint64_t remote, size_t len, bool write)
+{
+	struct iovec l = { local, len }, r = { (void *)remote, len };
+	ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+/* struct ptrace_rseq_configuration (uapi/linux/ptrace.h, 5.13). */
+struct rseq_conf {
+	uint64_t ptr;
+	uint32_t len, sig, flags, pad;
+};
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+/* t->rseq*, before anything runs in the thread; none when it has no rseq area. */
+static void rseq_snapshot(struct infect_task *t)
+{
+	struct rseq_conf rc = {};
+
+	t->rseq_len = 0;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->pid, sizeof(rc), &rc) < 0 || !rc.ptr)
+		return;
+	t->rseq_addr = rc.ptr;
+	t->rseq_len = rc.len < sizeof(t->rseq) ? rc.len : sizeof(t->rseq);
+	if (remote_rw(t->pid, t->rseq, t->rseq_addr, t->rseq_len, false))
+		t->rseq_len = 0;
+}
+
+/* Put the thread's rseq area back as it was seized, if a remote call changed it. */
+static void rseq_put_back(struct infect_task *t)
+{
+	uint8_t now[sizeof(t->rseq)];
+
+	if (!t->rseq_len || remote_rw(t->pid, now, t->rseq_addr, t->rseq_len, false) ||
+	    !memcmp(now, t->rseq, t->rseq_len))
+		return;
+	if (remote_rw(t->pid, t->rseq, t->rseq_addr, t->rseq_len, true))
+		pr_debug("%d: cannot put its rseq area back", t->pid);
+	else
+		pr_debug("%d: rseq area put back as it was seized", t->pid);
 }
 
 int infect_seize(pid_t pid, struct infect_task *t)
@@ -461,15 +511,6 @@ int infect_syscall(struct infect_task *t, long nr, long *ret, uint64_t a1, uint6
 	return 0;
 }
 
-static int remote_rw(pid_t pid, void *local, uint64_t remote, size_t len, bool write)
-{
-	struct iovec l = { local, len }, r = { (void *)remote, len };
-	ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
-}
 
 static size_t parasite_args_off(void)
 {
@@ -629,6 +670,8 @@ int infect_release(struct infect_task *t, bool kill_task)
 			err = -EIO;
 		t->touched = false;
 	}
+	if (t->seized)
+		rseq_put_back(t);
 	if (t->seized && ptrace(PTRACE_DETACH, t->pid, NULL, (void *)(long)t->held_stop) < 0) {
 		err = -errno;
 		pr_perror("cannot detach from %d", t->pid);

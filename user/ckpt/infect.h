@@ -41,6 +41,15 @@ struct infect_task {
 	bool trap_act_valid;
 	struct blob_sigaction trap_act;
 	struct parasite_args *pargs;	/* local copy of the args area */
+	/*
+	 * The thread's struct rseq as it was when seized: the kernel rewrites
+	 * it (CPU and concurrency IDs, and it clears rseq_cs) whenever the
+	 * thread comes back to user space from a remote call, so release puts
+	 * it back, and a dump of the memory uses these bytes. len 0: none.
+	 */
+	uint64_t rseq_addr;
+	uint32_t rseq_len;
+	uint8_t rseq[32];
 };
 
 /* Block SIGCHLD and open the signalfd the waits below use. Call once. */

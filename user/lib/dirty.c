@@ -19,6 +19,9 @@
 struct dirty_out {
 	struct dirty_run *runs;
 	size_t n, cap;
+	/* The first walk's regions with their PRESENT/SWAPPED bits, when asked for. */
+	struct page_region *known;
+	size_t nk, capk;
 };
 
 int dirty_uffd_api(int uffd)
@@ -94,8 +97,24 @@ static int dirty_out_add(struct dirty_out *o, uint64_t start, uint64_t end)
  * output vector comes back full. Pages whose categories, xor inverted,
  * have every bit of mask set are added to o.
  */
+static int dirty_known_add(struct dirty_out *o, const struct page_region *r)
+{
+	if (o->nk == o->capk) {
+		size_t cap = o->capk ? o->capk * 2 : 64;
+		struct page_region *n = realloc(o->known, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		o->known = n;
+		o->capk = cap;
+	}
+	o->known[o->nk] = *r;
+	o->known[o->nk++].categories &= DIRTY_KNOWN;
+	return 0;
+}
+
 static int dirty_walk(int fd, uint64_t start, uint64_t end, uint64_t flags, uint64_t inverted,
-		      uint64_t mask, struct page_region *vec, struct dirty_out *o)
+		      uint64_t mask, struct page_region *vec, struct dirty_out *o, bool known)
 {
 	while (start < end) {
 		struct pm_scan_arg arg = {
@@ -107,7 +126,7 @@ static int dirty_walk(int fd, uint64_t start, uint64_t end, uint64_t flags, uint
 			.vec_len = DIRTY_VEC,
 			.category_inverted = inverted,
 			.category_mask = mask,
-			.return_mask = mask,
+			.return_mask = mask | (known ? DIRTY_KNOWN : 0),
 		};
 		long n = ioctl(fd, PAGEMAP_SCAN, &arg);
 
@@ -121,6 +140,8 @@ static int dirty_walk(int fd, uint64_t start, uint64_t end, uint64_t flags, uint
 		for (long i = 0; i < n; i++) {
 			int err = dirty_out_add(o, vec[i].start, vec[i].end);
 
+			if (!err && known)
+				err = dirty_known_add(o, &vec[i]);
 			if (err)
 				return err;
 		}
@@ -164,6 +185,13 @@ static void dirty_out_merge(struct dirty_out *o)
 int dirty_scan_fd(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool rearm,
 		  struct dirty_run **ret, size_t *ret_n)
 {
+	return dirty_scan_known(pagemap_fd, ranges, n, rearm, ret, ret_n, NULL, NULL);
+}
+
+int dirty_scan_known(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool rearm,
+		     struct dirty_run **ret, size_t *ret_n, struct page_region **ret_known,
+		     size_t *ret_nk)
+{
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	struct dirty_out o = { 0 };
 	struct page_region *vec;
@@ -195,7 +223,7 @@ int dirty_scan_fd(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool
 		 */
 		err = dirty_walk(pagemap_fd, ranges[i].start, ranges[i].end,
 				 rearm ? PM_SCAN_WP_MATCHING : 0, 0,
-				 PAGE_IS_WRITTEN | PAGE_IS_WPALLOWED, vec, &o);
+				 PAGE_IS_WRITTEN | PAGE_IS_WPALLOWED, vec, &o, ret_known != NULL);
 		/*
 		 * What is mapped but not under tracking (never registered, moved
 		 * by mremap, inherited through fork, refused by the kernel) must
@@ -207,12 +235,17 @@ int dirty_scan_fd(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool
 		 */
 		if (!err)
 			err = dirty_walk(pagemap_fd, ranges[i].start, ranges[i].end, 0,
-					 PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, vec, &o);
+					 PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, vec, &o, false);
 	}
 	free(vec);
 	if (err) {
 		free(o.runs);
+		free(o.known);
 		return err;
+	}
+	if (ret_known) {
+		*ret_known = o.known;
+		*ret_nk = o.nk;
 	}
 	dirty_out_merge(&o);
 	if (!o.n) {

@@ -53,6 +53,21 @@ int dirty_scan(pid_t pid, const struct dirty_run *ranges, size_t n, bool rearm,
 int dirty_scan_fd(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool rearm,
 		  struct dirty_run **ret, size_t *ret_n);
 
+struct page_region;
+/* What dirty_scan_known() tells of each written page: PAGE_IS_PRESENT, _SWAPPED, _PFNZERO. */
+#define DIRTY_KNOWN ((1ull << 3) | (1ull << 4) | (1ull << 5))
+/*
+ * dirty_scan_fd, and *ret_known (malloc'ed, sorted; ret_known may be
+ * NULL) gets what the same walk saw of the written pages under tracking:
+ * page_regions whose categories are DIRTY_KNOWN bits (none: discarded, no
+ * data), at no extra walk (finding PAGE_IS_FILE would cost one: a written
+ * page of a file mapping is anonymous unless a discard gave it back).
+ * Written pages not under tracking (reported whole) are not in it.
+ */
+int dirty_scan_known(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool rearm,
+		     struct dirty_run **ret, size_t *ret_n, struct page_region **ret_known,
+		     size_t *ret_nk);
+
 /* Total bytes of runs. */
 uint64_t dirty_bytes(const struct dirty_run *runs, size_t n);
 
