@@ -614,8 +614,15 @@ static void cr_record_dumped(struct cr_run *r, const pid_t *roots, int nr)
 int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, bool leave_running,
 		 const char *fault, int *ret_status)
 {
+	return cr_dump_pids_extra(r, tag, pids, nr, leave_running, NULL, fault, ret_status);
+}
+
+int cr_dump_pids_extra(struct cr_run *r, const char *tag, const pid_t *pids, int nr,
+		       bool leave_running, const char *const extra[], const char *fault,
+		       int *ret_status)
+{
 	char list[CR_MAX_VICTIMS * 12 + 1] = "";
-	const char *args[10] = { "dump", "-t", list, "-D", r->imgdir };
+	const char *args[24] = { "dump", "-t", list, "-D", r->imgdir };
 	int argc = 5;
 
 	if (nr < 1 || nr > CR_MAX_VICTIMS)
@@ -629,6 +636,8 @@ int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, b
 		args[argc++] = "--shell-job";
 	if (r->c->ext_unix_sk)
 		args[argc++] = "--ext-unix-sk";
+	for (int i = 0; extra && extra[i] && argc < 23; i++)
+		args[argc++] = extra[i];
 	args[argc] = NULL;
 	cr_record_dumped(r, pids, nr);
 	return cr_ckpt(r, tag, fault, args, ret_status);

@@ -201,6 +201,10 @@ int cr_dump(struct cr_run *r, const char *tag, pid_t pid, bool leave_running, co
 	    int *ret_status);
 int cr_dump_pids(struct cr_run *r, const char *tag, const pid_t *pids, int nr, bool leave_running,
 		 const char *fault, int *ret_status);
+/* cr_dump_pids() with the NULL-terminated extra arguments (may be NULL) appended. */
+int cr_dump_pids_extra(struct cr_run *r, const char *tag, const pid_t *pids, int nr,
+		       bool leave_running, const char *const extra[], const char *fault,
+		       int *ret_status);
 /* ckpt restore -D imgdir -d --pidfile DIR/<tag>.pid [--shell-job if the case says so];
  * *ret_pid from the pidfile (0 if none). */
 int cr_restore(struct cr_run *r, const char *tag, int *ret_status, pid_t *ret_pid);

@@ -1,0 +1,1812 @@
+// SPDX-License-Identifier: MIT
+/*
+ * incr_test: incremental dumps (trackd + `ckpt dump --since-log [--prev-images]`).
+ *
+ *  - exact: a victim driven step by step (commands over FIFOs in the test dir, replies on
+ *    another) writes known pages, has the kernel write two (read() into them), maps a
+ *    region, unmaps one, starts and ends a thread, forks a child that fills memory, moves
+ *    it to a group of its own, lets it exec, kills it, discards pages, moves a region
+ *    (mremap). After each --leave-running delta, the pages with data in that level inside
+ *    the victim's own regions are exactly the ones it wrote or mapped (a few outside:
+ *    stack, libc), discarded or moved-away pages are never taken from the parent images,
+ *    and delta.img says SAME / NEW / EXECED / EXITED, new and gone threads, regrouped,
+ *    added / removed / touched ranges. --verify-maps on an unchanged victim passes with
+ *    maps_reused, an mprotect clears it. A --leave-running top image is refused by
+ *    restore; the final delta restores and the victim checks its memory (a shared
+ *    anonymous region, written every round, included).
+ *  - same_moment: victim stopped; a --copy-frozen delta and a plain full dump taken right
+ *    after list the same pages with the same CRC-32C sums; the final delta restores, and
+ *    so does the --copy-frozen round (stopped, as it was).
+ *  - chain10: ten deltas (--prev-images relative to -D and absolute), restore of the
+ *    top, the victim checks itself; the top lists only the last round's pages as its own.
+ *  - broken_chain: a missing middle parent, a missing grand-parent and a foreign parent
+ *    fail before any task is created, naming the directory or parent_dump_id; then the
+ *    intact chain restores.
+ *  - dump_errors: --prev-images without --since-log, a log of other roots, prev images of
+ *    another tree, prev images taken with another changelog: each fails clearly, leaves
+ *    no complete-looking dump, and the victims are unharmed. A new trackd run on the same
+ *    log directory is no error: the delta re-reads the process, naming the GAP.
+ *  - tree_files: a tree (children, a thread, a pipe with data in flight, a file with an
+ *    offset) survives full + delta + final delta.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cr.h"
+#include "run.h"
+
+CR_FIXTURE(incr);
+
+#define PG		4096UL
+#define A_PAGES		256
+#define B_PAGES		16
+#define C_PAGES		32
+#define D_PAGES		8
+#define W_PER_ROUND	5
+#define OUTSIDE_MAX	48	/* data pages of a delta outside the test's regions */
+#define S_PAGES		8	/* shared anonymous */
+#define WAIT_MS		5000
+
+/* ------------------------------------------------------------------ victim side */
+
+static unsigned char *reg_a, *reg_b, *reg_c, *reg_s;
+static unsigned seed_a[A_PAGES], seed_s[S_PAGES];
+static pid_t child_pid;
+static int child_wfd = -1;
+static bool execed;
+
+/* Page j of the pages written in round n (1-based): distinct for j < W_PER_ROUND. */
+static unsigned round_page(unsigned n, unsigned j)
+{
+	return (n * 11 + j * 29) % A_PAGES;
+}
+
+static void fill_page(unsigned char *p, unsigned seed)
+{
+	cr_fill(p, PG, seed);
+	p[0] = 0xa5;		/* never an all-zero page */
+}
+
+static bool page_matches(const unsigned char *p, unsigned seed)
+{
+	static unsigned char want[PG];
+
+	fill_page(want, seed);
+	return !memcmp(p, want, PG);
+}
+
+static void *map_anon(size_t pages)
+{
+	void *p = mmap(NULL, pages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Reads one command (up to EOF) from DIR/cmd; retries what a dump interrupts. */
+static int victim_read_cmd(char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	size_t len = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cmd", cr_victim_dir);
+	if (mkfifo(path, 0600) && errno != EEXIST)
+		return -errno;
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+		if (len == size - 1)
+			break;
+	}
+	close(fd);
+	buf[len] = 0;
+	return 0;
+}
+
+static void victim_ack(const char *text)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ack", cr_victim_dir);
+	do
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return;
+	(void)!write(fd, text, strlen(text));
+	close(fd);
+}
+
+static void __attribute__((noreturn)) child_main(int rfd)
+{
+	unsigned char *d = map_anon(D_PAGES);
+	char c;
+
+	if (!d)
+		_exit(2);
+	for (unsigned i = 0; i < D_PAGES; i++)
+		fill_page(d + i * PG, 9000 + i);
+	/* 'g': a process group of its own; 'e': become sleep(1); EOF: check and exit */
+	for (;;) {
+		ssize_t n = read(rfd, &c, 1);
+
+		if (n == 0)
+			break;
+		if (n == 1 && c == 'g')
+			(void)setpgid(0, 0);
+		if (n == 1 && c == 'e') {
+			execl("/bin/sleep", "sleep", "1000", (char *)NULL);
+			_exit(3);
+		}
+	}
+	for (unsigned i = 0; i < D_PAGES; i++)
+		if (!page_matches(d + i * PG, 9000 + i))
+			_exit(1);
+	_exit(0);
+}
+
+static pthread_t thr;
+static volatile pid_t thr_tid;
+static int thr_pipe[2] = { -1, -1 };
+
+/* A thread that blocks in read() until its pipe says go. */
+static void *thr_main(void *arg)
+{
+	sigset_t usr2;
+	char c;
+
+	(void)arg;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	thr_tid = gettid();
+	while (read(thr_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static pthread_t busy_thr;
+static volatile int busy_stop;
+static volatile unsigned long busy_writes;
+
+/* Rewrites the pages of A one after the other, as fast as it can, until told to stop. */
+static void *busy_main(void *arg)
+{
+	sigset_t usr2;
+
+	(void)arg;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	for (unsigned long k = 0; !busy_stop; k++) {
+		unsigned pg = (k * 7) % A_PAGES;
+
+		seed_a[pg] = 500000 + k % 400000;
+		fill_page(reg_a + pg * PG, seed_a[pg]);
+		busy_writes = k + 1;
+	}
+	return NULL;
+}
+
+/* One command; the reply for the ack. */
+static void victim_do(const char *cmd, char *reply, size_t size)
+{
+	unsigned n;
+	int p[2], status;
+
+	snprintf(reply, size, "ok");
+	switch (cmd[0]) {
+	case 'w':
+		n = strtoul(cmd + 1, NULL, 10);
+		for (unsigned j = 0; j < W_PER_ROUND; j++) {
+			unsigned pg = round_page(n, j);
+
+			seed_a[pg] = 100000 * n + pg;
+			fill_page(reg_a + pg * PG, seed_a[pg]);
+		}
+		if (reg_s) {
+			seed_s[n % S_PAGES] = 200000 * n;
+			fill_page(reg_s + (n % S_PAGES) * PG, seed_s[n % S_PAGES]);
+		}
+		break;
+	case 'k': {
+		/* pages 50 and 51 of A written by the kernel (read() from a file) */
+		static unsigned char buf[2 * PG];
+		char path[PATH_MAX];
+		int fd;
+
+		for (unsigned i = 0; i < 2; i++)
+			fill_page(buf + i * PG, 300000 + i);
+		snprintf(path, sizeof(path), "%s/kdata", cr_victim_dir);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) ||
+		    pread(fd, reg_a + 50 * PG, sizeof(buf), 0) != (ssize_t)sizeof(buf)) {
+			snprintf(reply, size, "err kdata: %s", strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		close(fd);
+		seed_a[50] = 300000;
+		seed_a[51] = 300001;
+		break;
+	}
+	case 'm':
+		reg_b = map_anon(B_PAGES);
+		if (!reg_b) {
+			snprintf(reply, size, "err mmap: %s", strerror(errno));
+			return;
+		}
+		for (unsigned i = 0; i < B_PAGES; i++)
+			fill_page(reg_b + i * PG, 7000 + i);
+		break;
+	case 'u':
+		if (munmap(reg_c, C_PAGES * PG)) {
+			snprintf(reply, size, "err munmap: %s", strerror(errno));
+			return;
+		}
+		break;
+	case 'f':
+		if (pipe2(p, O_CLOEXEC)) {
+			snprintf(reply, size, "err pipe: %s", strerror(errno));
+			return;
+		}
+		child_pid = fork();
+		if (child_pid < 0) {
+			snprintf(reply, size, "err fork: %s", strerror(errno));
+			return;
+		}
+		if (!child_pid) {
+			close(p[1]);
+			child_main(p[0]);
+		}
+		close(p[0]);
+		child_wfd = p[1];
+		/* The child must have filled its memory before the ack: it then blocks in
+		 * read(); nothing else signals it, so watch its wchan (bounded). */
+		{
+			char path[64], wchan[64] = "";
+			long deadline = time(NULL) + 5;
+
+			snprintf(path, sizeof(path), "/proc/%d/wchan", child_pid);
+			while (time(NULL) < deadline &&
+			       !(cr_read_file(path, wchan, sizeof(wchan)) > 0 &&
+				 strstr(wchan, "pipe_read")))
+				(void)poll(NULL, 0, 1);
+			if (!strstr(wchan, "pipe_read")) {
+				snprintf(reply, size, "err child %d not blocked ('%s')", child_pid,
+					 wchan);
+				return;
+			}
+		}
+		break;
+	case 'g':
+	case 'e': {
+		char path[64], buf[1024], want[32];
+		long deadline = time(NULL) + 5;
+		bool done = false;
+
+		if (write(child_wfd, cmd, 1) != 1) {
+			snprintf(reply, size, "err write to child: %s", strerror(errno));
+			return;
+		}
+		/* Nothing says it is done: watch /proc (bounded). */
+		snprintf(path, sizeof(path), "/proc/%d/%s", child_pid,
+			 cmd[0] == 'g' ? "stat" : "comm");
+		snprintf(want, sizeof(want), cmd[0] == 'g' ? ") S %d %d " : "sleep\n", getpid(),
+			 child_pid);
+		while (!done && time(NULL) < deadline) {
+			done = cr_read_file(path, buf, sizeof(buf)) > 0 &&
+			       (cmd[0] == 'g' ? (strstr(buf, want) != NULL) : !strcmp(buf, want));
+			if (!done)
+				(void)poll(NULL, 0, 1);
+		}
+		if (!done) {
+			snprintf(reply, size, "err child %d did not do '%c': '%.64s'", child_pid,
+				 cmd[0], buf);
+			return;
+		}
+		if (cmd[0] == 'e') {
+			/* its read end went with the exec: a lone write end cannot be dumped */
+			execed = true;
+			close(child_wfd);
+			child_wfd = -1;
+		}
+		break;
+	}
+	case 'x':
+		if (child_wfd >= 0)
+			close(child_wfd);
+		child_wfd = -1;
+		if (execed)
+			kill(child_pid, SIGKILL);
+		if (waitpid(child_pid, &status, 0) != child_pid ||
+		    (execed ? !WIFSIGNALED(status) : !WIFEXITED(status) || WEXITSTATUS(status))) {
+			snprintf(reply, size, "err child %d: status 0x%x", child_pid, status);
+			return;
+		}
+		break;
+	case 'd':
+		if (madvise(reg_a + 200 * PG, 4 * PG, MADV_DONTNEED)) {
+			snprintf(reply, size, "err madvise: %s", strerror(errno));
+			return;
+		}
+		for (unsigned i = 200; i < 204; i++)
+			seed_a[i] = 0;
+		break;
+	case 'r': {
+		void *to = mmap(NULL, B_PAGES * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (to == MAP_FAILED ||
+		    mremap(reg_b, B_PAGES * PG, B_PAGES * PG, MREMAP_MAYMOVE | MREMAP_FIXED, to) !=
+			    to) {
+			snprintf(reply, size, "err mremap: %s", strerror(errno));
+			return;
+		}
+		reg_b = to;
+		break;
+	}
+	case 'p':
+		if (mprotect(reg_a + 128 * PG, 16 * PG, PROT_READ)) {
+			snprintf(reply, size, "err mprotect: %s", strerror(errno));
+			return;
+		}
+		break;
+	case 't': {
+		long deadline = time(NULL) + 5;
+
+		if (pipe2(thr_pipe, O_CLOEXEC) || pthread_create(&thr, NULL, thr_main, NULL)) {
+			snprintf(reply, size, "err thread: %s", strerror(errno));
+			return;
+		}
+		while (!thr_tid && time(NULL) < deadline)
+			sched_yield();
+		break;
+	}
+	case 'T':
+		if (write(thr_pipe[1], "x", 1) != 1 || pthread_join(thr, NULL)) {
+			snprintf(reply, size, "err thread join");
+			return;
+		}
+		close(thr_pipe[0]);
+		close(thr_pipe[1]);
+		break;
+	case 'b': {
+		long deadline = time(NULL) + 5;
+
+		if (pthread_create(&busy_thr, NULL, busy_main, NULL)) {
+			snprintf(reply, size, "err busy thread");
+			return;
+		}
+		while (busy_writes < 1000 && time(NULL) < deadline)
+			sched_yield();
+		break;
+	}
+	case 'B':
+		busy_stop = 1;
+		pthread_join(busy_thr, NULL);
+		snprintf(reply, size, "ok writes=%lu", busy_writes);
+		return;
+	case 'n':
+		break;
+	default:
+		snprintf(reply, size, "err unknown command '%s'", cmd);
+		return;
+	}
+	snprintf(reply, size, "ok A=%lx B=%lx C=%lx child=%d tid=%d", (unsigned long)reg_a,
+		 (unsigned long)reg_b, (unsigned long)reg_c, child_pid, thr_tid);
+}
+
+static void victim_verify(bool c_unmapped)
+{
+	unsigned char vec[C_PAGES];
+
+	for (unsigned i = 0; i < A_PAGES; i++)
+		if (seed_a[i])
+			CR_CHECK(page_matches(reg_a + i * PG, seed_a[i]), "page %u of A differs", i);
+		else
+			CR_CHECK(cr_all_zero(reg_a + i * PG, PG),
+				 "page %u of A, discarded, is not zero", i);
+	for (unsigned i = 0; reg_b && i < B_PAGES; i++)
+		CR_CHECK(page_matches(reg_b + i * PG, 7000 + i), "page %u of B differs", i);
+	for (unsigned i = 0; i < S_PAGES; i++)
+		CR_CHECK(page_matches(reg_s + i * PG, seed_s[i]), "page %u of S (shared) differs",
+			 i);
+	if (c_unmapped)
+		CR_CHECK(mincore(reg_c, C_PAGES * PG, vec) < 0 && errno == ENOMEM,
+			 "the unmapped region C is mapped again");
+	else
+		for (unsigned i = 0; i < C_PAGES; i++)
+			CR_CHECK(page_matches(reg_c + i * PG, 5000 + i), "page %u of C differs", i);
+	if (child_wfd >= 0) {
+		int status;
+
+		close(child_wfd);
+		CR_CHECK(waitpid(child_pid, &status, 0) == child_pid && WIFEXITED(status) &&
+			 !WEXITSTATUS(status), "child %d: memory lost (status 0x%x)", child_pid,
+			 status);
+	}
+}
+
+/* Regions A and C filled, then commands until 'v' (verify and exit). */
+static int victim_steps(void *arg)
+{
+	bool unmapped = false;
+	char cmd[64], reply[256];
+
+	(void)arg;
+	reg_a = map_anon(A_PAGES);
+	reg_c = map_anon(C_PAGES);
+	reg_s = mmap(NULL, S_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		     0);
+	CR_SETUP(reg_a && reg_c && reg_s != MAP_FAILED, "mmap");
+	for (unsigned i = 0; i < S_PAGES; i++) {
+		seed_s[i] = 8000 + i;
+		fill_page(reg_s + i * PG, seed_s[i]);
+	}
+	for (unsigned i = 0; i < A_PAGES; i++) {
+		seed_a[i] = 1000 + i;
+		fill_page(reg_a + i * PG, seed_a[i]);
+	}
+	for (unsigned i = 0; i < C_PAGES; i++)
+		fill_page(reg_c + i * PG, 5000 + i);
+	cr_victim_ready();
+	for (;;) {
+		int err = victim_read_cmd(cmd, sizeof(cmd));
+
+		if (err) {
+			dprintf(2, "victim: cannot read a command: %s\n", strerror(-err));
+			return 2;
+		}
+		if (cmd[0] == 'v')
+			break;
+		victim_do(cmd, reply, sizeof(reply));
+		unmapped |= cmd[0] == 'u' && !strncmp(reply, "ok", 2);
+		victim_ack(reply);
+	}
+	victim_verify(unmapped);
+	return cr_victim_result();
+}
+
+/* A plain victim: memory filled, waits for SIGUSR2, checks it. */
+static int victim_plain(void *arg)
+{
+	(void)arg;
+	reg_a = map_anon(A_PAGES);
+	CR_SETUP(reg_a, "mmap");
+	for (unsigned i = 0; i < A_PAGES; i++)
+		fill_page(reg_a + i * PG, 3000 + i);
+	cr_victim_ready_wait();
+	for (unsigned i = 0; i < A_PAGES; i++)
+		CR_CHECK(page_matches(reg_a + i * PG, 3000 + i), "page %u differs", i);
+	return cr_victim_result();
+}
+
+/* ---- tree and files ---- */
+
+#define TREE_PIPE_BYTES	3000
+#define TREE_FILE_OFF	1234
+
+static volatile unsigned long tree_counter;
+static volatile int tree_stop;
+
+static void *tree_thread(void *arg)
+{
+	sigset_t usr2;
+
+	(void)arg;
+	/* The verify request is for the main thread, which sleeps in sigsuspend(). */
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	while (!tree_stop) {
+		tree_counter++;
+		if (!(tree_counter & 0xfffff))
+			sched_yield();
+	}
+	return NULL;
+}
+
+static int tree_child(unsigned seed, int wfd)
+{
+	unsigned char *m = map_anon(8);
+
+	if (!m)
+		return 2;
+	for (unsigned i = 0; i < 8; i++)
+		fill_page(m + i * PG, seed + i);
+	if (wfd >= 0) {
+		unsigned char buf[TREE_PIPE_BYTES];
+
+		cr_fill(buf, sizeof(buf), seed);
+		if (write(wfd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			return 2;
+		close(wfd);
+	}
+	cr_victim_wait();
+	for (unsigned i = 0; i < 8; i++)
+		CR_CHECK(page_matches(m + i * PG, seed + i), "child page %u differs", i);
+	return cr_victim_result();
+}
+
+static int victim_tree(void *arg)
+{
+	char path[PATH_MAX], buf[TREE_PIPE_BYTES + 10];
+	pid_t kids[2];
+	pthread_t th;
+	int p[2], fd, status;
+	unsigned long seen;
+
+	(void)arg;
+	reg_a = map_anon(64);
+	CR_SETUP(reg_a, "mmap");
+	for (unsigned i = 0; i < 64; i++)
+		fill_page(reg_a + i * PG, 4000 + i);
+	snprintf(path, sizeof(path), "%s/tree.dat", cr_victim_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CR_SETUP(fd >= 0, "open");
+	cr_fill(buf, sizeof(buf), 77);
+	CR_SETUP(write(fd, buf, 2 * TREE_FILE_OFF) == 2 * TREE_FILE_OFF, "write");
+	CR_SETUP(lseek(fd, TREE_FILE_OFF, SEEK_SET) == TREE_FILE_OFF, "lseek");
+	CR_SETUP(!pipe(p), "pipe");
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		CR_SETUP(kids[i] >= 0, "fork");
+		if (!kids[i]) {
+			close(p[0]);
+			close(fd);
+			_exit(tree_child(6000 + 100 * i, i == 0 ? p[1] : -1));
+		}
+	}
+	close(p[1]);
+	CR_SETUP(!pthread_create(&th, NULL, tree_thread, NULL), "pthread_create");
+	/* The pipe's data is in flight once the first child wrote it all. */
+	{
+		int avail = 0;
+		long deadline = time(NULL) + 5;
+
+		while (time(NULL) < deadline) {
+			struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+
+			if (poll(&pfd, 1, 100) > 0 && !ioctl(p[0], FIONREAD, &avail) &&
+			    avail == TREE_PIPE_BYTES)
+				break;
+		}
+		CR_SETUP(avail == TREE_PIPE_BYTES, "pipe holds %d bytes", avail);
+	}
+	cr_victim_ready_wait();
+
+	seen = tree_counter;
+	for (int i = 0; i < 2; i++)
+		kill(kids[i], SIGUSR2);
+	{
+		unsigned char want[TREE_PIPE_BYTES];
+		ssize_t n = 0, r;
+
+		while (n < TREE_PIPE_BYTES && (r = read(p[0], buf + n, TREE_PIPE_BYTES - n)) > 0)
+			n += r;
+		cr_fill(want, sizeof(want), 6000);
+		CR_CHECK(n == TREE_PIPE_BYTES && !memcmp(buf, want, n),
+			 "pipe data lost (%zd bytes)", n);
+		CR_CHECK(read(p[0], buf, 1) == 0, "pipe not at EOF");
+	}
+	CR_CHECK(lseek(fd, 0, SEEK_CUR) == TREE_FILE_OFF, "file offset %ld",
+		 (long)lseek(fd, 0, SEEK_CUR));
+	for (unsigned i = 0; i < 64; i++)
+		CR_CHECK(page_matches(reg_a + i * PG, 4000 + i), "page %u differs", i);
+	for (int i = 0; i < 2; i++) {
+		CR_CHECK(waitpid(kids[i], &status, 0) == kids[i], "child %d lost", kids[i]);
+		CR_CHECK(WIFEXITED(status) && !WEXITSTATUS(status), "child %d: status 0x%x",
+			 kids[i], status);
+	}
+	{
+		long deadline = time(NULL) + 5;
+
+		while (tree_counter == seen && time(NULL) < deadline)
+			sched_yield();
+		CR_CHECK(tree_counter != seen, "the thread does not run after restore");
+	}
+	tree_stop = 1;
+	pthread_join(th, NULL);
+	return cr_victim_result();
+}
+
+/* ------------------------------------------------------------------ runner side */
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+struct incr {
+	char log[PATH_MAX];		/* DIR/<log name> */
+	pid_t trackd;			/* the daemon, 0 if none */
+	char info[256];			/* last ack */
+	unsigned long a, b, c;
+	pid_t child;
+	pid_t tid;			/* the steps victim's extra thread */
+};
+
+static void incr_path(struct cr_run *r, char *buf, const char *name)
+{
+	snprintf(buf, PATH_MAX, "%s/%s", r->env->dir, name);
+}
+
+/* Waits (bounded) until pid, a child of the runner, exited, and reaps it. */
+static int incr_reap(struct cr_run *r, pid_t pid, const char *what)
+{
+	int fd = syscall(SYS_pidfd_open, pid, 0), status;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (fd < 0)
+		return cr_fail(r, "%s %d: pidfd_open: %s", what, pid, strerror(errno));
+	if (poll(&pfd, 1, WAIT_MS) <= 0) {
+		close(fd);
+		kill(pid, SIGKILL);
+		(void)waitpid(pid, &status, 0);
+		return cr_fail(r, "%s %d did not exit within %d ms (killed)", what, pid, WAIT_MS);
+	}
+	close(fd);
+	(void)waitpid(pid, &status, __WALL);
+	cr_note(r, "%s %d exited (status 0x%x)", what, pid, status);
+	return 0;
+}
+
+/* Runs the trackd next to ckpt with args; output to DIR/<tag>.out. 0 or cr_fail(). */
+static int incr_trackd_run(struct cr_run *r, const char *tag, const char *const args[],
+			   int *ret_status)
+{
+	char bin[PATH_MAX], out[PATH_MAX], cmd[1024] = "";
+	const char *argv[16];
+	int argc = 0, fd;
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s", r->env->ckpt);
+	snprintf(bin + strlen(dirname(bin)), sizeof(bin) - strlen(bin), "/trackd");
+	if (access(bin, X_OK))
+		return cr_fail(r, "no trackd binary at '%s'", bin);
+	argv[argc++] = bin;
+	for (int i = 0; args[i] && argc < 15; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	for (int i = 0; i < argc; i++)
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", argv[i]);
+	cr_note(r, "run:%s", cmd);
+	incr_path(r, out, tag);
+	strncat(out, ".out", sizeof(out) - strlen(out) - 1);
+	pid = fork();
+	if (pid < 0)
+		return cr_fail(r, "fork: %s", strerror(errno));
+	if (!pid) {
+		fd = open("/dev/null", O_RDONLY);
+		dup2(fd, 0);
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		(void)close_range(3, ~0U, 0);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	{
+		int pfd = syscall(SYS_pidfd_open, pid, 0);
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+		if (pfd < 0 || poll(&p, 1, 10000) <= 0) {
+			kill(pid, SIGKILL);
+			(void)waitpid(pid, NULL, 0);
+			if (pfd >= 0)
+				close(pfd);
+			return cr_fail(r, "trackd %s did not finish within 10 s (killed)", tag);
+		}
+		close(pfd);
+	}
+	if (waitpid(pid, ret_status, 0) != pid)
+		return cr_fail(r, "waitpid trackd: %s", strerror(errno));
+	cr_note(r, "trackd %s: status 0x%x", tag, *ret_status);
+	return 0;
+}
+
+static int incr_trackd_start(struct cr_run *r, struct incr *st, const pid_t *roots, int nr,
+			     const char *logname)
+{
+	char list[128] = "", pidfile[PATH_MAX], dbg[PATH_MAX], buf[32];
+	const char *args[] = { "-t", list, "-L", st->log, "-d", "--pidfile", pidfile, "-v4",
+			       "-o", dbg, NULL };
+	int status;
+
+	for (int i = 0; i < nr; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", i ? "," : "",
+			 roots[i]);
+	incr_path(r, st->log, logname);
+	incr_path(r, pidfile, "trackd.pid");
+	incr_path(r, dbg, "trackd.log");
+	unlink(pidfile);
+	if (incr_trackd_run(r, "trackd", args, &status))
+		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return cr_fail(r, "trackd -t %s -L %s -d failed: status 0x%x (see trackd.out)",
+			       list, st->log, status);
+	if (cr_read_file(pidfile, buf, sizeof(buf)) <= 0 || atoi(buf) <= 0)
+		return cr_fail(r, "trackd wrote no pidfile");
+	st->trackd = atoi(buf);
+	cr_note(r, "trackd daemon %d on '%s'", st->trackd, st->log);
+	return 0;
+}
+
+/* trackd stop; the daemon (the runner's child once it daemonized) must exit. */
+static int incr_trackd_stop(struct cr_run *r, struct incr *st)
+{
+	const char *args[] = { "stop", "-L", st->log, NULL };
+	pid_t pid = st->trackd;
+	int status;
+
+	if (!pid)
+		return 0;
+	st->trackd = 0;
+	if (incr_trackd_run(r, "trackd-stop", args, &status)) {
+		kill(pid, SIGKILL);
+		return -1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		kill(pid, SIGKILL);
+		(void)incr_reap(r, pid, "trackd");
+		return cr_fail(r, "trackd stop -L %s: status 0x%x", st->log, status);
+	}
+	return incr_reap(r, pid, "trackd");
+}
+
+/*
+ * Sends cmd to the steps victim over DIR/cmd and, unless it is 'v', waits (bounded) for
+ * its reply on DIR/ack, which must start with "ok"; the reply's addresses go into st.
+ */
+static int incr_cmd(struct cr_run *r, struct incr *st, pid_t victim, const char *cmd)
+{
+	char cmdp[PATH_MAX], ackp[PATH_MAX], *p;
+	long deadline = now_ms() + WAIT_MS;
+	int afd = -1, cfd;
+	size_t len = 0;
+
+	incr_path(r, cmdp, "cmd");
+	incr_path(r, ackp, "ack");
+	if ((mkfifo(cmdp, 0600) && errno != EEXIST) || (mkfifo(ackp, 0600) && errno != EEXIST))
+		return cr_fail(r, "mkfifo: %s", strerror(errno));
+	if (cmd[0] != 'v') {
+		afd = open(ackp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (afd < 0)
+			return cr_fail(r, "open '%s': %s", ackp, strerror(errno));
+	}
+	/* The victim opens the FIFO when it waits for a command: nothing signals it. */
+	while ((cfd = open(cmdp, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		if (errno != ENXIO || now_ms() > deadline || kill(victim, 0)) {
+			if (afd >= 0)
+				close(afd);
+			return cr_fail(r, "victim %d does not take command '%s' (%s)", victim, cmd,
+				       strerror(errno));
+		}
+		(void)poll(NULL, 0, 1);
+	}
+	cr_note(r, "command '%s' to %d", cmd, victim);
+	if (write(cfd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+		close(cfd);
+		if (afd >= 0)
+			close(afd);
+		return cr_fail(r, "write command: %s", strerror(errno));
+	}
+	close(cfd);
+	if (afd < 0)
+		return 0;
+	st->info[0] = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = afd, .events = POLLIN };
+		long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0) {
+			close(afd);
+			return cr_fail(r, "no reply from victim %d to '%s' within %d ms", victim,
+				       cmd, WAIT_MS);
+		}
+		n = read(afd, st->info + len, sizeof(st->info) - 1 - len);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n <= 0 && len)
+			break;
+		if (n <= 0) {
+			/* POLLHUP before any byte: not possible without a writer; wait on. */
+			(void)poll(NULL, 0, 1);
+			continue;
+		}
+		len += n;
+		st->info[len] = 0;
+	}
+	close(afd);
+	cr_note(r, "reply: %s", st->info);
+	if (strncmp(st->info, "ok", 2))
+		return cr_fail(r, "victim %d: command '%s': %s", victim, cmd, st->info);
+	if ((p = strstr(st->info, "A=")))
+		st->a = strtoul(p + 2, NULL, 16);
+	if ((p = strstr(st->info, "B=")))
+		st->b = strtoul(p + 2, NULL, 16);
+	if ((p = strstr(st->info, "C=")))
+		st->c = strtoul(p + 2, NULL, 16);
+	if ((p = strstr(st->info, "child=")))
+		st->child = atoi(p + 6);
+	if ((p = strstr(st->info, "tid=")))
+		st->tid = atoi(p + 4);
+	return 0;
+}
+
+/*
+ * ckpt dump -t pid -D DIR/dir [--leave-running] --since-log LOG [--prev-images prev]
+ * [flag1] [flag2]; it must succeed. Without leave, the dumped tree is reaped.
+ */
+static int incr_dump(struct cr_run *r, struct incr *st, const char *tag, pid_t pid,
+		     const char *dir, const char *prev, bool leave, const char *flag1,
+		     const char *flag2)
+{
+	const char *extra[8] = { "--since-log", st->log };
+	int n = 2, status;
+
+	if (prev) {
+		extra[n++] = "--prev-images";
+		extra[n++] = prev;
+	}
+	if (flag1)
+		extra[n++] = flag1;
+	if (flag2)
+		extra[n++] = flag2;
+	extra[n] = NULL;
+	incr_path(r, r->imgdir, dir);
+	if (cr_dump_pids_extra(r, tag, &pid, 1, leave, extra, NULL, &status) ||
+	    cr_expect_ok(r, tag, status))
+		return -1;
+	if (!leave && cr_reap_dumped(r, pid))
+		return -1;
+	return 0;
+}
+
+/* Output of ckpt show ... into a malloc'ed string (NULL after cr_fail()). */
+static char *incr_show(struct cr_run *r, const char *tag, const char *const args[])
+{
+	char out[PATH_MAX];
+	struct stat sb;
+	char *text;
+	int status;
+
+	if (cr_ckpt(r, tag, NULL, args, &status) || cr_expect_ok(r, tag, status))
+		return NULL;
+	incr_path(r, out, tag);
+	strncat(out, ".out", sizeof(out) - strlen(out) - 1);
+	if (stat(out, &sb)) {
+		cr_fail(r, "%s: %s", out, strerror(errno));
+		return NULL;
+	}
+	text = malloc(sb.st_size + 1);
+	if (!text || cr_read_file(out, text, sb.st_size + 1) < 0) {
+		free(text);
+		cr_fail(r, "cannot read '%s'", out);
+		return NULL;
+	}
+	return text;
+}
+
+struct region {
+	const char *name;
+	unsigned long start;
+	unsigned pages;
+	pid_t pid;
+	unsigned char want[A_PAGES];	/* 1: data in this level expected */
+	unsigned char seen[A_PAGES];
+};
+
+/*
+ * `ckpt show DIR --pages`: for each region, the pages with data in this level (lines
+ * without "level N") must be exactly the wanted ones; pages of pid outside every region
+ * at most OUTSIDE_MAX.
+ */
+static int incr_check_level(struct cr_run *r, const char *dir, pid_t pid, struct region *rg,
+			    int nr)
+{
+	char path[PATH_MAX], tag[64];
+	const char *args[] = { "show", path, "--pages", NULL };
+	unsigned long outside = 0;
+	char *text, *line;
+	int ret = 0;
+
+	incr_path(r, path, dir);
+	snprintf(tag, sizeof(tag), "show-%s", dir);
+	text = incr_show(r, tag, args);
+	if (!text)
+		return -1;
+	for (int i = 0; i < nr; i++)
+		memset(rg[i].seen, 0, sizeof(rg[i].seen));
+	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		unsigned long s, e, npg;
+		char kind[16];
+		unsigned p;
+
+		if (sscanf(line, "%u 0x%lx-0x%lx %lu pages %15s", &p, &s, &e, &npg, kind) != 5)
+			continue;
+		if (strcmp(kind, "data") || strstr(line, "level"))
+			continue;
+		for (unsigned long a = s; a < e; a += PG) {
+			bool in = false;
+
+			for (int i = 0; i < nr; i++) {
+				if (rg[i].pid != (pid_t)p || a < rg[i].start ||
+				    a >= rg[i].start + rg[i].pages * PG)
+					continue;
+				rg[i].seen[(a - rg[i].start) / PG] = 1;
+				in = true;
+			}
+			if (!in && (pid_t)p == pid)
+				outside++;
+		}
+	}
+	free(text);
+	for (int i = 0; i < nr && !ret; i++) {
+		for (unsigned k = 0; k < rg[i].pages; k++) {
+			if (rg[i].seen[k] == rg[i].want[k])
+				continue;
+			ret = cr_fail(r, "%s: page %u of region %s (%#lx) %s data in this level",
+				      dir, k, rg[i].name, rg[i].start + k * PG,
+				      rg[i].want[k] ? "has no" : "has");
+			break;
+		}
+	}
+	if (!ret && outside > OUTSIDE_MAX)
+		ret = cr_fail(r, "%s: %lu data pages of %d outside the test's regions (at most %d)",
+			      dir, outside, pid, OUTSIDE_MAX);
+	if (!ret)
+		cr_note(r, "%s: regions exact, %lu other data pages", dir, outside);
+	return ret;
+}
+
+/*
+ * No line of pid's listing covers a page of [start, start + pages * PG): at all (any),
+ * or with "level N" (taken from the parent images).
+ */
+static int incr_check_uncovered(struct cr_run *r, const char *dir, pid_t pid,
+				unsigned long start, unsigned pages, bool any)
+{
+	char path[PATH_MAX], tag[64];
+	const char *args[] = { "show", path, "--pages", NULL };
+	unsigned long end = start + pages * PG;
+	char *text, *line;
+	int ret = 0;
+
+	incr_path(r, path, dir);
+	snprintf(tag, sizeof(tag), "show-%s", dir);
+	text = incr_show(r, tag, args);
+	if (!text)
+		return -1;
+	for (line = strtok(text, "\n"); line && !ret; line = strtok(NULL, "\n")) {
+		unsigned long s, e, npg;
+		unsigned p;
+
+		if (sscanf(line, "%u 0x%lx-0x%lx %lu", &p, &s, &e, &npg) != 4 || (pid_t)p != pid ||
+		    e <= start || s >= end)
+			continue;
+		if (any || strstr(line, "level"))
+			ret = cr_fail(r, "%s: %#lx-%#lx must not be listed%s: '%s'", dir, start, end,
+				      any ? "" : " from the parent images", line);
+	}
+	free(text);
+	return ret;
+}
+
+/* A new process: none of its pages refers to the parent images, its own are listed. */
+static int incr_check_fresh(struct cr_run *r, const char *dir, pid_t pid, unsigned long min)
+{
+	char path[PATH_MAX], tag[64], key[32];
+	const char *args[] = { "show", path, "--pages", NULL };
+	unsigned long own = 0;
+	char *text, *line;
+	int ret = 0;
+
+	incr_path(r, path, dir);
+	snprintf(tag, sizeof(tag), "show-%s", dir);
+	snprintf(key, sizeof(key), "%d ", pid);
+	text = incr_show(r, tag, args);
+	if (!text)
+		return -1;
+	for (line = strtok(text, "\n"); line && !ret; line = strtok(NULL, "\n")) {
+		unsigned long s, e, npg;
+
+		if (strncmp(line, key, strlen(key)))
+			continue;
+		if (strstr(line, "level"))
+			ret = cr_fail(r, "%s: new process %d has pages of the parent images: '%s'",
+				      dir, pid, line);
+		else if (sscanf(line + strlen(key), "0x%lx-0x%lx %lu pages data", &s, &e, &npg) == 3)
+			own += npg;
+	}
+	free(text);
+	if (!ret && own < min)
+		ret = cr_fail(r, "%s: new process %d lists %lu data pages of its own, fewer than %lu",
+			      dir, pid, own, min);
+	return ret;
+}
+
+/* `ckpt show DIR/what [opt] --json` prints one valid JSON value. */
+static int incr_check_json(struct cr_run *r, const char *what, const char *opt)
+{
+	char path[PATH_MAX];
+	const char *args[] = { "show", path, "--json", opt, NULL };
+	char *text;
+	int ret = 0;
+
+	incr_path(r, path, what);
+	text = incr_show(r, "show-json", args);
+	if (!text)
+		return -1;
+	if (!run_json_valid(text))
+		ret = cr_fail(r, "ckpt show %s --json%s%s: not valid JSON: '%.200s'", what,
+			      opt ? " " : "", opt ? opt : "", text);
+	free(text);
+	return ret;
+}
+
+/* The text of `ckpt show DIR/delta.img` (malloc'ed) or NULL. */
+static char *incr_delta(struct cr_run *r, const char *dir)
+{
+	char path[PATH_MAX], tag[64];
+	const char *args[] = { "show", path, NULL };
+
+	incr_path(r, path, dir);
+	strncat(path, "/delta.img", sizeof(path) - strlen(path) - 1);
+	snprintf(tag, sizeof(tag), "delta-%s", dir);
+	return incr_show(r, tag, args);
+}
+
+/* The entry of pid in the delta.img text: from its "pid: N" line to the next entry. */
+static char *incr_delta_entry(char *text, pid_t pid, char *buf, size_t size)
+{
+	char key[32];
+	char *p = text, *end;
+
+	snprintf(key, sizeof(key), "pid: %d\n", pid);
+	while ((p = strstr(p, "pid: "))) {
+		if (!strncmp(p, key, strlen(key)) && (p == text || p[-1] != 'p'))
+			break;
+		p++;
+	}
+	if (!p)
+		return NULL;
+	end = strstr(p + 1, "\npid: ");
+	snprintf(buf, size, "%.*s", end ? (int)(end - p) : (int)strlen(p), p);
+	return buf;
+}
+
+static int incr_expect_delta(struct cr_run *r, const char *dir, pid_t pid, const char *const want[])
+{
+	char *text = incr_delta(r, dir), entry[8192];
+	int ret = 0;
+
+	if (!text)
+		return -1;
+	if (!incr_delta_entry(text, pid, entry, sizeof(entry))) {
+		ret = cr_fail(r, "%s/delta.img has no entry for %d", dir, pid);
+	} else {
+		for (int i = 0; want[i] && !ret; i++) {
+			/* "field: a, b": the pair a, b in the list of the line of field */
+			const char *colon = strchr(want[i], ':'), *line, *pair;
+			char key[64];
+
+			if (!colon || !strchr(colon, ',')) {
+				if (!strstr(entry, want[i]))
+					ret = cr_fail(r, "%s/delta.img, entry of %d: no '%s' in '%s'",
+						      dir, pid, want[i], entry);
+				continue;
+			}
+			snprintf(key, sizeof(key), "%.*s: [", (int)(colon - want[i]), want[i]);
+			pair = colon + 2;
+			line = strstr(entry, key);
+			if (!line || !memmem(line, strcspn(line, "\n"), pair, strlen(pair)))
+				ret = cr_fail(r, "%s/delta.img, entry of %d: no range '%s' in '%s'",
+					      dir, pid, want[i], entry);
+		}
+	}
+	free(text);
+	return ret;
+}
+
+static int incr_expect_no_delta(struct cr_run *r, const char *dir, pid_t pid, const char *field)
+{
+	char *text = incr_delta(r, dir), entry[8192];
+	int ret = 0;
+
+	if (!text)
+		return -1;
+	if (!incr_delta_entry(text, pid, entry, sizeof(entry)))
+		ret = cr_fail(r, "%s/delta.img has no entry for %d", dir, pid);
+	else if (strstr(entry, field))
+		ret = cr_fail(r, "%s/delta.img, entry of %d: '%s' unexpected: '%s'", dir, pid,
+			      field, entry);
+	free(text);
+	return ret;
+}
+
+static void region_set(struct region *rg, const char *name, pid_t pid, unsigned long start,
+		       unsigned pages)
+{
+	memset(rg, 0, sizeof(*rg));
+	rg->name = name;
+	rg->pid = pid;
+	rg->start = start;
+	rg->pages = pages;
+}
+
+static int incr_restore_verify(struct cr_run *r, pid_t victim, const char *dir, bool steps,
+			       struct incr *st)
+{
+	pid_t restored;
+	int status;
+
+	incr_path(r, r->imgdir, dir);
+	if (cr_restore(r, "restore", &status, &restored) || cr_expect_ok(r, "restore", status))
+		return -1;
+	if (restored != victim)
+		return cr_fail(r, "restored as %d, expected %d", restored, victim);
+	if (steps && incr_cmd(r, st, victim, "v"))
+		return -1;
+	return cr_verify(r, victim, "restored");
+}
+
+/* A restore that must fail saying needle, before any task is created. */
+static int incr_restore_refused(struct cr_run *r, pid_t victim, const char *dir,
+				const char *needle, const char *tag)
+{
+	pid_t restored;
+	int status, left;
+
+	incr_path(r, r->imgdir, dir);
+	if (cr_restore(r, tag, &status, &restored) || cr_expect_failed(r, tag, status, needle))
+		return -1;
+	if (cr_expect_pid_free(r, victim, "restore failed"))
+		return -1;
+	left = cr_count_children();
+	if (left)
+		return cr_fail(r, "%d process(es) left after the failed restore", left);
+	return 0;
+}
+
+/* ---- exact ---- */
+
+static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
+{
+	static struct region rg[4];
+	const char *const s_same[] = { "state: 1", NULL };
+	const char *const s_reused[] = { "state: 1", "maps_reused: true", NULL };
+	const char *const s_notreused[] = { "maps_reused: false", NULL };
+	char want[64], ent[128];
+
+	if (incr_trackd_start(r, st, &v, 1, "log"))
+		return -1;
+	if (incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) || incr_cmd(r, st, v, "n"))
+		return -1;
+
+	/* (a) known pages written */
+	if (incr_cmd(r, st, v, "w 1") ||
+	    incr_dump(r, st, "d1", v, "i1", "../i0", true, NULL, NULL))
+		return -1;
+	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	region_set(&rg[1], "C", v, st->c, C_PAGES);
+	for (unsigned j = 0; j < W_PER_ROUND; j++)
+		rg[0].want[round_page(1, j)] = 1;
+	if (incr_check_level(r, "i1", v, rg, 2) || incr_expect_delta(r, "i1", v, s_same) ||
+	    incr_check_json(r, "i1", "--pages") || incr_check_json(r, "i1/delta.img", NULL))
+		return -1;
+
+	/* pages the kernel wrote (read() into A) */
+	if (incr_cmd(r, st, v, "k") ||
+	    incr_dump(r, st, "d1k", v, "i1k", "../i1", true, NULL, NULL))
+		return -1;
+	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	rg[0].want[50] = rg[0].want[51] = 1;
+	if (incr_check_level(r, "i1k", v, rg, 2))
+		return -1;
+
+	/* (b) a new mapping */
+	if (incr_cmd(r, st, v, "m") || incr_dump(r, st, "d2", v, "i2", "../i1k", true, NULL, NULL))
+		return -1;
+	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	region_set(&rg[2], "B", v, st->b, B_PAGES);
+	memset(rg[2].want, 1, B_PAGES);
+	snprintf(want, sizeof(want), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
+	{
+		const char *const s_added[] = { "state: 1", want, NULL };
+
+		if (incr_check_level(r, "i2", v, rg, 3) || incr_expect_delta(r, "i2", v, s_added))
+			return -1;
+	}
+
+	/* (c) an unmapped region */
+	if (incr_cmd(r, st, v, "u") || incr_dump(r, st, "d3", v, "i3", "../i2", true, NULL, NULL))
+		return -1;
+	region_set(&rg[2], "B", v, st->b, B_PAGES);
+	snprintf(want, sizeof(want), "removed: %#lx, %#lx", st->c, st->c + C_PAGES * PG);
+	{
+		const char *const s_removed[] = { "state: 1", want, NULL };
+
+		/* rg[1] (C) is gone: nothing may be listed there */
+		if (incr_check_level(r, "i3", v, rg, 3) || incr_expect_delta(r, "i3", v, s_removed))
+			return -1;
+	}
+
+	/* a thread comes, then goes */
+	if (incr_cmd(r, st, v, "t") || incr_dump(r, st, "d3t", v, "i3t", "../i3", true, NULL, NULL))
+		return -1;
+	snprintf(ent, sizeof(ent), "new_threads: [%d]", st->tid);
+	{
+		const char *const s_thr[] = { "state: 1", ent, NULL };
+
+		if (incr_check_level(r, "i3t", v, rg, 3) || incr_expect_delta(r, "i3t", v, s_thr))
+			return -1;
+	}
+	if (incr_cmd(r, st, v, "T") ||
+	    incr_dump(r, st, "d3T", v, "i3T", "../i3t", true, NULL, NULL))
+		return -1;
+	snprintf(ent, sizeof(ent), "gone_threads: [%d]", st->tid);
+	{
+		const char *const s_thr[] = { "state: 1", ent, NULL };
+
+		if (incr_check_level(r, "i3T", v, rg, 3) || incr_expect_delta(r, "i3T", v, s_thr))
+			return -1;
+	}
+
+	/* (d) a new child with memory of its own */
+	if (incr_cmd(r, st, v, "f") || incr_dump(r, st, "d4", v, "i4", "../i3T", true, NULL, NULL))
+		return -1;
+	snprintf(ent, sizeof(ent), "ppid: %d", v);
+	{
+		const char *const s_new[] = { "state: 2", ent, NULL };
+
+		if (incr_check_level(r, "i4", v, rg, 3) || incr_check_fresh(r, "i4", st->child, D_PAGES) ||
+		    incr_expect_delta(r, "i4", st->child, s_new) ||
+		    incr_expect_delta(r, "i4", v, s_same))
+			return -1;
+	}
+
+	/* the child, adopted by the last round, is tracked now: carried over, not re-read */
+	if (incr_cmd(r, st, v, "n") ||
+	    incr_dump(r, st, "d4b", v, "i4b", "../i4", true, NULL, NULL) ||
+	    incr_expect_delta(r, "i4b", st->child, s_same) ||
+	    incr_expect_no_delta(r, "i4b", st->child, "reread"))
+		return -1;
+
+	/* the child moves to a process group of its own */
+	{
+		const char *const s_regrouped[] = { "state: 1", "regrouped: true", NULL };
+
+		if (incr_cmd(r, st, v, "g") ||
+		    incr_dump(r, st, "d4g", v, "i4g", "../i4b", true, NULL, NULL) ||
+		    incr_expect_delta(r, "i4g", st->child, s_regrouped))
+			return -1;
+	}
+	/* the child execs: read whole, nothing from the parent images */
+	{
+		const char *const s_execed[] = { "state: 4", NULL };
+
+		if (incr_cmd(r, st, v, "e") ||
+		    incr_dump(r, st, "d4e", v, "i4e", "../i4g", true, NULL, NULL) ||
+		    incr_expect_delta(r, "i4e", st->child, s_execed) ||
+		    incr_check_fresh(r, "i4e", st->child, 1))
+			return -1;
+	}
+
+	/* (e) the child exits */
+	if (incr_cmd(r, st, v, "x") || incr_dump(r, st, "d5", v, "i5", "../i4e", true, NULL, NULL))
+		return -1;
+	{
+		const char *const s_exited[] = { "state: 3", NULL };
+
+		if (incr_check_level(r, "i5", v, rg, 3) ||
+		    incr_expect_delta(r, "i5", st->child, s_exited))
+			return -1;
+	}
+
+	/* discarded pages: holes now, never the parent images' data */
+	if (incr_cmd(r, st, v, "d") ||
+	    incr_dump(r, st, "d5b", v, "i5b", "../i5", true, NULL, NULL) ||
+	    incr_check_level(r, "i5b", v, rg, 3) ||
+	    incr_check_uncovered(r, "i5b", v, st->a + 200 * PG, 4, false))
+		return -1;
+	snprintf(want, sizeof(want), "touched: %#lx, %#lx", st->a + 200 * PG, st->a + 204 * PG);
+	{
+		const char *const s_touched[] = { "state: 1", want, NULL };
+
+		if (incr_expect_delta(r, "i5b", v, s_touched))
+			return -1;
+	}
+
+	/* B moved (mremap): all its pages copied at the new place, nothing at the old */
+	{
+		unsigned long old_b = st->b;
+
+		if (incr_cmd(r, st, v, "r") ||
+		    incr_dump(r, st, "d5c", v, "i5c", "../i5b", true, NULL, NULL))
+			return -1;
+		if (st->b == old_b)
+			return cr_fail(r, "mremap did not move B");
+		region_set(&rg[0], "A", v, st->a, A_PAGES);
+		region_set(&rg[1], "C", v, st->c, 0);	/* B may be where C was */
+		region_set(&rg[2], "B", v, st->b, B_PAGES);
+		memset(rg[2].want, 1, B_PAGES);
+		char add[64], rem[64];
+		const char *const s_moved[] = { "state: 1", add, rem, NULL };
+
+		snprintf(add, sizeof(add), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
+		snprintf(rem, sizeof(rem), "removed: %#lx, %#lx", old_b, old_b + B_PAGES * PG);
+		if (incr_check_level(r, "i5c", v, rg, 3) ||
+		    incr_check_uncovered(r, "i5c", v, old_b, B_PAGES, true) ||
+		    incr_expect_delta(r, "i5c", v, s_moved))
+			return -1;
+		region_set(&rg[2], "B", v, st->b, B_PAGES);
+	}
+
+	/* --verify-maps: nothing changed, then an mprotect */
+	if (incr_cmd(r, st, v, "n") ||
+	    incr_dump(r, st, "d6", v, "i6", "../i5c", true, "--verify-maps", NULL) ||
+	    incr_check_level(r, "i6", v, rg, 3) || incr_expect_delta(r, "i6", v, s_reused))
+		return -1;
+	if (incr_cmd(r, st, v, "p") ||
+	    incr_dump(r, st, "d7", v, "i7", "../i6", true, "--verify-maps", NULL) ||
+	    incr_expect_delta(r, "i7", v, s_notreused))
+		return -1;
+
+	/* the final delta, frozen; the tree is killed (round 3 misses the read-only pages) */
+	if (incr_cmd(r, st, v, "w 3") || incr_dump(r, st, "d8", v, "i8", "../i7", false, NULL, NULL))
+		return -1;
+	if (incr_trackd_stop(r, st))
+		return -1;
+	/* a --leave-running round's top image is refused */
+	if (incr_restore_refused(r, v, "i5", "while the tree ran", "restore-lr"))
+		return -1;
+	return incr_restore_verify(r, v, "i8", true, st);
+}
+
+static int flow_exact(struct cr_run *r)
+{
+	static struct incr st;
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = flow_exact_body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, exact, .victim = victim_steps, .flow = flow_exact, .changing = true);
+
+/* ---- same moment ---- */
+
+/* Strips " level N" and returns the number of lines. */
+static int incr_norm_sums(char *text)
+{
+	int lines = 0;
+	char *w = text;
+
+	for (char *p = text; *p;) {
+		size_t len = strcspn(p, "\n");
+		char *lv = memmem(p, len, " level ", 7);
+		size_t keep = lv ? (size_t)(lv - p) : len;
+
+		memmove(w, p, keep);
+		w += keep;
+		*w++ = '\n';
+		lines++;
+		p += len + (p[len] == '\n');
+	}
+	*w = 0;
+	return lines;
+}
+
+static int wait_state(struct cr_run *r, pid_t pid, char want)
+{
+	long deadline = now_ms() + WAIT_MS;
+	char path[64], buf[2048], state[32] = "?";
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	while (now_ms() < deadline) {
+		if (cr_read_file(path, buf, sizeof(buf)) > 0 &&
+		    !cr_status_field(buf, "State", state, sizeof(state)) && state[0] == want)
+			return 0;
+		(void)poll(NULL, 0, 1);
+	}
+	return cr_fail(r, "victim %d not in state %c (%s)", pid, want, state);
+}
+
+static int flow_same_body(struct cr_run *r, struct incr *st, pid_t v)
+{
+	char pd[PATH_MAX], pf[PATH_MAX];
+	const char *a1[] = { "show", pd, "--pages", "--sums", NULL };
+	const char *a2[] = { "show", pf, "--pages", "--sums", NULL };
+	char *t1, *t2;
+	int status, n1, n2, ret = 0;
+
+	if (incr_trackd_start(r, st, &v, 1, "log") ||
+	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) || incr_cmd(r, st, v, "w 1") ||
+	    incr_cmd(r, st, v, "m"))
+		return -1;
+	if (kill(v, SIGSTOP) || wait_state(r, v, 'T'))
+		return -1;
+	if (incr_dump(r, st, "d1", v, "i1", "../i0", true, "--copy-frozen", NULL))
+		return -1;
+	incr_path(r, r->imgdir, "full");
+	if (cr_dump(r, "dfull", v, true, NULL, &status) || cr_expect_ok(r, "dfull", status))
+		return -1;
+	if (wait_state(r, v, 'T'))
+		return -1;
+	incr_path(r, pd, "i1");
+	incr_path(r, pf, "full");
+	t1 = incr_show(r, "sums-i1", a1);
+	t2 = incr_show(r, "sums-full", a2);
+	if (!t1 || !t2) {
+		free(t1);
+		free(t2);
+		return -1;
+	}
+	n1 = incr_norm_sums(t1);
+	n2 = incr_norm_sums(t2);
+	if (strcmp(t1, t2)) {
+		char *p = t1, *q = t2;
+
+		while (*p && *p == *q)
+			p++, q++;
+		while (p > t1 && p[-1] != '\n')
+			p--, q--;
+		ret = cr_fail(r, "page listings differ (%d and %d lines): delta '%.*s', full '%.*s'",
+			      n1, n2, (int)strcspn(p, "\n"), p, (int)strcspn(q, "\n"), q);
+	} else if (n1 < A_PAGES + B_PAGES) {
+		ret = cr_fail(r, "page listing of %d lines, fewer than the test's pages", n1);
+	} else {
+		cr_note(r, "listings equal: %d pages", n1);
+	}
+	free(t1);
+	free(t2);
+	if (ret || kill(v, SIGCONT))
+		return -1;
+	if (incr_cmd(r, st, v, "w 2") || incr_dump(r, st, "d2", v, "i2", "../i1", false, NULL, NULL))
+		return -1;
+	if (incr_trackd_stop(r, st))
+		return -1;
+	if (incr_restore_verify(r, v, "i2", true, st))
+		return -1;
+	/*
+	 * A --copy-frozen round is a restore point of its own: the victim as it was then,
+	 * stopped by SIGSTOP.
+	 */
+	{
+		pid_t restored;
+		int status;
+
+		incr_path(r, r->imgdir, "i1");
+		if (cr_restore(r, "restore-i1", &status, &restored) ||
+		    cr_expect_ok(r, "restore-i1", status))
+			return -1;
+		if (restored != v)
+			return cr_fail(r, "restored as %d, expected %d", restored, v);
+		if (wait_state(r, v, 'T') || kill(v, SIGCONT) || incr_cmd(r, st, v, "v"))
+			return -1;
+		return cr_verify(r, v, "restored from i1");
+	}
+}
+
+static int flow_same(struct cr_run *r)
+{
+	static struct incr st;
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = flow_same_body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, same_moment, .victim = victim_steps, .flow = flow_same, .changing = true);
+
+/* ---- chain of 10 ---- */
+
+static int flow_chain_body(struct cr_run *r, struct incr *st, pid_t v)
+{
+	char dir[16], prev[PATH_MAX], tag[16], cmd[16];
+	static struct region rg[1];
+
+	if (incr_trackd_start(r, st, &v, 1, "log") ||
+	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL))
+		return -1;
+	for (int n = 1; n <= 10; n++) {
+		snprintf(cmd, sizeof(cmd), "w %d", n);
+		snprintf(dir, sizeof(dir), "i%d", n);
+		/* relative to -D, and absolute every other round */
+		if (n % 2)
+			snprintf(prev, sizeof(prev), "../i%d", n - 1);
+		else
+			snprintf(prev, sizeof(prev), "%s/i%d", r->env->dir, n - 1);
+		snprintf(tag, sizeof(tag), "d%d", n);
+		if (incr_cmd(r, st, v, cmd) ||
+		    incr_dump(r, st, tag, v, dir, prev, n < 10, NULL, NULL))
+			return -1;
+	}
+	/* the top lists only round 10's pages as its own */
+	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	for (unsigned j = 0; j < W_PER_ROUND; j++)
+		rg[0].want[round_page(10, j)] = 1;
+	if (incr_check_level(r, "i10", v, rg, 1))
+		return -1;
+	if (incr_trackd_stop(r, st))
+		return -1;
+	return incr_restore_verify(r, v, "i10", true, st);
+}
+
+static int flow_chain(struct cr_run *r)
+{
+	static struct incr st;
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = flow_chain_body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, chain10, .victim = victim_steps, .flow = flow_chain, .changing = true);
+
+/* ---- busy: rounds copied after the thaw while a thread keeps writing ---- */
+
+static int flow_busy_body(struct cr_run *r, struct incr *st, pid_t v)
+{
+	char dir[16], prev[16], tag[16];
+
+	if (incr_trackd_start(r, st, &v, 1, "log") || incr_cmd(r, st, v, "b") ||
+	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL))
+		return -1;
+	for (int n = 1; n <= 6; n++) {
+		snprintf(dir, sizeof(dir), "i%d", n);
+		snprintf(prev, sizeof(prev), "../i%d", n - 1);
+		snprintf(tag, sizeof(tag), "d%d", n);
+		/* the last round is the final one: the writer stops first */
+		if (n == 6 && incr_cmd(r, st, v, "B"))
+			return -1;
+		if (incr_dump(r, st, tag, v, dir, prev, n < 6, NULL, NULL))
+			return -1;
+	}
+	if (incr_trackd_stop(r, st))
+		return -1;
+	return incr_restore_verify(r, v, "i6", true, st);
+}
+
+static int flow_busy(struct cr_run *r)
+{
+	static struct incr st;
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = flow_busy_body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, busy, .victim = victim_steps, .flow = flow_busy, .changing = true);
+
+/* ---- broken chain ---- */
+
+static int incr_rename(struct cr_run *r, const char *from, const char *to)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	incr_path(r, a, from);
+	incr_path(r, b, to);
+	if (rename(a, b))
+		return cr_fail(r, "rename '%s' '%s': %s", a, b, strerror(errno));
+	return 0;
+}
+
+static int flow_broken_body(struct cr_run *r, struct incr *st, pid_t v)
+{
+	if (incr_trackd_start(r, st, &v, 1, "log") ||
+	    incr_dump(r, st, "dother", v, "other", NULL, true, NULL, NULL) ||
+	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) || incr_cmd(r, st, v, "w 1") ||
+	    incr_dump(r, st, "d1", v, "i1", "../i0", true, NULL, NULL) || incr_cmd(r, st, v, "w 2") ||
+	    incr_dump(r, st, "d2", v, "i2", "../i1", false, NULL, NULL))
+		return -1;
+	if (incr_trackd_stop(r, st))
+		return -1;
+	/* the middle parent is missing */
+	if (incr_rename(r, "i1", "i1.away") ||
+	    incr_restore_refused(r, v, "i2", "i1'", "restore-nomid") ||
+	    incr_rename(r, "i1.away", "i1"))
+		return -1;
+	/* the grand-parent is missing */
+	if (incr_rename(r, "i0", "i0.away") ||
+	    incr_restore_refused(r, v, "i2", "i0'", "restore-nofirst") ||
+	    incr_rename(r, "i0.away", "i0"))
+		return -1;
+	/* a foreign parent: another dump of the same tree and log */
+	if (incr_rename(r, "i1", "i1.real") || incr_rename(r, "other", "i1") ||
+	    incr_restore_refused(r, v, "i2", "parent_dump_id", "restore-foreign") ||
+	    incr_rename(r, "i1", "other") || incr_rename(r, "i1.real", "i1"))
+		return -1;
+	return incr_restore_verify(r, v, "i2", true, st);
+}
+
+static int flow_broken(struct cr_run *r)
+{
+	static struct incr st;
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = flow_broken_body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, broken_chain, .victim = victim_steps, .flow = flow_broken, .changing = true);
+
+/* ---- dump errors ---- */
+
+/* A dump that must fail with needle (and exit code code, if not 0), victims unharmed. */
+static int incr_dump_refused(struct cr_run *r, const char *tag, pid_t pid, const char *const extra[],
+			     int code, const char *needle, const pid_t *roots, int nr)
+{
+	static struct cr_tree_snap before;
+	int status, ret = -1;
+
+	if (cr_snapshot_trees(r, roots, nr, &before))
+		goto out;
+	incr_path(r, r->imgdir, tag);
+	if (cr_dump_pids_extra(r, tag, &pid, 1, true, extra, NULL, &status) ||
+	    cr_expect_failed(r, tag, status, needle))
+		goto out;
+	if (code && WEXITSTATUS(status) != code) {
+		cr_fail(r, "ckpt %s exited %d, expected %d", tag, WEXITSTATUS(status), code);
+		goto out;
+	}
+	{
+		char inv[PATH_MAX + 16];
+
+		snprintf(inv, sizeof(inv), "%s/inventory.img", r->imgdir);
+		if (!access(inv, F_OK)) {
+			cr_fail(r, "ckpt %s failed but left '%s', a dump that looks complete", tag,
+				inv);
+			goto out;
+		}
+	}
+	ret = cr_check_unharmed_trees(r, &before);
+out:
+	cr_snap_trees_free(&before);
+	return ret;
+}
+
+static int flow_errors_body(struct cr_run *r, struct incr *st, pid_t v, pid_t w)
+{
+	char prev[PATH_MAX];
+	const pid_t both[] = { v, w };
+	const char *const e_noslog[] = { "--prev-images", prev, NULL };
+	const char *const e_other[] = { "--since-log", st->log, NULL };
+	const char *const e_tree[] = { "--since-log", st->log, "--prev-images", prev, NULL };
+	const char *const e_log[] = { "--since-log", st->log, "--prev-images", prev, NULL };
+	const char *const s_gap[] = { "state: 1", "reread: ", "GAP", NULL };
+
+	incr_path(r, prev, "i0");
+	if (incr_trackd_start(r, st, &v, 1, "log") ||
+	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL))
+		return -1;
+	if (incr_dump_refused(r, "e-noslog", v, e_noslog, 2, "--since-log", both, 2))
+		return -1;
+	/* the log tracks v, not w */
+	if (incr_dump_refused(r, "e-roots", w, e_other, 0, "roots", both, 2))
+		return -1;
+	/* prev images of another tree (v's), with w's own log */
+	if (incr_trackd_stop(r, st) || incr_trackd_start(r, st, &w, 1, "log-w") ||
+	    incr_dump(r, st, "dw0", w, "w0", NULL, true, NULL, NULL) ||
+	    incr_dump_refused(r, "e-tree", w, e_tree, 0, "not a root", both, 2))
+		return -1;
+	/* prev images of v taken with another changelog (another log directory) */
+	if (incr_trackd_stop(r, st) || incr_trackd_start(r, st, &v, 1, "log-v2") ||
+	    incr_dump_refused(r, "e-log", v, e_log, 0, "were not taken with the changelog", both,
+			      2))
+		return -1;
+	/*
+	 * Not an error: another trackd run on the same log directory continues it after a
+	 * GAP; the delta re-reads v in full and says why.
+	 */
+	if (incr_trackd_stop(r, st) || incr_trackd_start(r, st, &v, 1, "log") ||
+	    incr_dump(r, st, "dgap", v, "gap", "../i0", true, NULL, NULL) ||
+	    incr_expect_delta(r, "gap", v, s_gap))
+		return -1;
+	if (incr_trackd_stop(r, st))
+		return -1;
+	if (cr_verify(r, v, "dump-failed") || cr_verify(r, w, "dump-failed"))
+		return -1;
+	return 0;
+}
+
+static int flow_errors(struct cr_run *r)
+{
+	static struct incr st;
+	pid_t v, w;
+	int ret;
+
+	if (cr_victim_spawn(r, victim_plain, NULL, false, &v) ||
+	    cr_victim_spawn(r, victim_plain, NULL, false, &w))
+		return -1;
+	r->victim = v;
+	ret = flow_errors_body(r, &st, v, w);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, dump_errors, .flow = flow_errors);
+
+/* ---- tree and files ---- */
+
+static int flow_tree_body(struct cr_run *r, struct incr *st, pid_t v)
+{
+	if (incr_trackd_start(r, st, &v, 1, "log") ||
+	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) ||
+	    incr_dump(r, st, "d1", v, "i1", "../i0", true, NULL, NULL) ||
+	    incr_dump(r, st, "d2", v, "i2", "../i1", false, NULL, NULL))
+		return -1;
+	if (incr_trackd_stop(r, st))
+		return -1;
+	return incr_restore_verify(r, v, "i2", false, st);
+}
+
+static int flow_tree(struct cr_run *r)
+{
+	static struct incr st;
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = flow_tree_body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
+CR_CASE(incr, tree_files, .victim = victim_tree, .flow = flow_tree, .changing = true);
+
+TEST_HARNESS_MAIN
