@@ -171,6 +171,16 @@ static void __attribute__((noreturn)) child_main(int rfd)
 	_exit(0);
 }
 
+/* The verify request (SIGUSR2) is for the main thread: the others block it. */
+static void thread_block_usr2(void)
+{
+	sigset_t usr2;
+
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+}
+
 static pthread_t thr;
 static volatile pid_t thr_tid;
 static int thr_pipe[2] = { -1, -1 };
@@ -178,13 +188,10 @@ static int thr_pipe[2] = { -1, -1 };
 /* A thread that blocks in read() until its pipe says go. */
 static void *thr_main(void *arg)
 {
-	sigset_t usr2;
 	char c;
 
 	(void)arg;
-	sigemptyset(&usr2);
-	sigaddset(&usr2, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	thread_block_usr2();
 	thr_tid = gettid();
 	while (read(thr_pipe[0], &c, 1) < 0 && errno == EINTR)
 		;
@@ -198,12 +205,8 @@ static volatile unsigned long busy_writes;
 /* Rewrites the pages of A one after the other, as fast as it can, until told to stop. */
 static void *busy_main(void *arg)
 {
-	sigset_t usr2;
-
 	(void)arg;
-	sigemptyset(&usr2);
-	sigaddset(&usr2, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	thread_block_usr2();
 	for (unsigned long k = 0; !busy_stop; k++) {
 		unsigned pg = (k * 7) % A_PAGES;
 
@@ -518,13 +521,9 @@ static volatile int tree_stop;
 
 static void *tree_thread(void *arg)
 {
-	sigset_t usr2;
-
 	(void)arg;
-	/* The verify request is for the main thread, which sleeps in sigsuspend(). */
-	sigemptyset(&usr2);
-	sigaddset(&usr2, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	/* The main thread sleeps in sigsuspend() for the verify request. */
+	thread_block_usr2();
 	while (!tree_stop) {
 		tree_counter++;
 		if (!(tree_counter & 0xfffff))
@@ -867,11 +866,10 @@ static int incr_cmd(struct cr_run *r, struct incr *st, pid_t victim, const char 
 
 /*
  * ckpt dump -t pid -D DIR/dir [--leave-running] --since-log LOG [--prev-images prev]
- * [flag1] [flag2]; it must succeed. Without leave, the dumped tree is reaped.
+ * [flag]; it must succeed. Without leave, the dumped tree is reaped.
  */
 static int incr_dump(struct cr_run *r, struct incr *st, const char *tag, pid_t pid,
-		     const char *dir, const char *prev, bool leave, const char *flag1,
-		     const char *flag2)
+		     const char *dir, const char *prev, bool leave, const char *flag)
 {
 	const char *extra[8] = { "--since-log", st->log };
 	int n = 2, status;
@@ -880,10 +878,8 @@ static int incr_dump(struct cr_run *r, struct incr *st, const char *tag, pid_t p
 		extra[n++] = "--prev-images";
 		extra[n++] = prev;
 	}
-	if (flag1)
-		extra[n++] = flag1;
-	if (flag2)
-		extra[n++] = flag2;
+	if (flag)
+		extra[n++] = flag;
 	extra[n] = NULL;
 	incr_path(r, r->imgdir, dir);
 	if (cr_dump_pids_extra(r, tag, &pid, 1, leave, extra, NULL, &status) ||
@@ -892,6 +888,29 @@ static int incr_dump(struct cr_run *r, struct incr *st, const char *tag, pid_t p
 	if (!leave && cr_reap_dumped(r, pid))
 		return -1;
 	return 0;
+}
+
+/*
+ * Command cmd (if not NULL) to the steps victim, then the dump of v into DIR/dir on top of
+ * prev (a full one without), tagged dir with a 'd' for its leading 'i'.
+ */
+static int incr_round(struct cr_run *r, struct incr *st, pid_t v, const char *cmd,
+		      const char *dir, const char *prev, bool leave)
+{
+	char tag[32];
+
+	snprintf(tag, sizeof(tag), "d%s", dir + 1);
+	if (cmd && incr_cmd(r, st, v, cmd))
+		return -1;
+	return incr_dump(r, st, tag, v, dir, prev, leave, NULL);
+}
+
+/* trackd on v with DIR/log, then the full dump "i0" the chain starts from, left running. */
+static int incr_begin(struct cr_run *r, struct incr *st, pid_t v)
+{
+	if (incr_trackd_start(r, st, &v, 1, "log"))
+		return -1;
+	return incr_round(r, st, v, NULL, "i0", NULL, true);
 }
 
 /* Output of ckpt show ... into a malloc'ed string (NULL after cr_fail()). */
@@ -919,6 +938,17 @@ static char *incr_show(struct cr_run *r, const char *tag, const char *const args
 	return text;
 }
 
+/* The text of `ckpt show DIR/dir --pages` (malloc'ed) or NULL. */
+static char *incr_show_pages(struct cr_run *r, const char *dir)
+{
+	char path[PATH_MAX], tag[64];
+	const char *args[] = { "show", path, "--pages", NULL };
+
+	incr_path(r, path, dir);
+	snprintf(tag, sizeof(tag), "show-%s", dir);
+	return incr_show(r, tag, args);
+}
+
 struct region {
 	const char *name;
 	unsigned long start;
@@ -936,15 +966,10 @@ struct region {
 static int incr_check_level(struct cr_run *r, const char *dir, pid_t pid, struct region *rg,
 			    int nr)
 {
-	char path[PATH_MAX], tag[64];
-	const char *args[] = { "show", path, "--pages", NULL };
 	unsigned long outside = 0;
-	char *text, *line;
+	char *text = incr_show_pages(r, dir), *line;
 	int ret = 0;
 
-	incr_path(r, path, dir);
-	snprintf(tag, sizeof(tag), "show-%s", dir);
-	text = incr_show(r, tag, args);
 	if (!text)
 		return -1;
 	for (int i = 0; i < nr; i++)
@@ -998,15 +1023,10 @@ static int incr_check_level(struct cr_run *r, const char *dir, pid_t pid, struct
 static int incr_check_uncovered(struct cr_run *r, const char *dir, pid_t pid,
 				unsigned long start, unsigned pages, bool any)
 {
-	char path[PATH_MAX], tag[64];
-	const char *args[] = { "show", path, "--pages", NULL };
 	unsigned long end = start + pages * PG;
-	char *text, *line;
+	char *text = incr_show_pages(r, dir), *line;
 	int ret = 0;
 
-	incr_path(r, path, dir);
-	snprintf(tag, sizeof(tag), "show-%s", dir);
-	text = incr_show(r, tag, args);
 	if (!text)
 		return -1;
 	for (line = strtok(text, "\n"); line && !ret; line = strtok(NULL, "\n")) {
@@ -1027,16 +1047,11 @@ static int incr_check_uncovered(struct cr_run *r, const char *dir, pid_t pid,
 /* A new process: none of its pages refers to the parent images, its own are listed. */
 static int incr_check_fresh(struct cr_run *r, const char *dir, pid_t pid, unsigned long min)
 {
-	char path[PATH_MAX], tag[64], key[32];
-	const char *args[] = { "show", path, "--pages", NULL };
+	char key[32], *text = incr_show_pages(r, dir), *line;
 	unsigned long own = 0;
-	char *text, *line;
 	int ret = 0;
 
-	incr_path(r, path, dir);
-	snprintf(tag, sizeof(tag), "show-%s", dir);
 	snprintf(key, sizeof(key), "%d ", pid);
-	text = incr_show(r, tag, args);
 	if (!text)
 		return -1;
 	for (line = strtok(text, "\n"); line && !ret; line = strtok(NULL, "\n")) {
@@ -1076,84 +1091,99 @@ static int incr_check_json(struct cr_run *r, const char *what, const char *opt)
 	return ret;
 }
 
-/* The text of `ckpt show DIR/delta.img` (malloc'ed) or NULL. */
-static char *incr_delta(struct cr_run *r, const char *dir)
+/*
+ * The entry of pid in `ckpt show DIR/dir/delta.img`, from its "pid: N" line to the next
+ * entry, into buf: 0, or cr_fail() when there is none.
+ */
+static int incr_delta_entry(struct cr_run *r, const char *dir, pid_t pid, char *buf,
+			    size_t size)
 {
-	char path[PATH_MAX], tag[64];
+	char path[PATH_MAX], tag[64], key[32];
 	const char *args[] = { "show", path, NULL };
+	char *text, *p, *end;
+	int ret = 0;
 
 	incr_path(r, path, dir);
 	strncat(path, "/delta.img", sizeof(path) - strlen(path) - 1);
 	snprintf(tag, sizeof(tag), "delta-%s", dir);
-	return incr_show(r, tag, args);
-}
-
-/* The entry of pid in the delta.img text: from its "pid: N" line to the next entry. */
-static char *incr_delta_entry(char *text, pid_t pid, char *buf, size_t size)
-{
-	char key[32];
-	char *p = text, *end;
-
+	text = incr_show(r, tag, args);
+	if (!text)
+		return -1;
 	snprintf(key, sizeof(key), "pid: %d\n", pid);
-	while ((p = strstr(p, "pid: "))) {
+	for (p = text; (p = strstr(p, "pid: ")); p++)
 		if (!strncmp(p, key, strlen(key)) && (p == text || p[-1] != 'p'))
 			break;
-		p++;
+	if (p) {
+		end = strstr(p + 1, "\npid: ");
+		snprintf(buf, size, "%.*s", end ? (int)(end - p) : (int)strlen(p), p);
+	} else {
+		ret = cr_fail(r, "%s/delta.img has no entry for %d", dir, pid);
 	}
-	if (!p)
-		return NULL;
-	end = strstr(p + 1, "\npid: ");
-	snprintf(buf, size, "%.*s", end ? (int)(end - p) : (int)strlen(p), p);
-	return buf;
+	free(text);
+	return ret;
 }
 
 static int incr_expect_delta(struct cr_run *r, const char *dir, pid_t pid, const char *const want[])
 {
-	char *text = incr_delta(r, dir), entry[8192];
-	int ret = 0;
+	char entry[8192];
 
-	if (!text)
+	if (incr_delta_entry(r, dir, pid, entry, sizeof(entry)))
 		return -1;
-	if (!incr_delta_entry(text, pid, entry, sizeof(entry))) {
-		ret = cr_fail(r, "%s/delta.img has no entry for %d", dir, pid);
-	} else {
-		for (int i = 0; want[i] && !ret; i++) {
-			/* "field: a, b": the pair a, b in the list of the line of field */
-			const char *colon = strchr(want[i], ':'), *line, *pair;
-			char key[64];
+	for (int i = 0; want[i]; i++) {
+		/* "field: a, b": the pair a, b in the list of the line of field */
+		const char *colon = strchr(want[i], ':'), *line, *pair;
+		char key[64];
 
-			if (!colon || !strchr(colon, ',')) {
-				if (!strstr(entry, want[i]))
-					ret = cr_fail(r, "%s/delta.img, entry of %d: no '%s' in '%s'",
-						      dir, pid, want[i], entry);
-				continue;
-			}
-			snprintf(key, sizeof(key), "%.*s: [", (int)(colon - want[i]), want[i]);
-			pair = colon + 2;
-			line = strstr(entry, key);
-			if (!line || !memmem(line, strcspn(line, "\n"), pair, strlen(pair)))
-				ret = cr_fail(r, "%s/delta.img, entry of %d: no range '%s' in '%s'",
-					      dir, pid, want[i], entry);
+		if (!colon || !strchr(colon, ',')) {
+			if (!strstr(entry, want[i]))
+				return cr_fail(r, "%s/delta.img, entry of %d: no '%s' in '%s'", dir,
+					       pid, want[i], entry);
+			continue;
 		}
+		snprintf(key, sizeof(key), "%.*s: [", (int)(colon - want[i]), want[i]);
+		pair = colon + 2;
+		line = strstr(entry, key);
+		if (!line || !memmem(line, strcspn(line, "\n"), pair, strlen(pair)))
+			return cr_fail(r, "%s/delta.img, entry of %d: no range '%s' in '%s'", dir,
+				       pid, want[i], entry);
 	}
-	free(text);
-	return ret;
+	return 0;
 }
 
 static int incr_expect_no_delta(struct cr_run *r, const char *dir, pid_t pid, const char *field)
 {
-	char *text = incr_delta(r, dir), entry[8192];
-	int ret = 0;
+	char entry[8192];
 
-	if (!text)
+	if (incr_delta_entry(r, dir, pid, entry, sizeof(entry)))
 		return -1;
-	if (!incr_delta_entry(text, pid, entry, sizeof(entry)))
-		ret = cr_fail(r, "%s/delta.img has no entry for %d", dir, pid);
-	else if (strstr(entry, field))
-		ret = cr_fail(r, "%s/delta.img, entry of %d: '%s' unexpected: '%s'", dir, pid,
-			      field, entry);
-	free(text);
-	return ret;
+	if (strstr(entry, field))
+		return cr_fail(r, "%s/delta.img, entry of %d: '%s' unexpected: '%s'", dir, pid,
+			       field, entry);
+	return 0;
+}
+
+/* The states of a process in delta.img. */
+enum { DELTA_SAME = 1, DELTA_NEW, DELTA_EXITED, DELTA_EXECED };
+
+/* pid's entry in DIR/dir/delta.img says state, and line if not NULL. */
+static int incr_expect_state(struct cr_run *r, const char *dir, pid_t pid, int state,
+			     const char *line)
+{
+	char want_state[16];
+	const char *const want[] = { want_state, line, NULL };
+
+	snprintf(want_state, sizeof(want_state), "state: %d", state);
+	return incr_expect_delta(r, dir, pid, want);
+}
+
+/* The regions' pages in this level are exact; v's entry says SAME, and line if not NULL. */
+static int incr_check_same(struct cr_run *r, const char *dir, pid_t v, struct region *rg, int nr,
+			   const char *line)
+{
+	if (incr_check_level(r, dir, v, rg, nr) ||
+	    incr_expect_state(r, dir, v, DELTA_SAME, line))
+		return -1;
+	return 0;
 }
 
 static void region_set(struct region *rg, const char *name, pid_t pid, unsigned long start,
@@ -1166,17 +1196,29 @@ static void region_set(struct region *rg, const char *name, pid_t pid, unsigned 
 	rg->pages = pages;
 }
 
-static int incr_restore_verify(struct cr_run *r, pid_t victim, const char *dir, bool steps,
-			       struct incr *st)
+/* A restore of DIR/dir that must succeed and bring the victim back with its PID. */
+static int incr_restore(struct cr_run *r, pid_t victim, const char *dir, const char *tag)
 {
 	pid_t restored;
 	int status;
 
 	incr_path(r, r->imgdir, dir);
-	if (cr_restore(r, "restore", &status, &restored) || cr_expect_ok(r, "restore", status))
+	if (cr_restore(r, tag, &status, &restored) || cr_expect_ok(r, tag, status))
 		return -1;
 	if (restored != victim)
 		return cr_fail(r, "restored as %d, expected %d", restored, victim);
+	return 0;
+}
+
+/*
+ * The end of a chain: trackd stopped (if it still runs), DIR/dir restored, the victim
+ * verified (a steps victim told to check itself first).
+ */
+static int incr_finish(struct cr_run *r, struct incr *st, pid_t victim, const char *dir,
+		       bool steps)
+{
+	if (incr_trackd_stop(r, st) || incr_restore(r, victim, dir, "restore"))
+		return -1;
 	if (steps && incr_cmd(r, st, victim, "v"))
 		return -1;
 	return cr_verify(r, victim, "restored");
@@ -1200,36 +1242,50 @@ static int incr_restore_refused(struct cr_run *r, pid_t victim, const char *dir,
 	return 0;
 }
 
+/* ---- the flows ---- */
+
+typedef int (*incr_body_fn)(struct cr_run *r, struct incr *st, pid_t v);
+
+/* The case's victim started, then body on it; no trackd is left attached, whatever it did. */
+static int incr_flow(struct cr_run *r, incr_body_fn body)
+{
+	struct incr st = {};
+	int ret;
+
+	if (cr_victim_start(r))
+		return -1;
+	ret = body(r, &st, r->victim);
+	if (incr_trackd_stop(r, &st))
+		ret = -1;
+	return ret;
+}
+
 /* ---- exact ---- */
 
 static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 {
 	static struct region rg[4];
-	const char *const s_same[] = { "state: 1", NULL };
-	const char *const s_reused[] = { "state: 1", "maps_reused: true", NULL };
 	const char *const s_notreused[] = { "maps_reused: false", NULL };
-	char want[64], ent[128];
+	char want[64], ent[128], add[64], rem[64];
+	const char *const s_moved[] = { "state: 1", add, rem, NULL };
+	unsigned long old_b;
 
-	if (incr_trackd_start(r, st, &v, 1, "log"))
-		return -1;
-	if (incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) || incr_cmd(r, st, v, "n"))
+	if (incr_begin(r, st, v) || incr_cmd(r, st, v, "n"))
 		return -1;
 
 	/* (a) known pages written */
-	if (incr_cmd(r, st, v, "w 1") ||
-	    incr_dump(r, st, "d1", v, "i1", "../i0", true, NULL, NULL))
+	if (incr_round(r, st, v, "w 1", "i1", "../i0", true))
 		return -1;
 	region_set(&rg[0], "A", v, st->a, A_PAGES);
 	region_set(&rg[1], "C", v, st->c, C_PAGES);
 	for (unsigned j = 0; j < W_PER_ROUND; j++)
 		rg[0].want[round_page(1, j)] = 1;
-	if (incr_check_level(r, "i1", v, rg, 2) || incr_expect_delta(r, "i1", v, s_same) ||
-	    incr_check_json(r, "i1", "--pages") || incr_check_json(r, "i1/delta.img", NULL))
+	if (incr_check_same(r, "i1", v, rg, 2, NULL) || incr_check_json(r, "i1", "--pages") ||
+	    incr_check_json(r, "i1/delta.img", NULL))
 		return -1;
 
 	/* pages the kernel wrote (read() into A) */
-	if (incr_cmd(r, st, v, "k") ||
-	    incr_dump(r, st, "d1k", v, "i1k", "../i1", true, NULL, NULL))
+	if (incr_round(r, st, v, "k", "i1k", "../i1", true))
 		return -1;
 	region_set(&rg[0], "A", v, st->a, A_PAGES);
 	rg[0].want[50] = rg[0].want[51] = 1;
@@ -1237,175 +1293,113 @@ static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 		return -1;
 
 	/* (b) a new mapping */
-	if (incr_cmd(r, st, v, "m") || incr_dump(r, st, "d2", v, "i2", "../i1k", true, NULL, NULL))
+	if (incr_round(r, st, v, "m", "i2", "../i1k", true))
 		return -1;
 	region_set(&rg[0], "A", v, st->a, A_PAGES);
 	region_set(&rg[2], "B", v, st->b, B_PAGES);
 	memset(rg[2].want, 1, B_PAGES);
 	snprintf(want, sizeof(want), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
-	{
-		const char *const s_added[] = { "state: 1", want, NULL };
+	if (incr_check_same(r, "i2", v, rg, 3, want))
+		return -1;
 
-		if (incr_check_level(r, "i2", v, rg, 3) || incr_expect_delta(r, "i2", v, s_added))
-			return -1;
-	}
-
-	/* (c) an unmapped region */
-	if (incr_cmd(r, st, v, "u") || incr_dump(r, st, "d3", v, "i3", "../i2", true, NULL, NULL))
+	/* (c) an unmapped region: rg[1] (C) is gone, nothing may be listed there */
+	if (incr_round(r, st, v, "u", "i3", "../i2", true))
 		return -1;
 	region_set(&rg[2], "B", v, st->b, B_PAGES);
 	snprintf(want, sizeof(want), "removed: %#lx, %#lx", st->c, st->c + C_PAGES * PG);
-	{
-		const char *const s_removed[] = { "state: 1", want, NULL };
-
-		/* rg[1] (C) is gone: nothing may be listed there */
-		if (incr_check_level(r, "i3", v, rg, 3) || incr_expect_delta(r, "i3", v, s_removed))
-			return -1;
-	}
+	if (incr_check_same(r, "i3", v, rg, 3, want))
+		return -1;
 
 	/* a thread comes, then goes */
-	if (incr_cmd(r, st, v, "t") || incr_dump(r, st, "d3t", v, "i3t", "../i3", true, NULL, NULL))
+	if (incr_round(r, st, v, "t", "i3t", "../i3", true))
 		return -1;
 	snprintf(ent, sizeof(ent), "new_threads: [%d]", st->tid);
-	{
-		const char *const s_thr[] = { "state: 1", ent, NULL };
-
-		if (incr_check_level(r, "i3t", v, rg, 3) || incr_expect_delta(r, "i3t", v, s_thr))
-			return -1;
-	}
-	if (incr_cmd(r, st, v, "T") ||
-	    incr_dump(r, st, "d3T", v, "i3T", "../i3t", true, NULL, NULL))
+	if (incr_check_same(r, "i3t", v, rg, 3, ent) ||
+	    incr_round(r, st, v, "T", "i3T", "../i3t", true))
 		return -1;
 	snprintf(ent, sizeof(ent), "gone_threads: [%d]", st->tid);
-	{
-		const char *const s_thr[] = { "state: 1", ent, NULL };
-
-		if (incr_check_level(r, "i3T", v, rg, 3) || incr_expect_delta(r, "i3T", v, s_thr))
-			return -1;
-	}
+	if (incr_check_same(r, "i3T", v, rg, 3, ent))
+		return -1;
 
 	/* (d) a new child with memory of its own */
-	if (incr_cmd(r, st, v, "f") || incr_dump(r, st, "d4", v, "i4", "../i3T", true, NULL, NULL))
+	if (incr_round(r, st, v, "f", "i4", "../i3T", true))
 		return -1;
 	snprintf(ent, sizeof(ent), "ppid: %d", v);
-	{
-		const char *const s_new[] = { "state: 2", ent, NULL };
-
-		if (incr_check_level(r, "i4", v, rg, 3) || incr_check_fresh(r, "i4", st->child, D_PAGES) ||
-		    incr_expect_delta(r, "i4", st->child, s_new) ||
-		    incr_expect_delta(r, "i4", v, s_same))
-			return -1;
-	}
+	if (incr_check_level(r, "i4", v, rg, 3) || incr_check_fresh(r, "i4", st->child, D_PAGES) ||
+	    incr_expect_state(r, "i4", st->child, DELTA_NEW, ent) ||
+	    incr_expect_state(r, "i4", v, DELTA_SAME, NULL))
+		return -1;
 
 	/* the child, adopted by the last round, is tracked now: carried over, not re-read */
-	if (incr_cmd(r, st, v, "n") ||
-	    incr_dump(r, st, "d4b", v, "i4b", "../i4", true, NULL, NULL) ||
-	    incr_expect_delta(r, "i4b", st->child, s_same) ||
+	if (incr_round(r, st, v, "n", "i4b", "../i4", true) ||
+	    incr_expect_state(r, "i4b", st->child, DELTA_SAME, NULL) ||
 	    incr_expect_no_delta(r, "i4b", st->child, "reread"))
 		return -1;
 
 	/* the child moves to a process group of its own */
-	{
-		const char *const s_regrouped[] = { "state: 1", "regrouped: true", NULL };
+	if (incr_round(r, st, v, "g", "i4g", "../i4b", true) ||
+	    incr_expect_state(r, "i4g", st->child, DELTA_SAME, "regrouped: true"))
+		return -1;
 
-		if (incr_cmd(r, st, v, "g") ||
-		    incr_dump(r, st, "d4g", v, "i4g", "../i4b", true, NULL, NULL) ||
-		    incr_expect_delta(r, "i4g", st->child, s_regrouped))
-			return -1;
-	}
 	/* the child execs: read whole, nothing from the parent images */
-	{
-		const char *const s_execed[] = { "state: 4", NULL };
-
-		if (incr_cmd(r, st, v, "e") ||
-		    incr_dump(r, st, "d4e", v, "i4e", "../i4g", true, NULL, NULL) ||
-		    incr_expect_delta(r, "i4e", st->child, s_execed) ||
-		    incr_check_fresh(r, "i4e", st->child, 1))
-			return -1;
-	}
+	if (incr_round(r, st, v, "e", "i4e", "../i4g", true) ||
+	    incr_expect_state(r, "i4e", st->child, DELTA_EXECED, NULL) ||
+	    incr_check_fresh(r, "i4e", st->child, 1))
+		return -1;
 
 	/* (e) the child exits */
-	if (incr_cmd(r, st, v, "x") || incr_dump(r, st, "d5", v, "i5", "../i4e", true, NULL, NULL))
+	if (incr_round(r, st, v, "x", "i5", "../i4e", true) || incr_check_level(r, "i5", v, rg, 3) ||
+	    incr_expect_state(r, "i5", st->child, DELTA_EXITED, NULL))
 		return -1;
-	{
-		const char *const s_exited[] = { "state: 3", NULL };
-
-		if (incr_check_level(r, "i5", v, rg, 3) ||
-		    incr_expect_delta(r, "i5", st->child, s_exited))
-			return -1;
-	}
 
 	/* discarded pages: holes now, never the parent images' data */
-	if (incr_cmd(r, st, v, "d") ||
-	    incr_dump(r, st, "d5b", v, "i5b", "../i5", true, NULL, NULL) ||
-	    incr_check_level(r, "i5b", v, rg, 3) ||
-	    incr_check_uncovered(r, "i5b", v, st->a + 200 * PG, 4, false))
+	if (incr_round(r, st, v, "d", "i5b", "../i5", true))
 		return -1;
 	snprintf(want, sizeof(want), "touched: %#lx, %#lx", st->a + 200 * PG, st->a + 204 * PG);
-	{
-		const char *const s_touched[] = { "state: 1", want, NULL };
-
-		if (incr_expect_delta(r, "i5b", v, s_touched))
-			return -1;
-	}
+	if (incr_check_same(r, "i5b", v, rg, 3, want) ||
+	    incr_check_uncovered(r, "i5b", v, st->a + 200 * PG, 4, false))
+		return -1;
 
 	/* B moved (mremap): all its pages copied at the new place, nothing at the old */
-	{
-		unsigned long old_b = st->b;
-
-		if (incr_cmd(r, st, v, "r") ||
-		    incr_dump(r, st, "d5c", v, "i5c", "../i5b", true, NULL, NULL))
-			return -1;
-		if (st->b == old_b)
-			return cr_fail(r, "mremap did not move B");
-		region_set(&rg[0], "A", v, st->a, A_PAGES);
-		region_set(&rg[1], "C", v, st->c, 0);	/* B may be where C was */
-		region_set(&rg[2], "B", v, st->b, B_PAGES);
-		memset(rg[2].want, 1, B_PAGES);
-		char add[64], rem[64];
-		const char *const s_moved[] = { "state: 1", add, rem, NULL };
-
-		snprintf(add, sizeof(add), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
-		snprintf(rem, sizeof(rem), "removed: %#lx, %#lx", old_b, old_b + B_PAGES * PG);
-		if (incr_check_level(r, "i5c", v, rg, 3) ||
-		    incr_check_uncovered(r, "i5c", v, old_b, B_PAGES, true) ||
-		    incr_expect_delta(r, "i5c", v, s_moved))
-			return -1;
-		region_set(&rg[2], "B", v, st->b, B_PAGES);
-	}
+	old_b = st->b;
+	if (incr_round(r, st, v, "r", "i5c", "../i5b", true))
+		return -1;
+	if (st->b == old_b)
+		return cr_fail(r, "mremap did not move B");
+	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	region_set(&rg[1], "C", v, st->c, 0);	/* B may be where C was */
+	region_set(&rg[2], "B", v, st->b, B_PAGES);
+	memset(rg[2].want, 1, B_PAGES);
+	snprintf(add, sizeof(add), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
+	snprintf(rem, sizeof(rem), "removed: %#lx, %#lx", old_b, old_b + B_PAGES * PG);
+	if (incr_check_level(r, "i5c", v, rg, 3) ||
+	    incr_check_uncovered(r, "i5c", v, old_b, B_PAGES, true) ||
+	    incr_expect_delta(r, "i5c", v, s_moved))
+		return -1;
+	region_set(&rg[2], "B", v, st->b, B_PAGES);
 
 	/* --verify-maps: nothing changed, then an mprotect */
 	if (incr_cmd(r, st, v, "n") ||
-	    incr_dump(r, st, "d6", v, "i6", "../i5c", true, "--verify-maps", NULL) ||
-	    incr_check_level(r, "i6", v, rg, 3) || incr_expect_delta(r, "i6", v, s_reused))
+	    incr_dump(r, st, "d6", v, "i6", "../i5c", true, "--verify-maps") ||
+	    incr_check_same(r, "i6", v, rg, 3, "maps_reused: true"))
 		return -1;
 	if (incr_cmd(r, st, v, "p") ||
-	    incr_dump(r, st, "d7", v, "i7", "../i6", true, "--verify-maps", NULL) ||
+	    incr_dump(r, st, "d7", v, "i7", "../i6", true, "--verify-maps") ||
 	    incr_expect_delta(r, "i7", v, s_notreused))
 		return -1;
 
 	/* the final delta, frozen; the tree is killed (round 3 misses the read-only pages) */
-	if (incr_cmd(r, st, v, "w 3") || incr_dump(r, st, "d8", v, "i8", "../i7", false, NULL, NULL))
-		return -1;
-	if (incr_trackd_stop(r, st))
+	if (incr_round(r, st, v, "w 3", "i8", "../i7", false) || incr_trackd_stop(r, st))
 		return -1;
 	/* a --leave-running round's top image is refused */
 	if (incr_restore_refused(r, v, "i5", "while the tree ran", "restore-lr"))
 		return -1;
-	return incr_restore_verify(r, v, "i8", true, st);
+	return incr_finish(r, st, v, "i8", true);
 }
 
 static int flow_exact(struct cr_run *r)
 {
-	static struct incr st;
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = flow_exact_body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, flow_exact_body);
 }
 
 CR_CASE(incr, exact, .victim = victim_steps, .flow = flow_exact, .changing = true);
@@ -1456,13 +1450,11 @@ static int flow_same_body(struct cr_run *r, struct incr *st, pid_t v)
 	char *t1, *t2;
 	int status, n1, n2, ret = 0;
 
-	if (incr_trackd_start(r, st, &v, 1, "log") ||
-	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) || incr_cmd(r, st, v, "w 1") ||
-	    incr_cmd(r, st, v, "m"))
+	if (incr_begin(r, st, v) || incr_cmd(r, st, v, "w 1") || incr_cmd(r, st, v, "m"))
 		return -1;
 	if (kill(v, SIGSTOP) || wait_state(r, v, 'T'))
 		return -1;
-	if (incr_dump(r, st, "d1", v, "i1", "../i0", true, "--copy-frozen", NULL))
+	if (incr_dump(r, st, "d1", v, "i1", "../i0", true, "--copy-frozen"))
 		return -1;
 	incr_path(r, r->imgdir, "full");
 	if (cr_dump(r, "dfull", v, true, NULL, &status) || cr_expect_ok(r, "dfull", status))
@@ -1498,43 +1490,21 @@ static int flow_same_body(struct cr_run *r, struct incr *st, pid_t v)
 	free(t2);
 	if (ret || kill(v, SIGCONT))
 		return -1;
-	if (incr_cmd(r, st, v, "w 2") || incr_dump(r, st, "d2", v, "i2", "../i1", false, NULL, NULL))
-		return -1;
-	if (incr_trackd_stop(r, st))
-		return -1;
-	if (incr_restore_verify(r, v, "i2", true, st))
+	if (incr_round(r, st, v, "w 2", "i2", "../i1", false) || incr_finish(r, st, v, "i2", true))
 		return -1;
 	/*
 	 * A --copy-frozen round is a restore point of its own: the victim as it was then,
 	 * stopped by SIGSTOP.
 	 */
-	{
-		pid_t restored;
-		int status;
-
-		incr_path(r, r->imgdir, "i1");
-		if (cr_restore(r, "restore-i1", &status, &restored) ||
-		    cr_expect_ok(r, "restore-i1", status))
-			return -1;
-		if (restored != v)
-			return cr_fail(r, "restored as %d, expected %d", restored, v);
-		if (wait_state(r, v, 'T') || kill(v, SIGCONT) || incr_cmd(r, st, v, "v"))
-			return -1;
-		return cr_verify(r, v, "restored from i1");
-	}
+	if (incr_restore(r, v, "i1", "restore-i1") || wait_state(r, v, 'T') || kill(v, SIGCONT) ||
+	    incr_cmd(r, st, v, "v"))
+		return -1;
+	return cr_verify(r, v, "restored from i1");
 }
 
 static int flow_same(struct cr_run *r)
 {
-	static struct incr st;
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = flow_same_body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, flow_same_body);
 }
 
 CR_CASE(incr, same_moment, .victim = victim_steps, .flow = flow_same, .changing = true);
@@ -1543,11 +1513,10 @@ CR_CASE(incr, same_moment, .victim = victim_steps, .flow = flow_same, .changing 
 
 static int flow_chain_body(struct cr_run *r, struct incr *st, pid_t v)
 {
-	char dir[16], prev[PATH_MAX], tag[16], cmd[16];
+	char dir[16], prev[PATH_MAX], cmd[16];
 	static struct region rg[1];
 
-	if (incr_trackd_start(r, st, &v, 1, "log") ||
-	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL))
+	if (incr_begin(r, st, v))
 		return -1;
 	for (int n = 1; n <= 10; n++) {
 		snprintf(cmd, sizeof(cmd), "w %d", n);
@@ -1557,9 +1526,7 @@ static int flow_chain_body(struct cr_run *r, struct incr *st, pid_t v)
 			snprintf(prev, sizeof(prev), "../i%d", n - 1);
 		else
 			snprintf(prev, sizeof(prev), "%s/i%d", r->env->dir, n - 1);
-		snprintf(tag, sizeof(tag), "d%d", n);
-		if (incr_cmd(r, st, v, cmd) ||
-		    incr_dump(r, st, tag, v, dir, prev, n < 10, NULL, NULL))
+		if (incr_round(r, st, v, cmd, dir, prev, n < 10))
 			return -1;
 	}
 	/* the top lists only round 10's pages as its own */
@@ -1568,22 +1535,12 @@ static int flow_chain_body(struct cr_run *r, struct incr *st, pid_t v)
 		rg[0].want[round_page(10, j)] = 1;
 	if (incr_check_level(r, "i10", v, rg, 1))
 		return -1;
-	if (incr_trackd_stop(r, st))
-		return -1;
-	return incr_restore_verify(r, v, "i10", true, st);
+	return incr_finish(r, st, v, "i10", true);
 }
 
 static int flow_chain(struct cr_run *r)
 {
-	static struct incr st;
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = flow_chain_body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, flow_chain_body);
 }
 
 CR_CASE(incr, chain10, .victim = victim_steps, .flow = flow_chain, .changing = true);
@@ -1592,37 +1549,24 @@ CR_CASE(incr, chain10, .victim = victim_steps, .flow = flow_chain, .changing = t
 
 static int flow_busy_body(struct cr_run *r, struct incr *st, pid_t v)
 {
-	char dir[16], prev[16], tag[16];
+	char dir[16], prev[16];
 
 	if (incr_trackd_start(r, st, &v, 1, "log") || incr_cmd(r, st, v, "b") ||
-	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL))
+	    incr_round(r, st, v, NULL, "i0", NULL, true))
 		return -1;
 	for (int n = 1; n <= 6; n++) {
 		snprintf(dir, sizeof(dir), "i%d", n);
 		snprintf(prev, sizeof(prev), "../i%d", n - 1);
-		snprintf(tag, sizeof(tag), "d%d", n);
 		/* the last round is the final one: the writer stops first */
-		if (n == 6 && incr_cmd(r, st, v, "B"))
-			return -1;
-		if (incr_dump(r, st, tag, v, dir, prev, n < 6, NULL, NULL))
+		if (incr_round(r, st, v, n == 6 ? "B" : NULL, dir, prev, n < 6))
 			return -1;
 	}
-	if (incr_trackd_stop(r, st))
-		return -1;
-	return incr_restore_verify(r, v, "i6", true, st);
+	return incr_finish(r, st, v, "i6", true);
 }
 
 static int flow_busy(struct cr_run *r)
 {
-	static struct incr st;
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = flow_busy_body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, flow_busy_body);
 }
 
 CR_CASE(incr, busy, .victim = victim_steps, .flow = flow_busy, .changing = true);
@@ -1643,12 +1587,10 @@ static int incr_rename(struct cr_run *r, const char *from, const char *to)
 static int flow_broken_body(struct cr_run *r, struct incr *st, pid_t v)
 {
 	if (incr_trackd_start(r, st, &v, 1, "log") ||
-	    incr_dump(r, st, "dother", v, "other", NULL, true, NULL, NULL) ||
-	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) || incr_cmd(r, st, v, "w 1") ||
-	    incr_dump(r, st, "d1", v, "i1", "../i0", true, NULL, NULL) || incr_cmd(r, st, v, "w 2") ||
-	    incr_dump(r, st, "d2", v, "i2", "../i1", false, NULL, NULL))
-		return -1;
-	if (incr_trackd_stop(r, st))
+	    incr_dump(r, st, "dother", v, "other", NULL, true, NULL) ||
+	    incr_round(r, st, v, NULL, "i0", NULL, true) ||
+	    incr_round(r, st, v, "w 1", "i1", "../i0", true) ||
+	    incr_round(r, st, v, "w 2", "i2", "../i1", false) || incr_trackd_stop(r, st))
 		return -1;
 	/* the middle parent is missing */
 	if (incr_rename(r, "i1", "i1.away") ||
@@ -1665,20 +1607,12 @@ static int flow_broken_body(struct cr_run *r, struct incr *st, pid_t v)
 	    incr_restore_refused(r, v, "i2", "parent_dump_id", "restore-foreign") ||
 	    incr_rename(r, "i1", "other") || incr_rename(r, "i1.real", "i1"))
 		return -1;
-	return incr_restore_verify(r, v, "i2", true, st);
+	return incr_finish(r, st, v, "i2", true);
 }
 
 static int flow_broken(struct cr_run *r)
 {
-	static struct incr st;
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = flow_broken_body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, flow_broken_body);
 }
 
 CR_CASE(incr, broken_chain, .victim = victim_steps, .flow = flow_broken, .changing = true);
@@ -1729,8 +1663,7 @@ static int flow_errors_body(struct cr_run *r, struct incr *st, pid_t v, pid_t w)
 	const char *const s_gap[] = { "state: 1", "reread: ", "GAP", NULL };
 
 	incr_path(r, prev, "i0");
-	if (incr_trackd_start(r, st, &v, 1, "log") ||
-	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL))
+	if (incr_begin(r, st, v))
 		return -1;
 	if (incr_dump_refused(r, "e-noslog", v, e_noslog, 2, "--since-log", both, 2))
 		return -1;
@@ -1739,7 +1672,7 @@ static int flow_errors_body(struct cr_run *r, struct incr *st, pid_t v, pid_t w)
 		return -1;
 	/* prev images of another tree (v's), with w's own log */
 	if (incr_trackd_stop(r, st) || incr_trackd_start(r, st, &w, 1, "log-w") ||
-	    incr_dump(r, st, "dw0", w, "w0", NULL, true, NULL, NULL) ||
+	    incr_dump(r, st, "dw0", w, "w0", NULL, true, NULL) ||
 	    incr_dump_refused(r, "e-tree", w, e_tree, 0, "not a root", both, 2))
 		return -1;
 	/* prev images of v taken with another changelog (another log directory) */
@@ -1752,7 +1685,7 @@ static int flow_errors_body(struct cr_run *r, struct incr *st, pid_t v, pid_t w)
 	 * GAP; the delta re-reads v in full and says why.
 	 */
 	if (incr_trackd_stop(r, st) || incr_trackd_start(r, st, &v, 1, "log") ||
-	    incr_dump(r, st, "dgap", v, "gap", "../i0", true, NULL, NULL) ||
+	    incr_dump(r, st, "dgap", v, "gap", "../i0", true, NULL) ||
 	    incr_expect_delta(r, "gap", v, s_gap))
 		return -1;
 	if (incr_trackd_stop(r, st))
@@ -1784,27 +1717,15 @@ CR_CASE(incr, dump_errors, .flow = flow_errors);
 
 static int flow_tree_body(struct cr_run *r, struct incr *st, pid_t v)
 {
-	if (incr_trackd_start(r, st, &v, 1, "log") ||
-	    incr_dump(r, st, "d0", v, "i0", NULL, true, NULL, NULL) ||
-	    incr_dump(r, st, "d1", v, "i1", "../i0", true, NULL, NULL) ||
-	    incr_dump(r, st, "d2", v, "i2", "../i1", false, NULL, NULL))
+	if (incr_begin(r, st, v) || incr_round(r, st, v, NULL, "i1", "../i0", true) ||
+	    incr_round(r, st, v, NULL, "i2", "../i1", false))
 		return -1;
-	if (incr_trackd_stop(r, st))
-		return -1;
-	return incr_restore_verify(r, v, "i2", false, st);
+	return incr_finish(r, st, v, "i2", false);
 }
 
 static int flow_tree(struct cr_run *r)
 {
-	static struct incr st;
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = flow_tree_body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, flow_tree_body);
 }
 
 CR_CASE(incr, tree_files, .victim = victim_tree, .flow = flow_tree, .changing = true);
