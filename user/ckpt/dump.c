@@ -857,8 +857,11 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	if (!err && fault_injected("before-kill"))
 		err = -EIO;
 	/* Last while frozen: the next round sees what is written from here on. */
-	if (!err && o->since_log && o->leave_running)
+	if (!err && o->since_log && o->leave_running) {
+		pr_debug("images written; re-arming the write tracking");
 		err = dump_log_rearm(&ctx);
+		pr_debug("re-armed");
+	}
 	if (err) {
 		unlinkat(ctx.dirfd, "inventory.img", 0);
 		goto release;

@@ -491,11 +491,14 @@ int dump_log_mark(struct dump_ctx *ctx)
 	for (size_t i = 0; !err && i < ctx->nr_tasks; i++)
 		if (!ctx->tasks[i].zombie)
 			err = dump_log_scan(&ctx->tasks[i], false);
+	pr_debug("written pages harvested");
 	/* trackd registers what is new (it needs no ptrace for that); the rest is adopted. */
 	if (!err)
 		err = dump_log_request_mark(ctx, dirfd);
+	pr_debug("mark taken");
 	if (!err)
 		dump_log_adopt(ctx, dirfd);
+	pr_debug("untracked processes handed to trackd");
 	if (!err && ctx->has_prev && ctx->log_seq <= ctx->prev_seq) {
 		pr_err("the changelog in '%s' is at %llu, behind the images in '%s' (%llu)",
 		       ctx->opts->since_log, (unsigned long long)ctx->log_seq, ctx->prev_path,
