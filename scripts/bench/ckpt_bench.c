@@ -28,7 +28,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,11 +39,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "bench_pattern.h"
 #include "bench_victim.h"
 
@@ -158,109 +157,20 @@ struct bench {
 	int iter;		/* run number, warm-ups included: names the logs */
 };
 
-static char kernel_release[65];
-static char cpu_model[128] = "unknown";
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
 static pid_t victim_pid;
 
-static void die(const char *fmt, ...)
+/* bench_die(): as namespace init our exit kills whatever is left; reap the victim anyway. */
+static void kill_victim(void)
 {
-	va_list ap;
-
-	fprintf(stderr, "ckpt-bench: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	/* As namespace init our exit kills whatever is left; reap the victim anyway. */
 	if (victim_pid > 0) {
 		kill(victim_pid, SIGKILL);
 		(void)waitpid(victim_pid, NULL, 0);
 	}
-	exit(1);
-}
-
-/* snprintf for paths; a path that does not fit is an error, not a surprise. */
-static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void path_fmt(char *out, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, PATH_MAX, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= PATH_MAX)
-		die("path too long: '%s...'", out);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static double gib(size_t len)
 {
 	return (double)len / (1UL << 30);
-}
-
-static void read_host_info(void)
-{
-	struct utsname u;
-	char line[512];
-	FILE *f;
-
-	if (uname(&u) == 0)
-		snprintf(kernel_release, sizeof(kernel_release), "%s", u.release);
-	f = fopen("/proc/cpuinfo", "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':');
-
-		if (strncmp(line, "model name", 10) || !colon)
-			continue;
-		colon += 1 + strspn(colon + 1, " \t");
-		colon[strcspn(colon, "\n")] = '\0';
-		snprintf(cpu_model, sizeof(cpu_model), "%s", colon);
-		break;
-	}
-	fclose(f);
-}
-
-/*
- * Wait for a child of ours (or an orphan we inherited as init) with a bound:
- * a pidfd becomes readable when the task exits.
- */
-static int wait_bounded(pid_t pid, int *ret_status, struct rusage *ret_ru, int timeout_ms)
-{
-	int pfd = syscall(SYS_pidfd_open, pid, 0);
-	struct pollfd p;
-	int status, n;
-
-	if (pfd < 0)
-		return -errno;
-	p = (struct pollfd){ .fd = pfd, .events = POLLIN };
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	close(pfd);
-	if (n == 0) {
-		kill(pid, SIGKILL);
-		(void)wait4(pid, NULL, 0, NULL);
-		return -ETIMEDOUT;
-	}
-	while (wait4(pid, &status, 0, ret_ru) < 0)
-		if (errno != EINTR)
-			return -errno;
-	*ret_status = status;
-	return 0;
 }
 
 /*
@@ -293,7 +203,7 @@ static void victim_fds(int ready_fd)
 static int spawn_main(char **argv)
 {
 	struct rusage ru;
-	double t0 = now_ms(), ms;
+	double t0 = bench_now_ms(), ms;
 	int status, err;
 	pid_t pid;
 
@@ -307,8 +217,8 @@ static int spawn_main(char **argv)
 		fprintf(stderr, "ckpt-bench: cannot run '%s': %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	err = wait_bounded(pid, &status, &ru, STEP_TIMEOUT_MS);
-	ms = now_ms() - t0;
+	err = bench_wait(pid, &status, &ru, STEP_TIMEOUT_MS);
+	ms = bench_now_ms() - t0;
 	if (err) {
 		fprintf(stderr, "ckpt-bench: waiting for '%s %s': %s\n", argv[0], argv[1],
 			strerror(-err));
@@ -336,10 +246,10 @@ static void run_ckpt(struct bench *b, const char *const argv[], double *ret_ms,
 		largv[i + 2] = argv[i];
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		die("pipe: %s", strerror(errno));
+		bench_die("pipe: %s", strerror(errno));
 	pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
@@ -352,16 +262,16 @@ static void run_ckpt(struct bench *b, const char *const argv[], double *ret_ms,
 	close(pfd[1]);
 	n = read(pfd[0], rep, sizeof(rep) - 1);
 	close(pfd[0]);
-	err = wait_bounded(pid, &status, NULL, STEP_TIMEOUT_MS + 10000);
+	err = bench_wait(pid, &status, NULL, STEP_TIMEOUT_MS + 10000);
 	if (err)
-		die("waiting for the launcher of 'ckpt %s': %s", argv[1], strerror(-err));
+		bench_die("waiting for the launcher of 'ckpt %s': %s", argv[1], strerror(-err));
 	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-		die("could not run 'ckpt %s'", argv[1]);
+		bench_die("could not run 'ckpt %s'", argv[1]);
 	rep[n] = '\0';
 	if (sscanf(rep, "%d %lf %ld", &cstatus, ret_ms, &rss_kib) != 3)
-		die("bad launcher report '%s'", rep);
+		bench_die("bad launcher report '%s'", rep);
 	if (!WIFEXITED(cstatus) || WEXITSTATUS(cstatus))
-		die("'ckpt %s' failed (status 0x%x); keep its log with --log-dir", argv[1], cstatus);
+		bench_die("'ckpt %s' failed (status 0x%x); keep its log with --log-dir", argv[1], cstatus);
 	*ret_rss_mib = rss_kib / 1024.0;
 }
 
@@ -399,14 +309,14 @@ static int list_tids(pid_t pid, pid_t *tids, int max)
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	d = opendir(path);
 	if (!d)
-		die("cannot list the threads of %d: %s", pid, strerror(errno));
+		bench_die("cannot list the threads of %d: %s", pid, strerror(errno));
 	while ((de = readdir(d))) {
 		pid_t tid = atoi(de->d_name);
 
 		if (tid <= 0)
 			continue;
 		if (n == max)
-			die("task %d has more than %d threads", pid, max);
+			bench_die("task %d has more than %d threads", pid, max);
 		tids[n++] = tid;
 	}
 	closedir(d);
@@ -436,10 +346,10 @@ static void start_victim(struct bench *b)
 
 	victim_argv(b, args, argv);
 	if (pipe2(pfd, O_CLOEXEC) < 0)
-		die("pipe: %s", strerror(errno));
+		bench_die("pipe: %s", strerror(errno));
 	pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		victim_fds(pfd[1]);
 		execv(argv[0], (char *const *)argv);
@@ -448,24 +358,24 @@ static void start_victim(struct bench *b)
 	victim_pid = pid;
 	close(pfd[1]);
 	/* One record per process once its memory is filled, then EOF once all closed fd 3. */
-	deadline = now_ms() + STEP_TIMEOUT_MS;
+	deadline = bench_now_ms() + STEP_TIMEOUT_MS;
 	for (;;) {
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int left = deadline - now_ms();
+		int left = deadline - bench_now_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, left) == 0)
-			die("victim %d did not get ready within %d s", pid, STEP_TIMEOUT_MS / 1000);
+			bench_die("victim %d did not get ready within %d s", pid, STEP_TIMEOUT_MS / 1000);
 		n = read(pfd[0], buf + got, sizeof(buf) - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			die("reading the victim's ready pipe: %s", strerror(errno));
+			bench_die("reading the victim's ready pipe: %s", strerror(errno));
 		if (n == 0)
 			break;
 		got += n;
 		if (got == sizeof(buf))
-			die("victim %d sent too many ready records", pid);
+			bench_die("victim %d sent too many ready records", pid);
 	}
 	close(pfd[0]);
 	memset(v, 0, sizeof(*v));
@@ -473,12 +383,12 @@ static void start_victim(struct bench *b)
 	v->nr = got / sizeof(v->procs[0]);
 	memcpy(v->procs, buf, v->nr * sizeof(v->procs[0]));
 	if (got % sizeof(v->procs[0]) || v->nr != b->nr_procs)
-		die("victim %d did not get ready: %d of %d processes reported", pid, v->nr,
+		bench_die("victim %d did not get ready: %d of %d processes reported", pid, v->nr,
 		    b->nr_procs);
 	if (b->sc->kind == K_THREADS) {
 		v->nr_tids = list_tids(pid, v->tids, BENCH_MAX_THREADS);
 		if (v->nr_tids != b->nr_threads)
-			die("victim %d has %d threads, expected %d", pid, v->nr_tids, b->nr_threads);
+			bench_die("victim %d has %d threads, expected %d", pid, v->nr_tids, b->nr_threads);
 	}
 }
 
@@ -491,7 +401,7 @@ static void reap_victim(struct bench *b)
 {
 	const struct victim *v = &b->v;
 	struct timespec ms = { 0, 1000 * 1000 };
-	double deadline = now_ms() + STEP_TIMEOUT_MS;
+	double deadline = bench_now_ms() + STEP_TIMEOUT_MS;
 
 	for (;;) {
 		int left = 0;
@@ -502,8 +412,8 @@ static void reap_victim(struct bench *b)
 			left += kill(v->procs[i].pid, 0) == 0;
 		if (!left)
 			break;
-		if (now_ms() > deadline)
-			die("%d process(es) of victim %d did not die after dump", left, v->root);
+		if (bench_now_ms() > deadline)
+			bench_die("%d process(es) of victim %d did not die after dump", left, v->root);
 		nanosleep(&ms, NULL);
 	}
 	victim_pid = 0;
@@ -545,9 +455,9 @@ static void check_victim(struct bench *b)
 		char state;
 
 		if (!proc_ppid(r->pid, &ppid, &state))
-			die("restored process %d is missing: restore is wrong", r->pid);
+			bench_die("restored process %d is missing: restore is wrong", r->pid);
 		if (state == 'Z' || state == 'X' || ppid != r->ppid)
-			die("restored process %d is in state %c with parent %d (dumped: parent %d): "
+			bench_die("restored process %d is in state %c with parent %d (dumped: parent %d): "
 			    "restore is wrong", r->pid, state, ppid, r->ppid);
 	}
 	if (b->sc->kind == K_THREADS) {
@@ -555,30 +465,30 @@ static void check_victim(struct bench *b)
 		int n = list_tids(v->root, tids, BENCH_MAX_THREADS);
 
 		if (n != v->nr_tids || memcmp(tids, v->tids, n * sizeof(tids[0])))
-			die("restored process %d has %d threads, not the %d dumped TIDs: restore is wrong",
+			bench_die("restored process %d has %d threads, not the %d dumped TIDs: restore is wrong",
 			    v->root, n, v->nr_tids);
 	}
 	if (kill(v->root, SIGUSR2) < 0)
-		die("restored victim %d is gone: %s", v->root, strerror(errno));
-	err = wait_bounded(v->root, &status, NULL, STEP_TIMEOUT_MS);
+		bench_die("restored victim %d is gone: %s", v->root, strerror(errno));
+	err = bench_wait(v->root, &status, NULL, STEP_TIMEOUT_MS);
 	if (err)
-		die("waiting for restored victim %d: %s", v->root, strerror(-err));
+		bench_die("waiting for restored victim %d: %s", v->root, strerror(-err));
 	victim_pid = 0;
 	if (!WIFEXITED(status))
-		die("restored victim %d was killed by signal %d during its check: restore is wrong",
+		bench_die("restored victim %d was killed by signal %d during its check: restore is wrong",
 		    v->root, WTERMSIG(status));
 	code = WEXITSTATUS(status);
 	if (!code)
 		return;
 	if (b->sc->kind == K_TREE)
-		die("%d of the %d restored processes of victim %d failed their memory check or "
+		bench_die("%d of the %d restored processes of victim %d failed their memory check or "
 		    "were missing: restore is wrong", code, v->nr, v->root);
 	if (b->sc->kind == K_THREADS)
-		die("restored victim %d failed its check:%s%s%s (status %d): restore is wrong", v->root,
+		bench_die("restored victim %d failed its check:%s%s%s (status %d): restore is wrong", v->root,
 		    code & BENCH_THR_BAD_MEMORY ? " memory differs" : "",
 		    code & BENCH_THR_BAD_THREADS ? " threads differ" : "",
 		    code & BENCH_THR_NOT_COUNTING ? " a thread does not count" : "", code);
-	die("restored victim %d failed its memory check (status %d): restore is wrong", v->root,
+	bench_die("restored victim %d failed its memory check (status %d): restore is wrong", v->root,
 	    code);
 }
 
@@ -605,7 +515,7 @@ static double dir_size_mib(const char *dir)
 	DIR *d = opendir(dir);
 
 	if (!d)
-		die("cannot open '%s': %s", dir, strerror(errno));
+		bench_die("cannot open '%s': %s", dir, strerror(errno));
 	while ((de = readdir(d)))
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode))
@@ -628,7 +538,7 @@ static void check_dump_log(struct bench *b, const char *log, double *s)
 	FILE *f = fopen(log, "r");
 
 	if (!f)
-		die("cannot open dump log '%s': %s", log, strerror(errno));
+		bench_die("cannot open dump log '%s': %s", log, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		char *p = strstr(line, "dump done:");
 		long np, nt, nz;
@@ -648,10 +558,10 @@ static void check_dump_log(struct bench *b, const char *log, double *s)
 	}
 	fclose(f);
 	if (frozen < 0 || freeze < 0)
-		die("no 'froze ... in X ms' or 'dump done: ... frozen X ms' line in '%s' "
+		bench_die("no 'froze ... in X ms' or 'dump done: ... frozen X ms' line in '%s' "
 		    "(needs -v3 or more)", log);
 	if (procs != b->nr_procs || threads != b->nr_threads || zombies != 0)
-		die("the dump froze %ld process(es), %ld thread(s), %ld zombie(s); the victim has "
+		bench_die("the dump froze %ld process(es), %ld thread(s), %ld zombie(s); the victim has "
 		    "%d, %d, 0 (log '%s')", procs, threads, zombies, b->nr_procs, b->nr_threads, log);
 	s[M_FROZEN_MS] = frozen;
 	s[M_FREEZE_MS] = freeze;
@@ -661,49 +571,49 @@ static void check_dump_log(struct bench *b, const char *log, double *s)
 static double baseline_write(struct bench *b, const char *file)
 {
 	const size_t chunk = 1 << 20;
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	if (fd < 0)
-		die("cannot create '%s': %s", file, strerror(errno));
+		bench_die("cannot create '%s': %s", file, strerror(errno));
 	for (size_t off = 0; off < b->len;) {
 		size_t n = b->len - off < chunk ? b->len - off : chunk;
 		ssize_t w = write(fd, (char *)b->src + off, n);
 
 		if (w <= 0)
-			die("write '%s': %s", file, w < 0 ? strerror(errno) : "short");
+			bench_die("write '%s': %s", file, w < 0 ? strerror(errno) : "short");
 		off += w;
 	}
 	close(fd);
-	return now_ms() - t0;
+	return bench_now_ms() - t0;
 }
 
 /* Baseline b: read it back into freshly mapped anonymous memory, one thread. */
 static double baseline_read(struct bench *b, const char *file)
 {
 	const size_t chunk = 1 << 20;
-	double t0 = now_ms(), t;
+	double t0 = bench_now_ms(), t;
 	char *dst;
 	int fd;
 
 	dst = mmap(NULL, b->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (dst == MAP_FAILED)
-		die("mmap %zu bytes: %s", b->len, strerror(errno));
+		bench_die("mmap %zu bytes: %s", b->len, strerror(errno));
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		die("cannot open '%s': %s", file, strerror(errno));
+		bench_die("cannot open '%s': %s", file, strerror(errno));
 	for (size_t off = 0; off < b->len;) {
 		size_t n = b->len - off < chunk ? b->len - off : chunk;
 		ssize_t r = read(fd, dst + off, n);
 
 		if (r <= 0)
-			die("read '%s': %s", file, r < 0 ? strerror(errno) : "short");
+			bench_die("read '%s': %s", file, r < 0 ? strerror(errno) : "short");
 		off += r;
 	}
 	close(fd);
-	t = now_ms() - t0;
+	t = bench_now_ms() - t0;
 	if (bench_pattern_check((uint64_t *)dst, b->len, 0))
-		die("baseline b read back wrong data");
+		bench_die("baseline b read back wrong data");
 	munmap(dst, b->len);
 	return t;
 }
@@ -718,11 +628,11 @@ static void run_once(struct bench *b, double *s)
 	pid_t rpid;
 	FILE *f;
 
-	path_fmt(dir, "%s/img", b->tmp);
-	path_fmt(base, "%s/baseline", b->tmp);
-	path_fmt(pidf, "%s/restore.pid", b->tmp);
-	path_fmt(dlog, "%s/%s-dump-%d.log", logs, b->name, n);
-	path_fmt(rlog, "%s/%s-restore-%d.log", logs, b->name, n);
+	bench_path_fmt(dir, "%s/img", b->tmp);
+	bench_path_fmt(base, "%s/baseline", b->tmp);
+	bench_path_fmt(pidf, "%s/restore.pid", b->tmp);
+	bench_path_fmt(dlog, "%s/%s-dump-%d.log", logs, b->name, n);
+	bench_path_fmt(rlog, "%s/%s-restore-%d.log", logs, b->name, n);
 	snprintf(vopt, sizeof(vopt), "-v%d", b->o->verbosity);
 
 	if (b->sc->kind == K_MEM) {
@@ -748,12 +658,12 @@ static void run_once(struct bench *b, double *s)
 	victim_pid = b->v.root;
 	f = fopen(pidf, "r");
 	if (!f || !fgets(got, sizeof(got), f))
-		die("no pidfile '%s' after restore", pidf);
+		bench_die("no pidfile '%s' after restore", pidf);
 	fclose(f);
 	unlink(pidf);
 	rpid = atoi(got);
 	if (rpid != b->v.root)
-		die("restored root has PID %d, dumped %d", rpid, b->v.root);
+		bench_die("restored root has PID %d, dumped %d", rpid, b->v.root);
 	check_victim(b);
 	rm_tree(dir);
 
@@ -786,30 +696,13 @@ static const struct scenario scenarios[] = {
 };
 #define NR_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-struct stat_ {
-	double median, min, max;
-};
-
-static struct stat_ stat_of(struct bench *b, enum metric m)
+static struct bench_stat stat_of(struct bench *b, enum metric m)
 {
 	double v[b->nr_samples];
-	int n = b->nr_samples;
 
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < b->nr_samples; i++)
 		v[i] = b->samples[i][m];
-	qsort(v, n, sizeof(v[0]), cmp_double);
-	return (struct stat_){
-		.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2,
-		.min = v[0],
-		.max = v[n - 1],
-	};
+	return bench_stat_of(v, b->nr_samples);
 }
 
 /* Medians of the tree scenarios that ran, for the scaling summary at the end. */
@@ -823,7 +716,7 @@ static int nr_tree_results;
 static void report(struct bench *b)
 {
 	const struct scenario *sc = b->sc;
-	struct stat_ st[M_NR];
+	struct bench_stat st[M_NR];
 	bool rss_ok;
 
 	for (int m = 0; m < M_NR; m++) {
@@ -833,7 +726,7 @@ static void report(struct bench *b)
 		printf("BENCH scenario=%s metric=%s unit=%s median=%.4g spread=%.4g runs=%d "
 		       "kernel=%s cpu=\"%s\"\n",
 		       b->name, metrics[m].name, metrics[m].unit, st[m].median,
-		       st[m].max - st[m].min, b->nr_samples, kernel_release, cpu_model);
+		       st[m].max - st[m].min, b->nr_samples, bench_kernel, bench_cpu);
 	}
 	rss_ok = st[M_DUMP_RSS_MIB].max < AIM_RSS_MIB && st[M_RESTORE_RSS_MIB].max < AIM_RSS_MIB;
 
@@ -947,21 +840,6 @@ static void report_tree_scaling(void)
 	fflush(stdout);
 }
 
-static void prewarm(long gib_)
-{
-	size_t len = (size_t)gib_ << 30;
-	char *p;
-
-	if (!len)
-		return;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		die("prewarm: mmap %ld GiB: %s", gib_, strerror(errno));
-	for (size_t off = 0; off < len; off += BENCH_PAGE)
-		p[off] = 1;
-	munmap(p, len);
-}
-
 /* Setup: the victim's shape and memory. */
 static void setup(struct bench *b, const struct opts *o, const struct scenario *sc)
 {
@@ -985,11 +863,11 @@ static void run_scenario(const struct opts *o, const struct scenario *sc, const 
 	snprintf(b.tmp, sizeof(b.tmp), "%s", tmp);
 	b.samples = calloc(total, sizeof(*b.samples));
 	if (!b.samples)
-		die("out of memory for %s", sc->name);
+		bench_die("out of memory for %s", sc->name);
 	if (sc->kind == K_MEM) {
 		b.src = mmap(NULL, b.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (b.src == MAP_FAILED)
-			die("out of memory for %s", sc->name);
+			bench_die("out of memory for %s", sc->name);
 		bench_pattern_fill(b.src, b.len, 0);
 	}
 
@@ -999,7 +877,7 @@ static void run_scenario(const struct opts *o, const struct scenario *sc, const 
 		char base[64] = "";
 
 		/* Freed memory drifts back to the host: re-touch before every run. */
-		prewarm(o->prewarm_gib);
+		bench_prewarm(o->prewarm_gib);
 		b.iter = i;
 		run_once(&b, s);
 		if (sc->kind == K_MEM)
@@ -1027,11 +905,11 @@ static int bench_init(const struct opts *o, const bool *selected, const char *tm
 
 	/* Our own mount namespace, so the parent can remove the mount point after us. */
 	if (unshare(CLONE_NEWNS) < 0)
-		die("cannot create a mount namespace: %s", strerror(errno));
+		bench_die("cannot create a mount namespace: %s", strerror(errno));
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		die("cannot make mounts private: %s", strerror(errno));
+		bench_die("cannot make mounts private: %s", strerror(errno));
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		die("cannot mount /proc: %s", strerror(errno));
+		bench_die("cannot mount /proc: %s", strerror(errno));
 	/* Room for 4 times the largest victim (images, baseline file, logs). */
 	for (size_t i = 0; i < NR_SCENARIOS; i++) {
 		struct bench b = {};
@@ -1042,11 +920,11 @@ static int bench_init(const struct opts *o, const bool *selected, const char *tm
 	}
 	snprintf(size, sizeof(size), "size=%zum,mode=0700", 4 * (most >> 20) + 64);
 	if (mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, size) < 0)
-		die("cannot mount tmpfs on '%s': %s", tmp, strerror(errno));
+		bench_die("cannot mount tmpfs on '%s': %s", tmp, strerror(errno));
 
 	fprintf(stderr, "ckpt-bench: %s, kernel %s, CPU %s, %ld CPUs; prewarm %ld GiB\n", o->ckpt,
-		kernel_release, cpu_model, sysconf(_SC_NPROCESSORS_ONLN), o->prewarm_gib);
-	prewarm(o->prewarm_gib);
+		bench_kernel, bench_cpu, sysconf(_SC_NPROCESSORS_ONLN), o->prewarm_gib);
+	bench_prewarm(o->prewarm_gib);
 	for (size_t i = 0; i < NR_SCENARIOS; i++)
 		if (selected[i])
 			run_scenario(o, &scenarios[i], tmp);
@@ -1072,20 +950,6 @@ static void usage(FILE *f)
 		"  -l, --list       list the scenarios\n");
 }
 
-static void self_relative(char *out, const char *rel)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n < 0)
-		die("readlink /proc/self/exe: %s", strerror(errno));
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	*slash = '\0';
-	path_fmt(out, "%s/%s", self, rel);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1109,9 +973,11 @@ int main(int argc, char **argv)
 
 	if (argc > 2 && !strcmp(argv[1], "--spawn"))
 		return spawn_main(argv + 2);
-	self_relative(self_exe, "ckpt-bench");
-	self_relative(o.ckpt, "../ckpt");
-	self_relative(o.victim, "bench_victim");
+	bench_prog = "ckpt-bench";
+	bench_on_die = kill_victim;
+	bench_self_relative(self_exe, "ckpt-bench");
+	bench_self_relative(o.ckpt, "../ckpt");
+	bench_self_relative(o.victim, "bench_victim");
 	while ((c = getopt_long(argc, argv, "s:r:w:v:lh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -1177,7 +1043,7 @@ int main(int argc, char **argv)
 			o.victim);
 		return 2;
 	}
-	read_host_info();
+	bench_host_info();
 	if (!mkdtemp(tmp)) {
 		fprintf(stderr, "ckpt-bench: mkdtemp: %s\n", strerror(errno));
 		return 1;

@@ -26,7 +26,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,15 +35,17 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench.h"
 
 #define PAGE		4096ul
 #define WRITE_LEN	(256ul << 20)
 #define RATE		50000	/* records per second */
 #define RATE_SECS	2
+#define STEP_TIMEOUT_MS	60000	/* a trackd command */
 
 enum mode { MODE_OFF, MODE_UNTRACKED, MODE_TRACKED, NR_MODES };
 static const char *const mode_names[NR_MODES] = { "off", "untracked", "tracked" };
@@ -62,22 +63,13 @@ static const struct {
 };
 
 static char trackd[PATH_MAX] = "build/trackd";
-static char kernel_release[65] = "unknown", cpu_model[128] = "unknown";
 static char tmpdir[PATH_MAX];
 static int runs = 5;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
+/* bench_die(): workers and a trackd of ours go too; we lead our own group. */
+static void kill_group(void)
 {
-	va_list ap;
-
-	fprintf(stderr, "trackd-bench: error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	kill(0, SIGKILL);	/* workers and a trackd of ours; we lead our own group */
-	exit(1);
+	kill(0, SIGKILL);
 }
 
 static uint64_t now_ns(void)
@@ -86,28 +78,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static void host_info(void)
-{
-	struct utsname u;
-	char line[512];
-	FILE *f;
-
-	if (!uname(&u))
-		snprintf(kernel_release, sizeof(kernel_release), "%s", u.release);
-	f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':');
-		if (strncmp(line, "model name", 10) || !colon)
-			continue;
-		colon += 1 + strspn(colon + 1, " \t");
-		colon[strcspn(colon, "\n")] = 0;
-		snprintf(cpu_model, sizeof(cpu_model), "%s", colon);
-		break;
-	}
-	if (f)
-		fclose(f);
 }
 
 /* ---------------------------------------------------------------- the worker */
@@ -192,11 +162,11 @@ static struct worker worker_start(bool big)
 	struct worker w;
 
 	if (pipe2(cmd, O_CLOEXEC) || pipe2(ans, O_CLOEXEC))
-		die("pipe: %s", strerror(errno));
+		bench_die("pipe: %s", strerror(errno));
 	fflush(NULL);
 	w.pid = fork();
 	if (w.pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (!w.pid) {
 		/* Only its own two ends: another worker's write end would keep its pipe open. */
 		if (dup2(cmd[0], 3) < 0 || dup2(ans[1], 4) < 0)
@@ -217,7 +187,7 @@ static double worker_run(struct worker *w, enum loop l)
 	uint64_t dt;
 
 	if (write(w->cmd, &c, 1) != 1 || read(w->ans, &dt, sizeof(dt)) != sizeof(dt))
-		die("the worker died");
+		bench_die("the worker died");
 	return (double)dt / loops[l].iters;	/* ns per iteration */
 }
 
@@ -230,40 +200,14 @@ static void worker_stop(struct worker *w)
 
 /* ---------------------------------------------------------------- trackd */
 
-static int run(char *out, size_t len, const char *const argv[])
-{
-	int p[2], status;
-	size_t got = 0;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC))
-		die("pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid = fork();
-	if (!pid) {
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	for (ssize_t n; got + 1 < len && (n = read(p[0], out + got, len - got - 1)) > 0;)
-		got += n;
-	out[got] = 0;
-	close(p[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		die("running %s: %s", argv[0], strerror(errno));
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void trackd_start(pid_t root, const char *dir)
 {
 	char pid[16], out[4096];
 	const char *argv[] = { trackd, "-t", pid, "-L", dir, "-d", NULL };
 
 	snprintf(pid, sizeof(pid), "%d", root);
-	if (run(out, sizeof(out), argv))
-		die("trackd -t %s -L %s: %s", pid, dir, out);
+	if (bench_run(argv, out, sizeof(out), STEP_TIMEOUT_MS, NULL))
+		bench_die("trackd -t %s -L %s: %s", pid, dir, out);
 }
 
 /* Stops it; returns the records it reported lost. */
@@ -274,13 +218,13 @@ static long long trackd_stop(const char *dir)
 	const char *stop[] = { trackd, "stop", "-L", dir, NULL };
 	long long lost = -1;
 
-	if (run(out, sizeof(out), status))
-		die("trackd status -L %s: %s", dir, out);
+	if (bench_run(status, out, sizeof(out), STEP_TIMEOUT_MS, NULL))
+		bench_die("trackd status -L %s: %s", dir, out);
 	char *p = strstr(out, "\nlost ");
 	if (p)
 		lost = atoll(p + 6);
-	if (run(out, sizeof(out), stop))
-		die("trackd stop -L %s: %s", dir, out);
+	if (bench_run(stop, out, sizeof(out), STEP_TIMEOUT_MS, NULL))
+		bench_die("trackd stop -L %s: %s", dir, out);
 	/* The daemon was reparented to us (a subreaper): reap it. */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
@@ -289,23 +233,9 @@ static long long trackd_stop(const char *dir)
 
 /* ---------------------------------------------------------------- driver */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n, double *ret_spread)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	*ret_spread = v[n - 1] - v[0];
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void bench_loop(enum loop l, struct worker *w, pid_t idle)
 {
-	double v[NR_MODES][64], med[NR_MODES], spread[NR_MODES];
+	double v[NR_MODES][64], med[NR_MODES];
 	char dir[PATH_MAX + 16];
 
 	/* Warm-up, then the modes interleaved run by run so drift hits all alike. */
@@ -330,14 +260,13 @@ static void bench_loop(enum loop l, struct worker *w, pid_t idle)
 	printf("\n%s: %s, %ld iterations, ns per iteration, median [min .. max] of %d runs\n",
 	       loops[l].name, loops[l].what, loops[l].iters, runs);
 	for (int m = 0; m < NR_MODES; m++) {
-		double lo, hi;
-		med[m] = median(v[m], runs, &spread[m]);
-		lo = v[m][0];
-		hi = v[m][runs - 1];
-		printf("BENCH scenario=%s metric=%s unit=ns median=%.4g spread=%.4g min=%.4g runs=%d "
-		       "kernel=%s cpu=\"%s\"\n", loops[l].name, mode_names[m], med[m], spread[m],
-		       lo, runs, kernel_release, cpu_model);
-		printf("  %-10s %10.1f [%.1f .. %.1f]", mode_names[m], med[m], lo, hi);
+		/* sorts v[m]: v[MODE_OFF][0] is the best run of off */
+		struct bench_stat s = bench_stat_of(v[m], runs);
+		double lo = s.min;
+
+		med[m] = s.median;
+		bench_line(loops[l].name, mode_names[m], "ns", s, runs);
+		printf("  %-10s %10.1f [%.1f .. %.1f]", mode_names[m], med[m], lo, s.max);
 		/* Noise here only adds time: the best runs' ratio is shown too. */
 		if (m != MODE_OFF)
 			printf("   %+6.1f%% vs off (medians), %+6.1f%% (best runs)",
@@ -365,14 +294,14 @@ static void bench_rate(struct worker *w)
 		(void)worker_run(w, LOOP_RATE);
 		lost[r] = trackd_stop(dir);
 		if (lost[r] < 0)
-			die("trackd status gave no loss count");
+			bench_die("trackd status gave no loss count");
 		if (lost[r] > worst)
 			worst = lost[r];
 	}
 	printf("\nevent-rate: %d records/s for %d s into the default ring, %d runs\n", RATE,
 	       RATE_SECS, runs);
 	printf("BENCH scenario=event-rate metric=lost unit=records median=%lld spread=0 runs=%d "
-	       "kernel=%s cpu=\"%s\"\n", worst, runs, kernel_release, cpu_model);
+	       "kernel=%s cpu=\"%s\"\n", worst, runs, bench_kernel, bench_cpu);
 	printf("  records lost (worst run) %lld   aim: none: %s\n", worst, worst ? "MISSED" : "met");
 	fflush(stdout);
 }
@@ -383,12 +312,13 @@ int main(int argc, char **argv)
 	struct worker w, big, idle;
 	int opt;
 
+	bench_prog = "trackd-bench";
 	while ((opt = getopt(argc, argv, "r:s:T:h")) != -1) {
 		switch (opt) {
 		case 'r':
 			runs = atoi(optarg);
 			if (runs < 1 || runs > 64)
-				die("-r: 1 to 64 runs");
+				bench_die("-r: 1 to 64 runs");
 			break;
 		case 's':
 			memset(want, 0, sizeof(want));
@@ -397,7 +327,7 @@ int main(int argc, char **argv)
 				for (l = 0; l < NR_LOOPS && strcmp(s, loops[l].name); l++)
 					;
 				if (l == NR_LOOPS)
-					die("no scenario '%s'", s);
+					bench_die("no scenario '%s'", s);
 				want[l] = true;
 			}
 			break;
@@ -411,16 +341,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (access(trackd, X_OK))
-		die("no trackd at '%s' (make trackd, or -T)", trackd);
-	host_info();
+		bench_die("no trackd at '%s' (make trackd, or -T)", trackd);
+	bench_host_info();
 	setpgid(0, 0);
+	bench_on_die = kill_group;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	snprintf(tmpdir, sizeof(tmpdir), "%s/trackd-bench.XXXXXX",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(tmpdir))
-		die("mkdtemp: %s", strerror(errno));
+		bench_die("mkdtemp: %s", strerror(errno));
 
-	printf("trackd-bench: %d runs per mode, kernel %s, %s\n", runs, kernel_release, cpu_model);
+	printf("trackd-bench: %d runs per mode, kernel %s, %s\n", runs, bench_kernel, bench_cpu);
 	w = worker_start(false);
 	big = worker_start(true);
 	idle = worker_start(false);
