@@ -693,7 +693,7 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 		inv.has_parent_changelog_seq = true;
 		inv.parent_changelog_seq = ctx->prev_seq;
 	}
-	if (ctx->copy_after_thaw)
+	if (ctx->pages_torn)
 		inv.has_pages_after_thaw = inv.pages_after_thaw = true;
 	return img_store_one(ctx->dirfd, IMG_INVENTORY, 0, &inv);
 }

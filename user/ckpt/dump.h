@@ -130,6 +130,7 @@ struct dump_ctx {
 	uint64_t prev_seq;
 	bool log_gap;			/* the log has a GAP since the parent: everything is read whole */
 	bool copy_after_thaw;		/* pages are read after release (dump_copy_deferred) */
+	bool pages_torn;		/* and some changed meanwhile: inventory's pages_after_thaw */
 	PstreeEntry **prev_tree;	/* the parent's pstree.img, sorted by PID */
 	struct dump_prev_proc *prev_procs;	/* by prev_tree index, loaded before the freeze */
 	struct dump_task **by_pid;	/* tasks sorted by PID, once the tree is frozen */

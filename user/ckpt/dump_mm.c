@@ -37,6 +37,8 @@ struct page_writer {
 	uint32_t ref_flags;
 	struct dump_task *task;
 	bool deferred;			/* record the runs in task->copy, read after the thaw */
+	struct dirty_run *hot;		/* but for these (pw_hot_zones) */
+	size_t nr_hot;
 	int pagemap_fd;			/* /proc/PID/pagemap of the task */
 	int parent_pagemap_fd;		/* and of its parent in the dump, or -1 */
 	uint64_t total;
@@ -202,26 +204,111 @@ static int pw_flush_copy(struct page_writer *pw)
 }
 
 /* The queued ranges went to the file from base on: put the rseq areas back as they were. */
-static int pw_patch_rseq(struct page_writer *pw, uint64_t base)
+/* Task memory [s, e) went to the file at `at`: put the rseq areas in it back as they were. */
+static int pw_patch_range(struct page_writer *pw, uint64_t s, uint64_t e, uint64_t at)
 {
 	const struct dump_task *t = pw->task;
+
+	for (size_t k = 0; k < t->nr_threads; k++) {
+		const struct infect_task *r = t->threads[k].it;
+		uint64_t rs = r->rseq_addr > s ? r->rseq_addr : s;
+		uint64_t re = r->rseq_addr + r->rseq_len < e ? r->rseq_addr + r->rseq_len : e;
+		if (!r->rseq_len || rs >= re)
+			continue;
+		if (pwrite(pw->pages_fd, r->rseq + (rs - r->rseq_addr), re - rs, at + (rs - s)) !=
+		    (ssize_t)(re - rs))
+			return errno ? -errno : -EIO;
+	}
+	return 0;
+}
+
+static int pw_patch_rseq(struct page_writer *pw, uint64_t base)
+{
 	uint64_t at = base;
 
 	for (size_t i = 0; i < pw->nr_riov; i++) {
 		uint64_t s = (uint64_t)pw->riov[i].iov_base, e = s + pw->riov[i].iov_len;
-		for (size_t k = 0; k < t->nr_threads; k++) {
-			const struct infect_task *r = t->threads[k].it;
-			uint64_t rs = r->rseq_addr > s ? r->rseq_addr : s;
-			uint64_t re = r->rseq_addr + r->rseq_len < e ? r->rseq_addr + r->rseq_len : e;
-			if (!r->rseq_len || rs >= re)
-				continue;
-			if (pwrite(pw->pages_fd, r->rseq + (rs - r->rseq_addr), re - rs, at + (rs - s)) !=
-			    (ssize_t)(re - rs))
-				return errno ? -errno : -EIO;
-		}
+		int err = pw_patch_range(pw, s, e, at);
+		if (err)
+			return err;
 		at += e - s;
 	}
 	return 0;
+}
+
+/*
+ * A round that copies after the thaw still copies frozen what a thread
+ * writes first when it runs again, even idle (back from an interrupted
+ * system call): around its stack pointer and its thread pointer (errno,
+ * the rseq area). The pre-copy image of an idle tree is then exact, and
+ * the check after the copy (copy_changed) says so.
+ */
+#define HOT_BELOW_SP	(64ull << 10)
+#define HOT_ABOVE_SP	(16ull << 10)
+#define HOT_AROUND_TP	(16ull << 10)
+
+static int pw_hot_zones(struct page_writer *pw)
+{
+	const struct dump_task *t = pw->task;
+	struct dirty_run *z = malloc(2 * (t->nr_threads + 1) * sizeof(*z));
+	size_t n = 0;
+
+	if (!z)
+		return -ENOMEM;
+	for (size_t k = 0; k < t->nr_threads; k++) {
+		const struct user_regs_struct *r = &t->threads[k].it->regs;
+		uint64_t sp = r->rsp & ~(IMG_PAGE_SIZE - 1), tp = r->fs_base & ~(IMG_PAGE_SIZE - 1);
+		z[n++] = (struct dirty_run){ sp > HOT_BELOW_SP ? sp - HOT_BELOW_SP : 0, sp + HOT_ABOVE_SP };
+		if (tp)
+			z[n++] = (struct dirty_run){ tp > HOT_AROUND_TP ? tp - HOT_AROUND_TP : 0,
+						     tp + HOT_AROUND_TP };
+	}
+	pw->hot = z;
+	pw->nr_hot = runs_normalize(z, n);
+	return 0;
+}
+
+/* Copy [addr, +len) of the frozen task now (deferred mode): hot memory. */
+static int pw_copy_now(struct page_writer *pw, uint64_t addr, uint64_t len)
+{
+	struct iovec l = { pw->buf, len }, r = { (void *)addr, len };
+	uint64_t at = pw->file_off;
+	int err;
+
+	if (process_vm_readv(pw->pid, &l, 1, &r, 1, 0) != (ssize_t)len) {
+		err = errno ? -errno : -EFAULT;
+		pr_errno(err, "cannot read memory of %d at %#llx", pw->pid, (unsigned long long)addr);
+		return err;
+	}
+	err = pw_write(pw, pw->buf, len);
+	if (!err)
+		err = pw_patch_range(pw, addr, addr + len, at);
+	if (err)
+		pr_errno(err, "cannot write pages-%d.img", pw->pid);
+	pw->total += len;
+	return err;
+}
+
+/* Deferred mode: [addr, +len) is copied after the thaw, but for its hot parts. */
+static int pw_defer_cold(struct page_writer *pw, uint64_t addr, uint64_t len)
+{
+	uint64_t e = addr + len;
+	int err = 0;
+
+	for (size_t i = 0; i < pw->nr_hot && addr < e && !err; i++) {
+		uint64_t hs = pw->hot[i].start > addr ? pw->hot[i].start : addr;
+		uint64_t he = pw->hot[i].end < e ? pw->hot[i].end : e;
+		if (hs >= he)
+			continue;
+		if (hs > addr)
+			err = pw_defer(pw, addr, hs - addr, false);
+		if (!err)
+			err = pw_copy_now(pw, hs, he - hs);
+		addr = he;
+	}
+	if (!err && addr < e)
+		err = pw_defer(pw, addr, e - addr, false);
+	return err;
 }
 
 static int pw_flush_data(struct page_writer *pw)
@@ -232,8 +319,9 @@ static int pw_flush_data(struct page_writer *pw)
 	if (!pw->buf_used)
 		return 0;
 	if (pw->deferred) {
+		/* The buffer is free: the queued ranges only stood for what to copy. */
 		for (size_t i = 0; i < pw->nr_riov; i++) {
-			err = pw_defer(pw, (uint64_t)pw->riov[i].iov_base, pw->riov[i].iov_len, false);
+			err = pw_defer_cold(pw, (uint64_t)pw->riov[i].iov_base, pw->riov[i].iov_len);
 			if (err)
 				return err;
 		}
@@ -1146,6 +1234,11 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 		pw.rfd[i] = pw.tfd[i][0] = pw.tfd[i][1] = -1;
 	if (task->it.parasite && !pw.deferred && !getenv("CKPT_NO_SPLICE"))
 		pw_open_pipes(&pw, &task->it);
+	if (pw.deferred) {
+		err = pw_hot_zones(&pw);
+		if (err)
+			goto out;
+	}
 	for (size_t i = 0, k = 0; i < mm->n_vmas && !err; i++) {
 		VmaEntry *e = mm->vmas[i];
 		while (task->vmas[k].start != e->start)
@@ -1193,6 +1286,7 @@ out:
 	}
 	if (pw.buf)
 		munmap(pw.buf, XFER_BUF);
+	free(pw.hot);
 	if (pw.pagemap) {
 		int cerr = img_close(pw.pagemap);
 		if (!err)
@@ -1330,6 +1424,32 @@ static int copy_task(struct dump_task *t, uint8_t *buf, uint64_t *ret_lost)
 	return err;
 }
 
+/*
+ * Whether anything t copied after the thaw was written since the re-arm
+ * (or cannot be told): then the copy may not be the memory as frozen.
+ * One scan without re-arming, over the copied ranges only.
+ */
+static bool copy_changed(struct dump_task *t)
+{
+	struct dirty_run *ranges = malloc(t->nr_copy * sizeof(*ranges)), *w = NULL;
+	size_t n = 0, nw = 0;
+	bool changed = true;
+
+	if (!ranges)
+		return true;
+	for (size_t i = 0; i < t->nr_copy; i++)
+		ranges[n++] = (struct dirty_run){ t->copy[i].addr, t->copy[i].addr + t->copy[i].len };
+	n = runs_normalize(ranges, n);
+	if (!dirty_scan(t->pid, ranges, n, false, &w, &nw))
+		changed = nw != 0;
+	if (changed)
+		pr_info("%d: %llu KiB of what was copied after the thaw was written meanwhile", t->pid,
+			(unsigned long long)dirty_bytes(w, nw) >> 10);
+	free(w);
+	free(ranges);
+	return changed;
+}
+
 int dump_copy_deferred(struct dump_ctx *ctx)
 {
 	uint8_t *buf = mmap(NULL, XFER_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1347,8 +1467,13 @@ int dump_copy_deferred(struct dump_ctx *ctx)
 			pr_warn("%d: %llu KiB could not be read after the thaw (unmapped or gone since); "
 				"they read as zeros here and the next round takes them again",
 				t->pid, (unsigned long long)lost >> 10);
+		if (!err && t->nr_copy && (lost || copy_changed(t)))
+			ctx->pages_torn = true;
 	}
 	munmap(buf, XFER_BUF);
+	if (!err && ctx->pages_torn)
+		pr_info("pages changed while they were copied: these images are a pre-copy round, "
+			"good as the parent of a later delta, not to restore from");
 	return err;
 }
 
