@@ -269,7 +269,7 @@ static int victim_listen(void *arg)
 			CR_SETUP(!listen(l[t][n], 7), "listen");
 			for (int k = 0; k < NACC; k++) {
 				/* the first client binds a name of its own */
-				char nm[16];
+				char nm[32];
 				unsigned seed = t * 100 + n * 10 + k;
 				snprintf(nm, sizeof(nm), "@k%d%d", t, n);
 				cli[t][n][k] = sk_connect(type, k ? NULL : nm, lname[t][n]);
@@ -291,7 +291,7 @@ static int victim_listen(void *arg)
 			const char *what = lname[t][n];
 			CR_CHECK(has_name(l[t][n], false, what), "%s: listener name", what);
 			for (int k = 0; k < NACC; k++) {
-				char nm[16];
+				char nm[32];
 				unsigned seed = t * 100 + n * 10 + k;
 				snprintf(nm, sizeof(nm), "@k%d%d", t, n);
 				CR_CHECK(has_name(acc[t][n][k], false, what) &&
