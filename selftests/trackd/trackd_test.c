@@ -183,7 +183,7 @@ static int log_load(const char *dir, struct log *l)
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	struct cl_reader *r;
 	ChangelogEntry *e;
-	int ret;
+	int ret = 0;
 
 	memset(l, 0, sizeof(*l));
 	if (dirfd < 0)
