@@ -1191,10 +1191,11 @@ enum { DELTA_SAME = 1, DELTA_NEW, DELTA_EXITED, DELTA_EXECED };
 static int incr_expect_state(struct cr_run *r, const char *dir, pid_t pid, int state,
 			     const char *line)
 {
-	char want_state[16];
+	static const char *const names[] = { "?", "same", "new", "exited", "execed" };
+	char want_state[32];
 	const char *const want[] = { want_state, line, NULL };
 
-	snprintf(want_state, sizeof(want_state), "state: %d", state);
+	snprintf(want_state, sizeof(want_state), "state: %s (%d)", names[state], state);
 	return incr_expect_delta(r, dir, pid, want);
 }
 
@@ -1289,7 +1290,7 @@ static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 	static struct region rg[4];
 	const char *const s_notreused[] = { "maps_reused: false", NULL };
 	char want[64], ent[128], add[64], rem[64];
-	const char *const s_moved[] = { "state: 1", add, rem, NULL };
+	const char *const s_moved[] = { "state: same (1)", add, rem, NULL };
 	unsigned long old_b;
 
 	if (incr_begin(r, st, v) || incr_cmd(r, st, v, "n"))
@@ -1692,7 +1693,7 @@ static int flow_errors_body(struct cr_run *r, struct incr *st, pid_t v, pid_t w)
 	const char *const e_other[] = { "--since-log", st->log, NULL };
 	const char *const e_tree[] = { "--since-log", st->log, "--prev-images", prev, NULL };
 	const char *const e_log[] = { "--since-log", st->log, "--prev-images", prev, NULL };
-	const char *const s_gap[] = { "state: 1", "reread: ", "GAP", NULL };
+	const char *const s_gap[] = { "state: same (1)", "reread: ", "GAP", NULL };
 
 	incr_path(r, prev, "i0");
 	if (incr_begin(r, st, v))

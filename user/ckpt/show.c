@@ -212,6 +212,17 @@ static const char *show_vma_kind(uint32_t kind)
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : NULL;
 }
 
+/* DeltaEntry.state likewise. */
+static const char *show_delta_state(uint32_t state)
+{
+	static const char *const names[] = {
+		[DELTA_SAME] = "same", [DELTA_NEW] = "new", [DELTA_EXITED] = "exited",
+		[DELTA_EXECED] = "execed",
+	};
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : NULL;
+}
+
 static void show_message(struct show *s, const ProtobufCMessage *m, int depth);
 
 /*
@@ -238,6 +249,8 @@ static void show_value(struct show *s, const ProtobufCMessageDescriptor *d,
 
 		if (!s->json && !strcmp(d->name, "VmaEntry") && !strcmp(f->name, "kind"))
 			kind = show_vma_kind(v);
+		if (!s->json && !strcmp(d->name, "DeltaEntry") && !strcmp(f->name, "state"))
+			kind = show_delta_state(v);
 		if (s->json)
 			fprintf(out, "%" PRIu32, v);
 		else if (!strcmp(f->name, "prot") && v <= 7)
