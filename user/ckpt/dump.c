@@ -685,6 +685,8 @@ static int write_inventory(struct dump_ctx *ctx, uint64_t frozen_ns)
 		inv.has_changelog_start_ns = inv.has_changelog_seq = true;
 		inv.changelog_start_ns = ctx->log_start_ns;
 		inv.changelog_seq = ctx->log_seq;
+		inv.has_changelog_offset = ctx->log_offset != 0;
+		inv.changelog_offset = ctx->log_offset;
 	}
 	inv.dump_id = ctx->dump_id;
 	if (ctx->has_prev) {
@@ -759,7 +761,7 @@ static int make_dump_id(char id[33])
 
 static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 {
-	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .last_attempt = last };
+	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .log_dirfd = -1, .last_attempt = last };
 	uint64_t t_freeze = 0, t_end, t_thaw = 0;
 	size_t nr_threads = 0, nr_zombies = 0, *last_child = NULL;
 	int err;
@@ -779,12 +781,13 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	ctx.dirfd = open_dir(o->dir);
 	if (ctx.dirfd < 0)
 		return ctx.dirfd;
-	/* A broken chain is an error before anything is frozen. */
-	if (o->prev_images) {
+	/* A broken chain, or a log that does not fit, is an error before anything is frozen. */
+	if (o->prev_images)
 		err = dump_delta_open(&ctx);
-		if (err)
-			goto release;
-	}
+	if (!err && o->since_log)
+		err = dump_log_open(&ctx);
+	if (err)
+		goto release;
 	/* Freeze everything first, then read. */
 	t_freeze = now_ns(CLOCK_MONOTONIC);
 	err = dump_tree_collect(&ctx);
@@ -891,6 +894,7 @@ release:
 			(t_end - t_freeze) / 1e6);
 	img_defer_sync(false);
 	dump_copy_free(&ctx);
+	dump_log_close(&ctx);
 	dump_delta_close(&ctx);
 	dump_files_free(&ctx);
 	/* dump_aio.c loaded it at the first AIO context of this attempt. */

@@ -122,6 +122,9 @@ struct dump_ctx {
 	/* --since-log: where this dump stands in the changelog (dump_log.c). */
 	char log_boot_id[64];
 	uint64_t log_start_ns, log_seq;
+	uint64_t log_offset;		/* where this dump's MARK starts in the log */
+	struct log_window *win;		/* dump_log.c: the window, read before and during the freeze */
+	int log_dirfd;			/* the changelog directory (dump_log_open), or -1 */
 	char dump_id[33];
 	/* --prev-images: the parent chain (level 0 is the parent). */
 	struct chain prev;
@@ -258,6 +261,14 @@ void dump_files_free(struct dump_ctx *ctx);
  * 0 or -errno (logged).
  */
 int dump_log_mark(struct dump_ctx *ctx);
+/*
+ * Before the freeze: check the log's identity (roots, and that of the
+ * parent images) and read the window since the parent's mark as far as
+ * it goes, so that little is left to read frozen. dump_log_close() frees
+ * what it keeps. 0 or -errno (logged).
+ */
+int dump_log_open(struct dump_ctx *ctx);
+void dump_log_close(struct dump_ctx *ctx);
 /* Once the images are complete, still frozen: re-arm the write tracking. */
 int dump_log_rearm(struct dump_ctx *ctx);
 

@@ -93,11 +93,11 @@ static int dump_log_request(struct dump_ctx *ctx, int dirfd, const char *req, in
 	return 0;
 }
 
-/* `trackd mark`: the MARK's seq. */
+/* `trackd mark`: the MARK's seq and where it starts in the log. */
 static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
 {
-	char ans[256];
-	int err = dump_log_request(ctx, dirfd, "mark", -1, ans, sizeof(ans));
+	char ans[256], *end;
+	int err = dump_log_request(ctx, dirfd, "mark offset", -1, ans, sizeof(ans));
 
 	if (err)
 		return err;
@@ -105,7 +105,8 @@ static int dump_log_request_mark(struct dump_ctx *ctx, int dirfd)
 		pr_err("the trackd on '%s' refused a mark: %s", ctx->opts->since_log, ans);
 		return -EIO;
 	}
-	ctx->log_seq = strtoull(ans + 3, NULL, 10);
+	ctx->log_seq = strtoull(ans + 3, &end, 10);
+	ctx->log_offset = *end == ' ' ? strtoull(end + 1, NULL, 10) : 0;
 	return ctx->log_seq ? 0 : -EIO;
 }
 
@@ -217,10 +218,28 @@ struct log_op {
 	uint64_t start, len, old_start, old_len, flags;
 };
 
+/* What the log window says of one process (by tgid). */
 struct log_proc {
 	pid_t tgid;
+	bool forked, exited, execed, regrouped, untracked, lost;
+	uint64_t clone_flags, lost_count;
 	struct log_op *ops;
 	size_t nr_ops, cap_ops;
+};
+
+/*
+ * The log window (parent's mark, this mark], read in two steps: before
+ * the freeze as far as the log goes (from the parent's mark's offset), and
+ * once frozen the few records up to this mark.
+ */
+struct log_window {
+	struct cl_reader *r;
+	struct log_proc *procs;
+	size_t n, cap;
+	uint32_t *slots;	/* open addressing by tgid: index + 1, 0 free */
+	size_t nr_slots;
+	bool at_mark, gap, lost_all;
+	uint64_t lost_all_count, last_seq;
 };
 
 static bool ops_overlap(const struct log_op *o, uint64_t s, uint64_t e)
@@ -333,141 +352,263 @@ static int dump_log_apply(struct log_proc *p, struct dump_task *t)
 	return err;
 }
 
-static void dump_log_reread(struct dump_task *t, const char *fmt, unsigned long long v)
+static struct log_proc *window_proc(struct log_window *w, pid_t tgid)
 {
-	if (!t || t->reread[0])
+	size_t mask, h;
+
+	if (w->n * 2 >= w->nr_slots) {
+		size_t nr = w->nr_slots ? 2 * w->nr_slots : 256;
+		uint32_t *slots = calloc(nr, sizeof(*slots));
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < w->n; i++) {
+			h = (uint32_t)w->procs[i].tgid * 2654435761u & (nr - 1);
+			while (slots[h])
+				h = (h + 1) & (nr - 1);
+			slots[h] = i + 1;
+		}
+		free(w->slots);
+		w->slots = slots;
+		w->nr_slots = nr;
+	}
+	mask = w->nr_slots - 1;
+	for (h = (uint32_t)tgid * 2654435761u & mask; w->slots[h]; h = (h + 1) & mask)
+		if (w->procs[w->slots[h] - 1].tgid == tgid)
+			return &w->procs[w->slots[h] - 1];
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		struct log_proc *p = realloc(w->procs, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		w->procs = p;
+		w->cap = cap;
+	}
+	w->procs[w->n] = (struct log_proc){ .tgid = tgid };
+	w->slots[h] = ++w->n;
+	return &w->procs[w->n - 1];
+}
+
+static struct log_proc *window_find(const struct log_window *w, pid_t tgid)
+{
+	size_t mask = w->nr_slots - 1;
+
+	for (size_t h = (uint32_t)tgid * 2654435761u & mask; w->nr_slots && w->slots[h]; h = (h + 1) & mask)
+		if (w->procs[w->slots[h] - 1].tgid == tgid)
+			return &w->procs[w->slots[h] - 1];
+	return NULL;
+}
+
+static int window_add_op(struct log_proc *p, ChangelogEntry *e)
+{
+	/* Out of user space (a corrupt record): it counts as touching all of it. */
+	if (e->start >= IMG_TASK_SIZE || e->len > IMG_TASK_SIZE - e->start ||
+	    e->old_start >= IMG_TASK_SIZE || e->old_len > IMG_TASK_SIZE - e->old_start) {
+		e->start = e->old_start = 0;
+		e->len = e->old_len = IMG_TASK_SIZE;
+	}
+	if (p->nr_ops == p->cap_ops) {
+		size_t cap = p->cap_ops ? 2 * p->cap_ops : 16;
+		struct log_op *n = realloc(p->ops, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		p->ops = n;
+		p->cap_ops = cap;
+	}
+	p->ops[p->nr_ops++] = (struct log_op){ e->kind, false, e->start, e->len, e->old_start,
+					       e->old_len, e->flags };
+	return 0;
+}
+
+/* One record of the window, by its tgid; before the parent's mark, nothing. */
+static int window_add(struct dump_ctx *ctx, struct log_window *w, ChangelogEntry *e)
+{
+	struct log_proc *p = NULL;
+
+	w->last_seq = e->seq;
+	if (e->seq == ctx->prev_seq) {
+		if (e->kind != CL_MARK) {
+			pr_err("record %llu of the changelog in '%s' is a %s, not the mark the images in '%s' were taken at",
+			       (unsigned long long)e->seq, ctx->opts->since_log, cl_kind_name(e->kind),
+			       ctx->prev_path);
+			return -EINVAL;
+		}
+		w->at_mark = true;
+		return 0;
+	}
+	if (e->seq < ctx->prev_seq)
+		return 0;
+	if (e->has_tgid && e->kind != CL_GAP && e->kind != CL_LOST) {
+		p = window_proc(w, e->tgid);
+		if (!p)
+			return -ENOMEM;
+	}
+	switch (e->kind) {
+	case CL_GAP:
+		w->gap = true;
+		break;
+	case CL_LOST:
+		if (!e->n_tgids) {
+			w->lost_all = true;
+			w->lost_all_count += e->count;
+		}
+		for (size_t i = 0; i < e->n_tgids; i++) {
+			p = window_proc(w, e->tgids[i]);
+			if (!p)
+				return -ENOMEM;
+			p->lost = true;
+			p->lost_count += e->count;
+		}
+		break;
+	case CL_FORK:
+		/* A new process (the pid is the new tgid), or its PID is reused. */
+		if (e->pid == e->tgid && !p->forked) {
+			p->forked = true;
+			p->clone_flags = e->flags;
+			p->untracked = e->arg1 == 1;
+		}
+		break;
+	case CL_EXIT:
+		p->exited |= e->arg1 == 1;	/* a process now under this PID is another */
+		break;
+	case CL_EXEC:
+		p->execed = true;
+		break;
+	case CL_SETSID:
+	case CL_SETPGID:
+		p->regrouped = true;
+		break;
+	case CL_MMAP: case CL_MUNMAP: case CL_MREMAP: case CL_MPROTECT: case CL_BRK:
+	case CL_MADVISE: case CL_SHMAT: case CL_SHMDT: case CL_IO_SETUP: case CL_IO_DESTROY:
+		return window_add_op(p, e);
+	}
+	return 0;
+}
+
+/* Read on: to the end of what trackd wrote so far (until 0), or up to seq `until`. */
+static int window_read(struct dump_ctx *ctx, struct log_window *w, uint64_t until)
+{
+	ChangelogEntry *e;
+	int err = 0;
+
+	cl_reader_follow(w->r);
+	while ((!until || w->last_seq < until) && (err = cl_next(w->r, &e)) == 1) {
+		err = window_add(ctx, w, e);
+		cl_entry_free(e);
+		if (err)
+			return err;
+	}
+	if (err < 0)
+		return err;
+	if (until && w->last_seq < until) {
+		pr_err("the changelog in '%s' ends at record %llu, before the mark %llu", ctx->opts->since_log,
+		       (unsigned long long)w->last_seq, (unsigned long long)until);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void window_free(struct log_window *w)
+{
+	if (!w)
 		return;
-	snprintf(t->reread, sizeof(t->reread), fmt, v);
+	for (size_t i = 0; i < w->n; i++)
+		free(w->procs[i].ops);
+	free(w->procs);
+	free(w->slots);
+	cl_reader_close(w->r);
+	free(w);
 }
 
 /*
- * The window (parent's mark, this mark]: per process of the dump, whether
- * it is new (its PID forked or freed since), exec'ed, regrouped, lost
- * records, and its mapping changes. Records about other PIDs are skipped.
+ * Before the freeze: open the window at the parent's mark (its offset in
+ * the log when the parent images have it, and the record there checked;
+ * else from the start) and read what the log has so far.
  */
-static int dump_log_window(struct dump_ctx *ctx, int dirfd)
+static int window_open(struct dump_ctx *ctx, int dirfd)
 {
-	struct cl_reader *r = cl_reader_open(dirfd);
-	struct log_proc *procs = calloc(ctx->nr_tasks + 1, sizeof(*procs));
-	ChangelogEntry *e = NULL;
-	bool at_mark = false;
-	int err = 0;
+	const InventoryEntry *pi = ctx->prev.invs[0];
+	struct log_window *w = calloc(1, sizeof(*w));
+	int err;
 
-	if (!r || !procs) {
-		err = r ? -ENOMEM : -errno;
-		goto out;
-	}
-	for (size_t i = 0; i < ctx->nr_tasks; i++)
-		procs[i].tgid = ctx->tasks[i].zombie ? 0 : ctx->tasks[i].pid;
-	while (!err && (err = cl_next(r, &e)) == 1) {
-		err = 0;
-		uint64_t seq = e->seq;
-		struct dump_task *t = e->has_tgid ? dump_log_task(ctx, e->tgid) : NULL;
-		struct log_proc *p = t ? &procs[t - ctx->tasks] : NULL;
-
-		if (seq == ctx->prev_seq) {
-			if (e->kind != CL_MARK) {
-				pr_err("record %llu of the changelog in '%s' is a %s, not the mark the images in '%s' were taken at",
-				       (unsigned long long)seq, ctx->opts->since_log, cl_kind_name(e->kind),
-				       ctx->prev_path);
-				err = -EINVAL;
-				break;
-			}
-			at_mark = true;
-		}
-		if (seq <= ctx->prev_seq || seq > ctx->log_seq) {
-			cl_entry_free(e);
-			e = NULL;
-			if (seq >= ctx->log_seq)
-				break;
-			continue;
-		}
-		switch (e->kind) {
-		case CL_GAP:
-			ctx->log_gap = true;
-			break;
-		case CL_LOST:
-			if (!e->n_tgids)
-				for (size_t i = 0; i < ctx->nr_tasks; i++)
-					dump_log_reread(&ctx->tasks[i], "%llu tracker records were lost",
-							e->count);
-			for (size_t i = 0; i < e->n_tgids; i++)
-				dump_log_reread(dump_log_task(ctx, e->tgids[i]),
-						"%llu tracker records were lost", e->count);
-			break;
-		case CL_FORK:
-			/* A new process (the pid is the new tgid), or its PID is reused. */
-			if (t && e->pid == e->tgid && !t->has_clone_flags) {
-				t->delta_state = DELTA_NEW;
-				t->has_clone_flags = true;
-				t->clone_flags = e->flags;
-				if (e->arg1 == 1)
-					snprintf(t->reread, sizeof(t->reread),
-						 "the tracker's table was full when it was forked");
-			}
-			break;
-		case CL_EXIT:
-			if (t && e->arg1 == 1)
-				t->delta_state = DELTA_NEW;	/* a process now under this PID is another */
-			break;
-		case CL_EXEC:
-			if (t && t->delta_state != DELTA_NEW)
-				t->delta_state = DELTA_EXECED;
-			break;
-		case CL_SETSID:
-		case CL_SETPGID:
-			if (t)
-				t->regrouped = true;
-			break;
-		case CL_MMAP: case CL_MUNMAP: case CL_MREMAP: case CL_MPROTECT: case CL_BRK:
-		case CL_MADVISE: case CL_SHMAT: case CL_SHMDT: case CL_IO_SETUP: case CL_IO_DESTROY:
-			if (!p)
-				break;
-			/* Out of user space (a corrupt record): it counts as touching all of it. */
-			if (e->start >= IMG_TASK_SIZE || e->len > IMG_TASK_SIZE - e->start ||
-			    e->old_start >= IMG_TASK_SIZE || e->old_len > IMG_TASK_SIZE - e->old_start) {
-				e->start = e->old_start = 0;
-				e->len = e->old_len = IMG_TASK_SIZE;
-			}
-			if (p->nr_ops == p->cap_ops) {
-				size_t cap = p->cap_ops ? 2 * p->cap_ops : 16;
-				struct log_op *n = realloc(p->ops, cap * sizeof(*n));
-				if (!n) {
-					err = -ENOMEM;
-					break;
-				}
-				p->ops = n;
-				p->cap_ops = cap;
-			}
-			p->ops[p->nr_ops++] = (struct log_op){ e->kind, false, e->start, e->len,
-							       e->old_start, e->old_len, e->flags };
-			break;
-		}
+	if (!w)
+		return -ENOMEM;
+	ctx->win = w;
+	w->r = cl_reader_open(dirfd);
+	if (!w->r)
+		return -errno;
+	if (pi->has_changelog_offset) {
+		ChangelogEntry *e = NULL;
+		bool ok = !cl_reader_seek(w->r, pi->changelog_offset, ctx->prev_seq);
+		/* A wrong offset is no error (and says nothing): the log is read from its start then. */
+		int level = log_get_level();
+		log_set_level(0);
+		ok = ok && cl_next(w->r, &e) == 1 && e->seq == ctx->prev_seq && e->kind == CL_MARK;
+		log_set_level(level);
 		cl_entry_free(e);
-		e = NULL;
-		if (err || seq == ctx->log_seq)
-			break;
+		if (ok) {
+			w->at_mark = true;
+			w->last_seq = ctx->prev_seq;
+		} else {
+			pr_debug("the parent's mark is not at offset %llu of the log: reading it whole",
+				 (unsigned long long)pi->changelog_offset);
+			cl_reader_close(w->r);
+			w->r = cl_reader_open(dirfd);
+			if (!w->r)
+				return -errno;
+		}
 	}
-	if (err > 0)
-		err = 0;
-	if (!err && !at_mark) {
+	err = window_read(ctx, w, 0);
+	pr_debug("changelog read up to record %llu before the freeze", (unsigned long long)w->last_seq);
+	return err;
+}
+
+static void dump_log_reread(struct dump_task *t, const char *fmt, unsigned long long v)
+{
+	if (!t->reread[0])
+		snprintf(t->reread, sizeof(t->reread), fmt, v);
+}
+
+/* Once frozen and marked: the rest of the window, then what it says of each task. */
+static int window_finish(struct dump_ctx *ctx)
+{
+	struct log_window *w = ctx->win;
+	int err = window_read(ctx, w, ctx->log_seq);
+
+	if (!err && !w->at_mark) {
 		pr_err("the changelog in '%s' has no record %llu, the mark the images in '%s' were taken at",
 		       ctx->opts->since_log, (unsigned long long)ctx->prev_seq, ctx->prev_path);
 		err = -EINVAL;
 	}
-	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
-		if (procs[i].tgid)
-			err = dump_log_apply(&procs[i], &ctx->tasks[i]);
-out:
-	cl_entry_free(e);
-	for (size_t i = 0; procs && i < ctx->nr_tasks; i++)
-		free(procs[i].ops);
-	free(procs);
-	cl_reader_close(r);
+	ctx->log_gap = w->gap;
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct dump_task *t = &ctx->tasks[i];
+		struct log_proc *p = t->zombie ? NULL : window_find(w, t->pid);
+		if (t->zombie)
+			continue;
+		if (w->lost_all)
+			dump_log_reread(t, "%llu tracker records were lost", w->lost_all_count);
+		if (!p)
+			continue;
+		if (p->lost)
+			dump_log_reread(t, "%llu tracker records were lost", p->lost_count);
+		if (p->forked || p->exited)
+			t->delta_state = DELTA_NEW;
+		else if (p->execed)
+			t->delta_state = DELTA_EXECED;
+		if (p->forked) {
+			t->has_clone_flags = true;
+			t->clone_flags = p->clone_flags;
+		}
+		if (p->untracked)
+			snprintf(t->reread, sizeof(t->reread),
+				 "the tracker's table was full when it was forked");
+		t->regrouped = p->regrouped;
+		err = dump_log_apply(p, t);
+	}
 	return err;
 }
 
-int dump_log_mark(struct dump_ctx *ctx)
+int dump_log_open(struct dump_ctx *ctx)
 {
 	int dirfd, err;
 
@@ -477,6 +618,7 @@ int dump_log_mark(struct dump_ctx *ctx)
 		pr_perror("cannot open the changelog directory '%s'", ctx->opts->since_log);
 		return err;
 	}
+	ctx->log_dirfd = dirfd;
 	err = dump_log_identity(ctx, dirfd);
 	if (!err && ctx->has_prev) {
 		const InventoryEntry *pi = ctx->prev.invs[0];
@@ -487,6 +629,24 @@ int dump_log_mark(struct dump_ctx *ctx)
 			err = -EINVAL;
 		}
 	}
+	if (!err && ctx->has_prev)
+		err = window_open(ctx, dirfd);
+	return err;
+}
+
+void dump_log_close(struct dump_ctx *ctx)
+{
+	window_free(ctx->win);
+	ctx->win = NULL;
+	if (ctx->log_dirfd >= 0)
+		close(ctx->log_dirfd);
+	ctx->log_dirfd = -1;
+}
+
+int dump_log_mark(struct dump_ctx *ctx)
+{
+	int dirfd = ctx->log_dirfd, err = 0;
+
 	/* The harvest first, before trackd arms anything new. */
 	for (size_t i = 0; !err && i < ctx->nr_tasks; i++)
 		if (!ctx->tasks[i].zombie)
@@ -506,8 +666,7 @@ int dump_log_mark(struct dump_ctx *ctx)
 		err = -EINVAL;
 	}
 	if (!err && ctx->has_prev)
-		err = dump_log_window(ctx, dirfd);
-	close(dirfd);
+		err = window_finish(ctx);
 	if (!err)
 		pr_info("changelog '%s': mark %llu", ctx->opts->since_log,
 			(unsigned long long)ctx->log_seq);

@@ -387,6 +387,28 @@ int cl_next(struct cl_reader *r, ChangelogEntry **ret)
 	return 1;
 }
 
+int cl_reader_seek(struct cl_reader *r, uint64_t off, uint64_t seq)
+{
+	if (off < CL_HDR_SIZE || !seq)
+		return -EINVAL;
+	r->pos = off;
+	r->len = r->off = 0;
+	r->rec = seq - 1;	/* seqs have no holes: record N is seq N */
+	r->seq = seq - 1;
+	r->state = 0;
+	r->torn = 0;
+	return 0;
+}
+
+void cl_reader_follow(struct cl_reader *r)
+{
+	r->quiet = true;
+	if (r->state == 1) {
+		r->state = 0;
+		r->torn = 0;
+	}
+}
+
 uint64_t cl_reader_torn(const struct cl_reader *r)
 {
 	return r->torn;

@@ -94,6 +94,21 @@ struct cl_reader *cl_reader_open(int dirfd);
  */
 int cl_next(struct cl_reader *r, ChangelogEntry **ret);
 
+/*
+ * Go on reading at byte off of the log, where the record of seq starts
+ * (what cl_size() said before the writer appended it). Nothing is checked
+ * until cl_next(), which then expects exactly seq there (a wrong offset
+ * gives -EINVAL, logged). 0 or -EINVAL for an offset inside the header.
+ */
+int cl_reader_seek(struct cl_reader *r, uint64_t off, uint64_t seq);
+
+/*
+ * Reading a log that trackd is still writing: the end, or a torn tail
+ * (the writer in the middle of a record), is where it is for now, not
+ * worth a warning, and the next cl_next() tries again from there.
+ */
+void cl_reader_follow(struct cl_reader *r);
+
 /* Bytes of a torn tail the reader stopped at, 0 if none. */
 uint64_t cl_reader_torn(const struct cl_reader *r);
 

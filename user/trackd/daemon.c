@@ -1112,15 +1112,19 @@ static void daemon_serve(struct daemon *d, int sk)
 				    d->o->no_dirty ? "written-page tracking is off" : d->procs[i].why);
 		if (cut)
 			OUT("unarmed ...\n");
-	} else if (!strcmp(req, "mark")) {
+	} else if (!strcmp(req, "mark") || !strcmp(req, "mark offset")) {
 		/* Everything the tracker sent before the mark comes before it. */
 		(void)daemon_drain(d);
+		/* `mark offset` (the dump's): where the MARK starts in the log too. */
+		uint64_t at = cl_size(d->log);
 		int64_t seq = daemon_log_tgids(d, CL_MARK, NULL, 0, false);
 		daemon_arm_all(d);
 		/* Written for the dump to read; not synced (a lost mark only fails a later delta, clearly). */
 		int err = d->err ? d->err : cl_flush(d->log, false);
 		if (seq < 0 || err)
 			OUT("error: cannot write the log: %s\n", strerror(-(seq < 0 ? seq : err)));
+		else if (req[4])
+			OUT("ok\n%lld %llu\n", (long long)seq, (unsigned long long)at);
 		else
 			OUT("ok\n%lld\n", (long long)seq);
 	} else if (!strcmp(req, "stop")) {
