@@ -162,22 +162,30 @@ CR_CASE(ghost, open_twice, .victim = victim_twice);
 static int victim_fork(void *arg)
 {
 	static char path[PATH_MAX];
-	int fd = make_deleted("fork.dat", 3000, 3, O_RDWR, path), go[2], status;
+	int fd = make_deleted("fork.dat", 3000, 3, O_RDWR, path), go[2], ack[2], status;
 	pid_t c;
 	char b;
 
 	CR_SETUP(lseek(fd, 500, SEEK_SET) == 500, "lseek");
-	CR_SETUP(!pipe(go), "pipe");
+	CR_SETUP(!pipe(go) && !pipe(ack), "pipe");
 	c = fork();
 	CR_SETUP(c >= 0, "fork");
 	if (c == 0) {
 		close(go[1]);
+		close(ack[0]);
+		/* The fd table is final now: the runner compares it around the dump. */
+		if (write(ack[1], "r", 1) != 1)
+			_exit(3);
+		close(ack[1]);
 		if (read(go[0], &b, 1) != 1)
 			_exit(3);
 		/* Advances the offset the parent shares. */
 		_exit(lseek(fd, 0, SEEK_CUR) == 500 && write(fd, "kid", 3) == 3 ? 0 : 1);
 	}
 	close(go[0]);
+	close(ack[1]);
+	CR_SETUP(read(ack[0], &b, 1) == 1, "wait for the child");
+	close(ack[0]);
 
 	cr_victim_ready_wait();
 
