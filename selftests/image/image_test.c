@@ -31,6 +31,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "core.pb-c.h"
+#include "delta.pb-c.h"
 #include "files.pb-c.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
@@ -43,6 +44,9 @@
 #include "log.h"
 
 #define TEST_PID	1
+#define TEST_PID_MAX	(1u << 22)	/* PID_MAX_LIMIT on 64-bit, as the codec checks */
+#define TEST_DUMP_ID	"0123456789abcdef0123456789abcdef"
+#define TEST_PARENT_ID	"fedcba9876543210fedcba9876543210"
 #define CHILD_TIMEOUT	60	/* seconds for one forked check */
 #define MAX_RESULTS	512
 
@@ -139,6 +143,10 @@ struct fx {
 
 	PipeDataEntry pd;
 	uint8_t pd_data[5];
+
+	DeltaEntry delta[2];
+	uint32_t delta_new[1], delta_gone[1];
+	uint64_t delta_added[4], delta_removed[2], delta_changed[2], delta_touched[4];
 
 	/* Valid parts no image holds until a case attaches them (ok_* below). */
 	AioRingEntry aio[2], *aiop[2];
@@ -433,6 +441,54 @@ static void fx_init_rest(struct fx *f)
 	f->pd.data.len = 5;
 }
 
+/* delta.img of an incremental dump: the root carried over, its child new since. */
+static void fx_init_delta(struct fx *f)
+{
+	DeltaEntry *d = &f->delta[0];
+
+	delta_entry__init(d);
+	d->pid = TEST_PID;
+	d->state = DELTA_SAME;
+	d->has_ppid = 1;
+	d->ppid = 0;
+	f->delta_new[0] = 2;
+	d->new_threads = f->delta_new;
+	d->n_new_threads = 1;
+	f->delta_gone[0] = 4;
+	d->gone_threads = f->delta_gone;
+	d->n_gone_threads = 1;
+	/* sorted [start, end) pairs; the touched ones meet end to start */
+	memcpy(f->delta_added, (uint64_t[]){ 0x400000, 0x401000, 0x500000, 0x502000 },
+	       sizeof(f->delta_added));
+	d->added = f->delta_added;
+	d->n_added = 4;
+	memcpy(f->delta_removed, (uint64_t[]){ 0x600000, 0x601000 }, sizeof(f->delta_removed));
+	d->removed = f->delta_removed;
+	d->n_removed = 2;
+	memcpy(f->delta_changed, (uint64_t[]){ 0x700000, 0x710000 }, sizeof(f->delta_changed));
+	d->changed = f->delta_changed;
+	d->n_changed = 2;
+	memcpy(f->delta_touched, (uint64_t[]){ 0x10000, 0x11000, 0x11000, 0x12000 },
+	       sizeof(f->delta_touched));
+	d->touched = f->delta_touched;
+	d->n_touched = 4;
+	d->has_maps_reused = 1;
+	d->has_data_pages = 1;
+	d->data_pages = 3;
+	d->has_prev_pages = 1;
+	d->prev_pages = 7;
+
+	d = &f->delta[1];
+	delta_entry__init(d);
+	d->pid = 3;
+	d->state = DELTA_NEW;
+	d->has_ppid = 1;
+	d->ppid = TEST_PID;
+	d->has_clone_flags = 1;
+	d->clone_flags = SIGCHLD;
+	d->reread = (char *)"new since the parent images";
+}
+
 #define TIMERFD_MAX_NS	((uint64_t)INT64_MAX - 1000000000ull)
 
 static void fx_init_extra(struct fx *f)
@@ -604,6 +660,7 @@ static void fx_init(struct fx *f)
 	fx_init_mm(f);
 	fx_init_rest(f);
 	fx_init_extra(f);
+	fx_init_delta(f);
 
 #define FX_ADD(kind, msg) (f->msgs[kind][f->nr[kind]++] = (const ProtobufCMessage *)(msg))
 	FX_ADD(IMG_INVENTORY, &f->inv);
@@ -619,6 +676,8 @@ static void fx_init(struct fx *f)
 	FX_ADD(IMG_FDINFO, &f->fdi[0]);
 	FX_ADD(IMG_FDINFO, &f->fdi[1]);
 	FX_ADD(IMG_PIPES_DATA, &f->pd);
+	FX_ADD(IMG_DELTA, &f->delta[0]);
+	FX_ADD(IMG_DELTA, &f->delta[1]);
 #undef FX_ADD
 }
 
@@ -1505,6 +1564,51 @@ static void ok_net_lock(struct fx *f)
 	memcpy(f->inv.net_lock, "ckpt_lock_0123456789", 20);
 }
 
+/* An incremental dump's inventory: its own ID, its parent's directory, ID and seq. */
+static void ok_inv_delta(struct fx *f)
+{
+	f->inv.dump_id = (char *)TEST_DUMP_ID;
+	f->inv.parent_images = (char *)"../i0";
+	f->inv.parent_dump_id = (char *)TEST_PARENT_ID;
+	f->inv.has_parent_changelog_seq = 1;
+	f->inv.parent_changelog_seq = 41;
+	f->inv.has_changelog_seq = 1;
+	f->inv.changelog_seq = 42;
+	f->inv.has_pages_after_thaw = 1;
+	f->inv.pages_after_thaw = 1;
+}
+
+static void ok_inv_parent_long(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_images = fx_str(f, PATH_MAX - 1, 'p');
+	f->inv.parent_images[0] = '/';
+}
+
+static void ok_pagemap_prev(struct fx *f)
+{
+	f->pm[0].flags = PE_PREV;
+}
+
+static void ok_delta_limits(struct fx *f)
+{
+	f->delta[1].pid = TEST_PID_MAX - 1;
+	f->delta[1].state = DELTA_EXECED;
+	f->delta[1].ppid = TEST_PID_MAX - 1;
+	f->delta_new[0] = TEST_PID_MAX - 1;
+	f->delta_added[2] = IMG_TASK_SIZE - 4096;
+	f->delta_added[3] = IMG_TASK_SIZE;	/* ends at the top of user space */
+	f->delta[1].reread = fx_str(f, 4096, 'r');
+}
+
+static void ok_delta_exited(struct fx *f)
+{
+	f->delta[1].state = DELTA_EXITED;
+	f->delta[1].has_ppid = 0;
+	f->delta[1].has_clone_flags = 0;
+	f->delta[1].reread = NULL;
+}
+
 static const struct valid {
 	const char *what;
 	enum img_kind kind;
@@ -1535,6 +1639,14 @@ static const struct valid {
 	{ "pstree with 65536 threads", IMG_PSTREE, ok_pstree_threads },
 	{ "pstree with a zombie (status 0xffff, comm of 15)", IMG_PSTREE, ok_zombie },
 	{ "inventory with a net_lock name of 63 bytes", IMG_INVENTORY, ok_net_lock },
+	{ "inventory of a delta (dump ID, parent dir, ID and seq, pages_after_thaw)",
+	  IMG_INVENTORY, ok_inv_delta },
+	{ "inventory of a delta with an absolute parent_images of 4095 bytes", IMG_INVENTORY,
+	  ok_inv_parent_long },
+	{ "pagemap with a PE_PREV run", IMG_PAGEMAP, ok_pagemap_prev },
+	{ "delta with PID, ppid, TID and a range at their limits, reread of 4096 bytes", IMG_DELTA,
+	  ok_delta_limits },
+	{ "delta with an exited process", IMG_DELTA, ok_delta_exited },
 };
 
 static void test_valid(int dirfd, struct fx *f, const struct valid *v)
@@ -2272,6 +2384,216 @@ static void mut_net_lock_space(struct fx *f)
 	f->inv.net_lock = (char *)"ckpt lock";
 }
 
+static void mut_dump_id_short(struct fx *f)
+{
+	f->inv.dump_id = (char *)"0123456789abcdef0123456789abcde";
+}
+
+static void mut_dump_id_long(struct fx *f)
+{
+	f->inv.dump_id = (char *)TEST_DUMP_ID "0";
+}
+
+static void mut_dump_id_empty(struct fx *f)
+{
+	f->inv.dump_id = (char *)"";
+}
+
+static void mut_dump_id_upper(struct fx *f)
+{
+	f->inv.dump_id = (char *)"0123456789ABCDEF0123456789abcdef";
+}
+
+static void mut_dump_id_nonhex(struct fx *f)
+{
+	f->inv.dump_id = (char *)"0123456789abcdefg123456789abcdef";
+}
+
+static void mut_dump_id_uuid(struct fx *f)
+{
+	f->inv.dump_id = (char *)"01234567-89ab-cdef-0123-456789abcdef";
+}
+
+static void mut_parent_empty(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_images = (char *)"";
+}
+
+static void mut_parent_too_long(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_images = fx_str(f, PATH_MAX, 'p');
+}
+
+static void mut_parent_no_id(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_dump_id = NULL;
+}
+
+static void mut_parent_no_seq(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.has_parent_changelog_seq = 0;
+}
+
+static void mut_parent_id_only(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_images = NULL;
+	f->inv.has_parent_changelog_seq = 0;
+}
+
+static void mut_parent_seq_only(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_images = NULL;
+	f->inv.parent_dump_id = NULL;
+}
+
+static void mut_parent_id_upper(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_dump_id = (char *)"FEDCBA9876543210FEDCBA9876543210";
+}
+
+static void mut_parent_id_short(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_dump_id = (char *)"fedcba98";
+}
+
+static void mut_parent_id_empty(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_dump_id = (char *)"";
+}
+
+static void mut_parent_seq_equal(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_changelog_seq = f->inv.changelog_seq;
+}
+
+static void mut_parent_seq_above(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.parent_changelog_seq = UINT64_MAX;
+}
+
+static void mut_parent_own_seq_missing(struct fx *f)
+{
+	ok_inv_delta(f);
+	f->inv.has_changelog_seq = 0;
+}
+
+static void mut_delta_pid0(struct fx *f)
+{
+	f->delta[0].pid = 0;
+}
+
+static void mut_delta_pid_max(struct fx *f)
+{
+	f->delta[1].pid = TEST_PID_MAX;
+}
+
+static void mut_delta_state0(struct fx *f)
+{
+	f->delta[0].state = 0;
+}
+
+static void mut_delta_state5(struct fx *f)
+{
+	f->delta[1].state = DELTA_EXECED + 1;
+}
+
+static void mut_delta_state_huge(struct fx *f)
+{
+	f->delta[1].state = UINT32_MAX;
+}
+
+static void mut_delta_ppid(struct fx *f)
+{
+	f->delta[1].ppid = TEST_PID_MAX;
+}
+
+static void mut_delta_new_tid0(struct fx *f)
+{
+	f->delta_new[0] = 0;
+}
+
+static void mut_delta_new_tid_max(struct fx *f)
+{
+	f->delta_new[0] = TEST_PID_MAX;
+}
+
+static void mut_delta_gone_tid0(struct fx *f)
+{
+	f->delta_gone[0] = 0;
+}
+
+static void mut_delta_gone_tid_max(struct fx *f)
+{
+	f->delta_gone[0] = UINT32_MAX;
+}
+
+static void mut_delta_added_odd(struct fx *f)
+{
+	f->delta[0].n_added = 3;
+}
+
+static void mut_delta_added_unsorted(struct fx *f)
+{
+	memcpy(f->delta_added, (uint64_t[]){ 0x500000, 0x502000, 0x400000, 0x401000 },
+	       sizeof(f->delta_added));
+}
+
+static void mut_delta_added_overlap(struct fx *f)
+{
+	f->delta_added[2] = 0x400800;
+}
+
+static void mut_delta_removed_reversed(struct fx *f)
+{
+	f->delta_removed[0] = 0x602000;
+}
+
+static void mut_delta_removed_odd(struct fx *f)
+{
+	f->delta[0].n_removed = 1;
+}
+
+static void mut_delta_changed_empty(struct fx *f)
+{
+	f->delta_changed[1] = f->delta_changed[0];
+}
+
+static void mut_delta_touched_past_top(struct fx *f)
+{
+	f->delta_touched[3] = IMG_TASK_SIZE + 1;
+}
+
+static void mut_delta_touched_unsorted(struct fx *f)
+{
+	f->delta_touched[2] = 0x10800;
+}
+
+static void mut_delta_reread_long(struct fx *f)
+{
+	f->delta[1].reread = fx_str(f, 4097, 'r');
+}
+
+static void mut_pagemap_prev_present(struct fx *f)
+{
+	f->pm[0].flags = PE_PREV | PE_PRESENT;
+}
+
+static void mut_pagemap_prev_parent(struct fx *f)
+{
+	f->pm[0].flags = PE_PREV | PE_PARENT;
+}
+
 static const struct hostile {
 	const char *what;
 	enum img_kind kind;
@@ -2444,6 +2766,60 @@ static const struct hostile {
 	{ "net_lock with an uppercase letter", IMG_INVENTORY, mut_net_lock_upper, "field 'net_lock'" },
 	{ "net_lock with a dash", IMG_INVENTORY, mut_net_lock_dash, "field 'net_lock'" },
 	{ "net_lock with a space", IMG_INVENTORY, mut_net_lock_space, "field 'net_lock'" },
+	{ "dump_id of 31 hex digits", IMG_INVENTORY, mut_dump_id_short, "field 'dump_id'" },
+	{ "dump_id of 33 hex digits", IMG_INVENTORY, mut_dump_id_long, "field 'dump_id'" },
+	{ "empty dump_id", IMG_INVENTORY, mut_dump_id_empty, "field 'dump_id'" },
+	{ "dump_id in upper case", IMG_INVENTORY, mut_dump_id_upper, "field 'dump_id'" },
+	{ "dump_id with a 'g'", IMG_INVENTORY, mut_dump_id_nonhex, "field 'dump_id'" },
+	{ "dump_id in UUID form", IMG_INVENTORY, mut_dump_id_uuid, "field 'dump_id'" },
+	{ "empty parent_images", IMG_INVENTORY, mut_parent_empty, "field 'parent_images'" },
+	{ "parent_images of 4096 bytes", IMG_INVENTORY, mut_parent_too_long,
+	  "field 'parent_images'" },
+	{ "parent_images without parent_dump_id", IMG_INVENTORY, mut_parent_no_id,
+	  "field 'parent_images'" },
+	{ "parent_images without parent_changelog_seq", IMG_INVENTORY, mut_parent_no_seq,
+	  "field 'parent_images'" },
+	{ "parent_dump_id without parent_images", IMG_INVENTORY, mut_parent_id_only,
+	  "field 'parent_images'" },
+	{ "parent_changelog_seq without parent_images", IMG_INVENTORY, mut_parent_seq_only,
+	  "field 'parent_images'" },
+	{ "parent_dump_id in upper case", IMG_INVENTORY, mut_parent_id_upper,
+	  "field 'parent_dump_id'" },
+	{ "parent_dump_id of 8 hex digits", IMG_INVENTORY, mut_parent_id_short,
+	  "field 'parent_dump_id'" },
+	{ "empty parent_dump_id", IMG_INVENTORY, mut_parent_id_empty, "field 'parent_dump_id'" },
+	{ "parent_changelog_seq equal to the delta's seq", IMG_INVENTORY, mut_parent_seq_equal,
+	  "field 'parent_changelog_seq'" },
+	{ "parent_changelog_seq UINT64_MAX, above the delta's seq", IMG_INVENTORY,
+	  mut_parent_seq_above, "field 'parent_changelog_seq'" },
+	{ "delta inventory without changelog_seq", IMG_INVENTORY, mut_parent_own_seq_missing,
+	  "field 'parent_changelog_seq'" },
+	{ "delta pid 0", IMG_DELTA, mut_delta_pid0, "field 'pid'" },
+	{ "delta pid PID_MAX_LIMIT", IMG_DELTA, mut_delta_pid_max, "field 'pid'" },
+	{ "delta state 0", IMG_DELTA, mut_delta_state0, "field 'state'" },
+	{ "delta state 5", IMG_DELTA, mut_delta_state5, "field 'state'" },
+	{ "delta state UINT32_MAX", IMG_DELTA, mut_delta_state_huge, "field 'state'" },
+	{ "delta ppid PID_MAX_LIMIT", IMG_DELTA, mut_delta_ppid, "field 'ppid'" },
+	{ "delta new thread 0", IMG_DELTA, mut_delta_new_tid0, "field 'new_threads'" },
+	{ "delta new thread PID_MAX_LIMIT", IMG_DELTA, mut_delta_new_tid_max,
+	  "field 'new_threads'" },
+	{ "delta gone thread 0", IMG_DELTA, mut_delta_gone_tid0, "field 'gone_threads'" },
+	{ "delta gone thread UINT32_MAX", IMG_DELTA, mut_delta_gone_tid_max,
+	  "field 'gone_threads'" },
+	{ "delta added of odd length", IMG_DELTA, mut_delta_added_odd, "field 'added'" },
+	{ "delta added out of order", IMG_DELTA, mut_delta_added_unsorted, "field 'added'" },
+	{ "delta added overlapping", IMG_DELTA, mut_delta_added_overlap, "field 'added'" },
+	{ "delta removed start > end", IMG_DELTA, mut_delta_removed_reversed, "field 'removed'" },
+	{ "delta removed of odd length", IMG_DELTA, mut_delta_removed_odd, "field 'removed'" },
+	{ "delta changed start = end", IMG_DELTA, mut_delta_changed_empty, "field 'changed'" },
+	{ "delta touched past the top of user space", IMG_DELTA, mut_delta_touched_past_top,
+	  "field 'touched'" },
+	{ "delta touched out of order", IMG_DELTA, mut_delta_touched_unsorted, "field 'touched'" },
+	{ "delta reread of 4097 bytes", IMG_DELTA, mut_delta_reread_long, "field 'reread'" },
+	{ "pagemap flags PE_PREV|PE_PRESENT", IMG_PAGEMAP, mut_pagemap_prev_present,
+	  "field 'flags'" },
+	{ "pagemap flags PE_PREV|PE_PARENT", IMG_PAGEMAP, mut_pagemap_prev_parent,
+	  "field 'flags'" },
 };
 
 static void test_hostile(int dirfd, struct fx *f, const struct hostile *h)
@@ -2529,6 +2905,37 @@ static void test_raw(int dirfd, struct fx *f)
 	free(buf);
 	free(orig);
 	(void)f;
+}
+
+/*
+ * A dump_id of 32 bytes on the wire with a NUL as its 17th: C sees 16 hex digits. The
+ * codec cannot write it, so the byte is patched and the entry's checksum recomputed.
+ */
+static void test_dump_id_nul(int dirfd, struct fx *f)
+{
+	char name[64];
+	uint8_t *buf, *at;
+	size_t len;
+	uint32_t elen, sum;
+
+	fx_init(f);
+	f->inv.dump_id = (char *)"0123456789abcdefX123456789abcdef";
+	img_name(IMG_INVENTORY, TEST_PID, name, sizeof(name));
+	if (fx_write(dirfd, f, IMG_INVENTORY) || read_file(dirfd, name, &buf, &len) || len < 16 ||
+	    !(at = memmem(buf, len, "fX1", 3))) {
+		tap(false, NULL, "dump_id with a NUL inside: cannot write the image");
+		goto out;
+	}
+	at[1] = '\0';
+	memcpy(&elen, buf + 8, 4);
+	sum = crc32c(crc32c(0, buf + 8, 4), buf + 16, elen);
+	memcpy(buf + 12, &sum, 4);
+	write_file(dirfd, name, buf, len);
+	free(buf);
+	test_rejected(dirfd, IMG_INVENTORY, "field 'dump_id'", false, "dump_id with a NUL inside");
+out:
+	fx_init(f);
+	fx_write(dirfd, f, IMG_INVENTORY);
 }
 
 /* `ckpt show`, run as a command with its output in files. */
@@ -2727,6 +3134,71 @@ out:
 	free(badmm);
 }
 
+/*
+ * `ckpt show` of an incremental dump's images with hostile new fields, one file or the
+ * whole (corrupt) directory, text or JSON: exit 1, stderr naming the file and the field.
+ */
+static const struct show_hostile {
+	const char *what;
+	enum img_kind kind;
+	mutate_fn mutate;
+	const char *field;
+	bool whole_dir, json;
+} show_hostiles[] = {
+	/* what, image, mutation, field, whole directory, --json */
+	{ "dump_id in upper case", IMG_INVENTORY, mut_dump_id_upper, "field 'dump_id'", false,
+	  false },
+	{ "parent_images without parent_dump_id", IMG_INVENTORY, mut_parent_no_id,
+	  "field 'parent_images'", false, false },
+	{ "malformed parent_dump_id", IMG_INVENTORY, mut_parent_id_short, "field 'parent_dump_id'",
+	  false, true },
+	{ "parent_changelog_seq equal to the delta's seq", IMG_INVENTORY, mut_parent_seq_equal,
+	  "field 'parent_changelog_seq'", true, false },
+	{ "delta state 5", IMG_DELTA, mut_delta_state5, "field 'state'", false, false },
+	{ "delta added out of order", IMG_DELTA, mut_delta_added_unsorted, "field 'added'", false,
+	  true },
+	{ "delta reread of 4097 bytes", IMG_DELTA, mut_delta_reread_long, "field 'reread'", true,
+	  false },
+	{ "delta gone thread 0", IMG_DELTA, mut_delta_gone_tid0, "field 'gone_threads'", true,
+	  true },
+};
+
+static void test_show_hostile(int dirfd, const char *dir, struct fx *f,
+			      const struct show_hostile *h)
+{
+	char *out = join(tmpdir, "show.out"), *err = join(tmpdir, "show.err"), name[64], *path;
+	char *argv[5] = { ckpt_bin, (char *)"show" };
+	int argc = 2, rc;
+
+	img_name(h->kind, TEST_PID, name, sizeof(name));
+	path = h->whole_dir ? strdup(dir) : join(dir, name);
+	if (!path)
+		exit(1);
+	if (h->json)
+		argv[argc++] = (char *)"--json";
+	argv[argc++] = path;
+	argv[argc] = NULL;
+	fx_init(f);
+	h->mutate(f);
+	if (fx_write(dirfd, f, h->kind)) {
+		tap(false, NULL, "ckpt show: %s: cannot write the image", h->what);
+	} else if (!find_ckpt()) {
+		tap(true, "build/ckpt is not built (set CKPT=path)", "ckpt show: %s", h->what);
+	} else {
+		rc = run_cmd(argv, out, err);
+		tap(rc == 1 && file_has(err, name) && file_has(err, h->field), NULL,
+		    "ckpt show%s %s with %s: exits 1 naming %s and %s", h->json ? " --json" : "",
+		    h->whole_dir ? "of the directory" : name, h->what, name, h->field);
+		if (rc != 1)
+			diag("exit %d%s", rc, rc > 128 ? " (killed by a signal)" : "");
+	}
+	fx_init(f);
+	fx_write(dirfd, f, h->kind);
+	free(path);
+	free(out);
+	free(err);
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)remove(path);
@@ -2791,6 +3263,7 @@ int main(int argc, char **argv)
 		if (k != IMG_PSTREE)
 			test_mangle(bfd, k, false, false);
 	test_raw(bfd, &f);
+	test_dump_id_nul(bfd, &f);
 	for (size_t i = 0; i < sizeof(valids) / sizeof(valids[0]); i++)
 		test_valid(bfd, &f, &valids[i]);
 	for (size_t i = 0; i < sizeof(hostiles) / sizeof(hostiles[0]); i++)
@@ -2804,6 +3277,8 @@ int main(int argc, char **argv)
 	mut_sig65(&f);
 	fx_write(bfd, &f, IMG_CORE);
 	test_show(good, bad);
+	for (size_t i = 0; i < sizeof(show_hostiles) / sizeof(show_hostiles[0]); i++)
+		test_show_hostile(bfd, bad, &f, &show_hostiles[i]);
 
 	printf("TAP version 13\n1..%d\n", nr_results);
 	for (int i = 0; i < nr_results; i++) {
