@@ -11,10 +11,14 @@ BLOB_CFLAGS := -O2 -g0 -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 	-Irestorer/include -I$(B)/restorer
 BLOB_MAX_SIZE := 65536
 
-$(B)/restorer/syscalls.S $(B)/restorer/syscalls.h: restorer/rt/syscalls.tbl scripts/gen-syscalls.sh
+# One run writes both files: the header is made with the .S, so that a
+# parallel make never runs the generator twice at once.
+$(B)/restorer/syscalls.S: restorer/rt/syscalls.tbl scripts/gen-syscalls.sh
 	$(call msg,GEN,$@)
 	@mkdir -p $(@D)
 	$(Q)scripts/gen-syscalls.sh $< $(B)/restorer/syscalls.S $(B)/restorer/syscalls.h
+$(B)/restorer/syscalls.h: $(B)/restorer/syscalls.S
+	$(Q)test -f $@ || scripts/gen-syscalls.sh restorer/rt/syscalls.tbl $(B)/restorer/syscalls.S $@
 
 RT_OBJS := $(B)/restorer/rt/string.o $(B)/restorer/rt/log.o $(B)/restorer/syscalls.o
 
