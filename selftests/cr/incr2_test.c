@@ -49,36 +49,15 @@
 #include <unistd.h>
 
 #include "cr.h"
+#include "incr.h"
 
 CR_FIXTURE(incr2);
 
-#define PG		4096UL
-#define WAIT_MS		5000
+#define PG		INCR_PAGE_SIZE
+#define WAIT_MS		INCR_WAIT_MS
 #define NR_STEPS	3	/* deltas after the full dump; the last one is final */
 
 /* ------------------------------------------------------------------ shared helpers */
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
-static void fill_page(void *p, unsigned seed)
-{
-	cr_fill(p, PG, seed);
-	((unsigned char *)p)[0] = 0xa5;	/* never an all-zero page */
-}
-
-static bool page_matches(const void *p, unsigned seed)
-{
-	static __thread unsigned char want[PG];
-
-	fill_page(want, seed);
-	return !memcmp(p, want, PG);
-}
 
 /*
  * Waits (bounded) for child pid to exit and reaps it; the wait status, or -errno. poll()
@@ -87,14 +66,14 @@ static bool page_matches(const void *p, unsigned seed)
 static int wait_child(pid_t pid)
 {
 	int fd = syscall(SYS_pidfd_open, pid, 0), status = -ETIMEDOUT, ret;
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = incr_now_ms() + WAIT_MS;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	if (fd < 0)
 		return -errno;
 	do
-		ret = poll(&p, 1, deadline - now_ms());
-	while (ret < 0 && errno == EINTR && now_ms() < deadline);
+		ret = poll(&p, 1, deadline - incr_now_ms());
+	while (ret < 0 && errno == EINTR && incr_now_ms() < deadline);
 	if (ret == 1 && waitpid(pid, &status, 0) != pid)
 		status = -errno;
 	close(fd);
@@ -105,10 +84,10 @@ static int wait_child(pid_t pid)
 static bool wait_comm(pid_t pid, const char *want)
 {
 	char path[64], buf[64] = "";
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = incr_now_ms() + WAIT_MS;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	while (now_ms() < deadline) {
+	while (incr_now_ms() < deadline) {
 		if (cr_read_file(path, buf, sizeof(buf)) > 0 && !strcmp(buf, want))
 			return true;
 		(void)poll(NULL, 0, 1);
@@ -125,78 +104,29 @@ struct incr2_ops {
 	void (*verify)(void);				/* CR_CHECK()s */
 };
 
-/* Reads one command (up to EOF) from DIR/cmd; retries what a dump interrupts. */
-static int victim_read_cmd(char *buf, size_t size)
+/* "s N": ops->step(N); any other command is an error. */
+static void victim_do(void *arg, const char *cmd, char *reply, size_t size)
 {
-	char path[PATH_MAX];
-	size_t len = 0;
-	int fd;
+	const struct incr2_ops *ops = arg;
 
-	snprintf(path, sizeof(path), "%s/cmd", cr_victim_dir);
-	if (mkfifo(path, 0600) && errno != EEXIST)
-		return -errno;
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += n;
-		if (len == size - 1)
-			break;
-	}
-	close(fd);
-	buf[len] = 0;
-	return 0;
-}
-
-static void victim_ack(const char *text)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/ack", cr_victim_dir);
-	do
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return;
-	(void)!write(fd, text, strlen(text));
-	close(fd);
+	snprintf(reply, size, "ok");
+	if (cmd[0] != 's')
+		snprintf(reply, size, "err unknown command '%s'", cmd);
+	else if (!ops->step(strtoul(cmd + 1, NULL, 10), reply, size) && cr_victim_result())
+		snprintf(reply, size, "err step%s: check failed (see victim.out)", cmd + 1);
 }
 
 /* The victim of every case: arg is its struct incr2_ops. */
 static int victim_run(void *arg)
 {
 	const struct incr2_ops *ops = arg;
-	char cmd[64], reply[256];
+	int err;
 
 	ops->setup();
 	cr_victim_ready();
-	for (;;) {
-		int err = victim_read_cmd(cmd, sizeof(cmd));
-
-		if (err) {
-			dprintf(2, "victim: cannot read a command: %s\n", strerror(-err));
-			return 2;
-		}
-		if (cmd[0] == 'v')
-			break;
-		snprintf(reply, sizeof(reply), "ok");
-		if (cmd[0] != 's')
-			snprintf(reply, sizeof(reply), "err unknown command '%s'", cmd);
-		else if (!ops->step(strtoul(cmd + 1, NULL, 10), reply, sizeof(reply)) &&
-			 cr_victim_result())
-			snprintf(reply, sizeof(reply), "err step%s: check failed (see victim.out)",
-				 cmd + 1);
-		victim_ack(reply);
-	}
+	err = incr_victim_serve(victim_do, arg);
+	if (err)
+		return err;
 	/* The runner's SIGUSR2 follows "v": taken first, it interrupts none of the checks. */
 	cr_victim_wait();
 	ops->verify();
@@ -205,270 +135,40 @@ static int victim_run(void *arg)
 
 /* ---- runner side: trackd, the rounds, the restore ---- */
 
-struct incr {
-	char log[PATH_MAX];		/* DIR/log */
-	pid_t trackd;			/* the daemon, 0 if none */
-	char info[256];			/* last ack */
-};
-
-static void incr_path(struct cr_run *r, char *buf, const char *name)
-{
-	snprintf(buf, PATH_MAX, "%s/%s", r->env->dir, name);
-}
-
-/* Waits (bounded) until pid, a child of the runner, exited, and reaps it. */
-static int incr_reap(struct cr_run *r, pid_t pid, const char *what)
-{
-	int fd = syscall(SYS_pidfd_open, pid, 0), status;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	if (fd < 0)
-		return cr_fail(r, "%s %d: pidfd_open: %s", what, pid, strerror(errno));
-	if (poll(&pfd, 1, WAIT_MS) <= 0) {
-		close(fd);
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, &status, 0);
-		return cr_fail(r, "%s %d did not exit within %d ms (killed)", what, pid, WAIT_MS);
-	}
-	close(fd);
-	(void)waitpid(pid, &status, __WALL);
-	cr_note(r, "%s %d exited (status 0x%x)", what, pid, status);
-	return 0;
-}
-
-/* Runs the trackd next to ckpt with args; output to DIR/<tag>.out. 0 or cr_fail(). */
-static int incr_trackd_run(struct cr_run *r, const char *tag, const char *const args[],
-			   int *ret_status)
-{
-	char bin[PATH_MAX], out[PATH_MAX], cmd[1024] = "";
-	const char *argv[16];
-	int argc = 0, fd, pfd;
-	struct pollfd p;
-	pid_t pid;
-
-	snprintf(bin, sizeof(bin), "%s", r->env->ckpt);
-	snprintf(bin + strlen(dirname(bin)), sizeof(bin) - strlen(bin), "/trackd");
-	if (access(bin, X_OK))
-		return cr_fail(r, "no trackd binary at '%s'", bin);
-	argv[argc++] = bin;
-	for (int i = 0; args[i] && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	for (int i = 0; i < argc; i++)
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", argv[i]);
-	cr_note(r, "run:%s", cmd);
-	incr_path(r, out, tag);
-	strncat(out, ".out", sizeof(out) - strlen(out) - 1);
-	pid = fork();
-	if (pid < 0)
-		return cr_fail(r, "fork: %s", strerror(errno));
-	if (!pid) {
-		fd = open("/dev/null", O_RDONLY);
-		dup2(fd, 0);
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		(void)close_range(3, ~0U, 0);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	pfd = syscall(SYS_pidfd_open, pid, 0);
-	p = (struct pollfd){ .fd = pfd, .events = POLLIN };
-	if (pfd < 0 || poll(&p, 1, 10000) <= 0) {
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-		if (pfd >= 0)
-			close(pfd);
-		return cr_fail(r, "trackd %s did not finish within 10 s (killed)", tag);
-	}
-	close(pfd);
-	if (waitpid(pid, ret_status, 0) != pid)
-		return cr_fail(r, "waitpid trackd: %s", strerror(errno));
-	cr_note(r, "trackd %s: status 0x%x", tag, *ret_status);
-	return 0;
-}
-
-/* trackd -t pid -L DIR/log -d: the daemon's pid into st. */
-static int incr_trackd_start(struct cr_run *r, struct incr *st, pid_t pid)
-{
-	char root[16], pidfile[PATH_MAX], dbg[PATH_MAX], buf[32];
-	const char *args[] = { "-t", root, "-L", st->log, "-d", "--pidfile", pidfile, "-v4",
-			       "-o", dbg, NULL };
-	int status;
-
-	snprintf(root, sizeof(root), "%d", pid);
-	incr_path(r, st->log, "log");
-	incr_path(r, pidfile, "trackd.pid");
-	incr_path(r, dbg, "trackd.log");
-	unlink(pidfile);
-	if (incr_trackd_run(r, "trackd", args, &status))
-		return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return cr_fail(r, "trackd -t %s -L %s -d failed: status 0x%x (see trackd.out)",
-			       root, st->log, status);
-	if (cr_read_file(pidfile, buf, sizeof(buf)) <= 0 || atoi(buf) <= 0)
-		return cr_fail(r, "trackd wrote no pidfile");
-	st->trackd = atoi(buf);
-	cr_note(r, "trackd daemon %d on '%s'", st->trackd, st->log);
-	return 0;
-}
-
-/* trackd stop; the daemon (the runner's child once it daemonized) must exit. */
-static int incr_trackd_stop(struct cr_run *r, struct incr *st)
-{
-	const char *args[] = { "stop", "-L", st->log, NULL };
-	pid_t pid = st->trackd;
-	int status;
-
-	if (!pid)
-		return 0;
-	st->trackd = 0;
-	if (incr_trackd_run(r, "trackd-stop", args, &status)) {
-		kill(pid, SIGKILL);
-		return -1;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		kill(pid, SIGKILL);
-		(void)incr_reap(r, pid, "trackd");
-		return cr_fail(r, "trackd stop -L %s: status 0x%x", st->log, status);
-	}
-	return incr_reap(r, pid, "trackd");
-}
-
 /*
- * Sends cmd to the victim over DIR/cmd and, unless it is 'v', waits (bounded) for its
- * reply on DIR/ack, which must start with "ok".
+ * Delta i<n> on top of i<n-1> (the full dump i0 for n = 0), left running unless final;
+ * after the final one the dumped tree is reaped.
  */
-static int incr_cmd(struct cr_run *r, struct incr *st, pid_t victim, const char *cmd)
-{
-	char cmdp[PATH_MAX], ackp[PATH_MAX];
-	long deadline = now_ms() + WAIT_MS;
-	int afd = -1, cfd;
-	size_t len = 0;
-
-	incr_path(r, cmdp, "cmd");
-	incr_path(r, ackp, "ack");
-	if ((mkfifo(cmdp, 0600) && errno != EEXIST) || (mkfifo(ackp, 0600) && errno != EEXIST))
-		return cr_fail(r, "mkfifo: %s", strerror(errno));
-	if (cmd[0] != 'v') {
-		afd = open(ackp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (afd < 0)
-			return cr_fail(r, "open '%s': %s", ackp, strerror(errno));
-	}
-	/* The victim opens the FIFO when it waits for a command: nothing signals it. */
-	while ((cfd = open(cmdp, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-		if (errno != ENXIO || now_ms() > deadline || kill(victim, 0)) {
-			if (afd >= 0)
-				close(afd);
-			return cr_fail(r, "victim %d does not take command '%s' (%s)", victim, cmd,
-				       strerror(errno));
-		}
-		(void)poll(NULL, 0, 1);
-	}
-	cr_note(r, "command '%s' to %d", cmd, victim);
-	if (write(cfd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
-		close(cfd);
-		if (afd >= 0)
-			close(afd);
-		return cr_fail(r, "write command: %s", strerror(errno));
-	}
-	close(cfd);
-	if (afd < 0)
-		return 0;
-	st->info[0] = 0;
-	for (;;) {
-		struct pollfd pfd = { .fd = afd, .events = POLLIN };
-		long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, left) <= 0) {
-			close(afd);
-			return cr_fail(r, "no reply from victim %d to '%s' within %d ms", victim,
-				       cmd, WAIT_MS);
-		}
-		n = read(afd, st->info + len, sizeof(st->info) - 1 - len);
-		if (n < 0 && errno == EAGAIN)
-			continue;
-		if (n <= 0 && len)
-			break;
-		if (n <= 0) {
-			/* POLLHUP before any byte: not possible without a writer; wait on. */
-			(void)poll(NULL, 0, 1);
-			continue;
-		}
-		len += n;
-		st->info[len] = 0;
-	}
-	close(afd);
-	cr_note(r, "reply: %s", st->info);
-	if (strncmp(st->info, "ok", 2))
-		return cr_fail(r, "victim %d: command '%s': %s", victim, cmd, st->info);
-	return 0;
-}
-
-/*
- * ckpt dump -t pid -D DIR/i<n> --since-log LOG [--prev-images ../i<n-1>], left running
- * unless final; it must succeed. After the final one the dumped tree is reaped.
- */
-static int incr_dump(struct cr_run *r, struct incr *st, pid_t pid, unsigned n, bool final)
+static int dump_round(struct cr_run *r, struct incr *st, pid_t pid, unsigned n, bool final)
 {
 	char dir[16], prev[16], tag[16];
-	const char *extra[5] = { "--since-log", st->log };
-	int status;
 
 	snprintf(dir, sizeof(dir), "i%u", n);
 	snprintf(prev, sizeof(prev), "../i%u", n - 1);
 	snprintf(tag, sizeof(tag), "d%u", n);
-	if (n) {
-		extra[2] = "--prev-images";
-		extra[3] = prev;
-	}
-	incr_path(r, r->imgdir, dir);
-	if (cr_dump_pids_extra(r, tag, &pid, 1, !final, extra, NULL, &status) ||
-	    cr_expect_ok(r, tag, status))
-		return -1;
-	if (final && cr_reap_dumped(r, pid))
-		return -1;
-	return 0;
+	return incr_dump(r, st, tag, pid, dir, n ? prev : NULL, !final, NULL);
 }
 
 /* trackd, i0, then "s N" + delta i<N> for each step, the last one final; restore; verify. */
-static int incr_rounds(struct cr_run *r, struct incr *st, pid_t v)
+static int rounds_body(struct cr_run *r, struct incr *st, pid_t v)
 {
-	pid_t restored;
-	char cmd[16];
-	int status;
+	char cmd[16], top[16];
 
-	if (incr_trackd_start(r, st, v) || incr_dump(r, st, v, 0, false))
+	if (incr_trackd_start(r, st, &v, 1, "log") || dump_round(r, st, v, 0, false))
 		return -1;
 	for (unsigned n = 1; n <= NR_STEPS; n++) {
 		snprintf(cmd, sizeof(cmd), "s %u", n);
-		if (incr_cmd(r, st, v, cmd) || incr_dump(r, st, v, n, n == NR_STEPS))
+		if (incr_cmd(r, st, v, cmd) || dump_round(r, st, v, n, n == NR_STEPS))
 			return -1;
 	}
-	if (incr_trackd_stop(r, st))
-		return -1;
-	if (cr_restore(r, "restore", &status, &restored) || cr_expect_ok(r, "restore", status))
-		return -1;
-	if (restored != v)
-		return cr_fail(r, "restored as %d, expected %d", restored, v);
-	if (incr_cmd(r, st, v, "v"))
-		return -1;
-	return cr_verify(r, v, "restored");
+	snprintf(top, sizeof(top), "i%u", NR_STEPS);
+	return incr_finish(r, st, v, top, true);
 }
 
 /* The flow of every case; no trackd is left attached, whatever happened. */
 static int flow_rounds(struct cr_run *r)
 {
-	struct incr st = {};
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = incr_rounds(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
+	return incr_flow(r, rounds_body);
 }
 
 #define INCR2_CASE(name, ops)								\
@@ -528,10 +228,10 @@ static int aio_submit(unsigned count)
 static bool aio_ring_settled(void)
 {
 	struct aio_ring_hdr *h = (struct aio_ring_hdr *)aio.ctx;
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = incr_now_ms() + WAIT_MS;
 
 	while ((h->tail + h->nr - h->head) % h->nr != aio.submitted - aio.taken &&
-	       now_ms() < deadline)
+	       incr_now_ms() < deadline)
 		(void)poll(NULL, 0, 1);
 	aio.nr = h->nr;
 	aio.head = h->head;
@@ -627,7 +327,7 @@ INCR2_CASE(aio, aio_ops);
 static struct {
 	int tid_a, tid_b;		/* kernel timer IDs: A periodic, B disarmed */
 	struct itimerspec a;		/* A as last armed */
-	long a_armed, it_armed;		/* now_ms() when A and the itimer were armed */
+	long a_armed, it_armed;		/* incr_now_ms() when A and the itimer were armed */
 	struct itimerval it;		/* ITIMER_REAL as last set */
 	int nr_rt1;			/* SIGRTMIN+1 siginfos queued (values 100, 101, ...) */
 	int handler_flags;		/* SIGRTMIN+5: flags and mask as last set */
@@ -664,14 +364,14 @@ static int ts_timer_create(clockid_t clock, int signo, int value, int *ret_id)
 static int ts_arm_a(time_t value, time_t interval)
 {
 	ts.a = (struct itimerspec){ .it_value = { value, 0 }, .it_interval = { interval, 0 } };
-	ts.a_armed = now_ms();
+	ts.a_armed = incr_now_ms();
 	return syscall(SYS_timer_settime, ts.tid_a, 0, &ts.a, NULL) ? -errno : 0;
 }
 
 static int ts_set_itimer(time_t value, time_t interval)
 {
 	ts.it = (struct itimerval){ .it_value = { value, 0 }, .it_interval = { interval, 0 } };
-	ts.it_armed = now_ms();
+	ts.it_armed = incr_now_ms();
 	return setitimer(ITIMER_REAL, &ts.it, NULL) ? -errno : 0;
 }
 
@@ -768,7 +468,7 @@ static int ts_step(unsigned n, char *reply, size_t size)
 /* Remaining time (ms) must be in (0, set], and at least set - elapsed - 2 s. */
 static void ts_check_left(const char *what, long left_ms, long set_ms, long armed)
 {
-	long low = set_ms - (now_ms() - armed) - 2000;
+	long low = set_ms - (incr_now_ms() - armed) - 2000;
 
 	CR_CHECK(left_ms > 0 && left_ms <= set_ms && left_ms >= low,
 		 "%s: %ld ms left, expected %ld..%ld", what, left_ms, low, set_ms);
@@ -927,9 +627,9 @@ static uint32_t load32(const uint32_t *p)
 /* Spins (bounded) until *p >= want. */
 static bool fpu_wait(const uint32_t *p, uint32_t want)
 {
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = incr_now_ms() + WAIT_MS;
 
-	while (load32(p) < want && now_ms() < deadline)
+	while (load32(p) < want && incr_now_ms() < deadline)
 		sched_yield();
 	return load32(p) >= want;
 }
@@ -973,7 +673,7 @@ static void *fpu_main(void *arg)
 			return NULL;
 		for (unsigned i = 2 * (n + 1); i < 2 * (n + 2) && i < FPU_PAGES; i++) {
 			t->seeds[i] = 0x10000 * (t->idx + 1) + 0x100 * (n + 1) + i;
-			fill_page(t->mem + i * PG, t->seeds[i]);
+			incr_fill_page(t->mem + i * PG, t->seeds[i]);
 		}
 	}
 }
@@ -1007,7 +707,7 @@ static void fpu_setup(void)
 		CR_SETUP(fpu[t].mem != MAP_FAILED, "mmap");
 		for (unsigned i = 0; i < FPU_PAGES; i++) {
 			fpu[t].seeds[i] = 0x10000 * (t + 1) + i;
-			fill_page(fpu[t].mem + i * PG, fpu[t].seeds[i]);
+			incr_fill_page(fpu[t].mem + i * PG, fpu[t].seeds[i]);
 		}
 		CR_SETUP(!pthread_create(&fpu[t].th, NULL, fpu_main, &fpu[t]), "pthread_create");
 	}
@@ -1032,7 +732,7 @@ static void fpu_verify(void)
 		CR_CHECK(!pthread_join(fpu[t].th, NULL), "join thread %d", t);
 		CR_CHECK(fpu[t].tid == tids[t], "thread %d: tid %d, was %d", t, fpu[t].tid, tids[t]);
 		for (unsigned i = 0; i < FPU_PAGES; i++)
-			CR_CHECK(page_matches(fpu[t].mem + i * PG, fpu[t].seeds[i]),
+			CR_CHECK(incr_page_matches(fpu[t].mem + i * PG, fpu[t].seeds[i]),
 				 "thread %d: page %u differs (seed %#x)", t, i, fpu[t].seeds[i]);
 		CR_CHECK(fpu[t].seeds[2 * NR_STEPS] != 0x10000u * (t + 1) + 2 * NR_STEPS,
 			 "thread %d did not write its last step's pages", t);
@@ -1098,7 +798,7 @@ static int mm_file(unsigned i, unsigned n)
 
 static void mm_write(unsigned i, unsigned seed)
 {
-	fill_page(mm_at(i), seed);
+	incr_fill_page(mm_at(i), seed);
 	mm_model[i].kind = MM_DATA;
 	mm_model[i].val = seed;
 }
@@ -1207,7 +907,7 @@ static void mm_setup(void)
 	mm_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	CR_SETUP(mm_fd >= 0, "create '%s'", path);
 	for (unsigned j = 0; j < MM_FILE_PAGES; j++) {
-		fill_page(page, 7000 + j);
+		incr_fill_page(page, 7000 + j);
 		CR_SETUP(write(mm_fd, page, PG) == (ssize_t)PG, "write");
 	}
 	mm_arena = mmap(NULL, MM_PAGES * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1316,11 +1016,11 @@ static void mm_verify(void)
 			CR_CHECK(cr_all_zero(at, PG), "arena page %u is not zero", i);
 			break;
 		case MM_DATA:
-			CR_CHECK(page_matches(at, p->val), "arena page %u: data %u differs", i,
+			CR_CHECK(incr_page_matches(at, p->val), "arena page %u: data %u differs", i,
 				 p->val);
 			break;
 		case MM_FILE:
-			fill_page(want, 7000 + p->val);
+			incr_fill_page(want, 7000 + p->val);
 			CR_CHECK(!memcmp(at, want, PG), "arena page %u: not file page %u", i,
 				 p->val);
 			break;
@@ -1330,7 +1030,7 @@ static void mm_verify(void)
 	}
 	/* it keeps working: a write to A, an unmap */
 	mm_write(10, 700);
-	CR_CHECK(page_matches(mm_at(10), 700) && !mm_unmap(50, 12), "A or B after restore");
+	CR_CHECK(incr_page_matches(mm_at(10), 700) && !mm_unmap(50, 12), "A or B after restore");
 }
 
 static const struct incr2_ops mm_ops = { mm_setup, mm_step, mm_verify };
@@ -1396,7 +1096,7 @@ static int tree_fill(void)
 	if (node.mem == MAP_FAILED)
 		return -errno;
 	for (unsigned i = 0; i < TREE_PAGES; i++)
-		fill_page(node.mem + i * PG, getpid() * 16 + i);
+		incr_fill_page(node.mem + i * PG, getpid() * 16 + i);
 	return 0;
 }
 
@@ -1413,7 +1113,7 @@ static void tree_close_kid(struct tree_kid *k)
 static void tree_check_self(void)
 {
 	for (unsigned i = 0; i < TREE_PAGES; i++)
-		CR_CHECK(page_matches(node.mem + i * PG, getpid() * 16 + i),
+		CR_CHECK(incr_page_matches(node.mem + i * PG, getpid() * 16 + i),
 			 "process %d: page %u differs", getpid(), i);
 	if (node.cmd_r >= 0)
 		CR_CHECK(getppid() == node.parent, "process %d: parent %d, was %d", getpid(),

@@ -47,11 +47,12 @@
 #include <unistd.h>
 
 #include "cr.h"
+#include "incr.h"
 #include "run.h"
 
 CR_FIXTURE(incr);
 
-#define PG		4096UL
+#define PG		INCR_PAGE_SIZE
 #define A_PAGES		256
 #define B_PAGES		16
 #define C_PAGES		32
@@ -59,7 +60,7 @@ CR_FIXTURE(incr);
 #define W_PER_ROUND	5
 #define OUTSIDE_MAX	48	/* data pages of a delta outside the test's regions */
 #define S_PAGES		8	/* shared anonymous */
-#define WAIT_MS		5000
+#define WAIT_MS		INCR_WAIT_MS
 
 /* ------------------------------------------------------------------ victim side */
 
@@ -75,72 +76,12 @@ static unsigned round_page(unsigned n, unsigned j)
 	return (n * 11 + j * 29) % A_PAGES;
 }
 
-static void fill_page(unsigned char *p, unsigned seed)
-{
-	cr_fill(p, PG, seed);
-	p[0] = 0xa5;		/* never an all-zero page */
-}
-
-static bool page_matches(const unsigned char *p, unsigned seed)
-{
-	static unsigned char want[PG];
-
-	fill_page(want, seed);
-	return !memcmp(p, want, PG);
-}
-
 static void *map_anon(size_t pages)
 {
 	void *p = mmap(NULL, pages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
-}
-
-/* Reads one command (up to EOF) from DIR/cmd; retries what a dump interrupts. */
-static int victim_read_cmd(char *buf, size_t size)
-{
-	char path[PATH_MAX];
-	size_t len = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/cmd", cr_victim_dir);
-	if (mkfifo(path, 0600) && errno != EEXIST)
-		return -errno;
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += n;
-		if (len == size - 1)
-			break;
-	}
-	close(fd);
-	buf[len] = 0;
-	return 0;
-}
-
-static void victim_ack(const char *text)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/ack", cr_victim_dir);
-	do
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return;
-	(void)!write(fd, text, strlen(text));
-	close(fd);
 }
 
 static void __attribute__((noreturn)) child_main(int rfd)
@@ -151,7 +92,7 @@ static void __attribute__((noreturn)) child_main(int rfd)
 	if (!d)
 		_exit(2);
 	for (unsigned i = 0; i < D_PAGES; i++)
-		fill_page(d + i * PG, 9000 + i);
+		incr_fill_page(d + i * PG, 9000 + i);
 	/* 'g': a process group of its own; 'e': become sleep(1); EOF: check and exit */
 	for (;;) {
 		ssize_t n = read(rfd, &c, 1);
@@ -166,7 +107,7 @@ static void __attribute__((noreturn)) child_main(int rfd)
 		}
 	}
 	for (unsigned i = 0; i < D_PAGES; i++)
-		if (!page_matches(d + i * PG, 9000 + i))
+		if (!incr_page_matches(d + i * PG, 9000 + i))
 			_exit(1);
 	_exit(0);
 }
@@ -211,14 +152,14 @@ static void *busy_main(void *arg)
 		unsigned pg = (k * 7) % A_PAGES;
 
 		seed_a[pg] = 500000 + k % 400000;
-		fill_page(reg_a + pg * PG, seed_a[pg]);
+		incr_fill_page(reg_a + pg * PG, seed_a[pg]);
 		busy_writes = k + 1;
 	}
 	return NULL;
 }
 
-/* One command; the reply for the ack. */
-static void victim_do(const char *cmd, char *reply, size_t size)
+/* One command; the reply for the ack. *arg (bool) is set once C is unmapped. */
+static void victim_do(void *arg, const char *cmd, char *reply, size_t size)
 {
 	unsigned n;
 	int p[2], status;
@@ -231,11 +172,11 @@ static void victim_do(const char *cmd, char *reply, size_t size)
 			unsigned pg = round_page(n, j);
 
 			seed_a[pg] = 100000 * n + pg;
-			fill_page(reg_a + pg * PG, seed_a[pg]);
+			incr_fill_page(reg_a + pg * PG, seed_a[pg]);
 		}
 		if (reg_s) {
 			seed_s[n % S_PAGES] = 200000 * n;
-			fill_page(reg_s + (n % S_PAGES) * PG, seed_s[n % S_PAGES]);
+			incr_fill_page(reg_s + (n % S_PAGES) * PG, seed_s[n % S_PAGES]);
 		}
 		break;
 	case 'k': {
@@ -245,7 +186,7 @@ static void victim_do(const char *cmd, char *reply, size_t size)
 		int fd;
 
 		for (unsigned i = 0; i < 2; i++)
-			fill_page(buf + i * PG, 300000 + i);
+			incr_fill_page(buf + i * PG, 300000 + i);
 		snprintf(path, sizeof(path), "%s/kdata", cr_victim_dir);
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0 || pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) ||
@@ -267,13 +208,14 @@ static void victim_do(const char *cmd, char *reply, size_t size)
 			return;
 		}
 		for (unsigned i = 0; i < B_PAGES; i++)
-			fill_page(reg_b + i * PG, 7000 + i);
+			incr_fill_page(reg_b + i * PG, 7000 + i);
 		break;
 	case 'u':
 		if (munmap(reg_c, C_PAGES * PG)) {
 			snprintf(reply, size, "err munmap: %s", strerror(errno));
 			return;
 		}
+		*(bool *)arg = true;
 		break;
 	case 'f':
 		if (pipe2(p, O_CLOEXEC)) {
@@ -432,21 +374,23 @@ static void victim_verify(bool c_unmapped)
 
 	for (unsigned i = 0; i < A_PAGES; i++)
 		if (seed_a[i])
-			CR_CHECK(page_matches(reg_a + i * PG, seed_a[i]), "page %u of A differs", i);
+			CR_CHECK(incr_page_matches(reg_a + i * PG, seed_a[i]), "page %u of A differs",
+				 i);
 		else
 			CR_CHECK(cr_all_zero(reg_a + i * PG, PG),
 				 "page %u of A, discarded, is not zero", i);
 	for (unsigned i = 0; reg_b && i < B_PAGES; i++)
-		CR_CHECK(page_matches(reg_b + i * PG, 7000 + i), "page %u of B differs", i);
+		CR_CHECK(incr_page_matches(reg_b + i * PG, 7000 + i), "page %u of B differs", i);
 	for (unsigned i = 0; i < S_PAGES; i++)
-		CR_CHECK(page_matches(reg_s + i * PG, seed_s[i]), "page %u of S (shared) differs",
-			 i);
+		CR_CHECK(incr_page_matches(reg_s + i * PG, seed_s[i]),
+			 "page %u of S (shared) differs", i);
 	if (c_unmapped)
 		CR_CHECK(mincore(reg_c, C_PAGES * PG, vec) < 0 && errno == ENOMEM,
 			 "the unmapped region C is mapped again");
 	else
 		for (unsigned i = 0; i < C_PAGES; i++)
-			CR_CHECK(page_matches(reg_c + i * PG, 5000 + i), "page %u of C differs", i);
+			CR_CHECK(incr_page_matches(reg_c + i * PG, 5000 + i), "page %u of C differs",
+				 i);
 	if (child_wfd >= 0) {
 		int status;
 
@@ -461,7 +405,7 @@ static void victim_verify(bool c_unmapped)
 static int victim_steps(void *arg)
 {
 	bool unmapped = false;
-	char cmd[64], reply[256];
+	int err;
 
 	(void)arg;
 	reg_a = map_anon(A_PAGES);
@@ -471,28 +415,18 @@ static int victim_steps(void *arg)
 	CR_SETUP(reg_a && reg_c && reg_s != MAP_FAILED, "mmap");
 	for (unsigned i = 0; i < S_PAGES; i++) {
 		seed_s[i] = 8000 + i;
-		fill_page(reg_s + i * PG, seed_s[i]);
+		incr_fill_page(reg_s + i * PG, seed_s[i]);
 	}
 	for (unsigned i = 0; i < A_PAGES; i++) {
 		seed_a[i] = 1000 + i;
-		fill_page(reg_a + i * PG, seed_a[i]);
+		incr_fill_page(reg_a + i * PG, seed_a[i]);
 	}
 	for (unsigned i = 0; i < C_PAGES; i++)
-		fill_page(reg_c + i * PG, 5000 + i);
+		incr_fill_page(reg_c + i * PG, 5000 + i);
 	cr_victim_ready();
-	for (;;) {
-		int err = victim_read_cmd(cmd, sizeof(cmd));
-
-		if (err) {
-			dprintf(2, "victim: cannot read a command: %s\n", strerror(-err));
-			return 2;
-		}
-		if (cmd[0] == 'v')
-			break;
-		victim_do(cmd, reply, sizeof(reply));
-		unmapped |= cmd[0] == 'u' && !strncmp(reply, "ok", 2);
-		victim_ack(reply);
-	}
+	err = incr_victim_serve(victim_do, &unmapped);
+	if (err)
+		return err;
 	victim_verify(unmapped);
 	return cr_victim_result();
 }
@@ -504,10 +438,10 @@ static int victim_plain(void *arg)
 	reg_a = map_anon(A_PAGES);
 	CR_SETUP(reg_a, "mmap");
 	for (unsigned i = 0; i < A_PAGES; i++)
-		fill_page(reg_a + i * PG, 3000 + i);
+		incr_fill_page(reg_a + i * PG, 3000 + i);
 	cr_victim_ready_wait();
 	for (unsigned i = 0; i < A_PAGES; i++)
-		CR_CHECK(page_matches(reg_a + i * PG, 3000 + i), "page %u differs", i);
+		CR_CHECK(incr_page_matches(reg_a + i * PG, 3000 + i), "page %u differs", i);
 	return cr_victim_result();
 }
 
@@ -539,7 +473,7 @@ static int tree_child(unsigned seed, int wfd)
 	if (!m)
 		return 2;
 	for (unsigned i = 0; i < 8; i++)
-		fill_page(m + i * PG, seed + i);
+		incr_fill_page(m + i * PG, seed + i);
 	if (wfd >= 0) {
 		unsigned char buf[TREE_PIPE_BYTES];
 
@@ -550,7 +484,7 @@ static int tree_child(unsigned seed, int wfd)
 	}
 	cr_victim_wait();
 	for (unsigned i = 0; i < 8; i++)
-		CR_CHECK(page_matches(m + i * PG, seed + i), "child page %u differs", i);
+		CR_CHECK(incr_page_matches(m + i * PG, seed + i), "child page %u differs", i);
 	return cr_victim_result();
 }
 
@@ -566,7 +500,7 @@ static int victim_tree(void *arg)
 	reg_a = map_anon(64);
 	CR_SETUP(reg_a, "mmap");
 	for (unsigned i = 0; i < 64; i++)
-		fill_page(reg_a + i * PG, 4000 + i);
+		incr_fill_page(reg_a + i * PG, 4000 + i);
 	snprintf(path, sizeof(path), "%s/tree.dat", cr_victim_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	CR_SETUP(fd >= 0, "open");
@@ -618,7 +552,7 @@ static int victim_tree(void *arg)
 	CR_CHECK(lseek(fd, 0, SEEK_CUR) == TREE_FILE_OFF, "file offset %ld",
 		 (long)lseek(fd, 0, SEEK_CUR));
 	for (unsigned i = 0; i < 64; i++)
-		CR_CHECK(page_matches(reg_a + i * PG, 4000 + i), "page %u differs", i);
+		CR_CHECK(incr_page_matches(reg_a + i * PG, 4000 + i), "page %u differs", i);
 	for (int i = 0; i < 2; i++) {
 		CR_CHECK(waitpid(kids[i], &status, 0) == kids[i], "child %d lost", kids[i]);
 		CR_CHECK(WIFEXITED(status) && !WEXITSTATUS(status), "child %d: status 0x%x",
@@ -638,255 +572,35 @@ static int victim_tree(void *arg)
 
 /* ------------------------------------------------------------------ runner side */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
-struct incr {
-	char log[PATH_MAX];		/* DIR/<log name> */
-	pid_t trackd;			/* the daemon, 0 if none */
-	char info[256];			/* last ack */
+/*
+ * What the steps victim's last reply said: its regions' addresses, its child and thread
+ * (one runner process per case: it starts zeroed).
+ */
+static struct {
 	unsigned long a, b, c;
 	pid_t child;
-	pid_t tid;			/* the steps victim's extra thread */
-};
+	pid_t tid;
+} steps;
 
-static void incr_path(struct cr_run *r, char *buf, const char *name)
+/* incr_cmd() to the steps victim; the addresses and pids of its reply go into steps. */
+static int steps_cmd(struct cr_run *r, struct incr *st, pid_t victim, const char *cmd)
 {
-	snprintf(buf, PATH_MAX, "%s/%s", r->env->dir, name);
-}
+	char *p;
 
-/* Waits (bounded) until pid, a child of the runner, exited, and reaps it. */
-static int incr_reap(struct cr_run *r, pid_t pid, const char *what)
-{
-	int fd = syscall(SYS_pidfd_open, pid, 0), status;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	if (fd < 0)
-		return cr_fail(r, "%s %d: pidfd_open: %s", what, pid, strerror(errno));
-	if (poll(&pfd, 1, WAIT_MS) <= 0) {
-		close(fd);
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, &status, 0);
-		return cr_fail(r, "%s %d did not exit within %d ms (killed)", what, pid, WAIT_MS);
-	}
-	close(fd);
-	(void)waitpid(pid, &status, __WALL);
-	cr_note(r, "%s %d exited (status 0x%x)", what, pid, status);
-	return 0;
-}
-
-/* Runs the trackd next to ckpt with args; output to DIR/<tag>.out. 0 or cr_fail(). */
-static int incr_trackd_run(struct cr_run *r, const char *tag, const char *const args[],
-			   int *ret_status)
-{
-	char bin[PATH_MAX], out[PATH_MAX], cmd[1024] = "";
-	const char *argv[16];
-	int argc = 0, fd;
-	pid_t pid;
-
-	snprintf(bin, sizeof(bin), "%s", r->env->ckpt);
-	snprintf(bin + strlen(dirname(bin)), sizeof(bin) - strlen(bin), "/trackd");
-	if (access(bin, X_OK))
-		return cr_fail(r, "no trackd binary at '%s'", bin);
-	argv[argc++] = bin;
-	for (int i = 0; args[i] && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	for (int i = 0; i < argc; i++)
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", argv[i]);
-	cr_note(r, "run:%s", cmd);
-	incr_path(r, out, tag);
-	strncat(out, ".out", sizeof(out) - strlen(out) - 1);
-	pid = fork();
-	if (pid < 0)
-		return cr_fail(r, "fork: %s", strerror(errno));
-	if (!pid) {
-		fd = open("/dev/null", O_RDONLY);
-		dup2(fd, 0);
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		(void)close_range(3, ~0U, 0);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	{
-		int pfd = syscall(SYS_pidfd_open, pid, 0);
-		struct pollfd p = { .fd = pfd, .events = POLLIN };
-
-		if (pfd < 0 || poll(&p, 1, 10000) <= 0) {
-			kill(pid, SIGKILL);
-			(void)waitpid(pid, NULL, 0);
-			if (pfd >= 0)
-				close(pfd);
-			return cr_fail(r, "trackd %s did not finish within 10 s (killed)", tag);
-		}
-		close(pfd);
-	}
-	if (waitpid(pid, ret_status, 0) != pid)
-		return cr_fail(r, "waitpid trackd: %s", strerror(errno));
-	cr_note(r, "trackd %s: status 0x%x", tag, *ret_status);
-	return 0;
-}
-
-static int incr_trackd_start(struct cr_run *r, struct incr *st, const pid_t *roots, int nr,
-			     const char *logname)
-{
-	char list[128] = "", pidfile[PATH_MAX], dbg[PATH_MAX], buf[32];
-	const char *args[] = { "-t", list, "-L", st->log, "-d", "--pidfile", pidfile, "-v4",
-			       "-o", dbg, NULL };
-	int status;
-
-	for (int i = 0; i < nr; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d", i ? "," : "",
-			 roots[i]);
-	incr_path(r, st->log, logname);
-	incr_path(r, pidfile, "trackd.pid");
-	incr_path(r, dbg, "trackd.log");
-	unlink(pidfile);
-	if (incr_trackd_run(r, "trackd", args, &status))
+	if (incr_cmd(r, st, victim, cmd))
 		return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return cr_fail(r, "trackd -t %s -L %s -d failed: status 0x%x (see trackd.out)",
-			       list, st->log, status);
-	if (cr_read_file(pidfile, buf, sizeof(buf)) <= 0 || atoi(buf) <= 0)
-		return cr_fail(r, "trackd wrote no pidfile");
-	st->trackd = atoi(buf);
-	cr_note(r, "trackd daemon %d on '%s'", st->trackd, st->log);
-	return 0;
-}
-
-/* trackd stop; the daemon (the runner's child once it daemonized) must exit. */
-static int incr_trackd_stop(struct cr_run *r, struct incr *st)
-{
-	const char *args[] = { "stop", "-L", st->log, NULL };
-	pid_t pid = st->trackd;
-	int status;
-
-	if (!pid)
+	if (cmd[0] == 'v')
 		return 0;
-	st->trackd = 0;
-	if (incr_trackd_run(r, "trackd-stop", args, &status)) {
-		kill(pid, SIGKILL);
-		return -1;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		kill(pid, SIGKILL);
-		(void)incr_reap(r, pid, "trackd");
-		return cr_fail(r, "trackd stop -L %s: status 0x%x", st->log, status);
-	}
-	return incr_reap(r, pid, "trackd");
-}
-
-/*
- * Sends cmd to the steps victim over DIR/cmd and, unless it is 'v', waits (bounded) for
- * its reply on DIR/ack, which must start with "ok"; the reply's addresses go into st.
- */
-static int incr_cmd(struct cr_run *r, struct incr *st, pid_t victim, const char *cmd)
-{
-	char cmdp[PATH_MAX], ackp[PATH_MAX], *p;
-	long deadline = now_ms() + WAIT_MS;
-	int afd = -1, cfd;
-	size_t len = 0;
-
-	incr_path(r, cmdp, "cmd");
-	incr_path(r, ackp, "ack");
-	if ((mkfifo(cmdp, 0600) && errno != EEXIST) || (mkfifo(ackp, 0600) && errno != EEXIST))
-		return cr_fail(r, "mkfifo: %s", strerror(errno));
-	if (cmd[0] != 'v') {
-		afd = open(ackp, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (afd < 0)
-			return cr_fail(r, "open '%s': %s", ackp, strerror(errno));
-	}
-	/* The victim opens the FIFO when it waits for a command: nothing signals it. */
-	while ((cfd = open(cmdp, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-		if (errno != ENXIO || now_ms() > deadline || kill(victim, 0)) {
-			if (afd >= 0)
-				close(afd);
-			return cr_fail(r, "victim %d does not take command '%s' (%s)", victim, cmd,
-				       strerror(errno));
-		}
-		(void)poll(NULL, 0, 1);
-	}
-	cr_note(r, "command '%s' to %d", cmd, victim);
-	if (write(cfd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
-		close(cfd);
-		if (afd >= 0)
-			close(afd);
-		return cr_fail(r, "write command: %s", strerror(errno));
-	}
-	close(cfd);
-	if (afd < 0)
-		return 0;
-	st->info[0] = 0;
-	for (;;) {
-		struct pollfd pfd = { .fd = afd, .events = POLLIN };
-		long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, left) <= 0) {
-			close(afd);
-			return cr_fail(r, "no reply from victim %d to '%s' within %d ms", victim,
-				       cmd, WAIT_MS);
-		}
-		n = read(afd, st->info + len, sizeof(st->info) - 1 - len);
-		if (n < 0 && errno == EAGAIN)
-			continue;
-		if (n <= 0 && len)
-			break;
-		if (n <= 0) {
-			/* POLLHUP before any byte: not possible without a writer; wait on. */
-			(void)poll(NULL, 0, 1);
-			continue;
-		}
-		len += n;
-		st->info[len] = 0;
-	}
-	close(afd);
-	cr_note(r, "reply: %s", st->info);
-	if (strncmp(st->info, "ok", 2))
-		return cr_fail(r, "victim %d: command '%s': %s", victim, cmd, st->info);
 	if ((p = strstr(st->info, "A=")))
-		st->a = strtoul(p + 2, NULL, 16);
+		steps.a = strtoul(p + 2, NULL, 16);
 	if ((p = strstr(st->info, "B=")))
-		st->b = strtoul(p + 2, NULL, 16);
+		steps.b = strtoul(p + 2, NULL, 16);
 	if ((p = strstr(st->info, "C=")))
-		st->c = strtoul(p + 2, NULL, 16);
+		steps.c = strtoul(p + 2, NULL, 16);
 	if ((p = strstr(st->info, "child=")))
-		st->child = atoi(p + 6);
+		steps.child = atoi(p + 6);
 	if ((p = strstr(st->info, "tid=")))
-		st->tid = atoi(p + 4);
-	return 0;
-}
-
-/*
- * ckpt dump -t pid -D DIR/dir [--leave-running] --since-log LOG [--prev-images prev]
- * [flag]; it must succeed. Without leave, the dumped tree is reaped.
- */
-static int incr_dump(struct cr_run *r, struct incr *st, const char *tag, pid_t pid,
-		     const char *dir, const char *prev, bool leave, const char *flag)
-{
-	const char *extra[8] = { "--since-log", st->log };
-	int n = 2, status;
-
-	if (prev) {
-		extra[n++] = "--prev-images";
-		extra[n++] = prev;
-	}
-	if (flag)
-		extra[n++] = flag;
-	extra[n] = NULL;
-	incr_path(r, r->imgdir, dir);
-	if (cr_dump_pids_extra(r, tag, &pid, 1, leave, extra, NULL, &status) ||
-	    cr_expect_ok(r, tag, status))
-		return -1;
-	if (!leave && cr_reap_dumped(r, pid))
-		return -1;
+		steps.tid = atoi(p + 4);
 	return 0;
 }
 
@@ -900,7 +614,7 @@ static int incr_round(struct cr_run *r, struct incr *st, pid_t v, const char *cm
 	char tag[32];
 
 	snprintf(tag, sizeof(tag), "d%s", dir + 1);
-	if (cmd && incr_cmd(r, st, v, cmd))
+	if (cmd && steps_cmd(r, st, v, cmd))
 		return -1;
 	return incr_dump(r, st, tag, v, dir, prev, leave, NULL);
 }
@@ -1228,34 +942,6 @@ static void region_set(struct region *rg, const char *name, pid_t pid, unsigned 
 	rg->pages = pages;
 }
 
-/* A restore of DIR/dir that must succeed and bring the victim back with its PID. */
-static int incr_restore(struct cr_run *r, pid_t victim, const char *dir, const char *tag)
-{
-	pid_t restored;
-	int status;
-
-	incr_path(r, r->imgdir, dir);
-	if (cr_restore(r, tag, &status, &restored) || cr_expect_ok(r, tag, status))
-		return -1;
-	if (restored != victim)
-		return cr_fail(r, "restored as %d, expected %d", restored, victim);
-	return 0;
-}
-
-/*
- * The end of a chain: trackd stopped (if it still runs), DIR/dir restored, the victim
- * verified (a steps victim told to check itself first).
- */
-static int incr_finish(struct cr_run *r, struct incr *st, pid_t victim, const char *dir,
-		       bool steps)
-{
-	if (incr_trackd_stop(r, st) || incr_restore(r, victim, dir, "restore"))
-		return -1;
-	if (steps && incr_cmd(r, st, victim, "v"))
-		return -1;
-	return cr_verify(r, victim, "restored");
-}
-
 /* A restore that must fail saying needle, before any task is created. */
 static int incr_restore_refused(struct cr_run *r, pid_t victim, const char *dir,
 				const char *needle, const char *tag)
@@ -1276,22 +962,6 @@ static int incr_restore_refused(struct cr_run *r, pid_t victim, const char *dir,
 
 /* ---- the flows ---- */
 
-typedef int (*incr_body_fn)(struct cr_run *r, struct incr *st, pid_t v);
-
-/* The case's victim started, then body on it; no trackd is left attached, whatever it did. */
-static int incr_flow(struct cr_run *r, incr_body_fn body)
-{
-	struct incr st = {};
-	int ret;
-
-	if (cr_victim_start(r))
-		return -1;
-	ret = body(r, &st, r->victim);
-	if (incr_trackd_stop(r, &st))
-		ret = -1;
-	return ret;
-}
-
 /* ---- exact ---- */
 
 static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
@@ -1302,14 +972,14 @@ static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 	const char *const s_moved[] = { "state: same (1)", add, rem, NULL };
 	unsigned long old_b;
 
-	if (incr_begin(r, st, v) || incr_cmd(r, st, v, "n"))
+	if (incr_begin(r, st, v) || steps_cmd(r, st, v, "n"))
 		return -1;
 
 	/* (a) known pages written */
 	if (incr_round(r, st, v, "w 1", "i1", "../i0", true))
 		return -1;
-	region_set(&rg[0], "A", v, st->a, A_PAGES);
-	region_set(&rg[1], "C", v, st->c, C_PAGES);
+	region_set(&rg[0], "A", v, steps.a, A_PAGES);
+	region_set(&rg[1], "C", v, steps.c, C_PAGES);
 	for (unsigned j = 0; j < W_PER_ROUND; j++)
 		rg[0].want[round_page(1, j)] = 1;
 	if (incr_check_same(r, "i1", v, rg, 2, NULL) || incr_check_json(r, "i1", "--pages") ||
@@ -1319,7 +989,7 @@ static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 	/* pages the kernel wrote (read() into A) */
 	if (incr_round(r, st, v, "k", "i1k", "../i1", true))
 		return -1;
-	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	region_set(&rg[0], "A", v, steps.a, A_PAGES);
 	rg[0].want[50] = rg[0].want[51] = 1;
 	if (incr_check_level(r, "i1k", v, rg, 2))
 		return -1;
@@ -1327,29 +997,29 @@ static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 	/* (b) a new mapping */
 	if (incr_round(r, st, v, "m", "i2", "../i1k", true))
 		return -1;
-	region_set(&rg[0], "A", v, st->a, A_PAGES);
-	region_set(&rg[2], "B", v, st->b, B_PAGES);
+	region_set(&rg[0], "A", v, steps.a, A_PAGES);
+	region_set(&rg[2], "B", v, steps.b, B_PAGES);
 	memset(rg[2].want, 1, B_PAGES);
-	snprintf(want, sizeof(want), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
+	snprintf(want, sizeof(want), "added: %#lx, %#lx", steps.b, steps.b + B_PAGES * PG);
 	if (incr_check_same(r, "i2", v, rg, 3, want))
 		return -1;
 
 	/* (c) an unmapped region: rg[1] (C) is gone, nothing may be listed there */
 	if (incr_round(r, st, v, "u", "i3", "../i2", true))
 		return -1;
-	region_set(&rg[2], "B", v, st->b, B_PAGES);
-	snprintf(want, sizeof(want), "removed: %#lx, %#lx", st->c, st->c + C_PAGES * PG);
+	region_set(&rg[2], "B", v, steps.b, B_PAGES);
+	snprintf(want, sizeof(want), "removed: %#lx, %#lx", steps.c, steps.c + C_PAGES * PG);
 	if (incr_check_same(r, "i3", v, rg, 3, want))
 		return -1;
 
 	/* a thread comes, then goes */
 	if (incr_round(r, st, v, "t", "i3t", "../i3", true))
 		return -1;
-	snprintf(ent, sizeof(ent), "new_threads: [%d]", st->tid);
+	snprintf(ent, sizeof(ent), "new_threads: [%d]", steps.tid);
 	if (incr_check_same(r, "i3t", v, rg, 3, ent) ||
 	    incr_round(r, st, v, "T", "i3T", "../i3t", true))
 		return -1;
-	snprintf(ent, sizeof(ent), "gone_threads: [%d]", st->tid);
+	snprintf(ent, sizeof(ent), "gone_threads: [%d]", steps.tid);
 	if (incr_check_same(r, "i3T", v, rg, 3, ent))
 		return -1;
 
@@ -1357,65 +1027,66 @@ static int flow_exact_body(struct cr_run *r, struct incr *st, pid_t v)
 	if (incr_round(r, st, v, "f", "i4", "../i3T", true))
 		return -1;
 	snprintf(ent, sizeof(ent), "ppid: %d", v);
-	if (incr_check_level(r, "i4", v, rg, 3) || incr_check_fresh(r, "i4", st->child, D_PAGES) ||
-	    incr_expect_state(r, "i4", st->child, DELTA_NEW, ent) ||
+	if (incr_check_level(r, "i4", v, rg, 3) ||
+	    incr_check_fresh(r, "i4", steps.child, D_PAGES) ||
+	    incr_expect_state(r, "i4", steps.child, DELTA_NEW, ent) ||
 	    incr_expect_state(r, "i4", v, DELTA_SAME, NULL))
 		return -1;
 
 	/* the child, adopted by the last round, is tracked now: carried over, not re-read */
 	if (incr_round(r, st, v, "n", "i4b", "../i4", true) ||
-	    incr_expect_state(r, "i4b", st->child, DELTA_SAME, NULL) ||
-	    incr_expect_no_delta(r, "i4b", st->child, "reread"))
+	    incr_expect_state(r, "i4b", steps.child, DELTA_SAME, NULL) ||
+	    incr_expect_no_delta(r, "i4b", steps.child, "reread"))
 		return -1;
 
 	/* the child moves to a process group of its own */
 	if (incr_round(r, st, v, "g", "i4g", "../i4b", true) ||
-	    incr_expect_state(r, "i4g", st->child, DELTA_SAME, "regrouped: true"))
+	    incr_expect_state(r, "i4g", steps.child, DELTA_SAME, "regrouped: true"))
 		return -1;
 
 	/* the child execs: read whole, nothing from the parent images */
 	if (incr_round(r, st, v, "e", "i4e", "../i4g", true) ||
-	    incr_expect_state(r, "i4e", st->child, DELTA_EXECED, NULL) ||
-	    incr_check_fresh(r, "i4e", st->child, 1))
+	    incr_expect_state(r, "i4e", steps.child, DELTA_EXECED, NULL) ||
+	    incr_check_fresh(r, "i4e", steps.child, 1))
 		return -1;
 
 	/* (e) the child exits */
 	if (incr_round(r, st, v, "x", "i5", "../i4e", true) || incr_check_level(r, "i5", v, rg, 3) ||
-	    incr_expect_state(r, "i5", st->child, DELTA_EXITED, NULL))
+	    incr_expect_state(r, "i5", steps.child, DELTA_EXITED, NULL))
 		return -1;
 
 	/* discarded pages: holes now, never the parent images' data */
 	if (incr_round(r, st, v, "d", "i5b", "../i5", true))
 		return -1;
-	snprintf(want, sizeof(want), "touched: %#lx, %#lx", st->a + 200 * PG, st->a + 204 * PG);
+	snprintf(want, sizeof(want), "touched: %#lx, %#lx", steps.a + 200 * PG, steps.a + 204 * PG);
 	if (incr_check_same(r, "i5b", v, rg, 3, want) ||
-	    incr_check_uncovered(r, "i5b", v, st->a + 200 * PG, 4, false))
+	    incr_check_uncovered(r, "i5b", v, steps.a + 200 * PG, 4, false))
 		return -1;
 
 	/* B moved (mremap): all its pages copied at the new place, nothing at the old */
-	old_b = st->b;
+	old_b = steps.b;
 	if (incr_round(r, st, v, "r", "i5c", "../i5b", true))
 		return -1;
-	if (st->b == old_b)
+	if (steps.b == old_b)
 		return cr_fail(r, "mremap did not move B");
-	region_set(&rg[0], "A", v, st->a, A_PAGES);
-	region_set(&rg[1], "C", v, st->c, 0);	/* B may be where C was */
-	region_set(&rg[2], "B", v, st->b, B_PAGES);
+	region_set(&rg[0], "A", v, steps.a, A_PAGES);
+	region_set(&rg[1], "C", v, steps.c, 0);	/* B may be where C was */
+	region_set(&rg[2], "B", v, steps.b, B_PAGES);
 	memset(rg[2].want, 1, B_PAGES);
-	snprintf(add, sizeof(add), "added: %#lx, %#lx", st->b, st->b + B_PAGES * PG);
+	snprintf(add, sizeof(add), "added: %#lx, %#lx", steps.b, steps.b + B_PAGES * PG);
 	snprintf(rem, sizeof(rem), "removed: %#lx, %#lx", old_b, old_b + B_PAGES * PG);
 	if (incr_check_level(r, "i5c", v, rg, 3) ||
 	    incr_check_uncovered(r, "i5c", v, old_b, B_PAGES, true) ||
 	    incr_expect_delta(r, "i5c", v, s_moved))
 		return -1;
-	region_set(&rg[2], "B", v, st->b, B_PAGES);
+	region_set(&rg[2], "B", v, steps.b, B_PAGES);
 
 	/* --verify-maps: nothing changed, then an mprotect */
-	if (incr_cmd(r, st, v, "n") ||
+	if (steps_cmd(r, st, v, "n") ||
 	    incr_dump(r, st, "d6", v, "i6", "../i5c", true, "--verify-maps") ||
 	    incr_check_same(r, "i6", v, rg, 3, "maps_reused: true"))
 		return -1;
-	if (incr_cmd(r, st, v, "p") ||
+	if (steps_cmd(r, st, v, "p") ||
 	    incr_dump(r, st, "d7", v, "i7", "../i6", true, "--verify-maps") ||
 	    incr_expect_delta(r, "i7", v, s_notreused))
 		return -1;
@@ -1464,11 +1135,11 @@ static int incr_norm_sums(char *text)
 
 static int wait_state(struct cr_run *r, pid_t pid, char want)
 {
-	long deadline = now_ms() + WAIT_MS;
+	long deadline = incr_now_ms() + WAIT_MS;
 	char path[64], buf[2048], state[32] = "?";
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	while (now_ms() < deadline) {
+	while (incr_now_ms() < deadline) {
 		if (cr_read_file(path, buf, sizeof(buf)) > 0 &&
 		    !cr_status_field(buf, "State", state, sizeof(state)) && state[0] == want)
 			return 0;
@@ -1485,7 +1156,7 @@ static int flow_same_body(struct cr_run *r, struct incr *st, pid_t v)
 	char *t1, *t2;
 	int status, n1, n2, ret = 0;
 
-	if (incr_begin(r, st, v) || incr_cmd(r, st, v, "w 1") || incr_cmd(r, st, v, "m"))
+	if (incr_begin(r, st, v) || steps_cmd(r, st, v, "w 1") || steps_cmd(r, st, v, "m"))
 		return -1;
 	if (kill(v, SIGSTOP) || wait_state(r, v, 'T'))
 		return -1;
@@ -1532,7 +1203,7 @@ static int flow_same_body(struct cr_run *r, struct incr *st, pid_t v)
 	 * stopped by SIGSTOP.
 	 */
 	if (incr_restore(r, v, "i1", "restore-i1") || wait_state(r, v, 'T') || kill(v, SIGCONT) ||
-	    incr_cmd(r, st, v, "v"))
+	    steps_cmd(r, st, v, "v"))
 		return -1;
 	return cr_verify(r, v, "restored from i1");
 }
@@ -1565,7 +1236,7 @@ static int flow_chain_body(struct cr_run *r, struct incr *st, pid_t v)
 			return -1;
 	}
 	/* the top lists only round 10's pages as its own */
-	region_set(&rg[0], "A", v, st->a, A_PAGES);
+	region_set(&rg[0], "A", v, steps.a, A_PAGES);
 	for (unsigned j = 0; j < W_PER_ROUND; j++)
 		rg[0].want[round_page(10, j)] = 1;
 	if (incr_check_level(r, "i10", v, rg, 1))
@@ -1586,7 +1257,7 @@ static int flow_busy_body(struct cr_run *r, struct incr *st, pid_t v)
 {
 	char dir[16], prev[16];
 
-	if (incr_trackd_start(r, st, &v, 1, "log") || incr_cmd(r, st, v, "b") ||
+	if (incr_trackd_start(r, st, &v, 1, "log") || steps_cmd(r, st, v, "b") ||
 	    incr_round(r, st, v, NULL, "i0", NULL, true))
 		return -1;
 	for (int n = 1; n <= 6; n++) {
