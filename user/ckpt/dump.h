@@ -289,6 +289,8 @@ int dump_delta_open(struct dump_ctx *ctx);
 /* The task of PID pid (zombies too), or NULL; indexes the frozen tree at first use. */
 struct dump_task *dump_task_by_pid(struct dump_ctx *ctx, pid_t pid);
 int dump_delta_plan(struct dump_ctx *ctx);
+/* t's mm in the parent images (before or after dump_delta_plan() took it), or NULL. */
+const MmEntry *dump_delta_prev_mm(struct dump_ctx *ctx, const struct dump_task *t);
 int dump_delta_maps(struct dump_ctx *ctx, struct dump_task *task);
 int dump_delta_begin(struct dump_ctx *ctx);
 int dump_delta_task(struct dump_ctx *ctx, struct dump_task *task, const MmEntry *mm);

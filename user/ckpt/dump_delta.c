@@ -305,6 +305,16 @@ static int load_prev_procs(struct dump_ctx *ctx)
 	return 0;
 }
 
+const MmEntry *dump_delta_prev_mm(struct dump_ctx *ctx, const struct dump_task *t)
+{
+	const PstreeEntry *p;
+
+	if (t->prev_mm || !ctx->has_prev || !ctx->prev_procs)
+		return t->prev_mm;
+	p = prev_entry(ctx, t->pid);
+	return p ? ctx->prev_procs[prev_index(ctx, p)].mm : NULL;
+}
+
 int dump_delta_plan(struct dump_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {

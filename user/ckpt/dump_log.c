@@ -13,8 +13,10 @@
 #include "dump.h"
 #include "log.h"
 #include "image.h"
+#include "kcompat.h"
 #include "proc.h"
 #include "wptrack.h"
+#include <pthread.h>
 #include <sys/mman.h>
 
 /* Whether START e tracks as many roots as -t gave, each of them among its own. */
@@ -163,21 +165,115 @@ static void dump_log_adopt(struct dump_ctx *ctx, int dirfd)
  * re-arm itself, its report dropped: nothing wrote meanwhile, the tree is
  * frozen and the dump writes only to its parasite's area.
  */
-static int dump_log_scan(struct dump_task *t, bool rearm)
-{
-	const struct dirty_run all = { 0, IMG_TASK_SIZE };
-	struct page_region *known = NULL;
-	struct dirty_run *runs = NULL;
-	size_t n = 0, nk = 0;
-	char path[64];
-	int fd, err;
+/* One walk over part of a process's address space, possibly in a thread of its own. */
+struct scan_job {
+	pid_t pid;
+	struct dirty_run range;
+	bool rearm;
+	struct dirty_run *runs;
+	struct page_region *known;
+	size_t n, nk;
+	int err;
+};
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+static void *scan_job_run(void *arg)
+{
+	struct scan_job *j = arg;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", j->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	err = fd < 0 ? -errno : dirty_scan_known(fd, &all, 1, rearm, &runs, &n, rearm ? NULL : &known, &nk);
+	j->err = fd < 0 ? -errno
+			: dirty_scan_known(fd, &j->range, 1, j->rearm, &j->runs, &j->n,
+					   j->rearm ? NULL : &j->known, &j->nk);
 	if (fd >= 0)
 		close(fd);
+	return NULL;
+}
+
+/*
+ * Where to cut the address space of t in two for two walks at once: the
+ * middle of its registered memory as the parent images saw it (the tree
+ * is frozen, PAGEMAP_SCAN takes mmap_lock for reading, the halves do not
+ * meet). 0: not worth it (small, no parent images, one CPU).
+ */
+#define SCAN_SPLIT_MIN (512ull << 20)
+static uint64_t dump_log_split(struct dump_ctx *ctx, struct dump_task *t)
+{
+	const MmEntry *mm = dump_delta_prev_mm(ctx, t);
+	uint64_t total = 0, half;
+
+	if (!mm || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return 0;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		total += mm->vmas[i]->end - mm->vmas[i]->start;
+	if (total < SCAN_SPLIT_MIN)
+		return 0;
+	half = total / 2;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		uint64_t len = mm->vmas[i]->end - mm->vmas[i]->start;
+		if (half < len)
+			return (mm->vmas[i]->start + half) & ~(IMG_PAGE_SIZE - 1);
+		half -= len;
+	}
+	return 0;
+}
+
+/* The walk over all of t: in two threads when dump_log_split() says so. */
+static int dump_log_walk(struct dump_ctx *ctx, struct dump_task *t, bool rearm,
+			 struct scan_job *res)
+{
+	uint64_t split = dump_log_split(ctx, t);
+	struct scan_job hi = { .pid = t->pid, .range = { split, IMG_TASK_SIZE }, .rearm = rearm };
+	pthread_t th;
+
+	*res = (struct scan_job){ .pid = t->pid, .range = { 0, split ? split : IMG_TASK_SIZE },
+				  .rearm = rearm };
+	if (split && pthread_create(&th, NULL, scan_job_run, &hi))
+		split = 0, res->range.end = IMG_TASK_SIZE;
+	scan_job_run(res);
+	if (!split)
+		return res->err;
+	pthread_join(th, NULL);
+	if (!res->err)
+		res->err = hi.err;
+	/* The halves are disjoint and in order: the lists join end to end. */
+	if (!res->err && hi.n) {
+		struct dirty_run *r = realloc(res->runs, (res->n + hi.n) * sizeof(*r));
+		struct page_region *k = rearm ? NULL
+				       : realloc(res->known, (res->nk + hi.nk + 1) * sizeof(*k));
+		if (!r || (!rearm && !k)) {
+			res->runs = r ? r : res->runs;
+			res->known = k ? k : res->known;
+			res->err = -ENOMEM;
+		} else {
+			memcpy(r + res->n, hi.runs, hi.n * sizeof(*r));
+			res->runs = r;
+			res->n += hi.n;
+			if (k) {
+				memcpy(k + res->nk, hi.known, hi.nk * sizeof(*k));
+				res->known = k;
+				res->nk += hi.nk;
+			}
+		}
+	}
+	free(hi.runs);
+	free(hi.known);
+	return res->err;
+}
+
+static int dump_log_scan(struct dump_ctx *ctx, struct dump_task *t, bool rearm)
+{
+	struct scan_job j;
+	int err = dump_log_walk(ctx, t, rearm, &j);
+	struct page_region *known = j.known;
+	struct dirty_run *runs = j.runs;
+	size_t n = j.n, nk = j.nk;
+
 	if (err) {
+		free(runs);
+		free(known);
 		pr_errno(err, "cannot %s the written pages of %d", rearm ? "re-arm" : "scan", t->pid);
 		return err;
 	}
@@ -207,7 +303,7 @@ int dump_log_rearm(struct dump_ctx *ctx)
 
 	for (size_t i = 0; !err && i < ctx->nr_tasks; i++)
 		if (!ctx->tasks[i].zombie)
-			err = dump_log_scan(&ctx->tasks[i], true);
+			err = dump_log_scan(ctx, &ctx->tasks[i], true);
 	return err;
 }
 
@@ -650,7 +746,7 @@ int dump_log_mark(struct dump_ctx *ctx)
 	/* The harvest first, before trackd arms anything new. */
 	for (size_t i = 0; !err && i < ctx->nr_tasks; i++)
 		if (!ctx->tasks[i].zombie)
-			err = dump_log_scan(&ctx->tasks[i], false);
+			err = dump_log_scan(ctx, &ctx->tasks[i], false);
 	pr_debug("written pages harvested");
 	/* trackd registers what is new (it needs no ptrace for that); the rest is adopted. */
 	if (!err)
