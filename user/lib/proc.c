@@ -233,6 +233,7 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 		    sscanf(line, "Seccomp_filters: %d", &st->seccomp_filters) == 1 ||
 		    sscanf(line, "Threads: %d", &st->threads) == 1 ||
 		    sscanf(line, "Tgid: %d", &st->tgid) == 1 ||
+		    sscanf(line, "TracerPid: %d", &st->tracer) == 1 ||
 		    sscanf(line, "SigPnd: %" SCNx64, &st->sig_pnd) == 1 ||
 		    sscanf(line, "ShdPnd: %" SCNx64, &st->shd_pnd) == 1 ||
 		    sscanf(line, "SigIgn: %" SCNx64, &st->sig_ign) == 1)

@@ -65,6 +65,7 @@ struct proc_status {
 	int seccomp, seccomp_filters;
 	int threads;
 	int tgid;		/* the thread group of the PID read */
+	int tracer;		/* TracerPid: who holds it under ptrace, or 0 */
 	uint64_t sig_pnd, shd_pnd, sig_ign;
 };
 int proc_parse_status(pid_t pid, struct proc_status *ret);

@@ -679,6 +679,17 @@ fail:
  */
 static void daemon_arm(struct daemon *d, struct dproc *p)
 {
+	struct proc_status st;
+
+	/*
+	 * Someone holds it under ptrace: a dump, most likely, which hands its
+	 * tracking over with `adopt` next. A seize would only fail.
+	 */
+	if (!proc_parse_status(p->tgid, &st) && st.tracer) {
+		pr_debug("%d is traced by %d: not seizing it", p->tgid, st.tracer);
+		(void)daemon_arm_uffd(d, p, -EBUSY);
+		return;
+	}
 	(void)daemon_arm_uffd(d, p, daemon_take_uffd(p->tgid));
 }
 
