@@ -637,15 +637,30 @@ static int daemon_take_uffd(pid_t pid)
  * has none when uffd is -errno: ARMED or UNARMED says how it went. 0 or
  * -errno (the reason is in p->why).
  */
-static int daemon_arm_uffd(struct daemon *d, struct dproc *p, int uffd)
+/* p has no written-page tracking, for why: an UNARMED record, and a warning unless expected. */
+static void daemon_unarmed(struct daemon *d, struct dproc *p, const char *why, bool expected)
 {
 	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+
+	daemon_untrack(d, p, why);
+	e.has_tgid = e.has_pid = true;
+	e.tgid = e.pid = p->tgid;
+	e.kind = CL_UNARMED;
+	e.reason = p->why;
+	daemon_log(d, &e);
+	if (expected)
+		pr_info("%d has no written-page tracking yet (%s)", p->tgid, p->why);
+	else
+		pr_warn("%d has no written-page tracking (%s): its memory counts as written",
+			p->tgid, p->why);
+}
+
+static int daemon_arm_uffd(struct daemon *d, struct dproc *p, int uffd)
+{
 	struct dirty_run *runs = NULL;
 	size_t n = 0;
 	int err = uffd;
 
-	e.has_tgid = e.has_pid = true;
-	e.tgid = e.pid = p->tgid;
 	if (uffd < 0)
 		goto fail;
 	err = wptrack_arm(p->tgid, uffd, &runs, &n);
@@ -662,12 +677,7 @@ static int daemon_arm_uffd(struct daemon *d, struct dproc *p, int uffd)
 	free(runs);
 	return 0;
 fail:
-	daemon_untrack(d, p, strerror(-err));
-	e.kind = CL_UNARMED;
-	e.reason = p->why;
-	daemon_log(d, &e);
-	pr_warn("%d has no written-page tracking (%s): its memory counts as written", p->tgid,
-		p->why);
+	daemon_unarmed(d, p, strerror(-err), false);
 	return err;
 }
 
@@ -686,8 +696,9 @@ static void daemon_arm(struct daemon *d, struct dproc *p)
 	 * tracking over with `adopt` next. A seize would only fail.
 	 */
 	if (!proc_parse_status(p->tgid, &st) && st.tracer) {
-		pr_debug("%d is traced by %d: not seizing it", p->tgid, st.tracer);
-		(void)daemon_arm_uffd(d, p, -EBUSY);
+		char why[64];
+		snprintf(why, sizeof(why), "held under ptrace by %d", st.tracer);
+		daemon_unarmed(d, p, why, true);
 		return;
 	}
 	(void)daemon_arm_uffd(d, p, daemon_take_uffd(p->tgid));
