@@ -17,8 +17,9 @@
  *  - same_moment: victim stopped; a --copy-frozen delta and a plain full dump taken right
  *    after list the same pages with the same CRC-32C sums; the final delta restores, and
  *    so does the --copy-frozen round (stopped, as it was).
- *  - chain10: ten deltas (--prev-images relative to -D and absolute), restore of the
- *    top, the victim checks itself; the top lists only the last round's pages as its own.
+ *  - chain10: ten deltas (--prev-images relative to -D, absolute, relative to the working
+ *    directory), restore of the top, the victim checks itself; the top lists only the last
+ *    round's pages as its own.
  *  - broken_chain: a missing middle parent, a missing grand-parent and a foreign parent
  *    fail before any task is created, naming the directory or parent_dump_id; then the
  *    intact chain restores.
@@ -1222,16 +1223,21 @@ static int flow_chain_body(struct cr_run *r, struct incr *st, pid_t v)
 	char dir[16], prev[PATH_MAX], cmd[16];
 	static struct region rg[1];
 
+	/* The runner's working directory holds the images: --prev-images i3 finds them there too. */
+	if (chdir(r->env->dir))
+		return cr_fail(r, "chdir '%s': %s", r->env->dir, strerror(errno));
 	if (incr_begin(r, st, v))
 		return -1;
 	for (int n = 1; n <= 10; n++) {
 		snprintf(cmd, sizeof(cmd), "w %d", n);
 		snprintf(dir, sizeof(dir), "i%d", n);
-		/* relative to -D, and absolute every other round */
-		if (n % 2)
+		/* relative to -D, absolute, and relative to the working directory, in turn */
+		if (n % 3 == 1)
 			snprintf(prev, sizeof(prev), "../i%d", n - 1);
-		else
+		else if (n % 3 == 2)
 			snprintf(prev, sizeof(prev), "%s/i%d", r->env->dir, n - 1);
+		else
+			snprintf(prev, sizeof(prev), "i%d", n - 1);
 		if (incr_round(r, st, v, cmd, dir, prev, n < 10))
 			return -1;
 	}

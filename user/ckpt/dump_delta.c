@@ -14,6 +14,7 @@
  */
 #define LOG_PREFIX "delta: "
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,46 @@ struct dump_task *dump_task_by_pid(struct dump_ctx *ctx, pid_t pid)
 
 static int load_prev_procs(struct dump_ctx *ctx);
 
+static bool has_inventory(const char *dir)
+{
+	char p[PATH_MAX];
+
+	return snprintf(p, sizeof(p), "%s/inventory.img", dir) < (int)sizeof(p) &&
+	       !access(p, F_OK);
+}
+
+/* to, as a path relative to the directory from (both exist): "../img.0". NULL when it cannot. */
+static char *path_between(const char *from, const char *to)
+{
+	char a[PATH_MAX], b[PATH_MAX], *out;
+	size_t common = 0, ups = 0, len;
+
+	if (!realpath(from, a) || !realpath(to, b))
+		return NULL;
+	/* The longest common directory prefix, component by component. */
+	for (size_t i = 0; a[i] && a[i] == b[i]; i++)
+		if (a[i + 1] == '/' || !a[i + 1])
+			if (b[i + 1] == '/' || !b[i + 1])
+				common = i + 1;
+	if (common == 1)	/* only the root in common */
+		common = 0;
+	for (const char *p = a + common; *p; p++)
+		ups += *p == '/';
+	if (a[common])
+		ups += a[common] != '/';
+	len = ups * 3 + strlen(b + common) + 2;
+	out = malloc(len);
+	if (!out)
+		return NULL;
+	out[0] = 0;
+	for (size_t i = 0; i < ups; i++)
+		strcat(out, "../");
+	strcat(out, b[common] == '/' ? b + common + 1 : b + common);
+	if (!out[0])
+		strcpy(out, ".");
+	return out;
+}
+
 int dump_delta_open(struct dump_ctx *ctx)
 {
 	const struct dump_opts *o = ctx->opts;
@@ -222,6 +263,10 @@ int dump_delta_open(struct dump_ctx *ctx)
 	char *path;
 	int err;
 
+	/*
+	 * Relative to -D (what the inventory keeps), or failing that to the
+	 * working directory: then the inventory gets the path from -D to it.
+	 */
 	if (o->prev_images[0] == '/')
 		path = strdup(o->prev_images);
 	else if (asprintf(&path, "%s/%s", o->dir, o->prev_images) < 0)
@@ -230,6 +275,19 @@ int dump_delta_open(struct dump_ctx *ctx)
 	if (!path || !ctx->prev_path) {
 		free(path);
 		return -ENOMEM;
+	}
+	if (o->prev_images[0] != '/' && !has_inventory(path) && has_inventory(o->prev_images)) {
+		char *rel = path_between(o->dir, o->prev_images);
+		if (rel) {
+			pr_info("'%s' is taken from the working directory: '%s' from '%s'",
+				o->prev_images, rel, o->dir);
+			free(ctx->prev_path);
+			ctx->prev_path = rel;
+			free(path);
+			path = strdup(o->prev_images);
+			if (!path)
+				return -ENOMEM;
+		}
 	}
 	err = chain_open(-1, path, &ctx->prev);
 	free(path);
