@@ -39,6 +39,8 @@ struct page_writer {
 	bool deferred;			/* record the runs in task->copy, read after the thaw */
 	struct dirty_run *hot;		/* but for these (pw_hot_zones) */
 	size_t nr_hot;
+	const struct infect_task **rseq;	/* threads with an rseq area, by its address */
+	size_t nr_rseq;
 	int pagemap_fd;			/* /proc/PID/pagemap of the task */
 	int parent_pagemap_fd;		/* and of its parent in the dump, or -1 */
 	uint64_t total;
@@ -204,16 +206,47 @@ static int pw_flush_copy(struct page_writer *pw)
 }
 
 /* The queued ranges went to the file from base on: put the rseq areas back as they were. */
-/* Task memory [s, e) went to the file at `at`: put the rseq areas in it back as they were. */
-static int pw_patch_range(struct page_writer *pw, uint64_t s, uint64_t e, uint64_t at)
+static int rseq_cmp(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct infect_task *const *)a)->rseq_addr;
+	uint64_t y = (*(const struct infect_task *const *)b)->rseq_addr;
+
+	return (x > y) - (x < y);
+}
+
+/* pw->rseq: the task's threads that have an rseq area, sorted by it, for pw_patch_range(). */
+static int pw_rseq_areas(struct page_writer *pw)
 {
 	const struct dump_task *t = pw->task;
 
-	for (size_t k = 0; k < t->nr_threads; k++) {
-		const struct infect_task *r = t->threads[k].it;
+	pw->rseq = malloc((t->nr_threads + 1) * sizeof(*pw->rseq));
+	if (!pw->rseq)
+		return -ENOMEM;
+	for (size_t k = 0; k < t->nr_threads; k++)
+		if (t->threads[k].it->rseq_len)
+			pw->rseq[pw->nr_rseq++] = t->threads[k].it;
+	qsort(pw->rseq, pw->nr_rseq, sizeof(*pw->rseq), rseq_cmp);
+	return 0;
+}
+
+/* Task memory [s, e) went to the file at `at`: put the rseq areas in it back as they were. */
+static int pw_patch_range(struct page_writer *pw, uint64_t s, uint64_t e, uint64_t at)
+{
+	size_t lo = 0, hi = pw->nr_rseq;
+
+	/* The first area that ends after s (the areas are sorted and disjoint). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pw->rseq[mid]->rseq_addr + pw->rseq[mid]->rseq_len <= s)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < pw->nr_rseq && pw->rseq[k]->rseq_addr < e; k++) {
+		const struct infect_task *r = pw->rseq[k];
 		uint64_t rs = r->rseq_addr > s ? r->rseq_addr : s;
 		uint64_t re = r->rseq_addr + r->rseq_len < e ? r->rseq_addr + r->rseq_len : e;
-		if (!r->rseq_len || rs >= re)
+		if (rs >= re)
 			continue;
 		if (pwrite(pw->pages_fd, r->rseq + (rs - r->rseq_addr), re - rs, at + (rs - s)) !=
 		    (ssize_t)(re - rs))
@@ -226,7 +259,7 @@ static int pw_patch_rseq(struct page_writer *pw, uint64_t base)
 {
 	uint64_t at = base;
 
-	for (size_t i = 0; i < pw->nr_riov; i++) {
+	for (size_t i = 0; i < pw->nr_riov && pw->nr_rseq; i++) {
 		uint64_t s = (uint64_t)pw->riov[i].iov_base, e = s + pw->riov[i].iov_len;
 		int err = pw_patch_range(pw, s, e, at);
 		if (err)
@@ -1234,11 +1267,11 @@ static int write_pages(struct dump_ctx *ctx, struct dump_task *task, MmEntry *mm
 		pw.rfd[i] = pw.tfd[i][0] = pw.tfd[i][1] = -1;
 	if (task->it.parasite && !pw.deferred && !getenv("CKPT_NO_SPLICE"))
 		pw_open_pipes(&pw, &task->it);
-	if (pw.deferred) {
+	err = pw_rseq_areas(&pw);
+	if (!err && pw.deferred)
 		err = pw_hot_zones(&pw);
-		if (err)
-			goto out;
-	}
+	if (err)
+		goto out;
 	for (size_t i = 0, k = 0; i < mm->n_vmas && !err; i++) {
 		VmaEntry *e = mm->vmas[i];
 		while (task->vmas[k].start != e->start)
@@ -1287,6 +1320,7 @@ out:
 	if (pw.buf)
 		munmap(pw.buf, XFER_BUF);
 	free(pw.hot);
+	free(pw.rseq);
 	if (pw.pagemap) {
 		int cerr = img_close(pw.pagemap);
 		if (!err)
