@@ -862,7 +862,10 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 	/* Last while frozen: the next round sees what is written from here on. */
 	if (!err && o->since_log && o->leave_running) {
 		pr_debug("images written; re-arming the write tracking");
+		ctx.rearmed = true;
 		err = dump_log_rearm(&ctx);
+		if (!err && fault_injected("after-rearm"))
+			err = -EIO;
 		pr_debug("re-armed");
 	}
 	if (err) {
@@ -887,6 +890,8 @@ release:
 		err = dump_copy_deferred(&ctx);
 	if (!err && o->leave_running)
 		err = finish_images(&ctx, t_thaw - t_freeze);
+	if (err && ctx.rearmed)
+		(void)dump_log_forget(&ctx);
 	t_end = now_ns(CLOCK_MONOTONIC);
 	if (!err)
 		pr_info("dump done: %zu task(s), %llu bytes of pages, frozen %.3f ms, %.3f ms in all",

@@ -125,6 +125,7 @@ struct dump_ctx {
 	uint64_t log_offset;		/* where this dump's MARK starts in the log */
 	struct log_window *win;		/* dump_log.c: the window, read before and during the freeze */
 	int log_dirfd;			/* the changelog directory (dump_log_open), or -1 */
+	bool rearmed;			/* dump_log_rearm() began: a failure must be logged */
 	char dump_id[33];
 	/* --prev-images: the parent chain (level 0 is the parent). */
 	struct chain prev;
@@ -269,6 +270,12 @@ int dump_log_mark(struct dump_ctx *ctx);
  */
 int dump_log_open(struct dump_ctx *ctx);
 void dump_log_close(struct dump_ctx *ctx);
+/*
+ * The dump fails after dump_log_rearm() began: have trackd write a LOST
+ * naming nobody (every process counts as changed), so that a later delta
+ * against older images still copies what this one took. 0 or -errno (logged).
+ */
+int dump_log_forget(struct dump_ctx *ctx);
 /* Once the images are complete, still frozen: re-arm the write tracking. */
 int dump_log_rearm(struct dump_ctx *ctx);
 

@@ -730,6 +730,24 @@ int dump_log_open(struct dump_ctx *ctx)
 	return err;
 }
 
+int dump_log_forget(struct dump_ctx *ctx)
+{
+	char ans[256];
+	int err = ctx->log_dirfd < 0 ? -EBADF
+				     : dump_log_request(ctx, ctx->log_dirfd, "lost", -1, ans, sizeof(ans));
+
+	if (!err && strncmp(ans, "ok\n", 3))
+		err = -EIO;
+	if (err)
+		pr_err("the write tracking was re-armed before the dump failed, and the log in '%s' could not say so: "
+		       "a later delta would miss pages; take a full dump (without --prev-images) next",
+		       ctx->opts->since_log);
+	else
+		pr_info("the dump failed after re-arming the write tracking: record %llu of the log says so",
+			strtoull(ans + 3, NULL, 10));
+	return err;
+}
+
 void dump_log_close(struct dump_ctx *ctx)
 {
 	window_free(ctx->win);

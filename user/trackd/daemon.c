@@ -150,10 +150,11 @@ static struct dproc *daemon_add(struct daemon *d, pid_t tgid, pid_t ppid)
 	struct dproc *p = daemon_find(d, tgid);
 
 	if (p) {
-		/* A PID used again after an exit the log lost: a new process. */
+		/* A PID used again after an exit the log lost: a new process, nothing of the old. */
 		if (p->ppid != ppid) {
 			daemon_untrack(d, p, "not armed yet");
-			p->ppid = ppid;
+			*p = (struct dproc){ .tgid = tgid, .ppid = ppid, .uffd = -1, .maps_changed = true };
+			snprintf(p->why, sizeof(p->why), "not armed yet");
 		}
 		return p;
 	}
@@ -519,12 +520,13 @@ static void daemon_check_lost(struct daemon *d)
 		return;
 	if (st.drops == d->seen.drops && st.tracked_full == d->seen.tracked_full)
 		return;
-	(void)track_take_lost(d->track, &tgids, &n);
-
+	/* Without the names (none to be had), every process counts as affected. */
+	int unnamed = track_take_lost(d->track, &tgids, &n);
 	ChangelogEntry e = CHANGELOG_ENTRY__INIT;
 	int32_t *list = NULL;
 	uint64_t count = st.drops - d->seen.drops;
-	bool all = st.lost_unnamed != d->seen.lost_unnamed || st.tracked_full != d->seen.tracked_full;
+	bool all = st.lost_unnamed != d->seen.lost_unnamed || st.tracked_full != d->seen.tracked_full ||
+		   unnamed;
 
 	e.kind = CL_LOST;
 	e.has_count = true;
@@ -537,12 +539,14 @@ static void daemon_check_lost(struct daemon *d)
 		e.reason = "the event ring was full";
 	if (!all && n) {
 		list = malloc(n * sizeof(*list));
-		if (list) {
-			for (size_t i = 0; i < n; i++)
-				list[i] = tgids[i];
-			e.n_tgids = n;
-			e.tgids = list;
+		if (!list) {
+			all = true;
+			e.reason = "the event ring was full; too many tasks lost records to name them";
 		}
+		for (size_t i = 0; list && i < n; i++)
+			list[i] = tgids[i];
+		e.n_tgids = list ? n : 0;
+		e.tgids = list;
 	}
 	daemon_log(d, &e);
 	pr_warn("%llu records lost (%s)", (unsigned long long)count, e.reason);
@@ -1097,7 +1101,22 @@ static void daemon_serve(struct daemon *d, int sk)
 			len = cap;                                                 \
 	} while (0)
 
-	if (!strcmp(req, "status")) {
+	if (!strcmp(req, "lost")) {
+		/*
+		 * A dump re-armed the write tracking and then failed: the pages
+		 * it took are in no images, so every process counts as changed.
+		 */
+		ChangelogEntry e = CHANGELOG_ENTRY__INIT;
+		e.kind = CL_LOST;
+		e.has_count = true;
+		e.reason = "a dump re-armed the written-page tracking and then failed";
+		int64_t seq = daemon_log(d, &e);
+		int err = d->err ? d->err : cl_flush(d->log, false);
+		if (seq < 0 || err)
+			OUT("error: cannot write the log: %s\n", strerror(-(seq < 0 ? seq : err)));
+		else
+			OUT("ok\n%lld\n", (long long)seq);
+	} else if (!strcmp(req, "status")) {
 		struct track_stats st = {};
 		size_t armed = 0;
 		bool cut = false;
