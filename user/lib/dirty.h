@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kcompat.h"
+
 /* [start, end), page aligned. */
 struct dirty_run {
 	uint64_t start;
@@ -53,9 +55,8 @@ int dirty_scan(pid_t pid, const struct dirty_run *ranges, size_t n, bool rearm,
 int dirty_scan_fd(int pagemap_fd, const struct dirty_run *ranges, size_t n, bool rearm,
 		  struct dirty_run **ret, size_t *ret_n);
 
-struct page_region;
 /* What dirty_scan_known() tells of each written page: PAGE_IS_PRESENT, _SWAPPED, _PFNZERO. */
-#define DIRTY_KNOWN ((1ull << 3) | (1ull << 4) | (1ull << 5))
+#define DIRTY_KNOWN (PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO)
 /*
  * dirty_scan_fd, and *ret_known (malloc'ed, sorted; ret_known may be
  * NULL) gets what the same walk saw of the written pages under tracking:
