@@ -111,7 +111,8 @@ static uint32_t page_sum(int pid, int k)
 	return crc32c(0, page, PAGE);
 }
 
-static int write_pages(int dirfd, int pid, int nr_pages)
+/* pid's pages file holding the pages ks[0..n) of fill_page()'s numbering (ks NULL: 0 to n - 1). */
+static int write_pages_of(int dirfd, int pid, const int *ks, int n)
 {
 	char name[32];
 	uint8_t page[PAGE];
@@ -121,13 +122,19 @@ static int write_pages(int dirfd, int pid, int nr_pages)
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	for (int k = 0; k < nr_pages && !err; k++) {
-		fill_page(page, pid, k);
+	for (int k = 0; k < n && !err; k++) {
+		fill_page(page, pid, ks ? ks[k] : k);
 		if (write(fd, page, PAGE) != PAGE)
 			err = -EIO;
 	}
 	close(fd);
 	return err;
+}
+
+/* pid's pages file holding its pages 0 to nr_pages - 1. */
+static int write_pages(int dirfd, int pid, int nr_pages)
+{
+	return write_pages_of(dirfd, pid, NULL, nr_pages);
 }
 
 static const struct run_def root_runs[] = {
@@ -192,6 +199,59 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+/*
+ * Makes a fresh directory in TMPDIR into dir (PATH_MAX) and finds the ckpt binary
+ * (PATH_MAX); an O_DIRECTORY fd of dir. *dirfd is -1 until then, for the teardown.
+ */
+static int dump_dir_open(struct th_meta *_metadata, char *dir, char *ckpt, int *dirfd)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	*dirfd = -1;
+	snprintf(dir, PATH_MAX, "%s/pages_test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_LE(0, *dirfd);
+	if (!run_find_ckpt(ckpt, PATH_MAX)) {
+		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
+		ASSERT_TRUE(0);
+	}
+	return *dirfd;
+}
+
+/* Closes dirfd (if open) and removes dir with all in it (if made). */
+static void dump_dir_remove(int dirfd, const char *dir)
+{
+	if (dirfd >= 0)
+		close(dirfd);
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* `ckpt show DIR --pages` succeeds, prints want and nothing on stderr. */
+static void expect_pages(struct th_meta *_metadata, const char *ckpt, const char *dir,
+			 const char *want)
+{
+	struct run_result r;
+
+	run_ckpt(&r, ckpt, ARGS("show", dir, "--pages"));
+	EXPECT_EQ(0, r.status);
+	EXPECT_STREQ(want, r.out);
+	EXPECT_STREQ("", r.err);
+	run_result_free(&r);
+}
+
+/* out, a --pages --sums --json listing, holds pid's page at addr with flags and crc32c sum. */
+static void expect_json_sum(struct th_meta *_metadata, const char *out, int pid, uint64_t addr,
+			    const char *flags, uint32_t sum)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), "{\"pid\": %d, \"addr\": %llu, \"flags\": \"%s\", "
+		 "\"crc32c\": %u}", pid, (unsigned long long)addr, flags, sum);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+}
+
 FIXTURE(pg)
 {
 	char dir[PATH_MAX];
@@ -201,45 +261,26 @@ FIXTURE(pg)
 
 FIXTURE_SETUP(pg)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	self->dirfd = -1;
-	snprintf(self->dir, sizeof(self->dir), "%s/pages_test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	ASSERT_TRUE(mkdtemp(self->dir) != NULL);
-	self->dirfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_LE(0, self->dirfd);
-	if (!run_find_ckpt(self->ckpt, sizeof(self->ckpt))) {
-		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
-		ASSERT_TRUE(0);
-	}
-	ASSERT_EQ(0, write_dump(self->dirfd));
+	ASSERT_EQ(0, write_dump(dump_dir_open(_metadata, self->dir, self->ckpt, &self->dirfd)));
 }
 
 FIXTURE_TEARDOWN(pg)
 {
-	if (self->dirfd >= 0)
-		close(self->dirfd);
-	if (self->dir[0])
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	dump_dir_remove(self->dirfd, self->dir);
 }
 
 /* ---------------------------------------------------------------- tests */
 
 TEST_F(pg, runs_text)
 {
-	struct run_result r;
-
-	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages"));
-	EXPECT_EQ(0, r.status);
-	EXPECT_STREQ("10 0x400000-0x403000 3 pages data\n"
+	expect_pages(_metadata, self->ckpt, self->dir,
+		     "10 0x400000-0x403000 3 pages data\n"
 		     "10 0x7f0000000000-0x7f0000003000 3 pages data\n"
 		     "11 0x400000-0x404000 4 pages parent\n"
 		     "11 0x7f0000000000-0x7f0000001000 1 pages data\n"
 		     "11 0x7f0000001000-0x7f0000002000 1 pages parent\n"
 		     "13 0x401000-0x402000 1 pages parent\n"
-		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n", r.out);
-	EXPECT_STREQ("", r.err);
-	run_result_free(&r);
+		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n");
 }
 
 TEST_F(pg, sums_text)
@@ -315,7 +356,6 @@ TEST_F(pg, parent_after_child)
 
 TEST_F(pg, json)
 {
-	char want[256];
 	struct run_result r;
 
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--json"));
@@ -333,12 +373,8 @@ TEST_F(pg, json)
 	EXPECT_EQ(0, r.status);
 	EXPECT_TRUE(run_json_valid(r.out));
 	EXPECT_EQ(15, count_of(r.out, "{\"pid\": "));
-	snprintf(want, sizeof(want), "{\"pid\": 10, \"addr\": 4194304, \"flags\": \"data\", "
-		 "\"crc32c\": %u}", page_sum(ROOT, 0));
-	EXPECT_TRUE(strstr(r.out, want) != NULL);
-	snprintf(want, sizeof(want), "{\"pid\": 13, \"addr\": %llu, \"flags\": \"parent\", "
-		 "\"crc32c\": %u}", HEAP_ADDR, page_sum(CHILD, 0));
-	EXPECT_TRUE(strstr(r.out, want) != NULL);
+	expect_json_sum(_metadata, r.out, 10, 4194304, "data", page_sum(ROOT, 0));
+	expect_json_sum(_metadata, r.out, 13, HEAP_ADDR, "parent", page_sum(CHILD, 0));
 	EXPECT_TRUE(strstr(r.out, "{\"pid\": 11, \"addr\": 4206592, \"flags\": \"parent\", "
 				  "\"crc32c\": null}") != NULL);
 	EXPECT_STREQ("}\n]\n", r.out + strlen(r.out) - 4);
@@ -432,26 +468,6 @@ static int write_inventory(int dirfd, const char *id, const char *parent, const 
 	return img_store_one(dirfd, IMG_INVENTORY, 0, &e);
 }
 
-/* pid's pages file holding the pages ks[] of write_pages()' numbering. */
-static int write_pages_of(int dirfd, int pid, const int *ks, int n)
-{
-	char name[32];
-	uint8_t page[PAGE];
-	int fd, err = 0;
-
-	img_name(IMG_PAGES, pid, name, sizeof(name));
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	for (int k = 0; k < n && !err; k++) {
-		fill_page(page, pid, ks[k]);
-		if (write(fd, page, PAGE) != PAGE)
-			err = -EIO;
-	}
-	close(fd);
-	return err;
-}
-
 static const struct run_def top_root_runs[] = {
 	{ TEXT_ADDR, 3, PE_PREV },			/* the base's pages 0-2 */
 	{ HEAP_ADDR, 1, PE_PRESENT },			/* rewritten: the same bytes as the base's 3 */
@@ -492,21 +508,12 @@ FIXTURE(chain)
 
 FIXTURE_SETUP(chain)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	self->dirfd = self->basefd = -1;
-	snprintf(self->dir, sizeof(self->dir), "%s/pages_test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	ASSERT_TRUE(mkdtemp(self->dir) != NULL);
+	self->basefd = -1;
+	dump_dir_open(_metadata, self->dir, self->ckpt, &self->dirfd);
 	snprintf(self->base, sizeof(self->base), "%s/base", self->dir);
 	ASSERT_EQ(0, mkdir(self->base, 0700));
-	self->dirfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	self->basefd = open(self->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_LE(0, self->dirfd);
 	ASSERT_LE(0, self->basefd);
-	if (!run_find_ckpt(self->ckpt, sizeof(self->ckpt))) {
-		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
-		ASSERT_TRUE(0);
-	}
 	ASSERT_EQ(0, write_dump(self->basefd));
 	ASSERT_EQ(0, write_inventory(self->basefd, ID_BASE, NULL, NULL, 0, 5, false));
 	ASSERT_EQ(0, write_delta(self->dirfd));
@@ -514,30 +521,22 @@ FIXTURE_SETUP(chain)
 
 FIXTURE_TEARDOWN(chain)
 {
-	if (self->dirfd >= 0)
-		close(self->dirfd);
 	if (self->basefd >= 0)
 		close(self->basefd);
-	if (self->dir[0])
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	dump_dir_remove(self->dirfd, self->dir);
 }
 
 TEST_F(chain, runs_text)
 {
-	struct run_result r;
-
-	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages"));
-	EXPECT_EQ(0, r.status);
-	EXPECT_STREQ("10 0x400000-0x403000 3 pages data level 1\n"
+	expect_pages(_metadata, self->ckpt, self->dir,
+		     "10 0x400000-0x403000 3 pages data level 1\n"
 		     "10 0x7f0000000000-0x7f0000001000 1 pages data\n"
 		     "10 0x7f0000001000-0x7f0000003000 2 pages data level 1\n"
 		     "11 0x400000-0x404000 4 pages parent\n"
 		     "11 0x7f0000000000-0x7f0000001000 1 pages data level 1\n"
 		     "11 0x7f0000001000-0x7f0000002000 1 pages parent\n"
 		     "13 0x401000-0x402000 1 pages parent\n"
-		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n", r.out);
-	EXPECT_STREQ("", r.err);
-	run_result_free(&r);
+		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n");
 }
 
 /* The delta's sums are the full dump's, page for page. */
@@ -560,18 +559,13 @@ TEST_F(chain, sums_equal_full)
 
 TEST_F(chain, json)
 {
-	char want[256];
 	struct run_result r;
 
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--sums", "--json"));
 	EXPECT_EQ(0, r.status);
 	EXPECT_TRUE(run_json_valid(r.out));
-	snprintf(want, sizeof(want), "{\"pid\": 10, \"addr\": 4194304, \"flags\": \"data\", "
-		 "\"crc32c\": %u}", page_sum(ROOT, 0));
-	EXPECT_TRUE(strstr(r.out, want) != NULL);
-	snprintf(want, sizeof(want), "{\"pid\": 10, \"addr\": %llu, \"flags\": \"data\", "
-		 "\"crc32c\": %u}", HEAP_ADDR, page_sum(ROOT, 3));
-	EXPECT_TRUE(strstr(r.out, want) != NULL);
+	expect_json_sum(_metadata, r.out, 10, 4194304, "data", page_sum(ROOT, 0));
+	expect_json_sum(_metadata, r.out, 10, HEAP_ADDR, "data", page_sum(ROOT, 3));
 	run_result_free(&r);
 	run_ckpt(&r, self->ckpt, ARGS("show", self->dir, "--pages", "--json"));
 	EXPECT_EQ(0, r.status);
@@ -587,7 +581,6 @@ TEST_F(chain, three_levels)
 {
 	static const struct run_def all_prev[] = { { TEXT_ADDR, 3, PE_PREV }, { HEAP_ADDR, 3, PE_PREV } };
 	char top[PATH_MAX + 8];
-	struct run_result r;
 	int fd;
 
 	snprintf(top, sizeof(top), "%s/top", self->dir);
@@ -600,18 +593,15 @@ TEST_F(chain, three_levels)
 	ASSERT_EQ(0, write_pagemap(fd, GRANDCHILD, grandchild_runs, 2));
 	ASSERT_EQ(0, write_inventory(fd, ID_OTHER, "..", ID_TOP, 6, 7, false));
 	close(fd);
-	run_ckpt(&r, self->ckpt, ARGS("show", top, "--pages"));
-	EXPECT_EQ(0, r.status);
-	EXPECT_STREQ("10 0x400000-0x403000 3 pages data level 2\n"
+	expect_pages(_metadata, self->ckpt, top,
+		     "10 0x400000-0x403000 3 pages data level 2\n"
 		     "10 0x7f0000000000-0x7f0000001000 1 pages data level 1\n"
 		     "10 0x7f0000001000-0x7f0000003000 2 pages data level 2\n"
 		     "11 0x400000-0x404000 4 pages parent\n"
 		     "11 0x7f0000000000-0x7f0000001000 1 pages data level 2\n"
 		     "11 0x7f0000001000-0x7f0000002000 1 pages parent\n"
 		     "13 0x401000-0x402000 1 pages parent\n"
-		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n", r.out);
-	EXPECT_STREQ("", r.err);
-	run_result_free(&r);
+		     "13 0x7f0000000000-0x7f0000002000 2 pages parent\n");
 }
 
 /* Exit 1 naming what is wrong, nothing listed. */
@@ -787,72 +777,34 @@ static int m_no_pagemap(int dirfd)
 	return unlinkat(dirfd, "pagemap-13.img", 0) ? -errno : 0;
 }
 
-FIXTURE_VARIANT_ADD(bad, pages_short)
-{
-	.mutate = m_short,
-	.msg = "image pagemap-10.img: entry 2: field 'nr_pages': 3 pages at offset 12288 run "
-	       "past the end of pages-10.img (20480 bytes)",
-};
-FIXTURE_VARIANT_ADD(bad, pages_long)
-{
-	.mutate = m_long,
-	.msg = "image pages-10.img: size 28672, but its pagemap describes 24576 bytes",
-};
-FIXTURE_VARIANT_ADD(bad, pages_missing)
-{
-	.mutate = m_missing,
-	.msg = "cannot open 'pages-11.img'",
-};
-FIXTURE_VARIANT_ADD(bad, unsorted)
-{
-	.mutate = m_unsorted,
-	.msg = "image pagemap-11.img: entry 1: field 'vaddr': 0x400000 overlaps or is out of order",
-};
-FIXTURE_VARIANT_ADD(bad, overlap)
-{
-	.mutate = m_overlap,
-	.msg = "image pagemap-11.img: entry 1: field 'vaddr': 0x402000 overlaps or is out of order",
-};
-FIXTURE_VARIANT_ADD(bad, huge_run)
-{
-	.mutate = m_huge_run,
-	.msg = "image pagemap-10.img: entry 1: field 'nr_pages': 2147483647 pages at offset 4096 "
-	       "run past the end of pages-10.img (24576 bytes)",
-};
-FIXTURE_VARIANT_ADD(bad, pages_dir)
-{
-	.mutate = m_pages_dir,
-	.msg = "pages file 'pages-10.img' is not a regular file",
-};
-FIXTURE_VARIANT_ADD(bad, no_pagemap)
-{
-	.mutate = m_no_pagemap,
-	.msg = "pagemap-13.img",
-};
+/* A variant of bad: mutate spoils the good dump so, msg is what ckpt show says to it. */
+#define BAD(name, fn, text)								\
+	FIXTURE_VARIANT_ADD(bad, name) { .mutate = fn, .msg = text }
+
+BAD(pages_short, m_short,
+    "image pagemap-10.img: entry 2: field 'nr_pages': 3 pages at offset 12288 run "
+    "past the end of pages-10.img (20480 bytes)");
+BAD(pages_long, m_long, "image pages-10.img: size 28672, but its pagemap describes 24576 bytes");
+BAD(pages_missing, m_missing, "cannot open 'pages-11.img'");
+BAD(unsorted, m_unsorted,
+    "image pagemap-11.img: entry 1: field 'vaddr': 0x400000 overlaps or is out of order");
+BAD(overlap, m_overlap,
+    "image pagemap-11.img: entry 1: field 'vaddr': 0x402000 overlaps or is out of order");
+BAD(huge_run, m_huge_run,
+    "image pagemap-10.img: entry 1: field 'nr_pages': 2147483647 pages at offset 4096 "
+    "run past the end of pages-10.img (24576 bytes)");
+BAD(pages_dir, m_pages_dir, "pages file 'pages-10.img' is not a regular file");
+BAD(no_pagemap, m_no_pagemap, "pagemap-13.img");
 
 FIXTURE_SETUP(bad)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	self->dirfd = -1;
-	snprintf(self->dir, sizeof(self->dir), "%s/pages_test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	ASSERT_TRUE(mkdtemp(self->dir) != NULL);
-	self->dirfd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ASSERT_LE(0, self->dirfd);
-	if (!run_find_ckpt(self->ckpt, sizeof(self->ckpt))) {
-		TH_LOG("no ckpt binary (set CKPT or build ckpt)");
-		ASSERT_TRUE(0);
-	}
-	ASSERT_EQ(0, write_dump(self->dirfd));
+	ASSERT_EQ(0, write_dump(dump_dir_open(_metadata, self->dir, self->ckpt, &self->dirfd)));
 	ASSERT_EQ(0, variant->mutate(self->dirfd));
 }
 
 FIXTURE_TEARDOWN(bad)
 {
-	if (self->dirfd >= 0)
-		close(self->dirfd);
-	if (self->dir[0])
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	dump_dir_remove(self->dirfd, self->dir);
 }
 
 /* Exit 1 with the message, nothing listed, in every output form. */

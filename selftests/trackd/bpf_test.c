@@ -126,6 +126,7 @@ static struct shared *sh;
 static long pg;
 static int file_fd = -1;		/* 4 pages, mapped by the sequence */
 static char thread_stack[1 << 16] __attribute__((aligned(16)));
+static int hold_fd[2] = { -1, -1 }, ready_fd[2] = { -1, -1 };
 
 /* A victim step failed: note where, and exit with 100 (nothing else is logged in a victim). */
 #define V_CHECK(cond)									\
@@ -308,6 +309,76 @@ static void victim_done(struct th_meta *_metadata, FIXTURE_DATA(track) *self, pi
 	ASSERT_EQ(want_status, status);
 }
 
+/* /bin/true is a required tool on this machine: its absence fails the test. */
+static void need_true(struct th_meta *_metadata)
+{
+	int ret = access(TRUE_PATH, X_OK);
+
+	if (ret)
+		TH_LOG("no %s (a required tool): %s", TRUE_PATH, strerror(errno));
+	ASSERT_EQ(0, ret);
+}
+
+/* Starts fn as a victim (see victim_start) that the teardown kills if it is left. */
+static pid_t victim_add(struct th_meta *_metadata, FIXTURE_DATA(track) *self, void (*fn)(void),
+			unsigned long extra_flags, int *ret_go)
+{
+	pid_t pid = victim_start(fn, extra_flags, ret_go);
+
+	ASSERT_LT(0, pid);
+	fixture_victim(self, pid);
+	return pid;
+}
+
+/* Tracks pid, attaches the tracker and lets the victim go (fd from victim_start). */
+static void track_go(struct th_meta *_metadata, FIXTURE_DATA(track) *self, pid_t pid, int fd)
+{
+	ASSERT_EQ(0, track_add(self->t, pid));
+	ASSERT_EQ(0, track_attach(self->t));
+	go(_metadata, fd);
+}
+
+/*
+ * Starts fn as a tracked victim of a fresh tracker (default options), lets it run and waits
+ * for it to exit with want_status (victim_done). The ring is not read yet.
+ */
+static pid_t run_tracked(struct th_meta *_metadata, FIXTURE_DATA(track) *self, void (*fn)(void),
+			 int want_status)
+{
+	int fd;
+	pid_t pid = victim_add(_metadata, self, fn, 0, &fd);
+
+	if (open_tracker(_metadata, self, NULL))
+		track_go(_metadata, self, pid, fd);
+	victim_done(_metadata, self, pid, want_status);
+	return pid;
+}
+
+/* Waits for the victim (victim_done), then drains the ring into self->log. */
+static void done_poll(struct th_meta *_metadata, FIXTURE_DATA(track) *self, pid_t pid,
+		      int want_status)
+{
+	victim_done(_metadata, self, pid, want_status);
+	ASSERT_LE(0, track_poll(self->t, 0));
+}
+
+/* Both pipes of a victim that says ready (ready_fd) and waits (hold_fd). */
+static void hold_pipes(struct th_meta *_metadata)
+{
+	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(ready_fd, O_CLOEXEC));
+}
+
+/* Waits up to WAIT_MS for the victim's byte on ready_fd. */
+static void wait_ready(struct th_meta *_metadata)
+{
+	struct pollfd p = { .fd = ready_fd[0], .events = POLLIN };
+	char b;
+
+	ASSERT_EQ(1, poll(&p, 1, WAIT_MS));
+	ASSERT_EQ(1, read(ready_fd[0], &b, 1));
+}
+
 static const char *kind_name(unsigned kind)
 {
 	static const char *names[] = {
@@ -367,6 +438,53 @@ static void exp_mem_any(struct expect *x, pid_t pid)
 {
 	exp_add(x, 0, pid, 0, 0);
 	x->x[x->n - 1].mem_any = true;
+}
+
+/* An expected record of kind over [start, start + len). */
+static struct track_event *exp_range(struct expect *x, unsigned kind, pid_t pid, pid_t tgid,
+				     pid_t ppid, uint64_t start, uint64_t len)
+{
+	struct track_event *e = exp_add(x, kind, pid, tgid, ppid);
+
+	e->start = start;
+	e->len = len;
+	return e;
+}
+
+/* An expected mmap of [start, start + len) with prot and flags. */
+static struct track_event *exp_mmap(struct expect *x, pid_t pid, pid_t tgid, pid_t ppid,
+				    uint64_t start, uint64_t len, int prot, int flags)
+{
+	struct track_event *e = exp_range(x, TRACK_MMAP, pid, tgid, ppid, start, len);
+
+	e->prot = prot;
+	e->flags = flags;
+	return e;
+}
+
+/* An expected exit with its wait status; last: the thread group died with it. */
+static void exp_exit(struct expect *x, pid_t pid, pid_t tgid, pid_t ppid, int status, bool last)
+{
+	struct track_event *e = exp_add(x, TRACK_EXIT, pid, tgid, ppid);
+
+	e->arg0 = status;
+	e->arg1 = last;
+}
+
+/* victim_small's own records: a page mapped and unmapped, setsid, exit 6 (me: its parent). */
+static void exp_small(struct expect *x, pid_t c, pid_t me)
+{
+	exp_mmap(x, c, c, me, sh->anon, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+	exp_range(x, TRACK_MUNMAP, c, c, me, sh->anon, pg);
+	exp_add(x, TRACK_SETSID, c, c, me)->arg0 = c;
+	exp_exit(x, c, c, me, 6 << 8, true);
+}
+
+/* victim_small's child: forked by c, exit 5. */
+static void exp_small_child(struct expect *x, pid_t c)
+{
+	exp_add(x, TRACK_FORK, sh->g[0], sh->g[0], c)->arg0 = c;
+	exp_exit(x, sh->g[0], sh->g[0], c, 5 << 8, true);
 }
 
 static bool ev_equal(const struct track_event *a, const struct track_event *b)
@@ -608,91 +726,53 @@ TEST_F(track, sequence)
 	size_t nr_lost;
 	int fd;
 
-	if (access(TRUE_PATH, X_OK))
-		SKIP(return, "no %s", TRUE_PATH);
+	need_true(_metadata);
 	ASSERT_EQ(0, fstat(file_fd, &st));
-	c = victim_start(victim_sequence, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	c = victim_add(_metadata, self, victim_sequence, 0, &fd);
 	/* A fork: the same start_brk as ours, fixed since our exec. */
 	ASSERT_EQ(0, proc_parse_stat(c, &ps));
 	if (!open_tracker(_metadata, self, NULL))
 		return;
-	ASSERT_EQ(0, track_add(self->t, c));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
-	victim_done(_metadata, self, c, 0);
-	ASSERT_LE(0, track_poll(self->t, 0));
+	track_go(_metadata, self, c, fd);
+	done_poll(_metadata, self, c, 0);
 
 	for (int i = 0; i < 3; i++) {
 		exp_add(&x, TRACK_FORK, g[i], g[i], c)->arg0 = c;
 		if (i == 0)
 			exp_add(&x, TRACK_SETPGID, g[i], g[i], c);	/* setpgid(0, 0) */
-		e = exp_add(&x, TRACK_EXIT, g[i], g[i], c);
-		e->arg0 = (11 + i) << 8;
-		e->arg1 = 1;
+		exp_exit(&x, g[i], g[i], c, (11 + i) << 8, true);
 	}
 	e = exp_add(&x, TRACK_FORK, sh->t, g[1], c);
 	e->flags = THREAD_FLAGS;
 	e->arg0 = g[1];
-	e = exp_add(&x, TRACK_MMAP, sh->t, g[1], c);
-	e->start = sh->thread_map;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	exp_mmap(&x, sh->t, g[1], c, sh->thread_map, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
 	exp_add(&x, TRACK_EXIT, sh->t, g[1], c);	/* exit code 0, not the last thread */
 
 	exp_add(&x, TRACK_SETSID, c, c, me)->arg0 = c;
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = 4 * pg;
-	e->prot = PROT_READ | PROT_WRITE;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->file_map;
-	e->len = 2 * pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_SHARED;
+	exp_mmap(&x, c, c, me, sh->anon, 4 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS);
+	e = exp_mmap(&x, c, c, me, sh->file_map, 2 * pg, PROT_READ, MAP_SHARED);
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	e->pgoff = 1;
-	e = exp_add(&x, TRACK_MUNMAP, c, c, me);
-	e->start = sh->anon + 3 * pg;
-	e->len = pg;
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->reserve;
-	e->len = 4 * pg;
-	e->prot = PROT_NONE;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MREMAP, c, c, me);
+	exp_range(&x, TRACK_MUNMAP, c, c, me, sh->anon + 3 * pg, pg);
+	exp_mmap(&x, c, c, me, sh->reserve, 4 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS);
+	e = exp_range(&x, TRACK_MREMAP, c, c, me, sh->reserve + pg, 2 * pg);
 	e->old_start = sh->file_map;
 	e->old_len = 2 * pg;
-	e->start = sh->reserve + pg;
-	e->len = 2 * pg;
 	e->flags = MREMAP_MAYMOVE | MREMAP_FIXED;
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	e->pgoff = 1;
-	e = exp_add(&x, TRACK_MPROTECT, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
+	e = exp_range(&x, TRACK_MPROTECT, c, c, me, sh->anon, pg);
 	e->prot = PROT_READ;
 	e->arg0 = -1;
-	e = exp_add(&x, TRACK_MPROTECT, c, c, me);
-	e->start = sh->anon + pg;
-	e->len = pg;
+	e = exp_range(&x, TRACK_MPROTECT, c, c, me, sh->anon + pg, pg);
 	e->prot = PROT_READ | PROT_WRITE;
 	e->arg0 = sh->pkey;
-	e = exp_add(&x, TRACK_BRK, c, c, me);
-	e->start = ps.start_brk;
-	e->len = sh->brk_new - ps.start_brk;
-	e = exp_add(&x, TRACK_BRK, c, c, me);
-	e->start = ps.start_brk;
-	e->len = sh->brk_cur - ps.start_brk;
-	e = exp_add(&x, TRACK_MADVISE, c, c, me);
-	e->start = sh->anon + 2 * pg;
-	e->len = pg;
-	e->arg0 = MADV_DONTNEED;
+	exp_range(&x, TRACK_BRK, c, c, me, ps.start_brk, sh->brk_new - ps.start_brk);
+	exp_range(&x, TRACK_BRK, c, c, me, ps.start_brk, sh->brk_cur - ps.start_brk);
+	exp_range(&x, TRACK_MADVISE, c, c, me, sh->anon + 2 * pg, pg)->arg0 = MADV_DONTNEED;
 	e = exp_add(&x, TRACK_SHMAT, c, c, me);
 	e->start = sh->shm;
 	e->flags = SHM_RDONLY;
@@ -715,8 +795,7 @@ TEST_F(track, sequence)
 	e->arg0 = c;
 	strcpy(e->path, TRUE_PATH);
 	exp_mem_any(&x, c);
-	e = exp_add(&x, TRACK_EXIT, c, c, me);
-	e->arg1 = 1;
+	exp_exit(&x, c, c, me, 0, true);
 	expect_log(_metadata, self->log, &x);
 
 	/* The loader mapped libc: a file mapping reported with its inode. */
@@ -775,31 +854,18 @@ TEST_F(track, failed_calls)
 {
 	pid_t me = getpid(), c;
 	struct expect x = { 0 };
-	struct track_event *e;
-	int fd;
 
-	c = victim_start(victim_failing, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
-	if (!open_tracker(_metadata, self, NULL))
-		return;
-	ASSERT_EQ(0, track_add(self->t, c));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
-	victim_done(_metadata, self, c, 7 << 8);
+	c = run_tracked(_metadata, self, victim_failing, 7 << 8);
 	ASSERT_LE(0, track_poll(self->t, 0));
 	exp_add(&x, TRACK_SETPGID, c, c, me);	/* the one that worked, setpgid(0, 0) */
-	e = exp_add(&x, TRACK_EXIT, c, c, me);
-	e->arg0 = 7 << 8;
-	e->arg1 = 1;
+	exp_exit(&x, c, c, me, 7 << 8, true);
 	expect_log(_metadata, self->log, &x);
 }
 
-/* fork (child exits 5), mmap, munmap, setsid, exit 6. */
-static void victim_small(void)
+/* In a victim: forks a child (into sh->g[0]) that exits 5 and reaps it. */
+static void fork_exit5(void)
 {
 	int status;
-	void *m;
 	pid_t pid;
 
 	pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
@@ -808,6 +874,14 @@ static void victim_small(void)
 		_exit(5);
 	sh->g[0] = pid;
 	V_CHECK(waitpid(pid, &status, 0) == pid && status == 5 << 8);
+}
+
+/* fork (child exits 5), mmap, munmap, setsid, exit 6. */
+static void victim_small(void)
+{
+	void *m;
+
+	fork_exit5();
 	m = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	V_CHECK(m != MAP_FAILED);
 	sh->anon = (uint64_t)m;
@@ -818,19 +892,13 @@ static void victim_small(void)
 
 TEST_F(track, untracked)
 {
-	pid_t me = getpid(), a, b, a_child, b_tree[5];
+	pid_t me = getpid(), a, b, b_tree[5];
 	struct expect x = { 0 };
-	struct track_event *e;
 	int fd_a, fd_b;
 
-	if (access(TRUE_PATH, X_OK))
-		SKIP(return, "no %s", TRUE_PATH);
-	a = victim_start(victim_small, 0, &fd_a);
-	ASSERT_LT(0, a);
-	fixture_victim(self, a);
-	b = victim_start(victim_sequence, 0, &fd_b);
-	ASSERT_LT(0, b);
-	fixture_victim(self, b);
+	need_true(_metadata);
+	a = victim_add(_metadata, self, victim_small, 0, &fd_a);
+	b = victim_add(_metadata, self, victim_sequence, 0, &fd_b);
 	if (!open_tracker(_metadata, self, NULL))
 		return;
 	ASSERT_EQ(0, track_add(self->t, a));
@@ -842,26 +910,10 @@ TEST_F(track, untracked)
 	memcpy(&b_tree[1], sh->g, sizeof(sh->g));
 	b_tree[4] = sh->t;
 	go(_metadata, fd_a);
-	victim_done(_metadata, self, a, 6 << 8);
-	a_child = sh->g[0];
-	ASSERT_LE(0, track_poll(self->t, 0));
+	done_poll(_metadata, self, a, 6 << 8);
 
-	exp_add(&x, TRACK_FORK, a_child, a_child, a)->arg0 = a;
-	e = exp_add(&x, TRACK_EXIT, a_child, a_child, a);
-	e->arg0 = 5 << 8;
-	e->arg1 = 1;
-	e = exp_add(&x, TRACK_MMAP, a, a, me);
-	e->start = sh->anon;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MUNMAP, a, a, me);
-	e->start = sh->anon;
-	e->len = pg;
-	exp_add(&x, TRACK_SETSID, a, a, me)->arg0 = a;
-	e = exp_add(&x, TRACK_EXIT, a, a, me);
-	e->arg0 = 6 << 8;
-	e->arg1 = 1;
+	exp_small_child(&x, a);
+	exp_small(&x, a, me);
 	expect_log(_metadata, self->log, &x);
 	for (int i = 0; i < 5; i++) {
 		for (int j = 0; j < self->log->n; j++)
@@ -887,8 +939,6 @@ static pid_t nspid_outer_self(void)
 	copy_file("/proc/self/status", status, sizeof(status), &len);
 	return nspid_outer(status);
 }
-
-static int hold_fd[2] = { -1, -1 }, ready_fd[2] = { -1, -1 };
 
 /* PID 1 of a new namespace: a child that says ready, waits, mmaps, exits 21; then exit 20. */
 static void victim_ns_init(void)
@@ -922,24 +972,14 @@ TEST_F(track, child_pidns)
 {
 	pid_t me = getpid(), c, w;
 	struct expect x = { 0 };
-	struct track_event *e;
-	struct pollfd p;
 	int fd;
-	char b;
 
-	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(ready_fd, O_CLOEXEC));
-	c = victim_start(victim_ns_init, CLONE_NEWPID, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	hold_pipes(_metadata);
+	c = victim_add(_metadata, self, victim_ns_init, CLONE_NEWPID, &fd);
 	if (!open_tracker(_metadata, self, NULL))
 		return;
-	ASSERT_EQ(0, track_add(self->t, c));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
-	p = (struct pollfd){ .fd = ready_fd[0], .events = POLLIN };
-	ASSERT_EQ(1, poll(&p, 1, WAIT_MS));
-	ASSERT_EQ(1, read(ready_fd[0], &b, 1));
+	track_go(_metadata, self, c, fd);
+	wait_ready(_metadata);
 	w = nspid_outer(sh->status);
 	ASSERT_LT(0, w);
 	EXPECT_NE(2, w);
@@ -951,22 +991,10 @@ TEST_F(track, child_pidns)
 	ASSERT_LE(0, track_poll(self->t, 0));
 
 	exp_add(&x, TRACK_FORK, w, w, c)->arg0 = c;
-	e = exp_add(&x, TRACK_MMAP, w, w, c);
-	e->start = sh->w_map;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_EXIT, w, w, c);
-	e->arg0 = 21 << 8;
-	e->arg1 = 1;
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_EXIT, c, c, me);
-	e->arg0 = 20 << 8;
-	e->arg1 = 1;
+	exp_mmap(&x, w, w, c, sh->w_map, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+	exp_exit(&x, w, w, c, 21 << 8, true);
+	exp_mmap(&x, c, c, me, sh->anon, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+	exp_exit(&x, c, c, me, 20 << 8, true);
 	expect_log(_metadata, self->log, &x);
 }
 
@@ -1015,33 +1043,17 @@ static void thread_exec_body(struct th_meta *_metadata, FIXTURE_DATA(track) *sel
 	pid_t me = getpid(), v;
 	struct expect x = { 0 };
 	struct track_event *e;
-	int fd;
 
-	if (access(TRUE_PATH, X_OK))
-		SKIP(return, "no %s", TRUE_PATH);
+	need_true(_metadata);
 	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
-	v = victim_start(victim_thread_exec, 0, &fd);
-	ASSERT_LT(0, v);
-	fixture_victim(self, v);
-	if (!open_tracker(_metadata, self, NULL))
-		return;
-	ASSERT_EQ(0, track_add(self->t, v));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
-	victim_done(_metadata, self, v, 0);
+	v = run_tracked(_metadata, self, victim_thread_exec, 0);
 	ASSERT_LE(0, track_poll(self->t, 0));
 
 	e = exp_add(&x, TRACK_FORK, sh->w, sh->w, v);
 	e->flags = CLONE_NEWPID;
 	e->arg0 = v;
-	e = exp_add(&x, TRACK_MMAP, sh->w, sh->w, v);
-	e->start = sh->w_map;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_EXIT, sh->w, sh->w, v);
-	e->arg0 = 31 << 8;
-	e->arg1 = 1;
+	exp_mmap(&x, sh->w, sh->w, v, sh->w_map, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+	exp_exit(&x, sh->w, sh->w, v, 31 << 8, true);
 	e = exp_add(&x, TRACK_FORK, sh->t, v, me);
 	e->flags = THREAD_FLAGS;
 	e->arg0 = v;
@@ -1051,7 +1063,7 @@ static void thread_exec_body(struct th_meta *_metadata, FIXTURE_DATA(track) *sel
 	e->arg0 = sh->t;
 	strcpy(e->path, TRUE_PATH);
 	exp_mem_any(&x, v);
-	exp_add(&x, TRACK_EXIT, v, v, me)->arg1 = 1;
+	exp_exit(&x, v, v, me, 0, true);
 	expect_log(_metadata, self->log, &x);
 	EXPECT_FALSE(track_has(self->t, v));
 }
@@ -1131,34 +1143,20 @@ TEST_F(track, tracked_full)
 	struct track_event *e;
 	int fd;
 
-	c = victim_start(victim_small, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	c = victim_add(_metadata, self, victim_small, 0, &fd);
 	if (!open_tracker(_metadata, self, &opts))
 		return;
 	ASSERT_EQ(0, track_add(self->t, c));
 	ASSERT_EQ(-E2BIG, track_add(self->t, c + 100000));
 	ASSERT_EQ(0, track_attach(self->t));
 	go(_metadata, fd);
-	victim_done(_metadata, self, c, 6 << 8);
-	ASSERT_LE(0, track_poll(self->t, 0));
+	done_poll(_metadata, self, c, 6 << 8);
 
 	/* The child's fork is logged and says so; the child itself (its exit) is not followed. */
 	e = exp_add(&x, TRACK_FORK, sh->g[0], sh->g[0], c);
 	e->arg0 = c;
 	e->arg1 = 1;
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MUNMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
-	exp_add(&x, TRACK_SETSID, c, c, me)->arg0 = c;
-	e = exp_add(&x, TRACK_EXIT, c, c, me);
-	e->arg0 = 6 << 8;
-	e->arg1 = 1;
+	exp_small(&x, c, me);
 	expect_log(_metadata, self->log, &x);
 	expect_stats(_metadata, self->t, self->log->n, 0, 1, 0);
 	EXPECT_EQ(0, list_tracked(_metadata, self->t, NULL, 0));
@@ -1197,11 +1195,8 @@ static void overflow_body(struct th_meta *_metadata, FIXTURE_DATA(track) *self, 
 	pid_t v[2], lost[4];
 	int got = 0;
 
-	for (int i = 0; i < nr; i++) {
-		v[i] = victim_start(victim_burst, 0, &fd[i]);
-		ASSERT_LT(0, v[i]);
-		fixture_victim(self, v[i]);
-	}
+	for (int i = 0; i < nr; i++)
+		v[i] = victim_add(_metadata, self, victim_burst, 0, &fd[i]);
 	if (!open_tracker(_metadata, self, &opts))
 		return;
 	for (int i = 0; i < nr; i++)
@@ -1260,16 +1255,12 @@ TEST_F(track, poll_stop)
 	pid_t c;
 	int fd;
 
-	c = victim_start(victim_burst, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	c = victim_add(_metadata, self, victim_burst, 0, &fd);
 	self->t = track_open(NULL, rec_stop, self->log);
 	if (!self->t)
 		TH_LOG("cannot load the tracker: %s", strerror(errno));
 	ASSERT_NE(NULL, self->t);
-	ASSERT_EQ(0, track_add(self->t, c));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
+	track_go(_metadata, self, c, fd);
 	victim_done(_metadata, self, c, 0);
 
 	stop_at = 2;
@@ -1309,39 +1300,18 @@ TEST_F(track, madvise_guard)
 {
 	pid_t me = getpid(), c;
 	struct expect x = { 0 };
-	struct track_event *e;
-	int fd;
 
-	c = victim_start(victim_guard, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
-	if (!open_tracker(_metadata, self, NULL))
-		return;
-	ASSERT_EQ(0, track_add(self->t, c));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
-	victim_done(_metadata, self, c, 8 << 8);
+	c = run_tracked(_metadata, self, victim_guard, 8 << 8);
 	if (sh->guard_errno == EINVAL)
 		SKIP(return, "MADV_GUARD_INSTALL: %s (guard regions came in 6.13)",
 		     strerror(sh->guard_errno));
 	ASSERT_LE(0, track_poll(self->t, 0));
 
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = 4 * pg;
-	e->prot = PROT_READ | PROT_WRITE;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MADVISE, c, c, me);
-	e->start = sh->anon + pg;
-	e->len = 2 * pg;
-	e->arg0 = GUARD_INSTALL;
-	e = exp_add(&x, TRACK_MADVISE, c, c, me);
-	e->start = sh->anon + pg;
-	e->len = 2 * pg;
-	e->arg0 = GUARD_REMOVE;
-	e = exp_add(&x, TRACK_EXIT, c, c, me);
-	e->arg0 = 8 << 8;
-	e->arg1 = 1;
+	exp_mmap(&x, c, c, me, sh->anon, 4 * pg, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS);
+	exp_range(&x, TRACK_MADVISE, c, c, me, sh->anon + pg, 2 * pg)->arg0 = GUARD_INSTALL;
+	exp_range(&x, TRACK_MADVISE, c, c, me, sh->anon + pg, 2 * pg)->arg0 = GUARD_REMOVE;
+	exp_exit(&x, c, c, me, 8 << 8, true);
 	expect_log(_metadata, self->log, &x);
 }
 
@@ -1410,7 +1380,6 @@ TEST_F(track, tracefs_private)
 {
 	char *dir = self->tmp_dir;
 	struct expect x = { 0 };
-	struct track_event *e;
 	pid_t me = getpid(), c;
 	int fd;
 
@@ -1424,36 +1393,17 @@ TEST_F(track, tracefs_private)
 	ASSERT_EQ(0, mkdir(dir, 0700));
 	ASSERT_EQ(0, setenv("TMPDIR", dir, 1));
 
-	c = victim_start(victim_small, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	c = victim_add(_metadata, self, victim_small, 0, &fd);
 	if (!open_tracker(_metadata, self, NULL))
 		return;
 	EXPECT_FALSE(has_tracefs_mount());
 	EXPECT_EQ(0, dir_entries(dir));
 	EXPECT_EQ(0, rmdir(dir));
-	ASSERT_EQ(0, track_add(self->t, c));
-	ASSERT_EQ(0, track_attach(self->t));
-	go(_metadata, fd);
-	victim_done(_metadata, self, c, 6 << 8);
-	ASSERT_LE(0, track_poll(self->t, 0));
+	track_go(_metadata, self, c, fd);
+	done_poll(_metadata, self, c, 6 << 8);
 
-	exp_add(&x, TRACK_FORK, sh->g[0], sh->g[0], c)->arg0 = c;
-	e = exp_add(&x, TRACK_EXIT, sh->g[0], sh->g[0], c);
-	e->arg0 = 5 << 8;
-	e->arg1 = 1;
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MUNMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
-	exp_add(&x, TRACK_SETSID, c, c, me)->arg0 = c;
-	e = exp_add(&x, TRACK_EXIT, c, c, me);
-	e->arg0 = 6 << 8;
-	e->arg1 = 1;
+	exp_small_child(&x, c);
+	exp_small(&x, c, me);
 	expect_log(_metadata, self->log, &x);
 }
 
@@ -1585,8 +1535,6 @@ static int perf_fds(void)
  */
 static void victim_detach(void)
 {
-	int status;
-	pid_t pid;
 	char b;
 	void *m;
 
@@ -1601,12 +1549,7 @@ static void victim_detach(void)
 		V_CHECK(m != MAP_FAILED);
 		V_CHECK(munmap(m, pg) == 0);
 	}
-	pid = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
-	V_CHECK(pid >= 0);
-	if (pid == 0)
-		_exit(5);
-	sh->g[0] = pid;
-	V_CHECK(waitpid(pid, &status, 0) == pid && status == 5 << 8);
+	fork_exit5();
 	_exit(9);
 }
 
@@ -1615,16 +1558,10 @@ TEST_F(track, detach)
 	struct bpf_objs attached, detached;
 	pid_t me = getpid(), c, listed[4];
 	struct expect x = { 0 };
-	struct track_event *e;
-	struct pollfd p;
 	int fd;
-	char b;
 
-	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(ready_fd, O_CLOEXEC));
-	c = victim_start(victim_detach, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	hold_pipes(_metadata);
+	c = victim_add(_metadata, self, victim_detach, 0, &fd);
 	if (!open_tracker(_metadata, self, NULL))
 		return;
 	/* Nothing attached yet: nothing to do. */
@@ -1635,9 +1572,7 @@ TEST_F(track, detach)
 	EXPECT_EQ(17, attached.nr_links);
 	EXPECT_LT(0, perf_fds());
 	go(_metadata, fd);
-	p = (struct pollfd){ .fd = ready_fd[0], .events = POLLIN };
-	ASSERT_EQ(1, poll(&p, 1, WAIT_MS));
-	ASSERT_EQ(1, read(ready_fd[0], &b, 1));
+	wait_ready(_metadata);
 
 	ASSERT_EQ(0, track_detach(self->t));
 	bpf_objs_held(&detached);
@@ -1650,14 +1585,8 @@ TEST_F(track, detach)
 
 	/* Sent before the detach, read only now: all there, and nothing from after it. */
 	ASSERT_EQ(2, track_poll(self->t, 0));
-	e = exp_add(&x, TRACK_MMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
-	e->prot = PROT_READ;
-	e->flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	e = exp_add(&x, TRACK_MUNMAP, c, c, me);
-	e->start = sh->anon;
-	e->len = pg;
+	exp_mmap(&x, c, c, me, sh->anon, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+	exp_range(&x, TRACK_MUNMAP, c, c, me, sh->anon, pg);
 	expect_log(_metadata, self->log, &x);
 	EXPECT_EQ(0, track_poll(self->t, 0));
 	expect_stats(_metadata, self->t, 2, 0, 0, 0);
@@ -1689,20 +1618,13 @@ static void victim_hold_child(void)
 TEST_F(track, list)
 {
 	pid_t c, d, want[2], got[1100];
-	struct pollfd p;
 	int fd, fd_d;
 	size_t n;
-	char b;
 
-	ASSERT_EQ(0, pipe2(hold_fd, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(ready_fd, O_CLOEXEC));
-	c = victim_start(victim_hold_child, 0, &fd);
-	ASSERT_LT(0, c);
-	fixture_victim(self, c);
+	hold_pipes(_metadata);
+	c = victim_add(_metadata, self, victim_hold_child, 0, &fd);
 	/* Never let go: killed by the teardown. */
-	d = victim_start(victim_small, 0, &fd_d);
-	ASSERT_LT(0, d);
-	fixture_victim(self, d);
+	d = victim_add(_metadata, self, victim_small, 0, &fd_d);
 	if (!open_tracker(_metadata, self, NULL))
 		return;
 	EXPECT_EQ(0, list_tracked(_metadata, self->t, got, 0));
@@ -1719,9 +1641,7 @@ TEST_F(track, list)
 
 	ASSERT_EQ(0, track_attach(self->t));
 	go(_metadata, fd);
-	p = (struct pollfd){ .fd = ready_fd[0], .events = POLLIN };
-	ASSERT_EQ(1, poll(&p, 1, WAIT_MS));
-	ASSERT_EQ(1, read(ready_fd[0], &b, 1));
+	wait_ready(_metadata);
 	want[0] = c < sh->w ? c : sh->w;
 	want[1] = c < sh->w ? sh->w : c;
 	ASSERT_EQ(2, list_tracked(_metadata, self->t, got, 2));

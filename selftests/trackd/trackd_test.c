@@ -110,26 +110,20 @@ static void find_trackd(void)
 	snprintf(trackd_bin, sizeof(trackd_bin), "%s/../../trackd", self);
 }
 
-/* Run trackd with args (NULL-terminated); its stdout+stderr into out. Returns the exit code. */
-static int run_trackd(char *out, size_t len, ...)
+/*
+ * Runs argv[0] with argv (NULL-terminated); its stdout+stderr into out (as much as len - 1
+ * holds). Returns its exit code, 128 + the signal that killed it, or -1.
+ */
+static int run_capture(const char *const *argv, char *out, size_t len)
 {
-	const char *argv[32] = { trackd_bin };
-	int p[2], status, argc = 1;
+	int p[2], status;
 	size_t got = 0;
-	va_list ap;
 	pid_t pid;
 
-	va_start(ap, len);
-	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)))
-		argc++;
-	va_end(ap);
-	argv[argc] = NULL;
 	if (pipe2(p, O_CLOEXEC))
 		return -1;
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
-		return -1;
 	if (!pid) {
 		dup2(p[1], 1);
 		dup2(p[1], 2);
@@ -137,17 +131,28 @@ static int run_trackd(char *out, size_t len, ...)
 		_exit(127);
 	}
 	close(p[1]);
-	for (;;) {
-		ssize_t n = read(p[0], out + got, got + 1 < len ? len - got - 1 : 0);
-		if (n <= 0)
-			break;
+	for (ssize_t n; got + 1 < len && (n = read(p[0], out + got, len - got - 1)) > 0;)
 		got += n;
-	}
 	out[got] = 0;
 	close(p[0]);
-	if (waitpid(pid, &status, 0) != pid)
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Run trackd with args (NULL-terminated); its stdout+stderr into out. Returns the exit code. */
+static int run_trackd(char *out, size_t len, ...)
+{
+	const char *argv[32] = { trackd_bin };
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, len);
+	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	return run_capture(argv, out, len);
 }
 
 static void mkdtemp_in(char *buf, size_t len, const char *what)
@@ -1545,9 +1550,7 @@ static int run_ckpt_cmd(char *out, size_t len, const char *const *args)
 {
 	char ckpt[PATH_MAX + 32], *slash;
 	const char *argv[16];
-	int p[2], status, argc = 0;
-	size_t got = 0;
-	pid_t pid;
+	int argc = 0;
 
 	snprintf(ckpt, sizeof(ckpt), "%s", getenv("CKPT") ? getenv("CKPT") : trackd_bin);
 	if (!getenv("CKPT")) {
@@ -1558,24 +1561,7 @@ static int run_ckpt_cmd(char *out, size_t len, const char *const *args)
 	while (argc < 15 && *args)
 		argv[argc++] = *args++;
 	argv[argc] = NULL;
-	if (pipe2(p, O_CLOEXEC))
-		return -1;
-	fflush(NULL);
-	pid = fork();
-	if (!pid) {
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	for (ssize_t n; got + 1 < len && (n = read(p[0], out + got, len - got - 1)) > 0;)
-		got += n;
-	out[got] = 0;
-	close(p[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return run_capture(argv, out, len);
 }
 
 /* What the dump_since_log victim shares with the test. */
@@ -1845,6 +1831,26 @@ static int trackd_uffd(const char *dir, pid_t tgid)
 	return ufd;
 }
 
+/* A mark through trackd in dir: its seq, which must come after prev. */
+static long long mark_after(struct th_meta *_metadata, const char *dir, long long prev)
+{
+	char out[4096];
+	long long seq = trackd_cmd("mark", dir, out, sizeof(out));
+
+	ASSERT_LT(prev, seq);
+	return seq;
+}
+
+/* The mark seq armed tgid's one new range [start, start + len), and covered it. */
+static void expect_armed_one(struct th_meta *_metadata, const char *dir, long long seq,
+			     pid_t tgid, uint64_t start, uint64_t len)
+{
+	bool covers;
+
+	EXPECT_EQ(1, armed_after(dir, seq, tgid, start, start + len, &covers));
+	EXPECT_TRUE(covers);
+}
+
 TEST_TIMEOUT(mark_new_maps, 60)
 {
 	char dir[PATH_MAX], out[4096], c;
@@ -1882,8 +1888,7 @@ TEST_TIMEOUT(mark_new_maps, 60)
 	/* Armed at start; a mark with no mapping change since adds nothing. */
 	ASSERT_LT(0, start_trackd(dir, m, NULL));
 	EXPECT_EQ(1, vma_uw(m, rep->a));
-	long long m1 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(0, m1);
+	long long m1 = mark_after(_metadata, dir, 0);
 	EXPECT_EQ(0, armed_after(dir, m1, m, 0, 0, &covers));
 
 	/*
@@ -1897,44 +1902,36 @@ TEST_TIMEOUT(mark_new_maps, 60)
 	ASSERT_EQ(0, ioctl(ufd, UFFDIO_UNREGISTER, &r));
 	close(ufd);
 	ASSERT_EQ(0, vma_uw(m, rep->a));
-	long long m2 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(m1, m2);
+	long long m2 = mark_after(_metadata, dir, m1);
 	EXPECT_EQ(0, vma_uw(m, rep->a));
 	EXPECT_EQ(0, armed_after(dir, m2, m, 0, 0, &covers));
 
 	/* A mapping made and unmapped again by one thread left nothing to register. */
 	NM_STEP('s');
-	long long m3 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(m2, m3);
+	long long m3 = mark_after(_metadata, dir, m2);
 	EXPECT_EQ(0, vma_uw(m, rep->a));
 	EXPECT_EQ(0, armed_after(dir, m3, m, 0, 0, &covers));
 
 	/* A new mapping: the next mark registers it (and reads all of M's mappings). */
 	NM_STEP('n');
 	EXPECT_EQ(0, vma_uw(m, rep->b));
-	long long m4 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(m3, m4);
+	long long m4 = mark_after(_metadata, dir, m3);
 	EXPECT_EQ(1, vma_uw(m, rep->b));
 	EXPECT_EQ(1, vma_uw(m, rep->a));
-	EXPECT_EQ(1, armed_after(dir, m4, m, rep->b, rep->b + len, &covers));
-	EXPECT_TRUE(covers);
+	expect_armed_one(_metadata, dir, m4, m, rep->b, len);
 
 	/* PROT_NONE is left out, until an mprotect opens it. */
 	NM_STEP('z');
-	long long m5 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(m4, m5);
+	long long m5 = mark_after(_metadata, dir, m4);
 	EXPECT_EQ(0, vma_uw(m, rep->z));
 	NM_STEP('p');
-	long long m6 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(m5, m6);
+	long long m6 = mark_after(_metadata, dir, m5);
 	EXPECT_EQ(1, vma_uw(m, rep->z));
-	EXPECT_EQ(1, armed_after(dir, m6, m, rep->z, rep->z + len, &covers));
-	EXPECT_TRUE(covers);
+	expect_armed_one(_metadata, dir, m6, m, rep->z, len);
 
 	/* The heap's growth is registered too. */
 	NM_STEP('b');
-	long long m7 = trackd_cmd("mark", dir, out, sizeof(out));
-	ASSERT_LT(m6, m7);
+	mark_after(_metadata, dir, m6);
 	EXPECT_EQ(1, vma_uw(m, rep->brk_end - 1));
 #undef NM_STEP
 
