@@ -214,7 +214,7 @@ struct restorer_args {
 	__u32 nr_vmas;
 	__u32 vmas_off;		/* struct restorer_vma[] */
 	__u32 nr_runs;
-	__u32 runs_off;		/* struct restorer_run[], sorted by vaddr */
+	__u32 runs_off;		/* struct restorer_run[], sorted by fd and file_off */
 	__s32 pages_fd;		/* the top level's pages file (runs name theirs) */
 	__u32 nr_close;
 	__u32 close_off;	/* __s32[] fds to close at the end */

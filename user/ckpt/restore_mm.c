@@ -405,6 +405,15 @@ int restore_mm_premap(struct rst_task *t)
 	return for_each_run(t, premap_fill, NULL);
 }
 
+static int run_file_cmp(const void *x, const void *y)
+{
+	const struct restorer_run *a = x, *b = y;
+
+	if (a->fd != b->fd)
+		return a->fd < b->fd ? -1 : 1;
+	return a->file_off < b->file_off ? -1 : a->file_off > b->file_off;
+}
+
 static int premap_cmp(const void *x, const void *y)
 {
 	const struct restorer_premap *a = x, *b = y;
@@ -1216,6 +1225,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	}
 	a->runs_off = l.runs;
 	for_each_run(t, add_run, a);
+	/* By file and offset: the restorer reads what follows in one file with one preadv. */
+	qsort(aat(t, l.runs), a->nr_runs, sizeof(struct restorer_run), run_file_cmp);
 	a->premaps_off = l.premaps;
 	qsort(aat(t, l.premaps), a->nr_premaps, sizeof(struct restorer_premap), premap_cmp);
 	a->pages_fd = t->fd_base + 1;
