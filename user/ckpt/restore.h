@@ -189,4 +189,30 @@ int restore_unix_open(struct rst_ctx *ctx, size_t idx);
 /* restore_anon.c: an eventfd, signalfd, timerfd, epoll or inotify file, into ctx->file_fds. */
 int restore_anon_open(struct rst_ctx *ctx, size_t idx);
 
+/*
+ * restore_frozen.c: an incremental restore. The trees of a dump are built
+ * with their memory in place and held frozen (every task stopped under
+ * the engine's ptrace); each later delta of the same chain is applied to
+ * them (tasks that died are killed, new ones forked by their restored
+ * parent with their PIDs, mappings and changed pages updated); the final
+ * step puts registers, fds, signals and timers of the last images in
+ * place. The result is that of a full restore of the last images.
+ * All return 0 or -errno (logged); on failure the trees stay frozen as
+ * they were unless said otherwise, and restore_frozen_abort() ends them.
+ */
+/* Build the trees of o->dir and hold them frozen; *ret owns them. */
+int restore_frozen_start(struct restore_opts *o, struct rst_ctx **ret);
+/* Apply the delta in dir, whose parent images are the current top, to the frozen trees. */
+int restore_frozen_fixup(struct rst_ctx *ctx, const char *dir);
+/* The final state of the top images in place; every task still stopped (ready to run). */
+int restore_frozen_finish(struct rst_ctx *ctx);
+/* After restore_frozen_finish(): let every task run. */
+void restore_frozen_release(struct rst_ctx *ctx);
+/* Kill every task created, whatever the stage; frees ctx. */
+void restore_frozen_abort(struct rst_ctx *ctx);
+/* The root PIDs (tasks forked by the engine) into out (at most max); how many there are. */
+size_t restore_frozen_roots(const struct rst_ctx *ctx, pid_t *out, size_t max);
+/* Free ctx after restore_frozen_release(). */
+void restore_frozen_free(struct rst_ctx *ctx);
+
 #endif
