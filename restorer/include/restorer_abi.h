@@ -30,7 +30,7 @@
 #include "parasite_abi.h"
 
 #define RESTORER_MAGIC		0x52535452	/* "RSTR" */
-#define RESTORER_ABI_VERSION	7
+#define RESTORER_ABI_VERSION	8
 #define RESTORER_STACK_SIZE	(64 * 1024)
 #define RESTORER_THREAD_STACK_SIZE	(32 * 1024)
 #define RESTORER_ERRMSG_SIZE	512
@@ -38,6 +38,7 @@
 enum {
 	RESTORER_STATUS_RUNNING = 0,
 	RESTORER_STATUS_DONE = 1,
+	RESTORER_STATUS_FROZEN = 2,	/* keep_frozen: memory in place, stopped for fixups */
 	/* negative: -errno of the failed step, described in errmsg */
 };
 
@@ -79,6 +80,18 @@ struct restorer_run {
 	__u64 len;
 	__u64 file_off;
 	__s32 fd;
+	__u32 __pad;
+};
+
+/*
+ * An fd of the engine that the restorer takes (pidfd_getfd, the same open
+ * file description) and puts at target: how a kept task (mm_kept) gets its
+ * final fd table.
+ */
+struct restorer_getfd {
+	__s32 src;		/* the engine's fd */
+	__s32 target;
+	__u32 cloexec;
 	__u32 __pad;
 };
 
@@ -248,6 +261,22 @@ struct restorer_args {
 	__u32 aio_off;		/* struct restorer_aio[], sorted by addr */
 	__u32 nr_locks;
 	__u32 locks_off;	/* struct restorer_lock[] */
+
+	/*
+	 * An incremental restore (restore_frozen.c). keep_frozen: put the
+	 * memory in place, then stop for good on an int3 with status FROZEN;
+	 * the engine changes the task from outside and later starts it
+	 * again at the entry with mm_kept set: the memory is in place
+	 * already, the task's fds (none of the final ones) are replaced by
+	 * getfds, taken through engine_pidfd (a pidfd of the engine, an fd
+	 * of the task), and everything after the memory is done as usual.
+	 */
+	__u32 keep_frozen;
+	__u32 mm_kept;
+	__s32 engine_pidfd;
+	__u32 nr_getfds;
+	__u32 getfds_off;	/* struct restorer_getfd[] */
+	__s32 fd_top;		/* above every getfd target */
 };
 
 _Static_assert(sizeof(struct restorer_vma) == 64, "restorer_vma");
@@ -257,6 +286,7 @@ _Static_assert(sizeof(struct restorer_thread) == 104, "restorer_thread");
 _Static_assert(sizeof(struct restorer_timer) == 56, "restorer_timer");
 _Static_assert(sizeof(struct restorer_aio) == 32, "restorer_aio");
 _Static_assert(sizeof(struct restorer_lock) == 24, "restorer_lock");
+_Static_assert(sizeof(struct restorer_getfd) == 16, "restorer_getfd");
 _Static_assert(sizeof(struct restorer_mm_map) == 104, "prctl_mm_map layout");
 _Static_assert(__builtin_offsetof(struct restorer_args, err_tid) == 20, "err_tid");
 _Static_assert(__builtin_offsetof(struct restorer_args, errmsg) == 32, "errmsg");

@@ -984,23 +984,87 @@ static void set_timers_and_pending(struct restorer_thread *leader)
 	}
 }
 
+/*
+ * keep_frozen: the memory is in place; the rest waits for the engine,
+ * which changes the task from outside (system calls it makes the task
+ * run from a stop, /proc/PID/mem) and starts it again at the entry with
+ * mm_kept. Nothing here runs again.
+ */
+static void __attribute__((noreturn)) stay_frozen(void)
+{
+	struct restorer_thread *leader = at(args->threads_off);
+
+	rt_debug("memory in place; frozen until the engine resumes the task");
+	__atomic_store_n(&leader->status, RESTORER_STATUS_FROZEN, __ATOMIC_RELEASE);
+	__atomic_store_n(&args->status, RESTORER_STATUS_FROZEN, __ATOMIC_RELEASE);
+	for (;;)
+		asm volatile("int3" ::: "memory");
+}
+
+/*
+ * mm_kept: the task's fds are those of its first restore (or its
+ * parent's, for a task forked by a fixup); the final ones are the
+ * engine's, taken with pidfd_getfd (same open file description, so
+ * offsets and sharing are right) and put at their numbers. Everything
+ * else is closed first; the engine's pidfd moves above every target.
+ */
+static void install_fds(void)
+{
+	struct restorer_getfd *g = at(args->getfds_off);
+	long p, ret;
+
+	p = sys_fcntl(args->engine_pidfd, 1030 /* F_DUPFD_CLOEXEC */, args->fd_top);
+	if (p < 0)
+		fail(p, "moving the engine's pidfd %d above %d", args->engine_pidfd, args->fd_top);
+	if (p > 0)
+		sys_close_range(0, p - 1, 0);
+	sys_close_range(p + 1, ~0UL >> 32, 0);
+	for (__u32 i = 0; i < args->nr_getfds; i++) {
+		long fd = sys_pidfd_getfd(p, g[i].src, 0);
+		if (fd < 0)
+			fail(fd, "taking fd %d of the engine for %d", g[i].src, g[i].target);
+		if (fd != g[i].target) {
+			ret = sys_dup3(fd, g[i].target, g[i].cloexec ? 02000000 /* O_CLOEXEC */ : 0);
+			sys_close(fd);
+			if (ret < 0)
+				fail(ret, "placing fd %d", g[i].target);
+		} else if (!g[i].cloexec) {
+			ret = sys_fcntl(fd, 2 /* F_SETFD */, 0);
+			if (ret < 0)
+				fail(ret, "clearing close-on-exec of fd %d", g[i].target);
+		}
+	}
+	sys_close(p);
+}
+
 void restorer_main(struct restorer_args *a)
 {
 	args = a;
-	rt_log_init_fd(a->log_fd, a->log_level, a->log_start_ns);
+	/* A kept task's log fd is among those it takes first. */
+	rt_log_init_fd(a->mm_kept ? -1 : a->log_fd, a->log_level, a->log_start_ns);
 	if (a->magic != RESTORER_MAGIC || a->version != RESTORER_ABI_VERSION)
 		fail(-22, "args magic/version mismatch");
 	rt_debug("pid %ld: %u mappings, %u page runs", sys_getpid(), a->nr_vmas, a->nr_runs);
 
-	unmap_engine();
-	/* From here only this region, the vDSO and the fds in args exist. */
-	place_vdso();
-	move_premaps();
-	map_vmas();
-	rt_debug("mappings in place");
-	read_pages();
-	rt_debug("pages read");
-	finish_vmas();
+	if (a->mm_kept) {
+		install_fds();
+		rt_log_init_fd(a->log_fd, a->log_level, a->log_start_ns);
+		rt_debug("pid %ld: memory kept, %u fds taken from the engine", sys_getpid(),
+			 a->nr_getfds);
+		finish_vmas();
+	} else {
+		unmap_engine();
+		/* From here only this region, the vDSO and the fds in args exist. */
+		place_vdso();
+		move_premaps();
+		map_vmas();
+		rt_debug("mappings in place");
+		read_pages();
+		rt_debug("pages read");
+		finish_vmas();
+		if (a->keep_frozen)
+			stay_frozen();
+	}
 	restore_aio();
 	set_mm();
 	set_signals();

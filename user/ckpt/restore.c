@@ -160,7 +160,7 @@ static int index_threads(struct rst_ctx *ctx)
 	return 0;
 }
 
-static int load_images(struct rst_ctx *ctx)
+int restore_load_images(struct rst_ctx *ctx)
 {
 	PstreeEntry **tree;
 	size_t nr_tree;
@@ -178,7 +178,8 @@ static int load_images(struct rst_ctx *ctx)
 		pr_err("the images are from a %s machine, this is %s", ctx->inv->machine, u.machine);
 		return -EINVAL;
 	}
-	if (ctx->inv->pages_after_thaw) {
+	/* Held frozen, such a round is only a step: the next one brings what changed meanwhile. */
+	if (ctx->inv->pages_after_thaw && !ctx->frozen_round && !ctx->prev) {
 		pr_err("the pages in '%s' were copied while the tree ran (a --leave-running round of an incremental dump); restore a later round taken without --leave-running",
 		       ctx->opts->dir);
 		return -EINVAL;
@@ -517,7 +518,7 @@ fail:
 	_exit(1);
 }
 
-static int ptrace_step_syscall(pid_t pid, const char *what)
+int restore_step_syscall(pid_t pid, const char *what)
 {
 	int status, err;
 
@@ -560,7 +561,7 @@ static int step_sigreturn(pid_t tid, struct user_regs_struct *ret_regs, uint64_t
 	int err;
 
 	for (int i = 0;; i++) {
-		err = ptrace_step_syscall(tid, "entering rt_sigreturn");
+		err = restore_step_syscall(tid, "entering rt_sigreturn");
 		if (err)
 			return err;
 		if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) < 0) {
@@ -575,11 +576,11 @@ static int step_sigreturn(pid_t tid, struct user_regs_struct *ret_regs, uint64_t
 			       (long long)regs.orig_rax);
 			return -EIO;
 		}
-		err = ptrace_step_syscall(tid, "restoring the SIGTRAP action");
+		err = restore_step_syscall(tid, "restoring the SIGTRAP action");
 		if (err)
 			return err;
 	}
-	err = ptrace_step_syscall(tid, "leaving rt_sigreturn");
+	err = restore_step_syscall(tid, "leaving rt_sigreturn");
 	if (err)
 		return err;
 	if (ptrace(PTRACE_GETREGS, tid, NULL, ret_regs) < 0 ||
@@ -599,7 +600,7 @@ static int step_sigreturn(pid_t tid, struct user_regs_struct *ret_regs, uint64_t
  * before it can return into code that is gone, and put back the registers
  * and masks rt_sigreturn gave each thread.
  */
-static int finish_task(struct rst_task *t)
+int restore_finish_task(struct rst_task *t)
 {
 	size_t n = t->nr_threads;
 	struct user_regs_struct final[n], regs;
@@ -624,9 +625,9 @@ static int finish_task(struct rst_task *t)
 		pr_perror("cannot set registers of %d", pid);
 		return err;
 	}
-	err = ptrace_step_syscall(pid, "entering munmap of the restorer");
+	err = restore_step_syscall(pid, "entering munmap of the restorer");
 	if (!err)
-		err = ptrace_step_syscall(pid, "leaving munmap of the restorer");
+		err = restore_step_syscall(pid, "leaving munmap of the restorer");
 	if (err)
 		return err;
 	if (ptrace(PTRACE_GETREGS, pid, NULL, &regs) < 0 || regs.rax != 0) {
@@ -646,9 +647,11 @@ static int finish_task(struct rst_task *t)
 }
 
 /* The restorer's verdict for every thread of the task. */
-static int check_restorer_status(struct rst_task *t)
+static int check_restorer_status(struct rst_task *t, bool frozen)
 {
-	size_t n = t->nr_threads;
+	/* Frozen (keep_frozen): only the leader ran, and stopped with its memory in place. */
+	size_t n = frozen ? 1 : t->nr_threads;
+	int want = frozen ? RESTORER_STATUS_FROZEN : RESTORER_STATUS_DONE;
 	struct restorer_args a;
 	struct restorer_thread th[n];
 	uint64_t args = t->region + blob_map_size(BLOB_RESTORER);
@@ -683,7 +686,7 @@ static int check_restorer_status(struct rst_task *t)
 	if (err)
 		return err;
 	for (size_t k = 0; k < n; k++) {
-		if (th[k].status == RESTORER_STATUS_DONE)
+		if (th[k].status == want)
 			continue;
 		pr_err("restore of %d failed in the restorer (thread %u): %s", t->pid, th[k].tid,
 		       a.err_tid ? a.errmsg : "stopped unexpectedly");
@@ -710,14 +713,15 @@ static struct rst_thread *find_thread(struct rst_ctx *ctx, pid_t tid, struct rst
  * stops for the clone event, the new thread with PTRACE_EVENT_STOP; both
  * just go on. Anything else is a failed restore.
  */
-static int run_restorers(struct rst_ctx *ctx)
+int restore_run_restorers(struct rst_ctx *ctx)
 {
 	size_t left = 0;
 	uint64_t bytes = 0;
 
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		if (!ctx->tasks[i].zombie) {
-			left += ctx->tasks[i].nr_threads;
+			ctx->tasks[i].threads[0].at_trap = false;
+			left += ctx->frozen_round ? 1 : ctx->tasks[i].nr_threads;
 			bytes += ctx->tasks[i].pages_bytes;
 		}
 	}
@@ -770,7 +774,7 @@ static int run_restorers(struct rst_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		if (ctx->tasks[i].zombie)
 			continue;
-		int err = check_restorer_status(&ctx->tasks[i]);
+		int err = check_restorer_status(&ctx->tasks[i], ctx->frozen_round);
 		if (err)
 			return err;
 	}
@@ -869,7 +873,7 @@ static int seize_tasks(struct rst_ctx *ctx)
 }
 
 /* Build every tree and run every restorer up to its last stop. */
-static int restore_tree(struct rst_ctx *ctx)
+int restore_build(struct rst_ctx *ctx)
 {
 	int err;
 
@@ -910,12 +914,12 @@ static int restore_tree(struct rst_ctx *ctx)
 	if (err)
 		return err;
 	set_phase(ctx, PHASE_RUN);
-	err = run_restorers(ctx);
+	err = restore_run_restorers(ctx);
 	if (!err && fault_injected("restore-restorers"))
 		err = -EIO;
-	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
+	for (size_t i = 0; i < ctx->nr_tasks && !err && !ctx->frozen_round; i++)
 		if (!ctx->tasks[i].zombie)
-			err = finish_task(&ctx->tasks[i]);
+			err = restore_finish_task(&ctx->tasks[i]);
 	return err;
 }
 
@@ -923,7 +927,7 @@ static int restore_tree(struct rst_ctx *ctx)
  * Kill whatever was created. ckpt is a child subreaper during the
  * restore, so the orphans of killed tasks come to it to be reaped.
  */
-static void kill_tasks(struct rst_ctx *ctx)
+void restore_kill_tasks(struct rst_ctx *ctx)
 {
 	int status;
 	pid_t pid;
@@ -939,7 +943,7 @@ static void kill_tasks(struct rst_ctx *ctx)
 		;
 }
 
-static int write_pidfile(const char *path, pid_t pid)
+int restore_write_pidfile(const char *path, pid_t pid)
 {
 	char buf[32];
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -956,7 +960,7 @@ static int write_pidfile(const char *path, pid_t pid)
 	return 0;
 }
 
-static void free_ctx(struct rst_ctx *ctx)
+void restore_free_ctx(struct rst_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *t = &ctx->tasks[i];
@@ -979,6 +983,10 @@ static void free_ctx(struct rst_ctx *ctx)
 			munmap((void *)t->region, t->region_len);
 		if (t->premap_area)
 			munmap((void *)t->premap_area, t->premap_area_len);
+		if (t->memfd > 0)
+			close(t->memfd);
+		free(t->regs);
+		free(t->vdso_parts);
 	}
 	free(ctx->tasks);
 	free(ctx->children);
@@ -1069,7 +1077,7 @@ static void wait_stopped(pid_t pid)
 }
 
 /* Past this point the tasks run: nothing may kill them any more. */
-static void release_tasks(struct rst_ctx *ctx)
+void restore_release_tasks(struct rst_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *t = &ctx->tasks[i];
@@ -1092,7 +1100,7 @@ static void release_tasks(struct rst_ctx *ctx)
  * elsewhere there is none to lift. A lock that cannot be lifted is a
  * warning: the tasks are back, only their peers stay held off.
  */
-static void unlock_network(const InventoryEntry *inv)
+void restore_unlock_network(const InventoryEntry *inv)
 {
 	char boot_id[64] = "";
 
@@ -1106,6 +1114,42 @@ static void unlock_network(const InventoryEntry *inv)
 	if (netlock_unlock(inv->net_lock))
 		pr_warn("if that table is still there, peers of the restored TCP connections stay held off until 'nft delete table inet %s'",
 			inv->net_lock);
+}
+
+int restore_prepare(struct rst_ctx *ctx)
+{
+	struct restore_opts *o = ctx->opts;
+	int err;
+
+	ctx->own_pgid = getpgrp();
+	ctx->own_sid = getsid(0);
+	ctx->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->dirfd < 0) {
+		pr_perror("cannot open the image directory '%s'", o->dir);
+		return -EBADF;
+	}
+	err = restore_load_images(ctx);
+	for (size_t i = 0; i < ctx->nr_tasks && !err && !o->shell_job; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (t->sid_outside && (t->parent < 0 || !ctx->tasks[t->parent].sid_outside))
+			pr_warn("task %d was in session %d, which is not in the dump; it joins ckpt's session (--shell-job silences this)",
+				t->pid, t->sid);
+	}
+	/* Everything that can be checked is checked before any task exists. */
+	if (!err)
+		err = restore_mm_shm_prepare(ctx);
+	if (!err)
+		err = restore_mm_plan_cow(ctx);
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		if (ctx->tasks[i].zombie)
+			continue;
+		/* Held frozen, a task gets its fds in the final step, from the last images. */
+		if (!ctx->frozen_round)
+			err = restore_files_prepare(ctx, &ctx->tasks[i]);
+		if (!err)
+			err = restore_mm_prepare(ctx, &ctx->tasks[i]);
+	}
+	return err;
 }
 
 static int do_restore(struct restore_opts *o)
@@ -1127,56 +1171,33 @@ static int do_restore(struct restore_opts *o)
 			pr_warn("cannot raise the fd limit to %llu: %s, ignoring",
 				(unsigned long long)nofile.rlim_max, strerror(errno));
 	}
-	ctx.own_pgid = getpgrp();
-	ctx.own_sid = getsid(0);
-	ctx.dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ctx.dirfd < 0) {
-		pr_perror("cannot open the image directory '%s'", o->dir);
+	err = restore_prepare(&ctx);
+	if (err == -EBADF)
 		return -1;
-	}
-	err = load_images(&ctx);
-	for (size_t i = 0; i < ctx.nr_tasks && !err && !o->shell_job; i++) {
-		struct rst_task *t = &ctx.tasks[i];
-		if (t->sid_outside && (t->parent < 0 || !ctx.tasks[t->parent].sid_outside))
-			pr_warn("task %d was in session %d, which is not in the dump; it joins ckpt's session (--shell-job silences this)",
-				t->pid, t->sid);
-	}
-	/* Everything that can be checked is checked before any task exists. */
-	if (!err)
-		err = restore_mm_shm_prepare(&ctx);
-	if (!err)
-		err = restore_mm_plan_cow(&ctx);
-	for (size_t i = 0; i < ctx.nr_tasks && !err; i++) {
-		if (ctx.tasks[i].zombie)
-			continue;
-		err = restore_files_prepare(&ctx, &ctx.tasks[i]);
-		if (!err)
-			err = restore_mm_prepare(&ctx, &ctx.tasks[i]);
-	}
 	if (!err && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		err = -errno;
 		pr_perror("cannot become a child subreaper");
 	}
 	if (!err)
-		err = restore_tree(&ctx);
+		err = restore_build(&ctx);
 	if (!err && fault_injected("restore-finish"))
 		err = -EIO;
 	/* The peers reach the restored sockets again, then those leave repair mode. */
 	if (!err && ctx.inv->net_lock)
-		unlock_network(ctx.inv);
+		restore_unlock_network(ctx.inv);
 	if (!err)
 		err = restore_inet_finish(&ctx);
 	if (!err && o->pidfile)
-		err = write_pidfile(o->pidfile, ctx.tasks[0].pid);
+		err = restore_write_pidfile(o->pidfile, ctx.tasks[0].pid);
 	if (err) {
-		kill_tasks(&ctx);
+		restore_kill_tasks(&ctx);
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
-		free_ctx(&ctx);
+		restore_free_ctx(&ctx);
 		return -1;
 	}
 	/* Orphans of the restored trees go where they would have gone. */
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
-	release_tasks(&ctx);
+	restore_release_tasks(&ctx);
 	opts_release_stop_signals();
 	if (!o->detach) {
 		bool first = true;
@@ -1196,7 +1217,7 @@ static int do_restore(struct restore_opts *o)
 			first = false;
 		}
 	}
-	free_ctx(&ctx);
+	restore_free_ctx(&ctx);
 	return ret;
 }
 
@@ -1208,6 +1229,11 @@ int cmd_restore(int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "shell-job", no_argument, NULL, 'j' },
+		{ "keep-frozen", no_argument, NULL, 'K' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "fixup", required_argument, NULL, 'F' },
+		{ "resume", no_argument, NULL, 'R' },
+		{ "abort", no_argument, NULL, 'A' },
 		{ "verbosity", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1236,14 +1262,45 @@ int cmd_restore(int argc, char **argv)
 		case 'j':
 			o.shell_job = true;
 			break;
+		case 'K':
+			o.keep_frozen = true;
+			break;
+		case 'C':
+			o.control = optarg;
+			break;
+		case 'F':
+			o.fixup = optarg;
+			break;
+		case 'R':
+			o.resume = true;
+			break;
+		case 'A':
+			o.abort = true;
+			break;
 		case 'h':
-			printf("usage: ckpt restore -D DIR [-d] [--pidfile FILE] [--shell-job] [-v[N]] [-o LOG]\n");
+			printf("usage: ckpt restore -D DIR [-d] [--pidfile FILE] [--shell-job] [-v[N]] [-o LOG]\n"
+			       "       ckpt restore -D DIR --keep-frozen --control SOCK [...]\n"
+			       "       ckpt restore --fixup DIR [--resume] --control SOCK\n"
+			       "       ckpt restore --resume --control SOCK\n"
+			       "       ckpt restore --abort --control SOCK\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
-	if (!o.dir || optind != argc) {
+	bool client = o.fixup || o.resume || o.abort;
+	if (optind != argc || (o.keep_frozen && (!o.dir || !o.control || client)) ||
+	    (client && (!o.control || o.dir || (o.abort && (o.fixup || o.resume)))) ||
+	    (o.control && !o.keep_frozen && !client)) {
+		fprintf(stderr, "usage: ckpt restore -D DIR --keep-frozen --control SOCK\n"
+				"       ckpt restore (--fixup DIR [--resume] | --resume | --abort) --control SOCK\n");
+		return 2;
+	}
+	if (client)
+		return restore_client(&o);
+	if (o.keep_frozen)
+		return restore_server(&o);
+	if (!o.dir) {
 		fprintf(stderr, "usage: ckpt restore -D DIR [-d] [--pidfile FILE] [--shell-job]\n");
 		return 2;
 	}

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include "core.pb-c.h"
 #include "files.pb-c.h"
@@ -13,11 +14,16 @@
 #include "pstree.pb-c.h"
 
 #include "pagechain.h"
+#include "restorer_abi.h"
 
-struct restorer_lock;
 
 struct restore_opts {
 	const char *dir;
+	bool keep_frozen;	/* --keep-frozen */
+	const char *control;	/* --control SOCK */
+	const char *fixup;	/* --fixup DIR */
+	bool resume;		/* --resume */
+	bool abort;		/* --abort */
 	bool detach;
 	bool shell_job;
 	const char *pidfile;
@@ -85,6 +91,18 @@ struct rst_task {
 	uint64_t stack_top;	/* the leader's restorer stack; the other threads' follow it */
 	void *args;		/* struct restorer_args and its arrays */
 	size_t args_len;
+
+	/* Held frozen (restore_frozen.c). */
+	int pidfd_slot;		/* the task's fd of ckpt's pidfd */
+	int memfd;		/* its /proc/PID/mem, or -1 */
+	struct user_regs_struct *regs;	/* at its stop: the base of every remote system call */
+	uint64_t vdso_at;	/* where its vDSO block is (0: none) */
+	struct restorer_range *vdso_parts;	/* the block's mappings, at vdso_at */
+	uint32_t nr_vdso_parts;
+	const MmEntry *cur_mm;	/* the layout it has now (a fixup changes it to mm) */
+	const struct page_src *cur_srcs;	/* what its memory holds now */
+	size_t nr_cur_srcs;
+	bool fresh;		/* forked by the fixup under way */
 };
 
 /* A shared memory object (shared anonymous or memfd), one per shmid. */
@@ -102,7 +120,7 @@ struct rst_ghost {
 };
 
 struct rst_ctx {
-	const struct restore_opts *opts;
+	struct restore_opts *opts;
 	int dirfd;
 	InventoryEntry *inv;
 	struct chain chain;	/* the images and their parents (level 0: a dup of dirfd) */
@@ -128,10 +146,48 @@ struct rst_ctx {
 	struct rst_shared *shm;	/* shared with the new tasks until they run */
 	size_t shm_len;
 	pid_t own_pgid, own_sid;	/* ckpt's, for leaders outside the dump */
+	/* An incremental restore (restore_frozen.c). */
+	bool frozen_round;	/* the restorers stop with the memory in place (keep_frozen) */
+	bool mm_kept;		/* the final round: the memory is in place already */
+	int engine_pidfd;	/* a pidfd of ckpt, which the tasks take fds through */
+	struct rst_ctx *prev;	/* during a fixup: the frozen trees as they are */
+	bool lost;		/* a fixup failed half way: the trees are killed */
 };
+
+/*
+ * restore.c, for restore_frozen.c: the steps of a restore.
+ */
+int restore_load_images(struct rst_ctx *ctx);
+/* Open ctx->opts->dir, load and check its images, open files, plan every restorer. */
+int restore_prepare(struct rst_ctx *ctx);
+int restore_build(struct rst_ctx *ctx);
+int restore_run_restorers(struct rst_ctx *ctx);
+int restore_finish_task(struct rst_task *t);
+int restore_step_syscall(pid_t pid, const char *what);
+void restore_kill_tasks(struct rst_ctx *ctx);
+void restore_release_tasks(struct rst_ctx *ctx);
+void restore_unlock_network(const InventoryEntry *inv);
+int restore_write_pidfile(const char *path, pid_t pid);
+void restore_free_ctx(struct rst_ctx *ctx);
 
 /* restore_mm.c: check the mm images and build the restorer args. */
 int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t);
+/*
+ * The same for a task whose memory is in place (ctx->mm_kept): no
+ * mappings or pages to read, its fds taken from ckpt (restorer_getfd),
+ * the region placed clear of the image and of busy[] (what the task has
+ * mapped besides the image: its current restorer region, its vDSO).
+ */
+int restore_mm_prepare_kept(struct rst_ctx *ctx, struct rst_task *t,
+			    const struct restorer_range *busy, size_t nr_busy);
+/* An fd of ckpt for mapped file idx of mm (opened checked, as the restorer maps it); -errno. */
+int restore_mm_open_file(struct rst_ctx *ctx, const MmEntry *mm, size_t idx);
+/*
+ * Where this kernel's vDSO block goes for t's image (0: nowhere) and its
+ * parts there; -errno when only a proxy of the dumped vDSO would do.
+ */
+int restore_mm_plan_vdso(struct rst_task *t, uint64_t *ret_at, struct restorer_range *parts,
+			 uint32_t *ret_n);
 /*
  * Create every shared memory object the mappings of all tasks name, once,
  * so that each mapping of it maps the same object again.
@@ -214,5 +270,9 @@ void restore_frozen_abort(struct rst_ctx *ctx);
 size_t restore_frozen_roots(const struct rst_ctx *ctx, pid_t *out, size_t max);
 /* Free ctx after restore_frozen_release(). */
 void restore_frozen_free(struct rst_ctx *ctx);
+
+/* restore_ctl.c: --keep-frozen --control SOCK (a server), and its clients. Exit codes. */
+int restore_server(struct restore_opts *o);
+int restore_client(struct restore_opts *o);
 
 #endif

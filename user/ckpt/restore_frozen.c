@@ -1,50 +1,1484 @@
 // SPDX-License-Identifier: MIT
-/* Incremental restore: see restore.h. (Being written.) */
+/*
+ * Incremental restore (see restore.h): the trees are built once and kept
+ * in step with later deltas of the same chain while nothing runs.
+ *
+ * Held frozen, every live task is one thread stopped under our ptrace in
+ * its restorer (RESTORER_STATUS_FROZEN), with its memory in place, the fds
+ * of its first restore (or its parent's), and our pidfd among them. A
+ * fixup changes it from outside: system calls it is made to run from its
+ * stop through the syscall instruction of its restorer region (clone3
+ * with set_tid, setsid, setpgid, exit_group, wait4, mmap, munmap,
+ * mprotect, madvise, mremap, pidfd_getfd), and pages written through
+ * /proc/PID/mem. A fixup compares the new images with what each task has
+ * now (its previous images: the mapping lists and the resolved pages):
+ * a mapping that is the same stays with its pages, and only the pages of
+ * the new top level are written into it; anything else is unmapped and
+ * mapped again from the images.
+ *
+ * The final step maps a fresh restorer region into each task with the
+ * final images' args (mm_kept): the restorer takes the final fds from us
+ * with pidfd_getfd, and does everything after the memory as in a full
+ * restore (threads, AIO rings, credentials, signals, timers); the engine
+ * then takes each thread through rt_sigreturn as usual.
+ */
 #define LOG_PREFIX "restore: "
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "blob.h"
+#include "delta.pb-c.h"
+#include "ckpt.h"
+#include "image.h"
+#include "infect.h"
 #include "log.h"
+#include "proc.h"
 #include "restore.h"
+#include "restorer_abi.h"
+
+#define FROZEN_WAIT_MS 30000
+#define COPY_BUF (4u << 20)
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t syscall_ip(const struct rst_task *t)
+{
+	return t->region + blob_sym_off(BLOB_RESTORER, BLOB_SYM_SYSCALL);
+}
+
+/* Scratch memory in the task: its first restorer's args area, which nothing reads again. */
+static uint64_t scratch(const struct rst_task *t)
+{
+	return t->region + blob_map_size(BLOB_RESTORER);
+}
+
+static int mem_write(struct rst_task *t, uint64_t addr, const void *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = pwrite(t->memfd, buf, len, (off_t)addr);
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+			pr_errno(err, "cannot write %zu bytes at %#llx into %d", len,
+				 (unsigned long long)addr, t->pid);
+			return err;
+		}
+		buf = (const char *)buf + n;
+		addr += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int set_regs(pid_t pid, struct user_regs_struct *r)
+{
+	if (ptrace(PTRACE_SETREGS, pid, NULL, r) < 0) {
+		int err = -errno;
+		pr_perror("cannot set the registers of %d", pid);
+		return err;
+	}
+	return 0;
+}
+
+/* Point t's stopped thread at its syscall instruction with system call nr and its arguments. */
+static int load_syscall(struct rst_task *t, long nr, const uint64_t a[6])
+{
+	struct user_regs_struct r = *t->regs;
+
+	r.rip = syscall_ip(t);
+	r.rax = nr;
+	r.orig_rax = -1;
+	r.rdi = a[0];
+	r.rsi = a[1];
+	r.rdx = a[2];
+	r.r10 = a[3];
+	r.r8 = a[4];
+	r.r9 = a[5];
+	return set_regs(t->pid, &r);
+}
+
+static int syscall_result(struct rst_task *t, long *ret)
+{
+	struct user_regs_struct r;
+
+	if (ptrace(PTRACE_GETREGS, t->pid, NULL, &r) < 0) {
+		int err = -errno;
+		pr_perror("cannot get the registers of %d", t->pid);
+		return err;
+	}
+	*ret = (long)r.rax;
+	return 0;
+}
+
+/*
+ * Make t run system call nr and stop at its exit; *ret is what it
+ * returned (-errno for a failed call, which is not an error here).
+ */
+static int rsys(struct rst_task *t, const char *what, long *ret, long nr, uint64_t a1, uint64_t a2,
+		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+	int err = load_syscall(t, nr, a);
+
+	if (!err)
+		err = restore_step_syscall(t->pid, what);
+	if (!err)
+		err = restore_step_syscall(t->pid, what);
+	if (!err)
+		err = syscall_result(t, ret);
+	return err;
+}
+
+/* rsys() that must succeed: 0, or -errno of the call (logged). */
+static int rcall(struct rst_task *t, const char *what, long nr, uint64_t a1, uint64_t a2,
+		 uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	long ret;
+	int err = rsys(t, what, &ret, nr, a1, a2, a3, a4, a5, a6);
+
+	if (err)
+		return err;
+	if (ret < 0 && ret > -4096) {
+		pr_errno((int)ret, "%s in %d failed", what, t->pid);
+		return (int)ret;
+	}
+	return 0;
+}
+
+/* Wait (bounded) for pid's next report; 0 with *status, or -errno (logged). */
+static int wait_for(pid_t pid, int *status, const char *what)
+{
+	int err = infect_wait(pid, status, FROZEN_WAIT_MS);
+
+	if (err)
+		pr_errno(err, "waiting for %d (%s)", pid, what);
+	return err;
+}
+
+static int wait_exit(pid_t pid, const char *what)
+{
+	char buf[64];
+	int status, err;
+
+	for (int i = 0; i < 8; i++) {
+		err = wait_for(pid, &status, what);
+		if (err)
+			return err;
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return 0;
+		/* A stop on the way out (a signal to deliver, an event): let it go on. */
+		int sig = WIFSTOPPED(status) && !(status >> 16) ? WSTOPSIG(status) : 0;
+		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig) < 0 && errno != ESRCH) {
+			err = -errno;
+			pr_perror("cannot resume %d (%s)", pid, what);
+			return err;
+		}
+	}
+	pr_err("task %d did not exit (%s): %s", pid, what, infect_status_str(status, buf, sizeof(buf)));
+	return -EIO;
+}
+
+/* Kill t (SIGKILL) and wait for it as its tracer. */
+static int kill_one(struct rst_task *t)
+{
+	if (kill(t->pid, SIGKILL) < 0 && errno != ESRCH) {
+		int err = -errno;
+		pr_perror("cannot kill %d", t->pid);
+		return err;
+	}
+	return wait_exit(t->pid, "killed by the fixup");
+}
+
+/*
+ * End t the way the images show it ended (a zombie's wait status): its
+ * exit code through exit_group, or its signal with the default action,
+ * no core file, delivered.
+ */
+static int end_as_zombie(struct rst_task *t, uint32_t st)
+{
+	int err;
+
+	if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
+		int sig = WTERMSIG(st);
+		struct {
+			uint64_t handler, flags, restorer, mask;
+			struct rlimit none;
+			uint64_t set;
+		} buf = { .set = 1ull << (sig - 1) };
+		uint64_t at = scratch(t);
+		err = mem_write(t, at, &buf, sizeof(buf));
+		if (!err)
+			err = rcall(t, "prlimit64(RLIMIT_CORE)", SYS_prlimit64, 0, RLIMIT_CORE,
+				    at + offsetof(typeof(buf), none), 0, 0, 0);
+		if (!err)
+			err = rcall(t, "rt_sigaction(SIG_DFL)", SYS_rt_sigaction, sig, at, 0, 8, 0, 0);
+		if (!err)
+			err = rcall(t, "rt_sigprocmask(SIG_UNBLOCK)", SYS_rt_sigprocmask, SIG_UNBLOCK,
+				    at + offsetof(typeof(buf), set), 0, 8, 0, 0);
+		if (!err)
+			err = rcall(t, "tgkill", SYS_tgkill, t->pid, t->pid, sig, 0, 0, 0);
+		if (!err && ptrace(PTRACE_CONT, t->pid, NULL, NULL) < 0)
+			err = -errno;
+		return err ? err : wait_exit(t->pid, "ending as a zombie");
+	}
+	if (WIFSIGNALED(st))
+		return kill_one(t);
+	uint64_t a[6] = { WEXITSTATUS(st) };
+	err = load_syscall(t, SYS_exit_group, a);
+	if (!err)
+		err = restore_step_syscall(t->pid, "exit_group");
+	if (!err && ptrace(PTRACE_SYSCALL, t->pid, NULL, NULL) < 0)
+		err = -errno;
+	return err ? err : wait_exit(t->pid, "ending as a zombie");
+}
+
+static int open_mem(struct rst_task *t)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+	t->memfd = open(path, O_RDWR | O_CLOEXEC);
+	if (t->memfd < 0) {
+		int err = -errno;
+		pr_perror("cannot open %s", path);
+		return err;
+	}
+	return 0;
+}
+
+static int get_regs(struct rst_task *t)
+{
+	if (!t->regs)
+		t->regs = malloc(sizeof(*t->regs));
+	if (!t->regs)
+		return -ENOMEM;
+	if (ptrace(PTRACE_GETREGS, t->pid, NULL, t->regs) < 0) {
+		int err = -errno;
+		pr_perror("cannot get the registers of %d", t->pid);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * New task n, forked by its frozen parent p (clone3 with n's PID, run by
+ * p), stops traced (PTRACE_O_TRACEFORK/CLONE) before its first
+ * instruction, a copy of p: p's memory, fds and restorer region.
+ */
+static int fork_in(struct rst_task *p, struct rst_task *n)
+{
+	struct {
+		struct clone_args ca;
+		pid_t tid;
+	} buf = { .ca = { .exit_signal = n->zombie ? SIGCHLD : n->exit_signal, .set_tid_size = 1 },
+		  .tid = n->pid };
+	uint64_t at = scratch(p);
+	char sbuf[64];
+	int status, err;
+	long ret;
+
+	buf.ca.set_tid = at + offsetof(typeof(buf), tid);
+	uint64_t a[6] = { at, sizeof(buf.ca) };
+	err = mem_write(p, at, &buf, sizeof(buf));
+	if (!err)
+		err = load_syscall(p, SYS_clone3, a);
+	if (!err)
+		err = restore_step_syscall(p->pid, "entering clone3");
+	if (err)
+		return err;
+	/* The fork (or clone) event comes before the exit, when the child exists. */
+	for (int i = 0;; i++) {
+		if (ptrace(PTRACE_SYSCALL, p->pid, NULL, NULL) < 0) {
+			err = -errno;
+			pr_perror("cannot resume %d (clone3)", p->pid);
+			return err;
+		}
+		err = wait_for(p->pid, &status, "clone3");
+		if (err)
+			return err;
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
+			break;
+		int ev = status >> 16;
+		if (i == 2 || !WIFSTOPPED(status) ||
+		    (ev != PTRACE_EVENT_FORK && ev != PTRACE_EVENT_CLONE && ev != PTRACE_EVENT_VFORK)) {
+			pr_err("task %d %s while forking %d", p->pid,
+			       infect_status_str(status, sbuf, sizeof(sbuf)), n->pid);
+			return -EIO;
+		}
+	}
+	err = syscall_result(p, &ret);
+	if (err)
+		return err;
+	if (ret != n->pid) {
+		if (ret == -EEXIST)
+			pr_err("PID %d is in use; %d cannot fork its new child with that PID", n->pid, p->pid);
+		else if (ret < 0)
+			pr_errno((int)ret, "%d cannot fork its new child %d (clone3 with set_tid)", p->pid,
+				 n->pid);
+		else
+			pr_err("%d forked %ld instead of %d", p->pid, ret, n->pid);
+		return ret < 0 ? (int)ret : -EIO;
+	}
+	err = wait_for(n->pid, &status, "its first stop");
+	if (err)
+		return err;
+	if (!WIFSTOPPED(status)) {
+		pr_err("new task %d %s", n->pid, infect_status_str(status, sbuf, sizeof(sbuf)));
+		return -ECHILD;
+	}
+	n->region = p->region;
+	n->region_len = p->region_len;
+	n->pidfd_slot = p->pidfd_slot;
+	n->vdso_at = p->vdso_at;
+	n->nr_vdso_parts = p->nr_vdso_parts;
+	n->vdso_parts = malloc(4 * sizeof(*n->vdso_parts));
+	if (!n->vdso_parts)
+		return -ENOMEM;
+	memcpy(n->vdso_parts, p->vdso_parts, p->nr_vdso_parts * sizeof(*n->vdso_parts));
+	n->cur_mm = p->cur_mm;
+	n->cur_srcs = p->cur_srcs;
+	n->nr_cur_srcs = p->nr_cur_srcs;
+	n->fresh = true;
+	err = get_regs(n);
+	if (!err)
+		err = open_mem(n);
+	pr_debug("%d forked %d", p->pid, n->pid);
+	return err;
+}
+
+/* ---- the frozen trees and the images of a fixup ---- */
+
+static struct rst_task *find_task(struct rst_ctx *ctx, pid_t pid)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+/* Is the mapping the same (but for its protection) in both images? */
+static bool vma_same(const MmEntry *om, const VmaEntry *o, const MmEntry *nm, const VmaEntry *v)
+{
+	if (o->start != v->start || o->end != v->end || o->pgoff != v->pgoff ||
+	    o->flags != v->flags || o->kind != v->kind || o->has_file_id != v->has_file_id)
+		return false;
+	if (v->kind == VMA_KIND_SHARED_ANON && o->shmid != v->shmid)
+		return false;
+	if (!v->has_file_id)
+		return true;
+	if (o->file_id >= om->n_files || v->file_id >= nm->n_files)
+		return false;
+	const MapFileEntry *a = om->files[o->file_id], *b = nm->files[v->file_id];
+	return !a->has_ghost_id && !b->has_ghost_id && !strcmp(a->path, b->path) &&
+	       a->dev == b->dev && a->ino == b->ino && a->size == b->size;
+}
+
+static bool vdso_kind(const VmaEntry *v)
+{
+	return v->kind == VMA_KIND_VDSO || v->kind == VMA_KIND_VVAR;
+}
+
+static bool private_kind(const VmaEntry *v)
+{
+	return v->kind == VMA_KIND_ANON || v->kind == VMA_KIND_FILE_PRIVATE;
+}
+
+/* Per task of a fixup: which of its new mappings stay as they are. */
+struct mm_plan {
+	bool *keep;		/* by new vma index */
+	bool *old_keep;		/* by old vma index */
+	uint64_t vdso_to;	/* where its vDSO block goes, if it moves */
+	struct restorer_range vdso_parts[4];
+	uint32_t nr_vdso_parts;
+	bool vdso_moves;
+	int *level_fds;		/* pages files by chain level, -1 until opened */
+};
+
+static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	return s1 < e2 && s2 < e1;
+}
+
+/* The image's vDSO code address, or 0. */
+static uint64_t vdso_code(const MmEntry *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND_VDSO)
+			return mm->vmas[i]->start;
+	return 0;
+}
+
+/* Decide what stays; check that nothing new lands on the restorer region or a vDSO that stays. */
+static int plan_mm(struct rst_task *t, struct mm_plan *pl)
+{
+	const MmEntry *om = t->cur_mm, *nm = t->mm;
+	char name[64];
+
+	pl->keep = calloc(nm->n_vmas + 1, sizeof(bool));
+	pl->old_keep = calloc(om->n_vmas + 1, sizeof(bool));
+	if (!pl->keep || !pl->old_keep)
+		return -ENOMEM;
+	for (size_t i = 0, k = 0; i < nm->n_vmas; i++) {
+		const VmaEntry *v = nm->vmas[i];
+		while (k < om->n_vmas && om->vmas[k]->start < v->start)
+			k++;
+		if (k == om->n_vmas || vdso_kind(v) || !vma_same(om, om->vmas[k], nm, v))
+			continue;
+		/* A new task's private memory is its own: mapped again, not its parent's. */
+		if (t->fresh && private_kind(v))
+			continue;
+		pl->keep[i] = pl->old_keep[k] = true;
+	}
+	uint64_t was = vdso_code(om), will = vdso_code(nm);
+	if (was != will) {
+		int err = restore_mm_plan_vdso(t, &pl->vdso_to, pl->vdso_parts, &pl->nr_vdso_parts);
+		if (err) {
+			pr_err("the vDSO of %d moved (to %#llx) and cannot be moved here in a fixup",
+			       t->pid, (unsigned long long)will);
+			return err;
+		}
+		pl->vdso_moves = true;
+	}
+	img_name(IMG_MM, t->pid, name, sizeof(name));
+	for (size_t i = 0; i < nm->n_vmas; i++) {
+		const VmaEntry *v = nm->vmas[i];
+		if (vdso_kind(v))
+			continue;
+		if (overlaps(v->start, v->end, t->region, t->region + t->region_len))
+			return img_bad_at(name, i, "vmas",
+					  "mapping %#llx-%#llx overlaps where ckpt's restorer sits in the frozen task (%#llx-%#llx); restore these images fully instead",
+					  (unsigned long long)v->start, (unsigned long long)v->end,
+					  (unsigned long long)t->region,
+					  (unsigned long long)(t->region + t->region_len));
+		const struct restorer_range *p = pl->vdso_moves ? pl->vdso_parts : t->vdso_parts;
+		uint32_t np = pl->vdso_moves ? pl->nr_vdso_parts : t->nr_vdso_parts;
+		for (uint32_t k = 0; k < np; k++)
+			if (overlaps(v->start, v->end, p[k].start, p[k].end))
+				return img_bad_at(name, i, "vmas", "mapping %#llx-%#llx overlaps the vDSO at %#llx",
+						  (unsigned long long)v->start, (unsigned long long)v->end,
+						  (unsigned long long)p[k].start);
+	}
+	return 0;
+}
+
+static void free_plan(struct mm_plan *pl, size_t levels)
+{
+	free(pl->keep);
+	free(pl->old_keep);
+	for (size_t l = 0; pl->level_fds && l < levels; l++)
+		if (pl->level_fds[l] >= 0)
+			close(pl->level_fds[l]);
+	free(pl->level_fds);
+}
+
+/* Move t's vDSO block where the new images have it (mremap, part by part). */
+static int move_vdso(struct rst_task *t, struct mm_plan *pl)
+{
+	int err;
+
+	if (!pl->nr_vdso_parts || !pl->vdso_to) {
+		for (uint32_t k = 0; k < t->nr_vdso_parts; k++) {
+			err = rcall(t, "munmap of the vDSO", SYS_munmap, t->vdso_parts[k].start,
+				    t->vdso_parts[k].end - t->vdso_parts[k].start, 0, 0, 0, 0);
+			if (err)
+				return err;
+		}
+		t->nr_vdso_parts = 0;
+		t->vdso_at = 0;
+		return 0;
+	}
+	if (pl->nr_vdso_parts != t->nr_vdso_parts) {
+		pr_err("the vDSO of %d has %u parts, this kernel's %u", t->pid, t->nr_vdso_parts,
+		       pl->nr_vdso_parts);
+		return -EINVAL;
+	}
+	uint64_t lo = pl->vdso_parts[0].start, hi = pl->vdso_parts[pl->nr_vdso_parts - 1].end;
+	for (uint32_t k = 0; k < t->nr_vdso_parts; k++)
+		if (overlaps(t->vdso_parts[k].start, t->vdso_parts[k].end, lo, hi)) {
+			pr_err("the vDSO of %d moves onto itself (%#llx to %#llx); not in a fixup", t->pid,
+			       (unsigned long long)t->vdso_parts[0].start, (unsigned long long)lo);
+			return -EINVAL;
+		}
+	for (uint32_t k = 0; k < t->nr_vdso_parts; k++) {
+		uint64_t len = t->vdso_parts[k].end - t->vdso_parts[k].start;
+		err = rcall(t, "mremap of the vDSO", SYS_mremap, t->vdso_parts[k].start, len, len,
+			    MREMAP_MAYMOVE | MREMAP_FIXED, pl->vdso_parts[k].start, 0);
+		if (err)
+			return err;
+		t->vdso_parts[k] = pl->vdso_parts[k];
+	}
+	t->vdso_at = pl->vdso_to;
+	return 0;
+}
+
+/* An fd of ours in the task (pidfd_getfd through its pidfd of us); *ret the task's number. */
+static int give_fd(struct rst_task *t, int fd, long *ret)
+{
+	int err = rsys(t, "pidfd_getfd", ret, SYS_pidfd_getfd, t->pidfd_slot, fd, 0, 0, 0, 0);
+
+	if (!err && *ret < 0) {
+		pr_errno((int)*ret, "%d cannot take fd %d of ckpt (pidfd_getfd)", t->pid, fd);
+		err = (int)*ret;
+	}
+	return err;
+}
+
+static int map_one(struct rst_ctx *ctx, struct rst_task *t, const VmaEntry *v)
+{
+	uint32_t flags = v->flags | MAP_FIXED;
+	long tfd = -1;
+	int fd = -1, err = 0;
+
+	if (v->kind == VMA_KIND_SHARED_ANON) {
+		for (size_t i = 0; i < ctx->nr_shms; i++)
+			if (ctx->shms[i].shmid == v->shmid)
+				fd = dup(ctx->shms[i].fd);
+		if (fd < 0) {
+			pr_err("no shared memory object %llu for %d", (unsigned long long)v->shmid, t->pid);
+			return -ENOENT;
+		}
+		flags &= ~MAP_ANONYMOUS;
+	} else if (v->has_file_id) {
+		fd = restore_mm_open_file(ctx, t->mm, v->file_id);
+		if (fd < 0)
+			return fd;
+	}
+	if (fd >= 0)
+		err = give_fd(t, fd, &tfd);
+	if (!err) {
+		long ret;
+		err = rsys(t, "mmap", &ret, SYS_mmap, v->start, v->end - v->start, v->prot, flags,
+			   (uint64_t)tfd, v->pgoff);
+		if (!err && (uint64_t)ret != v->start) {
+			err = ret < 0 && ret > -4096 ? (int)ret : -EFAULT;
+			pr_errno(err, "mmap of %#llx-%#llx (prot %#x flags %#x) in %d",
+				 (unsigned long long)v->start, (unsigned long long)v->end, v->prot, flags,
+				 t->pid);
+		}
+	}
+	if (tfd >= 0) {
+		long ret;
+		int e = rsys(t, "close", &ret, SYS_close, tfd, 0, 0, 0, 0, 0);
+		if (!err)
+			err = e;
+	}
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* The pages file of level for t (opened once per fixup). */
+static int level_fd(struct rst_ctx *ctx, struct mm_plan *pl, struct rst_task *t, uint32_t level)
+{
+	if (!pl->level_fds) {
+		pl->level_fds = malloc(ctx->chain.n * sizeof(int));
+		if (!pl->level_fds)
+			return -ENOMEM;
+		for (size_t l = 0; l < ctx->chain.n; l++)
+			pl->level_fds[l] = -1;
+	}
+	if (level >= ctx->chain.n)
+		return -EINVAL;
+	if (pl->level_fds[level] < 0)
+		pl->level_fds[level] = chain_pages_fd(&ctx->chain, level, t->pid);
+	return pl->level_fds[level];
+}
+
+/* Copy len bytes at off of fd into t at addr (or into shared memory object dst_fd at dst_off). */
+static int copy_in(struct rst_task *t, int fd, uint64_t off, uint64_t len, int dst_fd,
+		   uint64_t dst, char *buf)
+{
+	while (len) {
+		size_t n = len < COPY_BUF ? len : COPY_BUF;
+		ssize_t r = pread(fd, buf, n, (off_t)off);
+		if (r != (ssize_t)n) {
+			int err = r < 0 ? -errno : -EIO;
+			pr_errno(err, "cannot read %zu bytes of pages for %d at offset %llu", n, t->pid,
+				 (unsigned long long)off);
+			return err;
+		}
+		for (size_t done = 0; done < n;) {
+			ssize_t w = pwrite(dst_fd, buf + done, n - done, (off_t)(dst + done));
+			if (w <= 0) {
+				int err = w < 0 ? -errno : -EIO;
+				pr_errno(err, "cannot write pages of %d at %#llx", t->pid,
+					 (unsigned long long)(dst + done));
+				return err;
+			}
+			done += w;
+		}
+		off += n;
+		dst += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static const struct page_src *find_src(const struct page_src *s, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s[mid].vaddr + s[mid].len <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && s[lo].vaddr <= addr ? &s[lo] : NULL;
+}
+
+struct copy_ctx {
+	struct rst_ctx *ctx;
+	struct rst_task *t;
+	struct mm_plan *pl;
+	char *buf;
+	uint64_t bytes;
+};
+
+/*
+ * [s, e) of t, which the task's images take from src (PE_PRESENT at a
+ * level, or PE_PARENT: the parent process's pages, followed up).
+ */
+static int copy_piece(struct copy_ctx *c, const struct rst_task *owner, const struct page_src *src,
+		      uint64_t s, uint64_t e, int dst_fd, uint64_t dst)
+{
+	struct rst_ctx *ctx = c->ctx;
+
+	if (src->flags != PE_PARENT) {
+		/* The data is in the owner's pages files; opened per task t only for t itself. */
+		int fd;
+		if (owner == c->t) {
+			fd = level_fd(ctx, c->pl, c->t, src->level);
+		} else {
+			fd = chain_pages_fd(&ctx->chain, src->level, owner->pid);
+		}
+		if (fd < 0)
+			return fd;
+		int err = copy_in(c->t, fd, src->off + (s - src->vaddr), e - s, dst_fd, dst, c->buf);
+		if (owner != c->t)
+			close(fd);
+		c->bytes += e - s;
+		return err;
+	}
+	if (owner->parent < 0)
+		return -EINVAL;
+	const struct rst_task *p = &ctx->tasks[owner->parent];
+	while (s < e) {
+		const struct page_src *ps = find_src(p->srcs, p->nr_srcs, s);
+		if (!ps) {
+			pr_err("page %#llx of %d is its parent's (PE_PARENT), but %d has none there",
+			       (unsigned long long)s, owner->pid, p->pid);
+			return -EINVAL;
+		}
+		uint64_t pe = ps->vaddr + ps->len < e ? ps->vaddr + ps->len : e;
+		int err = copy_piece(c, p, ps, s, pe, dst_fd, dst);
+		if (err)
+			return err;
+		dst += pe - s;
+		s = pe;
+	}
+	return 0;
+}
+
+/* Present pages of a (sorted, disjoint) source list within [s, e) that the other list lacks. */
+static int discard_gone(struct rst_task *t, const struct page_src *was, size_t nwas,
+			const struct page_src *now, size_t nnow, uint64_t s, uint64_t e)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < nwas; i++) {
+		uint64_t a = was[i].vaddr > s ? was[i].vaddr : s;
+		uint64_t b = was[i].vaddr + was[i].len < e ? was[i].vaddr + was[i].len : e;
+		if (a >= b)
+			continue;
+		while (a < b) {
+			while (k < nnow && now[k].vaddr + now[k].len <= a)
+				k++;
+			uint64_t gap_end = k < nnow && now[k].vaddr < b ? now[k].vaddr : b;
+			if (gap_end > a) {
+				int err = rcall(t, "madvise(MADV_DONTNEED)", SYS_madvise, a, gap_end - a,
+						MADV_DONTNEED, 0, 0, 0);
+				if (err)
+					return err;
+			}
+			if (k == nnow || now[k].vaddr >= b)
+				break;
+			a = now[k].vaddr + now[k].len;
+		}
+	}
+	return 0;
+}
+
+/* Bring t's memory from its current images to its new ones. */
+static int apply_mm(struct rst_ctx *ctx, struct rst_task *t, struct mm_plan *pl, char *buf,
+		    uint64_t *ret_bytes)
+{
+	const MmEntry *om = t->cur_mm, *nm = t->mm;
+	int err;
+
+	for (size_t k = 0; k < om->n_vmas; k++) {
+		const VmaEntry *o = om->vmas[k];
+		if (pl->old_keep[k] || vdso_kind(o))
+			continue;
+		err = rcall(t, "munmap", SYS_munmap, o->start, o->end - o->start, 0, 0, 0, 0);
+		if (err)
+			return err;
+	}
+	if (pl->vdso_moves) {
+		err = move_vdso(t, pl);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < nm->n_vmas; i++) {
+		const VmaEntry *v = nm->vmas[i];
+		if (vdso_kind(v))
+			continue;
+		if (!pl->keep[i]) {
+			err = map_one(ctx, t, v);
+		} else {
+			const VmaEntry *o = NULL;
+			for (size_t k = 0; k < om->n_vmas && !o; k++)
+				if (om->vmas[k]->start == v->start)
+					o = om->vmas[k];
+			err = 0;
+			if (o && o->prot != v->prot)
+				err = rcall(t, "mprotect", SYS_mprotect, v->start, v->end - v->start, v->prot,
+					    0, 0, 0);
+			/* Pages it had that the images no longer have: back to zero (or the file). */
+			if (!err && private_kind(v))
+				err = discard_gone(t, t->cur_srcs, t->nr_cur_srcs, t->srcs, t->nr_srcs,
+						   v->start, v->end);
+		}
+		if (err)
+			return err;
+	}
+	/*
+	 * Pages: in a mapping that stays, only the new top level's (the
+	 * others are there already); in one mapped again, all of them.
+	 */
+	struct copy_ctx c = { ctx, t, pl, buf, 0 };
+	size_t k = 0;
+	for (size_t i = 0; i < t->nr_srcs; i++) {
+		const struct page_src *r = &t->srcs[i];
+		uint64_t s = r->vaddr, e = r->vaddr + r->len;
+		while (s < e) {
+			while (k < nm->n_vmas && nm->vmas[k]->end <= s)
+				k++;
+			if (k == nm->n_vmas || nm->vmas[k]->start > s) {
+				pr_err("page %#llx of %d is in no mapping", (unsigned long long)s, t->pid);
+				return -EINVAL;
+			}
+			const VmaEntry *v = nm->vmas[k];
+			uint64_t pe = e < v->end ? e : v->end;
+			if (r->level == 0 || !pl->keep[k]) {
+				int dst_fd = t->memfd;
+				uint64_t dst = s;
+				if (v->kind == VMA_KIND_SHARED_ANON) {
+					dst_fd = -1;
+					for (size_t j = 0; j < ctx->nr_shms; j++)
+						if (ctx->shms[j].shmid == v->shmid)
+							dst_fd = ctx->shms[j].fd;
+					dst = s - v->start + v->pgoff;
+				}
+				err = copy_piece(&c, t, r, s, pe, dst_fd, dst);
+				if (err)
+					return err;
+			}
+			s = pe;
+		}
+	}
+	*ret_bytes += c.bytes;
+	return 0;
+}
+
+/* ---- tree changes ---- */
+
+/* The pages of pid in the fixup's delta.img say it is a new process (a reused PID). */
+static bool delta_new(DeltaEntry **d, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((pid_t)d[i]->pid == pid)
+			return d[i]->state == DELTA_NEW;
+	return false;
+}
+
+/* Fork n (and, for a new session leader, its early children first) in its parent. */
+static int birth(struct rst_ctx *ctx, size_t idx)
+{
+	struct rst_task *n = &ctx->tasks[idx];
+	struct rst_task *p = &ctx->tasks[n->parent];
+	int err = fork_in(p, n);
+
+	if (err)
+		return err;
+	if (n->sid == n->pid) {
+		for (size_t j = 0; j < n->nr_children && !err; j++) {
+			size_t c = ctx->children[n->first_child + j];
+			if (ctx->tasks[c].early)
+				err = birth(ctx, c);
+		}
+		if (!err)
+			err = rcall(n, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0);
+	} else if (n->pgid == n->pid) {
+		err = rcall(n, "setpgid", SYS_setpgid, 0, 0, 0, 0, 0, 0);
+	}
+	for (size_t j = 0; j < n->nr_children && !err; j++) {
+		size_t c = ctx->children[n->first_child + j];
+		if (!ctx->tasks[c].early)
+			err = birth(ctx, c);
+	}
+	return err;
+}
+
+/* Is this task of the new images one that lives on from the frozen trees? */
+static struct rst_task *kept_of(struct rst_ctx *ctx, DeltaEntry **d, size_t nd, struct rst_task *n)
+{
+	struct rst_task *o = find_task(ctx->prev, n->pid);
+
+	if (!o || (o->zombie && !n->zombie) || delta_new(d, nd, n->pid))
+		return NULL;
+	return o;
+}
+
+static int check_ppid(struct rst_ctx *ctx, struct rst_task *t)
+{
+	struct proc_stat st;
+	pid_t want = t->ppid ? t->ppid : getpid();
+	int err = proc_parse_stat(t->pid, &st);
+
+	if (err) {
+		pr_errno(err, "cannot read /proc/%d/stat", t->pid);
+		return err;
+	}
+	(void)ctx;
+	if (st.ppid != want) {
+		pr_err("task %d has parent %d, the images say %d: ckpt cannot move a task to another parent",
+		       t->pid, st.ppid, want);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Tree changes, in the order the kernel needs them: the tasks that ended
+ * end (children first), the new ones are forked (parents first), join
+ * their groups, and those that ended since end; the parents that reaped a
+ * child reap it. The engine is a child subreaper: orphans come to it.
+ */
+static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
+{
+	struct rst_ctx *old = ctx->prev;
+	int err;
+
+	for (size_t i = old->nr_tasks; i-- > 0;) {
+		struct rst_task *o = &old->tasks[i];
+		struct rst_task *n = find_task(ctx, o->pid);
+		bool gone = !n || delta_new(d, nd, o->pid);
+		if (o->zombie)
+			continue;
+		if (gone)
+			err = kill_one(o);
+		else if (n->zombie)
+			err = end_as_zombie(o, n->zombie_status);
+		else
+			continue;
+		if (err)
+			return err;
+		pr_info("%d %s", o->pid, gone ? "ended" : "became a zombie");
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		if (kept_of(ctx, d, nd, n) || n->regs)
+			continue;
+		if (n->parent < 0) {
+			pr_err("the images have a new root %d; a fixup cannot add roots", n->pid);
+			return -EINVAL;
+		}
+		struct rst_task *p = &ctx->tasks[n->parent];
+		if (p->zombie || !p->regs) {
+			pr_err("new task %d has parent %d, which is not a frozen task", n->pid, p->pid);
+			return -EINVAL;
+		}
+		err = birth(ctx, i);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		struct rst_task *o = kept_of(ctx, d, nd, n);
+		if (n->zombie && o && o->zombie)
+			continue;
+		if (n->pgid != n->pid || (o && o->pgid != n->pgid)) {
+			if (o && o->sid != n->sid) {
+				if (n->sid != n->pid) {
+					pr_err("%d moved to session %d; only setsid() can change a session",
+					       n->pid, n->sid);
+					return -EINVAL;
+				}
+				err = rcall(n, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0);
+				if (err)
+					return err;
+			}
+			pid_t pg = n->pgid_outside ? ctx->own_pgid : n->pgid;
+			if (n->pgid != n->pid || (o && o->pgid != n->pgid)) {
+				err = rcall(n, "setpgid", SYS_setpgid, 0, pg == n->pid ? 0 : pg, 0, 0, 0, 0);
+				if (err)
+					return err;
+			}
+		}
+		if (n->zombie && !o) {
+			err = end_as_zombie(n, n->zombie_status);
+			if (err)
+				return err;
+		}
+	}
+	/* What was reaped since: by its parent if that lives on, else by us (its subreaper now). */
+	for (size_t i = 0; i < old->nr_tasks; i++) {
+		struct rst_task *o = &old->tasks[i];
+		struct rst_task *n = find_task(ctx, o->pid);
+		if (n && !delta_new(d, nd, o->pid))
+			continue;
+		struct rst_task *p = o->ppid ? find_task(ctx, o->ppid) : NULL;
+		if (p && !p->zombie && p->regs && !p->fresh) {
+			long ret;
+			err = rsys(p, "wait4", &ret, SYS_wait4, o->pid, 0, __WALL, 0, 0, 0);
+			if (!err && ret != o->pid) {
+				pr_errno(ret < 0 ? (int)ret : -ECHILD, "%d cannot reap %d", p->pid, o->pid);
+				err = -ECHILD;
+			}
+		} else {
+			int status;
+			err = waitpid(o->pid, &status, __WALL | WNOHANG) < 0 && errno != ECHILD ? -errno : 0;
+		}
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		err = check_ppid(ctx, &ctx->tasks[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- the frozen trees ---- */
+
+/* Is pid traced by us (so it is one of ours, not a stranger that got a PID we used)? */
+static bool ours(pid_t pid)
+{
+	struct proc_status st;
+
+	return proc_parse_status(pid, &st) == 0 && st.tracer == getpid();
+}
+
+/* Kill every task of ctx still there, and reap what comes to us. */
+static void kill_all(struct rst_ctx *ctx)
+{
+	int status;
+	pid_t pid;
+
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		/* A zombie goes with its parent (or comes to us, its subreaper). */
+		pid = ctx->tasks[i].pid;
+		if (!ctx->tasks[i].zombie && ours(pid))
+			kill(pid, SIGKILL);
+	}
+	while (infect_wait_any(&pid, &status, 2000) == 0)
+		;
+}
+
+/*
+ * Free a context of the incremental restore. Once the trees are held, no
+ * restorer region is reserved in ckpt any more (restore_frozen_start
+ * gives them up): restore_free_ctx must not unmap them.
+ */
+static void free_ctx(struct rst_ctx *ctx, bool held)
+{
+	if (!ctx)
+		return;
+	for (size_t i = 0; held && i < ctx->nr_tasks; i++)
+		ctx->tasks[i].region = 0;
+	if (ctx->engine_pidfd > 0)
+		close(ctx->engine_pidfd);
+	free((char *)ctx->opts->dir);
+	free(ctx->opts);
+	restore_free_ctx(ctx);
+	free(ctx);
+}
+
+static void free_frozen(struct rst_ctx *ctx)
+{
+	free_ctx(ctx, true);
+}
+
+/* After the first restore stopped: what the fixups need of every live task. */
+static int hold(struct rst_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		struct restorer_args *a = t->args;
+		if (t->zombie)
+			continue;
+		int err = get_regs(t);
+		if (!err)
+			err = open_mem(t);
+		if (err)
+			return err;
+		if (ptrace(PTRACE_SETOPTIONS, t->pid, NULL,
+			   PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+				   PTRACE_O_TRACEFORK) < 0) {
+			err = -errno;
+			pr_perror("cannot set the ptrace options of %d", t->pid);
+			return err;
+		}
+		t->vdso_parts = calloc(4, sizeof(*t->vdso_parts));
+		if (!t->vdso_parts)
+			return -ENOMEM;
+		t->vdso_at = a->vdso_new_start;
+		t->nr_vdso_parts = a->vdso_new_start ? a->nr_vdso_parts : 0;
+		for (uint32_t k = 0; k < t->nr_vdso_parts; k++)
+			t->vdso_parts[k] = (struct restorer_range){
+				a->vdso_parts[k].start - a->vdso_cur_start + a->vdso_new_start,
+				a->vdso_parts[k].end - a->vdso_cur_start + a->vdso_new_start,
+			};
+		t->cur_mm = t->mm;
+		t->cur_srcs = t->srcs;
+		t->nr_cur_srcs = t->nr_srcs;
+	}
+	return 0;
+}
+
+static struct rst_ctx *new_ctx(const struct restore_opts *o, const char *dir)
+{
+	struct rst_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct restore_opts *copy = malloc(sizeof(*copy));
+
+	if (!ctx || !copy || !(dir = strdup(dir))) {
+		free(ctx);
+		free(copy);
+		return NULL;
+	}
+	*copy = *o;
+	copy->dir = dir;
+	ctx->opts = copy;
+	ctx->dirfd = -1;
+	ctx->engine_pidfd = -1;
+	return ctx;
+}
 
 int restore_frozen_start(struct restore_opts *o, struct rst_ctx **ret)
 {
-	(void)o;
+	struct rst_ctx *ctx = new_ctx(o, o->dir);
+	int err;
+
 	*ret = NULL;
-	return -ENOSYS;
+	if (!ctx)
+		return -ENOMEM;
+	err = infect_init();
+	if (err)
+		goto fail_free;
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	ctx->frozen_round = true;
+	err = restore_prepare(ctx);
+	if (err)
+		goto fail_free;
+	ctx->engine_pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	if (ctx->engine_pidfd < 0) {
+		err = -errno;
+		pr_perror("cannot open a pidfd of ckpt");
+		goto fail_free;
+	}
+	/* Each task keeps a pidfd of ours after its restorer's fds: fixups take fds through it. */
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		int *r = realloc(t->rfds, (t->nr_rfds + 1) * sizeof(int));
+		if (!r) {
+			err = -ENOMEM;
+			break;
+		}
+		t->rfds = r;
+		r[t->nr_rfds] = fcntl(ctx->engine_pidfd, F_DUPFD_CLOEXEC, 0);
+		if (r[t->nr_rfds] < 0) {
+			err = -errno;
+			break;
+		}
+		t->pidfd_slot = t->fd_base + t->nr_rfds++;
+		((struct restorer_args *)t->args)->keep_frozen = 1;
+	}
+	if (err)
+		goto fail_free;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		err = -errno;
+		pr_perror("cannot become a child subreaper");
+		goto fail_free;
+	}
+	ctx->frozen_round = true;
+	err = restore_build(ctx);
+	if (!err)
+		err = hold(ctx);
+	if (err) {
+		restore_kill_tasks(ctx);
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+		goto fail_free;
+	}
+	/* The engine's own reservations of the regions are not needed any more. */
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (!t->zombie)
+			munmap((void *)t->region, t->region_len);
+	}
+	pr_info("%zu task(s) restored and held frozen", ctx->nr_tasks);
+	*ret = ctx;
+	return 0;
+fail_free:
+	free_ctx(ctx, false);
+	return err;
 }
 
-int restore_frozen_fixup(struct rst_ctx *ctx, const char *dir)
+/*
+ * Load the fixup's images and check everything that can be checked
+ * before the frozen trees change: the chain leads to the current top,
+ * and every task's mapping plan is possible.
+ */
+static int fixup_load(struct rst_ctx *cur, struct rst_ctx *ctx, DeltaEntry ***d, size_t *nd)
 {
-	(void)ctx;
-	(void)dir;
-	return -ENOSYS;
+	int err;
+
+	ctx->dirfd = open(ctx->opts->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->dirfd < 0) {
+		err = -errno;
+		pr_perror("cannot open the image directory '%s'", ctx->opts->dir);
+		return err;
+	}
+	err = restore_load_images(ctx);
+	if (err)
+		return err;
+	const char *want = cur->inv->dump_id ? cur->inv->dump_id : "";
+	if (ctx->chain.n < 2 || !ctx->chain.invs[1] || !ctx->chain.invs[1]->dump_id ||
+	    strcmp(ctx->chain.invs[1]->dump_id, want)) {
+		pr_err("'%s' is not a delta of the frozen images '%s' (its parent_dump_id is %s, theirs is %s)",
+		       ctx->opts->dir, cur->opts->dir,
+		       ctx->inv->parent_dump_id ? ctx->inv->parent_dump_id : "none", want);
+		return -EINVAL;
+	}
+	err = img_load_all(ctx->dirfd, IMG_DELTA, 0, false, (void ***)d, nd);
+	if (err)
+		return err;
+	/* The frozen trees' shared memory objects stay; new ones are made. */
+	ctx->shms = cur->shms;
+	ctx->nr_shms = cur->nr_shms;
+	cur->shms = NULL;
+	cur->nr_shms = 0;
+	return restore_mm_shm_prepare(ctx);
+}
+
+int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
+{
+	struct rst_ctx *ctx = new_ctx(cur->opts, dir);
+	struct mm_plan *plans = NULL;
+	DeltaEntry **d = NULL;
+	size_t nd = 0;
+	uint64_t bytes = 0, t0 = now_ns(CLOCK_MONOTONIC);
+	bool changed = false;
+	char *buf = NULL;
+	int err;
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->prev = cur;
+	ctx->own_pgid = cur->own_pgid;
+	ctx->own_sid = cur->own_sid;
+	err = fixup_load(cur, ctx, &d, &nd);
+	/* Each task that lives on takes over what the frozen one has. */
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		struct rst_task *o = kept_of(ctx, d, nd, n);
+		n->memfd = -1;
+		if (!o || o->zombie)
+			continue;
+		if (n->zombie)
+			continue;
+		n->region = o->region;
+		n->region_len = o->region_len;
+		n->pidfd_slot = o->pidfd_slot;
+		n->vdso_at = o->vdso_at;
+		n->nr_vdso_parts = o->nr_vdso_parts;
+		n->vdso_parts = o->vdso_parts;
+		n->regs = o->regs;
+		n->memfd = o->memfd;
+		n->cur_mm = o->mm;
+		n->cur_srcs = o->srcs;
+		n->nr_cur_srcs = o->nr_srcs;
+		o->vdso_parts = NULL;
+		o->regs = NULL;
+		o->memfd = -1;
+	}
+	plans = calloc(ctx->nr_tasks + 1, sizeof(*plans));
+	buf = malloc(COPY_BUF);
+	if (!err && (!plans || !buf))
+		err = -ENOMEM;
+	/* Nothing has changed yet: a failure up to here leaves the frozen trees as they were. */
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		if (n->zombie || !n->regs)
+			continue;
+		err = plan_mm(n, &plans[i]);
+	}
+	if (err)
+		goto undo;
+	changed = true;
+	err = apply_tree(ctx, d, nd);
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		if (n->zombie)
+			continue;
+		if (n->fresh) {
+			err = plan_mm(n, &plans[i]);
+			if (err)
+				break;
+		}
+		err = apply_mm(ctx, n, &plans[i], buf, &bytes);
+	}
+	for (size_t i = 0; plans && i < ctx->nr_tasks; i++)
+		free_plan(&plans[i], ctx->chain.n);
+	free(plans);
+	free(buf);
+	img_free_all(IMG_DELTA, (void **)d, nd);
+	if (err) {
+		pr_err("the fixup with '%s' failed half way; the frozen trees cannot be kept", dir);
+		/* The caller aborts: what was forked here is in ctx, the rest in cur. */
+		ctx->prev = NULL;
+		kill_all(ctx);
+		kill_all(cur);
+		cur->lost = true;
+		free_frozen(ctx);
+		return err;
+	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		n->cur_mm = n->mm;
+		n->cur_srcs = n->srcs;
+		n->nr_cur_srcs = n->nr_srcs;
+		n->fresh = false;
+	}
+	ctx->engine_pidfd = cur->engine_pidfd;
+	cur->engine_pidfd = -1;
+	pr_info("fixup '%s' applied: %zu task(s), %llu bytes of pages, %.3f ms", dir, ctx->nr_tasks,
+		(unsigned long long)bytes, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+	/* ctx replaces cur, in place, so the caller's pointer stays good. */
+	struct rst_ctx tmp = *cur;
+	*cur = *ctx;
+	*ctx = tmp;
+	cur->prev = NULL;
+	ctx->prev = NULL;
+	free_frozen(ctx);
+	return 0;
+undo:
+	(void)changed;
+	/* Give everything back to cur. */
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		struct rst_task *o = ctx->prev && d ? kept_of(ctx, d, nd, n) : NULL;
+		if (!o || !n->regs)
+			continue;
+		o->vdso_parts = n->vdso_parts;
+		o->regs = n->regs;
+		o->memfd = n->memfd;
+		n->vdso_parts = NULL;
+		n->regs = NULL;
+		n->memfd = -1;
+	}
+	if (!cur->shms) {
+		cur->shms = ctx->shms;
+		cur->nr_shms = ctx->nr_shms;
+		ctx->shms = NULL;
+		ctx->nr_shms = 0;
+	}
+	for (size_t i = 0; plans && i < ctx->nr_tasks; i++)
+		free_plan(&plans[i], ctx->chain.n);
+	free(plans);
+	free(buf);
+	img_free_all(IMG_DELTA, (void **)d, nd);
+	ctx->prev = NULL;
+	free_frozen(ctx);
+	pr_err("fixup '%s' refused; the frozen trees are unchanged", dir);
+	return err;
+}
+
+/* ---- the final step ---- */
+
+/*
+ * Start t's restorer again in a fresh region with the final args: map it
+ * through the old region's syscall instruction, fill it through
+ * /proc/PID/mem, unmap the old one through the new one's, then jump.
+ */
+static int inject(struct rst_task *t, uint64_t old, size_t old_len)
+{
+	uint64_t region = t->region;
+	long ret;
+	int err;
+
+	t->region = old;
+	err = rsys(t, "mmap of the restorer", &ret, SYS_mmap, region, t->region_len,
+		   PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		   (uint64_t)-1, 0);
+	t->region = region;
+	if (!err && (uint64_t)ret != region) {
+		err = ret < 0 && ret > -4096 ? (int)ret : -EEXIST;
+		pr_errno(err, "cannot map the restorer at %#llx in %d", (unsigned long long)region, t->pid);
+	}
+	if (!err)
+		err = mem_write(t, region, blob_bytes(BLOB_RESTORER), blob_size(BLOB_RESTORER));
+	if (!err)
+		err = mem_write(t, region + blob_map_size(BLOB_RESTORER), t->args, t->args_len);
+	if (!err)
+		err = rcall(t, "munmap of the old restorer", SYS_munmap, old, old_len, 0, 0, 0, 0);
+	if (err)
+		return err;
+	struct user_regs_struct r = *t->regs;
+	r.rip = region + blob_sym_off(BLOB_RESTORER, BLOB_SYM_ENTRY);
+	r.rsp = t->stack_top;
+	r.rdi = region + blob_map_size(BLOB_RESTORER);
+	r.orig_rax = -1;
+	err = set_regs(t->pid, &r);
+	if (!err && ptrace(PTRACE_CONT, t->pid, NULL, NULL) < 0) {
+		err = -errno;
+		pr_perror("cannot start the restorer of %d again", t->pid);
+	}
+	return err;
+}
+
+/* What a full restore's first round left in a task's plan: made again for the final images. */
+static void drop_first_plan(struct rst_task *t)
+{
+	for (size_t k = 1; k < t->nr_rfds; k++)
+		if (t->rfds[k] >= 0)
+			close(t->rfds[k]);
+	free(t->rfds);
+	free(t->shm_slots);
+	free(t->level_slots);
+	free(t->plan);
+	free(t->args);
+	t->rfds = NULL;
+	t->shm_slots = NULL;
+	t->level_slots = NULL;
+	t->plan = NULL;
+	t->args = NULL;
+	t->nr_rfds = t->nr_shm_slots = t->nr_plan = 0;
+	/* The first round's copy-on-write plan is spent. */
+	free(t->premap);
+	free(t->premap_fresh);
+	t->premap = NULL;
+	t->premap_fresh = NULL;
 }
 
 int restore_frozen_finish(struct rst_ctx *ctx)
 {
-	(void)ctx;
-	return -ENOSYS;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	int err = 0;
+
+	if (ctx->inv->pages_after_thaw) {
+		pr_err("the pages in '%s' were copied while the tree ran (a --leave-running round); resume needs a round taken without --leave-running: the trees stay frozen",
+		       ctx->opts->dir);
+		return -EAGAIN;
+	}
+	ctx->mm_kept = true;
+	ctx->frozen_round = false;
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
+		struct rst_task *t = &ctx->tasks[i];
+		if (t->zombie)
+			continue;
+		struct restorer_range busy[5];
+		size_t nb = 0;
+		uint64_t old = t->region;
+		size_t old_len = t->region_len;
+		busy[nb++] = (struct restorer_range){ old, old + old_len };
+		for (uint32_t k = 0; k < t->nr_vdso_parts && nb < 5; k++)
+			busy[nb++] = t->vdso_parts[k];
+		drop_first_plan(t);
+		err = restore_files_prepare(ctx, t);
+		if (!err)
+			err = restore_mm_prepare_kept(ctx, t, busy, nb);
+		if (!err)
+			err = inject(t, old, old_len);
+	}
+	if (!err)
+		err = restore_run_restorers(ctx);
+	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
+		if (!ctx->tasks[i].zombie)
+			err = restore_finish_task(&ctx->tasks[i]);
+	if (!err && ctx->inv->net_lock)
+		restore_unlock_network(ctx->inv);
+	if (!err)
+		err = restore_inet_finish(ctx);
+	if (!err && ctx->opts->pidfile)
+		err = restore_write_pidfile(ctx->opts->pidfile, ctx->tasks[0].pid);
+	if (err) {
+		pr_err("the final step failed; the restored trees are killed");
+		return err;
+	}
+	pr_info("final state of '%s' in place in %.3f ms", ctx->opts->dir,
+		(now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+	return 0;
 }
 
 void restore_frozen_release(struct rst_ctx *ctx)
 {
-	(void)ctx;
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	restore_release_tasks(ctx);
 }
 
 void restore_frozen_abort(struct rst_ctx *ctx)
 {
-	(void)ctx;
+	if (!ctx)
+		return;
+	kill_all(ctx);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	free_frozen(ctx);
 }
 
 size_t restore_frozen_roots(const struct rst_ctx *ctx, pid_t *out, size_t max)
 {
-	(void)ctx;
-	(void)out;
-	(void)max;
-	return 0;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		if (ctx->tasks[i].ppid)
+			continue;
+		if (n < max)
+			out[n] = ctx->tasks[i].pid;
+		n++;
+	}
+	return n;
 }
 
 void restore_frozen_free(struct rst_ctx *ctx)
 {
-	(void)ctx;
+	free_frozen(ctx);
 }

@@ -29,8 +29,8 @@ static size_t page_up(size_t v)
 
 /* Layout of the args area, offsets from its start. */
 struct args_layout {
-	size_t vmas, runs, premaps, close, locks, groups, pending, shared_pending, names, vdso_proxy,
-		threads, timers, aio, aio_events, sigframe, sigframe_size, total;
+	size_t vmas, runs, premaps, close, getfds, locks, groups, pending, shared_pending, names,
+		vdso_proxy, threads, timers, aio, aio_events, sigframe, sigframe_size, total;
 };
 
 static bool vma_has_data(const VmaEntry *v)
@@ -470,6 +470,19 @@ static int open_map_file(struct rst_ctx *ctx, const MapFileEntry *f, bool write)
 	return fd;
 }
 
+int restore_mm_open_file(struct rst_ctx *ctx, const MmEntry *mm, size_t idx)
+{
+	bool write = false;
+
+	if (idx >= mm->n_files)
+		return -EINVAL;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND_FILE_SHARED && mm->vmas[i]->file_id == idx &&
+		    (mm->vmas[i]->prot & PROT_WRITE))
+			write = true;
+	return open_map_file(ctx, mm->files[idx], write);
+}
+
 static struct rst_shm *find_shm(struct rst_ctx *ctx, uint64_t shmid, size_t *ret_idx)
 {
 	for (size_t i = 0; i < ctx->nr_shms; i++) {
@@ -549,6 +562,9 @@ int restore_mm_shm_prepare(struct rst_ctx *ctx)
 		}
 	}
 	for (size_t i = 0; i < ctx->nr_shms; i++) {
+		/* A fixup's context starts with the objects the frozen tasks map already. */
+		if (ctx->shms[i].fd >= 0)
+			continue;
 		int err = create_shm(&ctx->shms[i]);
 		if (err)
 			return err;
@@ -583,11 +599,28 @@ static int shm_slot(struct rst_task *t, size_t idx)
  * deeper chain levels its runs read from. chain_resolve checked every
  * pages file used against its pagemap.
  */
-static int open_rfds(struct rst_ctx *ctx, struct rst_task *t)
+static int open_rfds(struct rst_ctx *ctx, struct rst_task *t, bool kept)
 {
 	MmEntry *mm = t->mm;
 	size_t nr_levels = 0;
 	char name[64];
+
+	if (kept) {
+		/* Memory in place: the log, no pages, and the executable for PR_SET_MM_MAP. */
+		t->rfds = malloc(3 * sizeof(int));
+		if (!t->rfds)
+			return -ENOMEM;
+		t->rfds[t->nr_rfds++] = log_get_fd();
+		t->rfds[t->nr_rfds++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		t->rfds[t->nr_rfds++] = mm->has_exe_file_id ?
+			restore_mm_open_file(ctx, mm, mm->exe_file_id) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (t->rfds[1] < 0 || t->rfds[2] < 0) {
+			int err = t->rfds[2] < -1 ? t->rfds[2] : -errno;
+			pr_errno(err, "cannot set up the restorer's fds for %d", t->pid);
+			return err;
+		}
+		return 0;
+	}
 
 	t->level_slots = malloc(ctx->chain.n * sizeof(*t->level_slots));
 	if (!t->level_slots)
@@ -662,7 +695,7 @@ static int open_rfds(struct rst_ctx *ctx, struct rst_task *t)
 	return 0;
 }
 
-static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs)
+static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs, bool kept)
 {
 	const CoreEntry *c = t->core;
 	size_t off = sizeof(struct restorer_args), xsave = 0;
@@ -676,6 +709,9 @@ static int layout_args(struct rst_task *t, struct args_layout *l, size_t nr_runs
 	l->close = off;
 	off += t->nr_rfds * sizeof(int32_t);
 	off = (off + 7) & ~7ul;
+	l->getfds = off;
+	if (kept)
+		off += (t->nr_rfds + t->nr_plan) * sizeof(struct restorer_getfd);
 	l->locks = off;
 	off += restore_files_posix_locks(t, NULL) * sizeof(struct restorer_lock);
 	l->groups = off;
@@ -1086,7 +1122,8 @@ static int plan_aio(struct rst_task *t, struct restorer_args *a, const struct ar
 	return 0;
 }
 
-int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
+static int mm_prepare(struct rst_ctx *ctx, struct rst_task *t, bool kept,
+		      const struct restorer_range *busy, size_t nr_busy)
 {
 	MmEntry *mm = t->mm;
 	struct args_layout l;
@@ -1099,7 +1136,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	has_pages = calloc(mm->n_vmas + 1, sizeof(bool));
 	if (!has_pages)
 		return -ENOMEM;
-	err = check_pagemap(ctx, t, has_pages, &pages_bytes);
+	if (!kept)
+		err = check_pagemap(ctx, t, has_pages, &pages_bytes);
 	if (err)
 		goto out;
 	/* PR_TIMER_CREATE_RESTORE_IDS(_GET) (77, 2): Linux 6.15+; the restorer turns it on. */
@@ -1136,18 +1174,32 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		}
 	}
 	t->pages_bytes = pages_bytes;
-	err = open_rfds(ctx, t);
+	err = open_rfds(ctx, t, kept);
 	if (err)
 		goto out;
 	size_t nr_runs = 0;
-	for_each_run(t, count_run, &nr_runs);
-	layout_args(t, &l, nr_runs);
+	if (!kept)
+		for_each_run(t, count_run, &nr_runs);
+	layout_args(t, &l, nr_runs, kept);
 	t->args_len = l.total;
 	/* The blob, its args, the leader's stack, then one stack per other thread. */
 	size_t stacks = (t->core->n_threads - 1) * RESTORER_THREAD_STACK_SIZE;
 	t->region_len = blob_map_size(BLOB_RESTORER) + l.total + RESTORER_STACK_SIZE + stacks;
 	/* ckpt's own mappings: the restorer's place must be free in the child too. */
-	err = proc_parse_maps(0, false, &own, &nown);
+	if (kept) {
+		/* The task's own: its restorer region and vDSO. */
+		own = calloc(nr_busy + 1, sizeof(*own));
+		if (!own) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (; nown < nr_busy; nown++) {
+			own[nown].start = busy[nown].start;
+			own[nown].end = busy[nown].end;
+		}
+	} else {
+		err = proc_parse_maps(0, false, &own, &nown);
+	}
 	if (err) {
 		pr_errno(err, "cannot read /proc/self/maps");
 		goto out;
@@ -1157,8 +1209,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	if (err)
 		goto out;
 	/* Hold the place in ckpt too, so nothing lands there before the fork. */
-	void *p = mmap((void *)region, t->region_len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *p = kept ? (void *)region : mmap((void *)region, t->region_len, PROT_NONE,
+					       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p != (void *)region) {
 		err = p == MAP_FAILED ? -errno : -EEXIST;
 		pr_errno(err, "cannot reserve %#llx for the restorer", (unsigned long long)region);
@@ -1166,7 +1218,7 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 			munmap(p, t->region_len);
 		goto out;
 	}
-	/* Ours from here: free_ctx unmaps it. */
+	/* Ours from here: free_ctx unmaps it (a kept task's is in the task only). */
 	t->region = region;
 	t->args = calloc(1, t->args_len);
 	if (!t->args) {
@@ -1208,7 +1260,9 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 			o->flags &= ~MAP_ANONYMOUS;
 		}
 		o->has_pages = has_pages[i];
-		if (t->premap && t->premap[i]) {
+		if (kept)
+			o->fd = -1;
+		if (!kept && t->premap && t->premap[i]) {
 			/* In place before the restorer runs; only moved, then protected. */
 			struct restorer_premap *pm = aat(t, l.premaps);
 			pm[a->nr_premaps++] = (struct restorer_premap){ t->premap[i], v->start,
@@ -1224,7 +1278,8 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 		}
 	}
 	a->runs_off = l.runs;
-	for_each_run(t, add_run, a);
+	if (!kept)
+		for_each_run(t, add_run, a);
 	/* By file and offset: the restorer reads what follows in one file with one preadv. */
 	qsort(aat(t, l.runs), a->nr_runs, sizeof(struct restorer_run), run_file_cmp);
 	a->premaps_off = l.premaps;
@@ -1244,7 +1299,19 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 	};
 	if (mm->n_auxv)
 		memcpy(a->auxv, mm->auxv, mm->n_auxv * sizeof(uint64_t));
-	err = plan_vdso(t, a, &l, own, nown);
+	if (kept) {
+		struct restorer_getfd *g = aat(t, l.getfds);
+		a->mm_kept = 1;
+		a->engine_pidfd = t->pidfd_slot;
+		a->getfds_off = l.getfds;
+		for (size_t i = 0; i < t->nr_rfds; i++)
+			g[a->nr_getfds++] = (struct restorer_getfd){ t->rfds[i], t->fd_base + (int)i, 1, 0 };
+		for (size_t i = 0; i < t->nr_plan; i++)
+			g[a->nr_getfds++] = (struct restorer_getfd){ t->plan[i].src, t->plan[i].target,
+								     t->plan[i].cloexec, 0 };
+		a->fd_top = t->fd_base + t->nr_rfds;
+	}
+	err = kept ? 0 : plan_vdso(t, a, &l, own, nown);
 	if (!err)
 		err = plan_aio(t, a, &l);
 	if (err)
@@ -1255,6 +1322,54 @@ int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
 out:
 	free(own);
 	free(has_pages);
+	return err;
+}
+
+int restore_mm_prepare(struct rst_ctx *ctx, struct rst_task *t)
+{
+	return mm_prepare(ctx, t, false, NULL, 0);
+}
+
+int restore_mm_prepare_kept(struct rst_ctx *ctx, struct rst_task *t,
+			    const struct restorer_range *busy, size_t nr_busy)
+{
+	return mm_prepare(ctx, t, true, busy, nr_busy);
+}
+
+/*
+ * plan_vdso() for a task whose vDSO is moved by a fixup: only the place
+ * of the running kernel's block, as a fresh restore would put it.
+ */
+int restore_mm_plan_vdso(struct rst_task *t, uint64_t *ret_at, struct restorer_range *parts,
+			 uint32_t *ret_n)
+{
+	struct restorer_args *a = calloc(1, sizeof(*a));
+	struct proc_vma *own = NULL;
+	struct args_layout l = {};
+	size_t nown = 0;
+	int err;
+
+	if (!a)
+		return -ENOMEM;
+	err = proc_parse_maps(0, false, &own, &nown);
+	if (!err) {
+		/* No copy of the dumped vDSO to proxy with: it must fit as it is. */
+		bool had = t->mm->has_vdso_image;
+		t->mm->has_vdso_image = false;
+		err = plan_vdso(t, a, &l, own, nown);
+		t->mm->has_vdso_image = had;
+	}
+	if (!err) {
+		*ret_at = a->vdso_new_start;
+		*ret_n = a->nr_vdso_parts;
+		for (uint32_t i = 0; i < a->nr_vdso_parts; i++)
+			parts[i] = (struct restorer_range){
+				a->vdso_parts[i].start - a->vdso_cur_start + a->vdso_new_start,
+				a->vdso_parts[i].end - a->vdso_cur_start + a->vdso_new_start,
+			};
+	}
+	free(own);
+	free(a);
 	return err;
 }
 
