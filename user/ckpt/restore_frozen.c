@@ -924,30 +924,29 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 		if (err)
 			return err;
 	}
+	/* Groups and sessions: new tasks join theirs, tasks that moved move; then new zombies end. */
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *n = &ctx->tasks[i];
 		struct rst_task *o = kept_of(ctx, d, nd, n);
-		if (n->zombie && o && o->zombie)
-			continue;
-		if (n->pgid != n->pid || (o && o->pgid != n->pgid)) {
-			if (o && o->sid != n->sid) {
-				if (n->sid != n->pid) {
-					pr_err("%d moved to session %d; only setsid() can change a session",
-					       n->pid, n->sid);
-					return -EINVAL;
-				}
-				err = rcall(n, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0);
-				if (err)
-					return err;
+		if (o && (o->zombie || n->zombie))
+			continue;	/* ended above, or a zombie already */
+		if (o && o->sid != n->sid) {
+			if (n->sid != n->pid) {
+				pr_err("%d moved to session %d; only setsid() can change a session", n->pid,
+				       n->sid);
+				return -EINVAL;
 			}
-			pid_t pg = n->pgid_outside ? ctx->own_pgid : n->pgid;
-			if (n->pgid != n->pid || (o && o->pgid != n->pgid)) {
-				err = rcall(n, "setpgid", SYS_setpgid, 0, pg == n->pid ? 0 : pg, 0, 0, 0, 0);
-				if (err)
-					return err;
-			}
+			err = rcall(n, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0);
+			if (err)
+				return err;
 		}
-		if (n->zombie && !o) {
+		pid_t pg = n->pgid_outside ? ctx->own_pgid : n->pgid;
+		if (o ? o->pgid != n->pgid : n->pgid != n->pid) {
+			err = rcall(n, "setpgid", SYS_setpgid, 0, pg == n->pid ? 0 : pg, 0, 0, 0, 0);
+			if (err)
+				return err;
+		}
+		if (n->zombie) {
 			err = end_as_zombie(n, n->zombie_status);
 			if (err)
 				return err;
