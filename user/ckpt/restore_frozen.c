@@ -36,6 +36,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -604,36 +605,6 @@ static int level_fd(struct rst_ctx *ctx, struct mm_plan *pl, struct rst_task *t,
 	return pl->level_fds[level];
 }
 
-/* Copy len bytes at off of fd into t at addr (or into shared memory object dst_fd at dst_off). */
-static int copy_in(struct rst_task *t, int fd, uint64_t off, uint64_t len, int dst_fd,
-		   uint64_t dst, char *buf)
-{
-	while (len) {
-		size_t n = len < COPY_BUF ? len : COPY_BUF;
-		ssize_t r = pread(fd, buf, n, (off_t)off);
-		if (r != (ssize_t)n) {
-			int err = r < 0 ? -errno : -EIO;
-			pr_errno(err, "cannot read %zu bytes of pages for %d at offset %llu", n, t->pid,
-				 (unsigned long long)off);
-			return err;
-		}
-		for (size_t done = 0; done < n;) {
-			ssize_t w = pwrite(dst_fd, buf + done, n - done, (off_t)(dst + done));
-			if (w <= 0) {
-				int err = w < 0 ? -errno : -EIO;
-				pr_errno(err, "cannot write pages of %d at %#llx", t->pid,
-					 (unsigned long long)(dst + done));
-				return err;
-			}
-			done += w;
-		}
-		off += n;
-		dst += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static const struct page_src *find_src(const struct page_src *s, size_t n, uint64_t addr)
 {
 	size_t lo = 0, hi = n;
@@ -648,13 +619,134 @@ static const struct page_src *find_src(const struct page_src *s, size_t n, uint6
 	return lo < n && s[lo].vaddr <= addr ? &s[lo] : NULL;
 }
 
+#define COPY_BATCH 1024
+
+/*
+ * Pages go in batches: runs that follow each other in one pages file are
+ * read with one pread, and those bound for the task's memory written with
+ * one process_vm_writev; what that cannot write (a read-only mapping) goes
+ * through /proc/PID/mem, which may write anywhere its tracer wants.
+ */
 struct copy_ctx {
 	struct rst_ctx *ctx;
 	struct rst_task *t;
 	struct mm_plan *pl;
 	char *buf;
 	uint64_t bytes;
+	int src_fd;		/* of the batch */
+	uint64_t src_off, len;
+	size_t n;
+	struct {
+		int fd;		/* memfd: the task's memory at dst; else a shared memory object */
+		uint64_t dst, len;
+	} piece[COPY_BATCH];
 };
+
+static int pwrite_all(struct rst_task *t, int fd, const char *buf, uint64_t len, uint64_t dst)
+{
+	for (uint64_t done = 0; done < len;) {
+		ssize_t w = pwrite(fd, buf + done, len - done, (off_t)(dst + done));
+		if (w <= 0) {
+			int err = w < 0 ? -errno : -EIO;
+			pr_errno(err, "cannot write pages of %d at %#llx", t->pid,
+				 (unsigned long long)(dst + done));
+			return err;
+		}
+		done += w;
+	}
+	return 0;
+}
+
+static int copy_flush(struct copy_ctx *c)
+{
+	struct iovec l[COPY_BATCH], r[COPY_BATCH];
+	struct rst_task *t = c->t;
+	char *p = c->buf;
+	int err = 0;
+
+	if (!c->n)
+		return 0;
+	ssize_t got = pread(c->src_fd, c->buf, c->len, (off_t)c->src_off);
+	if (got != (ssize_t)c->len) {
+		err = got < 0 ? -errno : -EIO;
+		pr_errno(err, "cannot read %llu bytes of pages for %d at offset %llu",
+			 (unsigned long long)c->len, t->pid, (unsigned long long)c->src_off);
+		return err;
+	}
+	for (size_t i = 0; i < c->n && !err;) {
+		if (c->piece[i].fd != t->memfd) {
+			err = pwrite_all(t, c->piece[i].fd, p, c->piece[i].len, c->piece[i].dst);
+			p += c->piece[i].len;
+			i++;
+			continue;
+		}
+		size_t k = 0;
+		uint64_t want = 0;
+		for (; i + k < c->n && c->piece[i + k].fd == t->memfd; k++) {
+			l[k] = (struct iovec){ p + want, c->piece[i + k].len };
+			r[k] = (struct iovec){ (void *)c->piece[i + k].dst, c->piece[i + k].len };
+			want += c->piece[i + k].len;
+		}
+		ssize_t w = process_vm_writev(t->pid, l, k, r, k, 0);
+		uint64_t done = w > 0 ? (uint64_t)w : 0;
+		/* Whatever it could not write (read-only pages) through /proc/PID/mem. */
+		for (size_t j = 0; j < k && !err; j++) {
+			uint64_t len = c->piece[i + j].len;
+			if (done >= len) {
+				done -= len;
+				continue;
+			}
+			err = pwrite_all(t, t->memfd, (char *)l[j].iov_base + done, len - done,
+					 c->piece[i + j].dst + done);
+			done = 0;
+		}
+		p += want;
+		i += k;
+	}
+	c->bytes += c->len;
+	c->n = 0;
+	c->len = 0;
+	return err;
+}
+
+/* Queue [off, off + len) of src_fd for dst (in dst_fd's terms); big pieces go at once. */
+static int copy_add(struct copy_ctx *c, int src_fd, uint64_t off, uint64_t len, int dst_fd,
+		    uint64_t dst)
+{
+	int err;
+
+	if (c->n && (c->src_fd != src_fd || c->src_off + c->len != off || c->n == COPY_BATCH ||
+		     c->len + len > COPY_BUF)) {
+		err = copy_flush(c);
+		if (err)
+			return err;
+	}
+	while (len > COPY_BUF) {
+		c->src_fd = src_fd;
+		c->src_off = off;
+		c->len = COPY_BUF;
+		c->piece[0].fd = dst_fd;
+		c->piece[0].dst = dst;
+		c->piece[0].len = COPY_BUF;
+		c->n = 1;
+		err = copy_flush(c);
+		if (err)
+			return err;
+		off += COPY_BUF;
+		dst += COPY_BUF;
+		len -= COPY_BUF;
+	}
+	if (!c->n) {
+		c->src_fd = src_fd;
+		c->src_off = off;
+	}
+	c->piece[c->n].fd = dst_fd;
+	c->piece[c->n].dst = dst;
+	c->piece[c->n].len = len;
+	c->n++;
+	c->len += len;
+	return 0;
+}
 
 /*
  * [s, e) of t, which the task's images take from src (PE_PRESENT at a
@@ -675,10 +767,13 @@ static int copy_piece(struct copy_ctx *c, const struct rst_task *owner, const st
 		}
 		if (fd < 0)
 			return fd;
-		int err = copy_in(c->t, fd, src->off + (s - src->vaddr), e - s, dst_fd, dst, c->buf);
-		if (owner != c->t)
+		int err = copy_add(c, fd, src->off + (s - src->vaddr), e - s, dst_fd, dst);
+		/* Another task's file (a PE_PARENT page) is read before it is closed. */
+		if (owner != c->t) {
+			if (!err)
+				err = copy_flush(c);
 			close(fd);
-		c->bytes += e - s;
+		}
 		return err;
 	}
 	if (owner->parent < 0)
@@ -777,9 +872,13 @@ static int apply_mm(struct rst_ctx *ctx, struct rst_task *t, struct mm_plan *pl,
 	 * Pages: in a mapping that stays, only the new top level's (the
 	 * others are there already); in one mapped again, all of them.
 	 */
-	struct copy_ctx c = { ctx, t, pl, buf, 0 };
+	struct copy_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = (struct copy_ctx){ .ctx = ctx, .t = t, .pl = pl, .buf = buf };
 	size_t k = 0;
-	for (size_t i = 0; i < t->nr_srcs; i++) {
+	err = 0;
+	for (size_t i = 0; i < t->nr_srcs && !err; i++) {
 		const struct page_src *r = &t->srcs[i];
 		uint64_t s = r->vaddr, e = r->vaddr + r->len;
 		while (s < e) {
@@ -787,7 +886,8 @@ static int apply_mm(struct rst_ctx *ctx, struct rst_task *t, struct mm_plan *pl,
 				k++;
 			if (k == nm->n_vmas || nm->vmas[k]->start > s) {
 				pr_err("page %#llx of %d is in no mapping", (unsigned long long)s, t->pid);
-				return -EINVAL;
+				err = -EINVAL;
+				break;
 			}
 			const VmaEntry *v = nm->vmas[k];
 			uint64_t pe = e < v->end ? e : v->end;
@@ -801,15 +901,18 @@ static int apply_mm(struct rst_ctx *ctx, struct rst_task *t, struct mm_plan *pl,
 							dst_fd = ctx->shms[j].fd;
 					dst = s - v->start + v->pgoff;
 				}
-				err = copy_piece(&c, t, r, s, pe, dst_fd, dst);
+				err = copy_piece(c, t, r, s, pe, dst_fd, dst);
 				if (err)
-					return err;
+					break;
 			}
 			s = pe;
 		}
 	}
-	*ret_bytes += c.bytes;
-	return 0;
+	if (!err)
+		err = copy_flush(c);
+	*ret_bytes += c->bytes;
+	free(c);
+	return err;
 }
 
 /* ---- tree changes ---- */
