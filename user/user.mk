@@ -28,9 +28,12 @@ $(B)/libckpt.a: $(LIB_OBJS) $(PROTO_OBJS)
 $(B)/user/ckpt/aio_inflight.o: USER_INC += -I$(B)/bpf $(BPF_PKG_CFLAGS)
 $(B)/user/ckpt/aio_inflight.o: $(B)/bpf/aio.skel.h
 
-# dump_log.c asks trackd for a mark through trackd's control protocol (ctl.c).
+# dump_log.c asks trackd for a mark through trackd's control protocol (ctl.c); migrate.c finds,
+# asks and stops a trackd through it.
 $(B)/user/ckpt/dump_log.o: USER_INC += -Iuser/trackd
 $(B)/user/ckpt/dump_log.o: user/trackd/ctl.h
+$(B)/user/ckpt/migrate.o: USER_INC += -Iuser/trackd
+$(B)/user/ckpt/migrate.o: user/trackd/ctl.h
 
 $(B)/ckpt: $(CKPT_OBJS) $(B)/user/trackd/ctl.o $(B)/libckpt.a
 	$(call msg,LD,$@)

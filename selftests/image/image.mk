@@ -25,3 +25,12 @@ SELFTEST_BINS += $(B)/selftests/image/pages_test
 
 $(B)/selftests/image/pages_test: $(B)/libckpt.a $(PROTO_H) $(wildcard user/lib/*.h)
 $(B)/selftests/image/pages_test: SELFTEST_LDLIBS += $(PKG_LIBS)
+
+# stream_test: the migration stream and the memdir (user/ckpt/stream.c, memdir.c, linked in;
+# harness-based).
+SELFTEST_BINS += $(B)/selftests/image/stream_test
+
+$(B)/selftests/image/stream_test: $(B)/user/ckpt/stream.o $(B)/user/ckpt/memdir.o $(B)/libckpt.a \
+		user/ckpt/stream.h user/ckpt/memdir.h
+$(B)/selftests/image/stream_test: SELFTEST_CFLAGS += -Iuser/ckpt
+$(B)/selftests/image/stream_test: SELFTEST_LDLIBS += $(PKG_LIBS)

@@ -50,8 +50,7 @@ static uint64_t now_ns(clockid_t clk)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* "10,20:30" -> pids; duplicates and junk are usage errors. */
-static int parse_pid_list(const char *arg, struct dump_opts *o)
+int dump_parse_roots(const char *cmd, const char *arg, struct dump_opts *o)
 {
 	const char *p = arg;
 
@@ -59,12 +58,13 @@ static int parse_pid_list(const char *arg, struct dump_opts *o)
 		char *end;
 		long v = strtol(p, &end, 10);
 		if (end == p || v <= 0 || v > (1 << 22) || (*end && *end != ',' && *end != ':')) {
-			fprintf(stderr, "ckpt dump: bad PID list '%s'\n", arg);
+			fprintf(stderr, "ckpt %s: bad PID list '%s'\n", cmd, arg);
 			return -1;
 		}
 		for (size_t i = 0; i < o->nr_roots; i++) {
 			if (o->roots[i] == v) {
-				fprintf(stderr, "ckpt dump: PID %ld is given twice in '%s'\n", v, arg);
+				fprintf(stderr, "ckpt %s: PID %ld is given twice in '%s'\n", cmd, v,
+					arg);
 				return -1;
 			}
 		}
@@ -759,7 +759,8 @@ static int make_dump_id(char id[33])
 	return 0;
 }
 
-static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
+static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry,
+			struct dump_stats *ret_stats)
 {
 	struct dump_ctx ctx = { .opts = o, .dirfd = -1, .log_dirfd = -1, .last_attempt = last };
 	uint64_t t_freeze = 0, t_end, t_thaw = 0;
@@ -859,6 +860,8 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry)
 		err = dump_inet_check_listeners(&ctx, false);
 	if (!err && fault_injected("before-kill"))
 		err = -EIO;
+	if (!err && !o->leave_running && o->before_kill)
+		err = o->before_kill(o->before_kill_arg, now_ns(CLOCK_MONOTONIC) - t_freeze);
 	/* Last while frozen: the next round sees what is written from here on. */
 	if (!err && o->since_log && o->leave_running) {
 		pr_debug("images written; re-arming the write tracking");
@@ -897,6 +900,11 @@ release:
 		pr_info("dump done: %zu task(s), %llu bytes of pages, frozen %.3f ms, %.3f ms in all",
 			ctx.nr_tasks, (unsigned long long)ctx.pages_bytes, (t_thaw - t_freeze) / 1e6,
 			(t_end - t_freeze) / 1e6);
+	if (!err && ret_stats) {
+		ret_stats->frozen_ns = t_thaw - t_freeze;
+		ret_stats->pages_bytes = ctx.pages_bytes;
+		ret_stats->nr_tasks = ctx.nr_tasks;
+	}
 	img_defer_sync(false);
 	dump_copy_free(&ctx);
 	dump_log_close(&ctx);
@@ -921,7 +929,7 @@ release:
  * let go, runs a little, and the dump starts over, a bounded number of
  * times.
  */
-static int do_dump(struct dump_opts *o)
+int dump_run(struct dump_opts *o, struct dump_stats *ret_stats)
 {
 	bool retry = true;
 	int err = 0;
@@ -934,7 +942,7 @@ static int do_dump(struct dump_opts *o)
 			nanosleep(&pause, NULL);
 		}
 		retry = false;
-		err = dump_attempt(o, attempt == DUMP_ATTEMPTS, &retry);
+		err = dump_attempt(o, attempt == DUMP_ATTEMPTS, &retry, ret_stats);
 	}
 	return err;
 }
@@ -968,7 +976,7 @@ int cmd_dump(int argc, char **argv)
 		}
 		switch (opt) {
 		case 't':
-			if (parse_pid_list(optarg, &o))
+			if (dump_parse_roots("dump", optarg, &o))
 				goto out;
 			break;
 		case 'D':
@@ -1014,7 +1022,7 @@ int cmd_dump(int argc, char **argv)
 		goto out;
 	}
 	opts_hold_stop_signals();
-	ret = do_dump(&o) ? 1 : 0;
+	ret = dump_run(&o, NULL) ? 1 : 0;
 out:
 	free(o.roots);
 	return ret;

@@ -27,7 +27,35 @@ struct dump_opts {
 	const char *prev_images;	/* --prev-images: the parent images, relative to dir or absolute */
 	bool copy_frozen;	/* --copy-frozen: no copying after the thaw in a --leave-running round */
 	bool verify_maps;	/* --verify-maps: check a reused mapping list against /proc */
+	/*
+	 * Without leave_running: called once the images are complete and on
+	 * disk, the tree still frozen (for frozen_ns so far), just before it
+	 * is killed. Non-zero fails the dump: the tree runs on as after any
+	 * failure.
+	 */
+	int (*before_kill)(void *arg, uint64_t frozen_ns);
+	void *before_kill_arg;
 };
+
+/* What a dump did, for callers that run it in process (ckpt migrate). */
+struct dump_stats {
+	uint64_t frozen_ns;	/* the freeze to the thaw (or, without leave_running, the kill) */
+	uint64_t pages_bytes;	/* page data written */
+	size_t nr_tasks;
+};
+
+/*
+ * -t "10,20:30" into o->roots (malloc'ed, appended to); duplicates and
+ * junk are usage errors, printed as "ckpt CMD: ...". 0 or -1.
+ */
+int dump_parse_roots(const char *cmd, const char *arg, struct dump_opts *o);
+
+/*
+ * A dump as `ckpt dump` runs it (retried on a passing state), in process.
+ * The caller holds the stop signals (opts_hold_stop_signals). 0 or -errno
+ * (logged); ret_stats (may be NULL) is written on success.
+ */
+int dump_run(struct dump_opts *o, struct dump_stats *ret_stats);
 
 /* One thread of a frozen process; threads[0] of a task is its leader. */
 struct dump_thread {

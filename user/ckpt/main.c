@@ -13,6 +13,11 @@ static const struct ckpt_cmd cmds[] = {
 	  "checkpoint process trees into DIR" },
 	{ "restore", cmd_restore, "restore -D DIR [-d] [--pidfile FILE] [--shell-job]",
 	  "restore the trees saved in DIR" },
+	{ "migrate", cmd_migrate,
+	  "migrate -t PID[,PID...] --to ADDR:PORT [--max-rounds N] [OPTIONS]",
+	  "move live trees to a `ckpt receive` over one TCP connection" },
+	{ "receive", cmd_receive, "receive --listen ADDR:PORT [-d] [--pidfile FILE]",
+	  "the destination of a `ckpt migrate`: restore the trees it sends" },
 	{ "show", cmd_show, "show DIR|FILE|--log LOGDIR [--pages [--sums]] [--since SEQ] [--json]",
 	  "decode images, list saved pages or trackd's changelog" },
 };

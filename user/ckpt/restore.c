@@ -1116,6 +1116,25 @@ void restore_unlock_network(const InventoryEntry *inv)
 			inv->net_lock);
 }
 
+int restore_wait_roots(const pid_t *roots, size_t n)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int status;
+		while (waitpid(roots[i], &status, 0) < 0) {
+			if (errno != EINTR) {
+				pr_perror("cannot wait for %d", roots[i]);
+				status = 1 << 8;
+				break;
+			}
+		}
+		if (!i)
+			ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	}
+	return ret;
+}
+
 int restore_prepare(struct rst_ctx *ctx)
 {
 	struct restore_opts *o = ctx->opts;
@@ -1200,22 +1219,12 @@ static int do_restore(struct restore_opts *o)
 	restore_release_tasks(&ctx);
 	opts_release_stop_signals();
 	if (!o->detach) {
-		bool first = true;
-		for (size_t i = 0; i < ctx.nr_tasks; i++) {
-			int status;
-			if (ctx.tasks[i].ppid)
-				continue;
-			while (waitpid(ctx.tasks[i].pid, &status, 0) < 0) {
-				if (errno != EINTR) {
-					pr_perror("cannot wait for %d", ctx.tasks[i].pid);
-					status = 1 << 8;
-					break;
-				}
-			}
-			if (first)
-				ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			first = false;
-		}
+		pid_t roots[ctx.nr_tasks];
+		size_t n = 0;
+		for (size_t i = 0; i < ctx.nr_tasks; i++)
+			if (!ctx.tasks[i].ppid)
+				roots[n++] = ctx.tasks[i].pid;
+		ret = restore_wait_roots(roots, n);
 	}
 	restore_free_ctx(&ctx);
 	return ret;

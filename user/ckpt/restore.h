@@ -168,6 +168,8 @@ void restore_kill_tasks(struct rst_ctx *ctx);
 void restore_release_tasks(struct rst_ctx *ctx);
 void restore_unlock_network(const InventoryEntry *inv);
 int restore_write_pidfile(const char *path, pid_t pid);
+/* Wait for the roots (children of ckpt); the first one's exit code (128 + N: killed by N). */
+int restore_wait_roots(const pid_t *roots, size_t n);
 void restore_free_ctx(struct rst_ctx *ctx);
 
 /* restore_mm.c: check the mm images and build the restorer args. */
