@@ -904,6 +904,7 @@ release:
 		ret_stats->frozen_ns = t_thaw - t_freeze;
 		ret_stats->pages_bytes = ctx.pages_bytes;
 		ret_stats->nr_tasks = ctx.nr_tasks;
+		snprintf(ret_stats->net_lock, sizeof(ret_stats->net_lock), "%s", ctx.net_lock);
 	}
 	img_defer_sync(false);
 	dump_copy_free(&ctx);

@@ -42,6 +42,7 @@ struct dump_stats {
 	uint64_t frozen_ns;	/* the freeze to the thaw (or, without leave_running, the kill) */
 	uint64_t pages_bytes;	/* page data written */
 	size_t nr_tasks;
+	char net_lock[64];	/* the network lock left for the restore to lift, or "" */
 };
 
 /*

@@ -38,6 +38,7 @@
 #include "dump.h"
 #include "infect.h"
 #include "log.h"
+#include "netlock.h"
 #include "memdir.h"
 #include "restore.h"
 #include "stream.h"
@@ -715,6 +716,13 @@ static int do_migrate(struct mig *m)
 		pr_err("the tree runs on the destination, but ending it here failed: check it");
 		return err;
 	}
+	/*
+	 * The peers of the tree's TCP connections were held off here; the
+	 * destination lifted that lock if it is this host, else it is ours to
+	 * lift: the sockets it held are gone with the tree.
+	 */
+	if (st.net_lock[0] && netlock_exists(st.net_lock))
+		netlock_unlock(st.net_lock);
 	printf("final round %llu: %llu bytes (%u files); migrated, downtime %.1f ms\n",
 	       (unsigned long long)m->round, (unsigned long long)m->final.bytes, m->final.files,
 	       m->downtime_ns / 1e6);

@@ -137,3 +137,25 @@ int netlock_unlock(const char *name)
 		pr_info("network unlocked (table inet %s)", name);
 	return err;
 }
+
+bool netlock_exists(const char *name)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		for (size_t i = 0; i < sizeof(nft_paths) / sizeof(nft_paths[0]); i++)
+			execvp(nft_paths[i], (char *const[]){ (char *)nft_paths[i], "list", "table",
+							      "inet", (char *)name, NULL });
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}

@@ -2,6 +2,7 @@
 #ifndef CKPT_NETLOCK_H
 #define CKPT_NETLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "files.pb-c.h"
@@ -14,5 +15,7 @@
 int netlock_lock(FileEntry **files, size_t nr, const char *name);
 /* Delete the table. 0 or -errno (a warning is logged). */
 int netlock_unlock(const char *name);
+/* Whether the table is there (quietly). */
+bool netlock_exists(const char *name);
 
 #endif
