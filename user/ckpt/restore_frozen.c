@@ -985,9 +985,9 @@ static int check_ppid(struct rst_ctx *ctx, struct rst_task *t)
 
 /*
  * Tree changes, in the order the kernel needs them: the tasks that ended
- * end (children first), the new ones are forked (parents first), join
- * their groups, and those that ended since end; the parents that reaped a
- * child reap it. The engine is a child subreaper: orphans come to it.
+ * end (children first) and the parents that reaped a child reap it; the
+ * new ones are forked (parents first) and join their groups, and those
+ * that ended since end. The engine is a child subreaper: orphans come to it.
  */
 static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 {
@@ -1009,6 +1009,30 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 		if (err)
 			return err;
 		pr_info("%d %s", o->pid, gone ? "ended" : "became a zombie");
+	}
+	/*
+	 * What was reaped since: by its parent if that lives on, else by us
+	 * (its subreaper now); before any fork, as a zombie holds its PID.
+	 */
+	for (size_t i = 0; i < old->nr_tasks; i++) {
+		struct rst_task *o = &old->tasks[i];
+		struct rst_task *n = find_task(ctx, o->pid);
+		if (n && !delta_new(d, nd, o->pid))
+			continue;
+		struct rst_task *p = o->ppid ? find_task(ctx, o->ppid) : NULL;
+		if (p && !p->zombie && p->regs) {
+			long ret;
+			err = rsys(p, "wait4", &ret, SYS_wait4, o->pid, 0, __WALL, 0, 0, 0);
+			if (!err && ret != o->pid) {
+				pr_errno(ret < 0 ? (int)ret : -ECHILD, "%d cannot reap %d", p->pid, o->pid);
+				err = -ECHILD;
+			}
+		} else {
+			int status;
+			err = waitpid(o->pid, &status, __WALL | WNOHANG) < 0 && errno != ECHILD ? -errno : 0;
+		}
+		if (err)
+			return err;
 	}
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *n = &ctx->tasks[i];
@@ -1054,27 +1078,6 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 			if (err)
 				return err;
 		}
-	}
-	/* What was reaped since: by its parent if that lives on, else by us (its subreaper now). */
-	for (size_t i = 0; i < old->nr_tasks; i++) {
-		struct rst_task *o = &old->tasks[i];
-		struct rst_task *n = find_task(ctx, o->pid);
-		if (n && !delta_new(d, nd, o->pid))
-			continue;
-		struct rst_task *p = o->ppid ? find_task(ctx, o->ppid) : NULL;
-		if (p && !p->zombie && p->regs && !p->fresh) {
-			long ret;
-			err = rsys(p, "wait4", &ret, SYS_wait4, o->pid, 0, __WALL, 0, 0, 0);
-			if (!err && ret != o->pid) {
-				pr_errno(ret < 0 ? (int)ret : -ECHILD, "%d cannot reap %d", p->pid, o->pid);
-				err = -ECHILD;
-			}
-		} else {
-			int status;
-			err = waitpid(o->pid, &status, __WALL | WNOHANG) < 0 && errno != ECHILD ? -errno : 0;
-		}
-		if (err)
-			return err;
 	}
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		err = check_ppid(ctx, &ctx->tasks[i]);
