@@ -215,9 +215,20 @@ static int kill_one(struct rst_task *t)
  * exit code through exit_group, or its signal with the default action,
  * no core file, delivered.
  */
-static int end_as_zombie(struct rst_task *t, uint32_t st)
+static int end_as_zombie(struct rst_task *t, uint32_t st, const char *comm)
 {
 	int err;
+
+	/* A zombie keeps the name it had; a frozen task has ckpt's. */
+	if (comm[0]) {
+		char name[16] = "";
+		strncpy(name, comm, sizeof(name) - 1);
+		err = mem_write(t, scratch(t), name, sizeof(name));
+		if (!err)
+			err = rcall(t, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, scratch(t), 0, 0, 0, 0);
+		if (err)
+			return err;
+	}
 
 	if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
 		int sig = WTERMSIG(st);
@@ -445,8 +456,12 @@ static int plan_mm(struct rst_task *t, struct mm_plan *pl)
 			k++;
 		if (k == om->n_vmas || vdso_kind(v) || !vma_same(om, om->vmas[k], nm, v))
 			continue;
-		/* A new task's private memory is its own: mapped again, not its parent's. */
-		if (t->fresh && private_kind(v))
+		/*
+		 * A new task's private memory is its own, mapped again, unless
+		 * the images show it shares pages with its parent (cow_parent):
+		 * then it keeps what it inherited, as a full restore would.
+		 */
+		if (t->fresh && private_kind(v) && !v->cow_parent)
 			continue;
 		pl->keep[i] = pl->old_keep[k] = true;
 	}
@@ -891,7 +906,9 @@ static int apply_mm(struct rst_ctx *ctx, struct rst_task *t, struct mm_plan *pl,
 			}
 			const VmaEntry *v = nm->vmas[k];
 			uint64_t pe = e < v->end ? e : v->end;
-			if (r->level == 0 || !pl->keep[k]) {
+			/* The parent's pages (PE_PARENT) in a mapping that stays are shared already. */
+			bool shared = r->flags == PE_PARENT && pl->keep[k];
+			if ((r->level == 0 && !shared) || !pl->keep[k]) {
 				int dst_fd = t->memfd;
 				uint64_t dst = s;
 				if (v->kind == VMA_KIND_SHARED_ANON) {
@@ -912,6 +929,34 @@ static int apply_mm(struct rst_ctx *ctx, struct rst_task *t, struct mm_plan *pl,
 		err = copy_flush(c);
 	*ret_bytes += c->bytes;
 	free(c);
+	if (!err) {
+		/* What its children forked from now on inherit. */
+		t->cur_mm = t->mm;
+		t->cur_srcs = t->srcs;
+		t->nr_cur_srcs = t->nr_srcs;
+	}
+	return err;
+}
+
+/* A fixup under way. */
+struct fixup {
+	struct rst_ctx *ctx;
+	DeltaEntry **d;
+	size_t nd;
+	struct mm_plan *plans;	/* by task index */
+	char *buf;
+	uint64_t bytes;
+};
+
+static int update_mm(struct fixup *fx, size_t idx)
+{
+	struct rst_task *t = &fx->ctx->tasks[idx];
+	int err = 0;
+
+	if (t->fresh)
+		err = plan_mm(t, &fx->plans[idx]);
+	if (!err)
+		err = apply_mm(fx->ctx, t, &fx->plans[idx], fx->buf, &fx->bytes);
 	return err;
 }
 
@@ -927,19 +972,23 @@ static bool delta_new(DeltaEntry **d, size_t n, pid_t pid)
 }
 
 /* Fork n (and, for a new session leader, its early children first) in its parent. */
-static int birth(struct rst_ctx *ctx, size_t idx)
+static int birth(struct fixup *fx, size_t idx)
 {
+	struct rst_ctx *ctx = fx->ctx;
 	struct rst_task *n = &ctx->tasks[idx];
 	struct rst_task *p = &ctx->tasks[n->parent];
 	int err = fork_in(p, n);
 
+	/* Its memory before its children fork: they inherit it (copy-on-write). */
+	if (!err && !n->zombie)
+		err = update_mm(fx, idx);
 	if (err)
 		return err;
 	if (n->sid == n->pid) {
 		for (size_t j = 0; j < n->nr_children && !err; j++) {
 			size_t c = ctx->children[n->first_child + j];
 			if (ctx->tasks[c].early)
-				err = birth(ctx, c);
+				err = birth(fx, c);
 		}
 		if (!err)
 			err = rcall(n, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0);
@@ -949,7 +998,7 @@ static int birth(struct rst_ctx *ctx, size_t idx)
 	for (size_t j = 0; j < n->nr_children && !err; j++) {
 		size_t c = ctx->children[n->first_child + j];
 		if (!ctx->tasks[c].early)
-			err = birth(ctx, c);
+			err = birth(fx, c);
 	}
 	return err;
 }
@@ -989,9 +1038,11 @@ static int check_ppid(struct rst_ctx *ctx, struct rst_task *t)
  * new ones are forked (parents first) and join their groups, and those
  * that ended since end. The engine is a child subreaper: orphans come to it.
  */
-static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
+static int apply_tree(struct fixup *fx)
 {
-	struct rst_ctx *old = ctx->prev;
+	struct rst_ctx *ctx = fx->ctx, *old = ctx->prev;
+	DeltaEntry **d = fx->d;
+	size_t nd = fx->nd;
 	int err;
 
 	for (size_t i = old->nr_tasks; i-- > 0;) {
@@ -1003,7 +1054,7 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 		if (gone)
 			err = kill_one(o);
 		else if (n->zombie)
-			err = end_as_zombie(o, n->zombie_status);
+			err = end_as_zombie(o, n->zombie_status, n->comm);
 		else
 			continue;
 		if (err)
@@ -1034,6 +1085,15 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 		if (err)
 			return err;
 	}
+	/* The tasks that live on get their memory first: new children inherit it. */
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		if (n->zombie || !n->regs)
+			continue;
+		err = update_mm(fx, i);
+		if (err)
+			return err;
+	}
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *n = &ctx->tasks[i];
 		if (kept_of(ctx, d, nd, n) || n->regs)
@@ -1047,7 +1107,7 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 			pr_err("new task %d has parent %d, which is not a frozen task", n->pid, p->pid);
 			return -EINVAL;
 		}
-		err = birth(ctx, i);
+		err = birth(fx, i);
 		if (err)
 			return err;
 	}
@@ -1074,7 +1134,7 @@ static int apply_tree(struct rst_ctx *ctx, DeltaEntry **d, size_t nd)
 				return err;
 		}
 		if (n->zombie) {
-			err = end_as_zombie(n, n->zombie_status);
+			err = end_as_zombie(n, n->zombie_status, n->comm);
 			if (err)
 				return err;
 		}
@@ -1311,7 +1371,6 @@ int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
 	DeltaEntry **d = NULL;
 	size_t nd = 0;
 	uint64_t bytes = 0, t0 = now_ns(CLOCK_MONOTONIC);
-	bool changed = false;
 	char *buf = NULL;
 	int err;
 
@@ -1358,19 +1417,9 @@ int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
 	}
 	if (err)
 		goto undo;
-	changed = true;
-	err = apply_tree(ctx, d, nd);
-	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
-		struct rst_task *n = &ctx->tasks[i];
-		if (n->zombie)
-			continue;
-		if (n->fresh) {
-			err = plan_mm(n, &plans[i]);
-			if (err)
-				break;
-		}
-		err = apply_mm(ctx, n, &plans[i], buf, &bytes);
-	}
+	struct fixup fx = { ctx, d, nd, plans, buf, 0 };
+	err = apply_tree(&fx);
+	bytes = fx.bytes;
 	for (size_t i = 0; plans && i < ctx->nr_tasks; i++)
 		free_plan(&plans[i], ctx->chain.n);
 	free(plans);
@@ -1386,13 +1435,8 @@ int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
 		free_frozen(ctx);
 		return err;
 	}
-	for (size_t i = 0; i < ctx->nr_tasks; i++) {
-		struct rst_task *n = &ctx->tasks[i];
-		n->cur_mm = n->mm;
-		n->cur_srcs = n->srcs;
-		n->nr_cur_srcs = n->nr_srcs;
-		n->fresh = false;
-	}
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		ctx->tasks[i].fresh = false;
 	ctx->engine_pidfd = cur->engine_pidfd;
 	cur->engine_pidfd = -1;
 	pr_info("fixup '%s' applied: %zu task(s), %llu bytes of pages, %.3f ms", dir, ctx->nr_tasks,
@@ -1406,7 +1450,6 @@ int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
 	free_frozen(ctx);
 	return 0;
 undo:
-	(void)changed;
 	/* Give everything back to cur. */
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *n = &ctx->tasks[i];
