@@ -1117,6 +1117,7 @@ static int apply_tree(struct fixup *fx)
 		struct rst_task *o = kept_of(ctx, d, nd, n);
 		if (o && (o->zombie || n->zombie))
 			continue;	/* ended above, or a zombie already */
+		bool own_group = false;
 		if (o && o->sid != n->sid) {
 			if (n->sid != n->pid) {
 				pr_err("%d moved to session %d; only setsid() can change a session", n->pid,
@@ -1126,9 +1127,10 @@ static int apply_tree(struct fixup *fx)
 			err = rcall(n, "setsid", SYS_setsid, 0, 0, 0, 0, 0, 0);
 			if (err)
 				return err;
+			own_group = true;	/* setsid made it the leader of its own group */
 		}
 		pid_t pg = n->pgid_outside ? ctx->own_pgid : n->pgid;
-		if (o ? o->pgid != n->pgid : n->pgid != n->pid) {
+		if (own_group ? n->pgid != n->pid : o ? o->pgid != n->pgid : n->pgid != n->pid) {
 			err = rcall(n, "setpgid", SYS_setpgid, 0, pg == n->pid ? 0 : pg, 0, 0, 0, 0);
 			if (err)
 				return err;
