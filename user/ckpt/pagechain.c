@@ -549,3 +549,59 @@ int chain_pages_fd(struct chain *c, uint32_t level, pid_t pid)
 	}
 	return fd;
 }
+
+int chain_resolve_on(struct chain *c, pid_t pid, const struct page_src *below, size_t nbelow,
+		     struct page_src **ret, size_t *ret_n)
+{
+	struct srcs cur = { 0 };
+	struct level_map m;
+	size_t j = 0;
+	int err;
+
+	err = chain_load_map(c, 0, pid, &m);
+	if (err)
+		return err;
+	if (m.missing) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	err = chain_check_pages(c, 0, pid, &m);
+	for (size_t i = 0; i < m.n && !err; i++) {
+		const struct page_src *p = &m.v[i];
+		uint64_t s = p->vaddr, e = p->vaddr + p->len;
+		if (p->flags != PE_PREV) {
+			err = srcs_add(&cur, p->vaddr, p->len, 0, p->flags, p->off);
+			continue;
+		}
+		while (s < e && !err) {
+			while (j < nbelow && below[j].vaddr + below[j].len <= s)
+				j++;
+			if (j == nbelow || below[j].vaddr > s) {
+				pr_err("image %s: page %#llx of %d is PE_PREV, but '%s' has no data for it",
+				       m.name, (unsigned long long)s, pid, c->paths[1]);
+				err = -EINVAL;
+				break;
+			}
+			const struct page_src *q = &below[j];
+			uint64_t end = e < q->vaddr + q->len ? e : q->vaddr + q->len;
+			if (q->flags != PE_PRESENT || q->level + 1 >= c->n) {
+				err = img_bad_at(m.name, (int)i, "flags",
+						 "page %#llx is PE_PREV, but '%s' has it as the parent process's (PE_PARENT)",
+						 (unsigned long long)s, c->paths[1]);
+				break;
+			}
+			err = srcs_add(&cur, s, end - s, q->level + 1, PE_PRESENT, q->off + (s - q->vaddr));
+			s = end;
+		}
+	}
+	free(m.v);
+	if (err || !cur.n) {
+		free(cur.v);
+		cur.v = NULL;
+		cur.n = 0;
+	}
+	*ret = cur.v;
+	*ret_n = cur.n;
+	return err;
+}

@@ -74,6 +74,15 @@ struct page_src {
  */
 int chain_resolve(struct chain *c, pid_t pid, struct page_src **ret, size_t *ret_n);
 
+/*
+ * chain_resolve() given what level 1 resolves to (below: a previous
+ * chain_resolve() of the directory at level 1, its levels one less): only
+ * level 0's pagemap is read. For an incremental restore, which resolves
+ * every new top against the one before.
+ */
+int chain_resolve_on(struct chain *c, pid_t pid, const struct page_src *below, size_t nbelow,
+		     struct page_src **ret, size_t *ret_n);
+
 /* pages-PID.img of level, opened O_RDONLY|O_CLOEXEC, or -errno (logged). */
 int chain_pages_fd(struct chain *c, uint32_t level, pid_t pid);
 

@@ -57,7 +57,14 @@ static int load_task(struct rst_ctx *ctx, struct rst_task *t)
 				pr_perror("cannot access %s", name);
 		}
 	}
-	if (!err)
+	/* A fixup's parent images are those of the frozen trees, resolved already. */
+	const struct rst_task *o = NULL;
+	for (size_t i = 0; ctx->prev && i < ctx->prev->nr_tasks && !o; i++)
+		if (ctx->prev->tasks[i].pid == t->pid && !ctx->prev->tasks[i].zombie)
+			o = &ctx->prev->tasks[i];
+	if (!err && o && ctx->chain.n > 1)
+		err = chain_resolve_on(&ctx->chain, t->pid, o->srcs, o->nr_srcs, &t->srcs, &t->nr_srcs);
+	else if (!err)
 		err = chain_resolve(&ctx->chain, t->pid, &t->srcs, &t->nr_srcs);
 	if (!err)
 		err = img_load_all(ctx->dirfd, IMG_FDINFO, t->pid, true, (void ***)&t->fdinfo, &t->nr_fdinfo);
