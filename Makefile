@@ -2,7 +2,7 @@
 # ckpt: top-level build. Every output goes under build/.
 #   make            build ckpt and the selftests
 #   make check      install missing packages, build, run every selftest
-#   make demo       install missing packages, build, watch (trackd), checkpoint and restore a live workload
+#   make demo       install missing packages, build, checkpoint and restore a live workload, migrate one live
 #   make bench      run the benchmarks in scripts/bench/
 #   make install    install ckpt and trackd into $(DESTDIR)$(PREFIX)/sbin
 
