@@ -911,8 +911,6 @@ release:
 	dump_log_close(&ctx);
 	dump_delta_close(&ctx);
 	dump_files_free(&ctx);
-	/* dump_aio.c loaded it at the first AIO context of this attempt. */
-	aio_inflight_close();
 	for (size_t i = 0; i < ctx.nr_tasks; i++) {
 		free(ctx.tasks[i].vmas);
 	}
@@ -1024,6 +1022,8 @@ int cmd_dump(int argc, char **argv)
 	}
 	opts_hold_stop_signals();
 	ret = dump_run(&o, NULL) ? 1 : 0;
+	/* dump_aio.c loaded it at the first AIO context; kept across attempts (and rounds). */
+	aio_inflight_close();
 out:
 	free(o.roots);
 	return ret;

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aio_inflight.h"
 #include "ckpt.h"
 #include "ctl.h"
 #include "dump.h"
@@ -828,6 +829,8 @@ int cmd_migrate(int argc, char **argv)
 		goto out;
 	opts_hold_stop_signals();
 	ret = do_migrate(&m) ? 1 : 0;
+	/* The AIO iterator stayed loaded from round to round (dump_aio.c). */
+	aio_inflight_close();
 	stream_ping_stop();
 	if (m.sk >= 0)
 		close(m.sk);
