@@ -13,6 +13,8 @@ static const struct ckpt_cmd cmds[] = {
 	  "checkpoint process trees into DIR" },
 	{ "restore", cmd_restore, "restore -D DIR [-d] [--pidfile FILE] [--shell-job]",
 	  "restore the trees saved in DIR" },
+	{ "restore", cmd_restore, "restore -D DIR --keep-frozen --control SOCK",
+	  "build them frozen; then --fixup DIR, --resume, --abort" },
 	{ "migrate", cmd_migrate,
 	  "migrate -t PID[,PID...] --to ADDR:PORT [--max-rounds N] [OPTIONS]",
 	  "move live trees to a `ckpt receive` over one TCP connection" },
