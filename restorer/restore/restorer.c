@@ -995,6 +995,8 @@ static void __attribute__((noreturn)) stay_frozen(void)
 	struct restorer_thread *leader = at(args->threads_off);
 
 	rt_debug("memory in place; frozen until the engine resumes the task");
+	/* Its own name while it waits (ps shows what is held), set for good later. */
+	sys_prctl(PR_SET_NAME, (unsigned long)leader->comm, 0, 0, 0);
 	__atomic_store_n(&leader->status, RESTORER_STATUS_FROZEN, __ATOMIC_RELEASE);
 	__atomic_store_n(&args->status, RESTORER_STATUS_FROZEN, __ATOMIC_RELEASE);
 	for (;;)

@@ -170,7 +170,7 @@ static int net_connect(const char *arg, int timeout_ms, int cancel_fd)
 	freeaddrinfo(res);
 	if (sk < 0)
 		pr_errno(err, "cannot connect to '%s'", arg);
-	return sk;
+	return sk < 0 ? err : sk;
 }
 
 /* Listen on arg ("*" or an empty host: every address); the socket or -errno (logged). */

@@ -268,7 +268,7 @@ int restore_frozen_finish(struct rst_ctx *ctx);
 void restore_frozen_release(struct rst_ctx *ctx);
 /* Kill every task created, whatever the stage; frees ctx. */
 void restore_frozen_abort(struct rst_ctx *ctx);
-/* The root PIDs (tasks forked by the engine) into out (at most max); how many there are. */
+/* The root PIDs (tasks forked by the engine) into out, at most max; how many it wrote. */
 size_t restore_frozen_roots(const struct rst_ctx *ctx, pid_t *out, size_t max);
 /* Free ctx after restore_frozen_release(). */
 void restore_frozen_free(struct rst_ctx *ctx);

@@ -120,8 +120,15 @@ static int serve(struct rst_ctx *ctx, int lfd, const char *path)
 			unlink(path);
 			return 1;
 		}
+		/* A client that says nothing must not hold the trees' server. */
+		struct timeval tv = { 10, 0 };
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		int err = ctl_recv(c, req, sizeof(req), &cfd);
+		if (!err && req[0] == 'F' && strncmp(req, req[1] == 'R' ? "FR /" : "F /", req[1] == 'R' ? 4 : 3))
+			err = -EINVAL;	/* "F DIR" or "FR DIR", DIR absolute (the client resolves it) */
 		if (err) {
+			if (cfd >= 0)
+				close(cfd);
 			close(c);
 			continue;
 		}

@@ -215,20 +215,28 @@ static int kill_one(struct rst_task *t)
  * exit code through exit_group, or its signal with the default action,
  * no core file, delivered.
  */
-static int end_as_zombie(struct rst_task *t, uint32_t st, const char *comm)
+/* Name t (PR_SET_NAME) while it is frozen. */
+static int set_comm(struct rst_task *t, const char *comm)
 {
+	char name[16] = "";
 	int err;
 
-	/* A zombie keeps the name it had; a frozen task has ckpt's. */
-	if (comm[0]) {
-		char name[16] = "";
-		strncpy(name, comm, sizeof(name) - 1);
-		err = mem_write(t, scratch(t), name, sizeof(name));
-		if (!err)
-			err = rcall(t, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, scratch(t), 0, 0, 0, 0);
-		if (err)
-			return err;
-	}
+	if (!comm || !comm[0])
+		return 0;
+	strncpy(name, comm, sizeof(name) - 1);
+	err = mem_write(t, scratch(t), name, sizeof(name));
+	if (!err)
+		err = rcall(t, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, scratch(t), 0, 0, 0, 0);
+	return err;
+}
+
+static int end_as_zombie(struct rst_task *t, uint32_t st, const char *comm)
+{
+	/* A zombie keeps the name it had; a new task has its parent's. */
+	int err = set_comm(t, comm);
+
+	if (err)
+		return err;
 
 	if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
 		int sig = WTERMSIG(st);
@@ -247,6 +255,9 @@ static int end_as_zombie(struct rst_task *t, uint32_t st, const char *comm)
 		if (!err)
 			err = rcall(t, "rt_sigprocmask(SIG_UNBLOCK)", SYS_rt_sigprocmask, SIG_UNBLOCK,
 				    at + offsetof(typeof(buf), set), 0, 8, 0, 0);
+		/* A piped core_pattern ignores RLIMIT_CORE 0: no core of ckpt's stage either way. */
+		if (!err)
+			err = rcall(t, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0, 0);
 		if (!err)
 			err = rcall(t, "tgkill", SYS_tgkill, t->pid, t->pid, sig, 0, 0, 0);
 		if (!err && ptrace(PTRACE_CONT, t->pid, NULL, NULL) < 0)
@@ -982,6 +993,9 @@ static int birth(struct fixup *fx, size_t idx)
 	/* Its memory before its children fork: they inherit it (copy-on-write). */
 	if (!err && !n->zombie)
 		err = update_mm(fx, idx);
+	if (!err && !n->zombie)
+		err = set_comm(n, n->core->threads[0]->comm ? n->core->threads[0]->comm :
+							      n->core->task->comm);
 	if (err)
 		return err;
 	if (n->sid == n->pid) {
@@ -1490,6 +1504,45 @@ undo:
 
 /* ---- the final step ---- */
 
+/* A path into t's memory, in the new region's stack (unused until the restorer runs). */
+static int put_path(struct rst_task *t, const char *path, uint64_t *ret)
+{
+	size_t len = strlen(path) + 1;
+
+	if (len > RESTORER_STACK_SIZE / 2)
+		return -ENAMETOOLONG;
+	*ret = t->stack_top - RESTORER_STACK_SIZE / 2;
+	return mem_write(t, *ret, path, len);
+}
+
+/*
+ * What the first round's libc stage set and the final images may have
+ * changed since: working directory, root, umask, personality (as
+ * task_main does it: chdir, then chroot).
+ */
+static int set_fs_state(struct rst_task *t)
+{
+	const TaskCoreEntry *tc = t->core->task;
+	uint64_t at;
+	int err = put_path(t, tc->cwd, &at);
+
+	if (!err)
+		err = rcall(t, "chdir", SYS_chdir, at, 0, 0, 0, 0, 0);
+	if (!err && strcmp(tc->root, "/")) {
+		err = put_path(t, tc->root, &at);
+		if (!err)
+			err = rcall(t, "chroot", SYS_chroot, at, 0, 0, 0, 0, 0);
+	}
+	if (!err)
+		err = rcall(t, "umask", SYS_umask, tc->umask, 0, 0, 0, 0, 0);
+	if (!err)
+		err = rcall(t, "personality", SYS_personality, tc->personality, 0, 0, 0, 0, 0);
+	if (err)
+		pr_err("cannot set the working directory '%s', root '%s', umask or personality of %d",
+		       tc->cwd, tc->root, t->pid);
+	return err;
+}
+
 /*
  * Start t's restorer again in a fresh region with the final args: map it
  * through the old region's syscall instruction, fill it through
@@ -1514,6 +1567,9 @@ static int inject(struct rst_task *t, uint64_t old, size_t old_len)
 		err = mem_write(t, region, blob_bytes(BLOB_RESTORER), blob_size(BLOB_RESTORER));
 	if (!err)
 		err = mem_write(t, region + blob_map_size(BLOB_RESTORER), t->args, t->args_len);
+	/* Through the new region's syscall instruction, now that it is there. */
+	if (!err)
+		err = set_fs_state(t);
 	if (!err)
 		err = rcall(t, "munmap of the old restorer", SYS_munmap, old, old_len, 0, 0, 0, 0);
 	if (err)
@@ -1590,10 +1646,6 @@ int restore_frozen_finish(struct rst_ctx *ctx)
 	for (size_t i = 0; i < ctx->nr_tasks && !err; i++)
 		if (!ctx->tasks[i].zombie)
 			err = restore_finish_task(&ctx->tasks[i]);
-	if (!err && ctx->inv->net_lock)
-		restore_unlock_network(ctx->inv);
-	if (!err)
-		err = restore_inet_finish(ctx);
 	if (!err && ctx->opts->pidfile)
 		err = restore_write_pidfile(ctx->opts->pidfile, ctx->tasks[0].pid);
 	if (err) {
@@ -1607,6 +1659,15 @@ int restore_frozen_finish(struct rst_ctx *ctx)
 
 void restore_frozen_release(struct rst_ctx *ctx)
 {
+	/*
+	 * Only now (a migration's source is past the point of no return):
+	 * the peers reach the restored sockets again, then those leave
+	 * repair mode; a failure is the connections', the tasks run anyway.
+	 */
+	if (ctx->inv->net_lock)
+		restore_unlock_network(ctx->inv);
+	if (restore_inet_finish(ctx))
+		pr_warn("the restored TCP connections may not work");
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	restore_release_tasks(ctx);
 }
@@ -1624,13 +1685,9 @@ size_t restore_frozen_roots(const struct rst_ctx *ctx, pid_t *out, size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < ctx->nr_tasks; i++) {
-		if (ctx->tasks[i].ppid)
-			continue;
-		if (n < max)
-			out[n] = ctx->tasks[i].pid;
-		n++;
-	}
+	for (size_t i = 0; i < ctx->nr_tasks && n < max; i++)
+		if (!ctx->tasks[i].ppid)
+			out[n++] = ctx->tasks[i].pid;
 	return n;
 }
 

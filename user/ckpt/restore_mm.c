@@ -558,13 +558,29 @@ int restore_mm_shm_prepare(struct rst_ctx *ctx)
 			if (!s)
 				return -ENOMEM;
 			ctx->shms = s;
-			ctx->shms[ctx->nr_shms++] = (struct rst_shm){ v->shmid, need, v->memfd, -1 };
+			char *memfd = v->memfd ? strdup(v->memfd) : NULL;
+			if (v->memfd && !memfd)
+				return -ENOMEM;
+			ctx->shms[ctx->nr_shms++] = (struct rst_shm){ v->shmid, need, memfd, -1 };
 		}
 	}
 	for (size_t i = 0; i < ctx->nr_shms; i++) {
-		/* A fixup's context starts with the objects the frozen tasks map already. */
-		if (ctx->shms[i].fd >= 0)
+		/*
+		 * A fixup's context starts with the objects the frozen tasks map
+		 * already; one that grew since (ftruncate) grows with it.
+		 */
+		if (ctx->shms[i].fd >= 0) {
+			struct stat st;
+			if (fstat(ctx->shms[i].fd, &st) == 0 && (uint64_t)st.st_size < ctx->shms[i].size &&
+			    ftruncate(ctx->shms[i].fd, ctx->shms[i].size) < 0) {
+				int err = -errno;
+				pr_perror("cannot grow shared memory object %llu to %llu bytes",
+					  (unsigned long long)ctx->shms[i].shmid,
+					  (unsigned long long)ctx->shms[i].size);
+				return err;
+			}
 			continue;
+		}
 		int err = create_shm(&ctx->shms[i]);
 		if (err)
 			return err;
@@ -576,9 +592,11 @@ int restore_mm_shm_prepare(struct rst_ctx *ctx)
 
 void restore_mm_shm_close(struct rst_ctx *ctx)
 {
-	for (size_t i = 0; i < ctx->nr_shms; i++)
+	for (size_t i = 0; i < ctx->nr_shms; i++) {
 		if (ctx->shms[i].fd >= 0)
 			close(ctx->shms[i].fd);
+		free((char *)ctx->shms[i].memfd);
+	}
 	free(ctx->shms);
 	ctx->shms = NULL;
 	ctx->nr_shms = 0;
@@ -1131,7 +1149,7 @@ static int mm_prepare(struct rst_ctx *ctx, struct rst_task *t, bool kept,
 	size_t nown = 0;
 	bool *has_pages;
 	uint64_t pages_bytes = 0;
-	int err;
+	int err = 0;
 
 	has_pages = calloc(mm->n_vmas + 1, sizeof(bool));
 	if (!has_pages)
@@ -1352,6 +1370,14 @@ int restore_mm_plan_vdso(struct rst_task *t, uint64_t *ret_at, struct restorer_r
 	if (!a)
 		return -ENOMEM;
 	err = proc_parse_maps(0, false, &own, &nown);
+	for (size_t i = 0; i < nown && !err; i++) {
+		/* Another kernel's vDSO would need a proxy, which a fixup cannot make. */
+		if (!strcmp(own[i].path, "[vdso]") &&
+		    !vdso_same(t->mm, own[i].start, own[i].end - own[i].start)) {
+			pr_err("the dumped vDSO of %d differs from this kernel's", t->pid);
+			err = -EINVAL;
+		}
+	}
 	if (!err) {
 		/* No copy of the dumped vDSO to proxy with: it must fit as it is. */
 		bool had = t->mm->has_vdso_image;
