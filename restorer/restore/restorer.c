@@ -997,6 +997,14 @@ static void __attribute__((noreturn)) stay_frozen(void)
 	rt_debug("memory in place; frozen until the engine resumes the task");
 	/* Its own name while it waits (ps shows what is held), set for good later. */
 	sys_prctl(PR_SET_NAME, (unsigned long)leader->comm, 0, 0, 0);
+	/* Orphans of tasks a fixup ends go where they went on the dumped side. */
+	sys_prctl(PR_SET_CHILD_SUBREAPER, args->child_subreaper, 0, 0, 0);
+	/*
+	 * The libc stage's PR_SET_PDEATHSIG (a dead parent takes a task being
+	 * built along) would kill a frozen task whose parent a fixup ends;
+	 * the engine's PTRACE_O_EXITKILL covers the engine's death.
+	 */
+	sys_prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	__atomic_store_n(&leader->status, RESTORER_STATUS_FROZEN, __ATOMIC_RELEASE);
 	__atomic_store_n(&args->status, RESTORER_STATUS_FROZEN, __ATOMIC_RELEASE);
 	for (;;)

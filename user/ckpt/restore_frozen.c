@@ -982,6 +982,14 @@ static bool delta_new(DeltaEntry **d, size_t n, pid_t pid)
 	return false;
 }
 
+static int set_subreaper(struct rst_task *t)
+{
+	const TaskCoreEntry *tc = t->core->task;
+
+	return rcall(t, "prctl(PR_SET_CHILD_SUBREAPER)", SYS_prctl, PR_SET_CHILD_SUBREAPER,
+		     tc->has_child_subreaper && tc->child_subreaper, 0, 0, 0, 0);
+}
+
 /* Fork n (and, for a new session leader, its early children first) in its parent. */
 static int birth(struct fixup *fx, size_t idx)
 {
@@ -996,6 +1004,8 @@ static int birth(struct fixup *fx, size_t idx)
 	if (!err && !n->zombie)
 		err = set_comm(n, n->core->threads[0]->comm ? n->core->threads[0]->comm :
 							      n->core->task->comm);
+	if (!err && !n->zombie)
+		err = set_subreaper(n);
 	if (err)
 		return err;
 	if (n->sid == n->pid) {
@@ -1059,6 +1069,15 @@ static int apply_tree(struct fixup *fx)
 	size_t nd = fx->nd;
 	int err;
 
+	/* Subreapers first: the orphans of the tasks that end go to them, as they did. */
+	for (size_t i = 0; i < ctx->nr_tasks; i++) {
+		struct rst_task *n = &ctx->tasks[i];
+		if (n->zombie || !n->regs)
+			continue;
+		err = set_subreaper(n);
+		if (err)
+			return err;
+	}
 	for (size_t i = old->nr_tasks; i-- > 0;) {
 		struct rst_task *o = &old->tasks[i];
 		struct rst_task *n = find_task(ctx, o->pid);
