@@ -28,22 +28,23 @@
  *
  * Cases: task_died (a child and a grandchild end and are reaped; --resume apart),
  * process_appeared (plain, own group, own session), thread_appeared (threads come in the
- * root and a child, one goes), new_task_children (a new process, its child in a session
- * of its own and that one's children, a thread, all in one round), mappings (added,
- * removed, moved with mremap, resized in place, re-protected, a file mapping replaced),
- * new_groups and new_sessions (existing processes call setpgid / setsid), pages (written
- * by the task and by the kernel, discarded), shared_memory (shared anonymous memory
- * written by several processes stays shared), exec (children exec, an exec'd one forks),
- * zombies (one appears and is reaped, one is born a zombie), busy_rounds (a thread writes
- * all along, so the --leave-running rounds are copied while it runs), five_rounds, top_only
- * (keep-frozen on the top, --resume alone) and control (two full restores compare equal:
- * the comparison itself is exact). Failures: wrong_parent (fixups of i1 again, of i3
- * before i2, of the full i0, and a second keep-frozen are refused, the tree unchanged,
- * then the right fixups work), abort and server_killed (no task of the tree and no server
- * left, the socket refuses, the PIDs restore fully), hostile_images (overlapping
- * mappings, a page run outside every mapping, a short pages file, an unknown parent in
- * pstree.img, flipped bytes in delta.img and mm, a truncated core image, an empty
- * directory: refused naming the image, the tree unchanged).
+ * root and a child, one goes), new_task_children (a new process, its child in a session of
+ * its own and that one's children, a thread, all in one round), mappings (added, removed,
+ * moved with mremap, resized in place, re-protected, a file mapping replaced), new_groups
+ * and new_sessions (existing processes call setpgid / setsid), pages (written by the task
+ * and by the kernel, discarded), shared_memory (shared anonymous memory written by several
+ * processes stays shared), fs_state (working directory, umask and personality changed after
+ * i0, in the root, a child and one born in a fixup), exec (children exec, an exec'd one
+ * forks), zombies (one appears and is reaped, one is born a zombie), busy_rounds (a thread
+ * writes all along, so the --leave-running rounds are copied while it runs), five_rounds,
+ * top_only (keep-frozen on the top, --resume alone) and control (two full restores compare
+ * equal: the comparison itself is exact). Failures: wrong_parent (fixups of i1 again, of i3
+ * before i2, of the full i0, and a second keep-frozen are refused, the tree unchanged, then
+ * the right fixups work), abort and server_killed (no task of the tree and no server left,
+ * the socket refuses, the PIDs restore fully), hostile_images (overlapping mappings, a page
+ * run outside every mapping, a short pages file, an unknown parent in pstree.img, flipped
+ * bytes in delta.img and mm, a truncated core image, an empty directory: refused naming the
+ * image, the tree unchanged).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -119,6 +121,7 @@ static struct {
 	off_t data_off;		/* the root's offset in it */
 	struct fx_thread threads[FX_THREADS];
 	int nr_threads;
+	int fs_gen;		/* the last "C" (inherited at fork); 0: none */
 } node = { .cmd_r = -1, .rep_w = -1, .data_fd = -1 };
 
 static unsigned fx_seed(pid_t pid, unsigned i, unsigned gen)
@@ -799,6 +802,66 @@ static void mm_check(void)
 		close(memfd);
 }
 
+/* ---- working directory, umask, personality ("C n") ---- */
+
+#define FX_FS_GENS	3	/* the runner makes DIR/wd1 .. DIR/wd3 */
+
+static mode_t fx_fs_umask(int gen)
+{
+	return gen == 1 ? 027 : gen == 2 ? 077 : 007;
+}
+
+static unsigned long fx_fs_persona(int gen)
+{
+	/* UNAME26 on even gens: the last personality set must win, not any earlier one */
+	return PER_LINUX | ADDR_NO_RANDOMIZE | (gen % 2 ? 0 : UNAME26);
+}
+
+static void fx_fs_dir(char *buf, size_t size, int gen)
+{
+	snprintf(buf, size, "%s/wd%d", cr_victim_dir, gen);
+}
+
+/* "C n": into DIR/wdn, with umask and personality of gen n. */
+static int fx_fs_set(int gen)
+{
+	char dir[PATH_MAX];
+
+	if (gen < 1 || gen > FX_FS_GENS)
+		return -EINVAL;
+	fx_fs_dir(dir, sizeof(dir), gen);
+	if (chdir(dir))
+		return -errno;
+	umask(fx_fs_umask(gen));
+	if (personality(fx_fs_persona(gen)) < 0)
+		return -errno;
+	node.fs_gen = gen;
+	return 0;
+}
+
+/* What "C" set last is still there (umask read from /proc: umask() would change it). */
+static void fx_fs_check(void)
+{
+	char cwd[PATH_MAX] = "", want[PATH_MAX], status[4096], val[32] = "";
+	unsigned long pers = personality(0xffffffff);
+	unsigned long mask = ~0UL;
+
+	if (!node.fs_gen)
+		return;
+	fx_fs_dir(want, sizeof(want), node.fs_gen);
+	CR_CHECK(getcwd(cwd, sizeof(cwd)) && !strcmp(cwd, want),
+		 "working directory '%s', expected '%s'", cwd, want);
+	if (cr_read_file("/proc/self/status", status, sizeof(status)) > 0 &&
+	    !cr_status_field(status, "Umask", val, sizeof(val)))
+		mask = strtoul(val, NULL, 8);
+	explicit_bzero(status, sizeof(status));
+	CR_CHECK(mask == fx_fs_umask(node.fs_gen), "umask %#lo, expected %#o", mask,
+		 fx_fs_umask(node.fs_gen));
+	CR_CHECK(pers == fx_fs_persona(node.fs_gen), "personality %#lx, expected %#lx", pers,
+		 fx_fs_persona(node.fs_gen));
+	explicit_bzero(cwd, sizeof(cwd));
+}
+
 /* ---- a node's check: non-destructive (the tree is dumped again afterwards) ---- */
 
 static void fx_do(const char *cmd, char *reply, size_t size);
@@ -957,6 +1020,7 @@ static void fx_check(char *reply, size_t size)
 	fx_check_pages();
 	fx_check_fds();
 	fx_check_threads();
+	fx_fs_check();
 	if (node.cmd_r >= 0)
 		CR_CHECK(getppid() == node.parent, "parent %d, was %d", getppid(), node.parent);
 	CR_CHECK(getpgid(0) == node.pgid && getsid(0) == node.sid, "group %d session %d, was %d %d",
@@ -1257,6 +1321,9 @@ static void fx_do(const char *cmd, char *reply, size_t size)
 	case 'W':
 		err = fx_shm_write(strtoul(cmd + 1, NULL, 10));
 		break;
+	case 'C':
+		err = fx_fs_set(atoi(cmd + 1));
+		break;
 	case 'c':
 		fx_check(reply, size);
 		return;
@@ -1333,6 +1400,7 @@ struct fx_case {
 	const struct fx_script *script;
 	enum fx_mode mode;
 	bool resume_apart;	/* the last fixup without --resume, then --resume alone */
+	bool fs_dirs;		/* the runner makes the directories "C" changes into */
 };
 
 static void fx_serve(void *arg, const char *cmd, char *reply, size_t size)
@@ -2478,6 +2546,13 @@ static int fx_flow_ok(struct cr_run *r)
 	pid_t v;
 
 	incr_path(r, fx_sock, "ctl");
+	for (int k = 1; c->fs_dirs && k <= FX_FS_GENS; k++) {
+		char dir[PATH_MAX + 16];
+
+		snprintf(dir, sizeof(dir), "%s/wd%d", r->env->dir, k);
+		if (mkdir(dir, 0700))
+			return cr_fail(r, "mkdir '%s': %s", dir, strerror(errno));
+	}
 	if (cr_victim_start(r))
 		return -1;
 	v = r->victim;
@@ -2585,6 +2660,17 @@ static const struct fx_script s_busy = {
 	.rounds = { FX_CMDS("w 1"), FX_CMDS("0w 2"), FX_CMDS("f"), FX_CMDS("B", "w 4") },
 };
 FX_CASE(busy_rounds, .script = &s_busy);
+
+/*
+ * the working directory, umask and personality change after i0: the root's in two rounds,
+ * a child's in the last one only, and a child born in a fixup inherits the root's
+ */
+static const struct fx_script s_fs = {
+	.setup = FX_CMDS("f", "w 1"),
+	.rounds = { FX_CMDS("C 1", "0w 1"), FX_CMDS("C 2", "f", "w 2"),
+		    FX_CMDS("0C 3", "1w 3") },
+};
+FX_CASE(fs_state, .script = &s_fs, .fs_dirs = true);
 
 /* 6. exec: a child execs, another execs and the first one forks */
 static const struct fx_script s_exec = {

@@ -17,6 +17,11 @@
  *  - moved, moved_ipv6: the tree moves (rounds, then the final round) over 127.0.0.1 or
  *    [::1]; the destination runs it with its PIDs, it keeps progressing there, verifies
  *    itself; the source tree is gone, and no trackd (migrate started its own) is left.
+ *  - tcp_peer: the root holds a TCP connection (127.0.0.1) to a peer outside the tree, a
+ *    child of the runner, that sends numbered lines all along, a few ahead, which the root
+ *    checks and echoes. Within one network namespace the connection cannot move (the
+ *    source's socket holds its addresses): the migration fails cleanly and the exchange
+ *    goes on at the source (no reset, no gap or repeat either way).
  *  - churn: the same while the root forks short-lived children all the time (rounds with
  *    --downtime-target 0 and --max-rounds 6): each child the root reaps, before or after
  *    the move, has its own exit status.
@@ -96,6 +101,7 @@ CR_FIXTURE(mig);
 struct vcfg {
 	bool churn;		/* fork short-lived children all the time */
 	bool ipv6;		/* over [::1] */
+	bool tcp;		/* echo the lines of a peer outside the tree (mt_peer_port) */
 	int how;		/* what a failure flow does (enum recv_end, enum mig_end) */
 };
 
@@ -113,7 +119,15 @@ static struct {
 	unsigned kid_idx[KIDS_MAX];
 	int nr_kids;
 	unsigned forked, reaped;
+	int sk;				/* the connection to the peer (cfg->tcp) */
+	char line[64];			/* a line from the peer not complete yet */
+	size_t line_len;
+	unsigned long echoed;		/* the last line number echoed */
+	bool sk_bad;			/* the connection failed (reported once) */
 } v;
+
+/* The peer's listening port on 127.0.0.1, set by the runner before it forks the victim. */
+static unsigned short mt_peer_port;
 
 static unsigned hot_seed(unsigned long n, unsigned i)
 {
@@ -227,7 +241,7 @@ static void *v_thread_main(void *arg)
 	return NULL;
 }
 
-static void v_setup(void)
+static void v_setup(const struct vcfg *cfg)
 {
 	struct sigaction sa = { .sa_handler = v_on_hup, .sa_flags = SA_RESTART | SA_NODEFER };
 	unsigned char data[DATA_LEN];
@@ -287,6 +301,16 @@ static void v_setup(void)
 	CR_SETUP(!kill(v.pid, SIGUSR1), "kill SIGUSR1");
 	CR_SETUP(!sigqueue(v.pid, SIGRTMIN + 2, (union sigval){ .sival_int = RT_VALUE }),
 		 "sigqueue");
+
+	if (cfg->tcp) {
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_port = htons(mt_peer_port),
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+		v.sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CR_SETUP(v.sk >= 0 && !connect(v.sk, (struct sockaddr *)&sin, sizeof(sin)),
+			 "connect to the peer at 127.0.0.1:%u", mt_peer_port);
+	}
 
 	/* The thread holding register values. */
 	v.avx = cr_cpu_has_avx();
@@ -366,6 +390,64 @@ static void v_fork_kid(void)
 	v.forked++;
 }
 
+/* A connection failure, reported once. */
+static void v_sk_fail(const char *what, int err)
+{
+	if (!v.sk_bad)
+		CR_CHECK(0, "connection to the peer, after line %lu: %s: %s", v.echoed, what,
+			 err ? strerror(err) : "end of stream");
+	v.sk_bad = true;
+}
+
+/*
+ * Every complete line the peer sent ("N\n", N = 1, 2, 3, ...) is checked to follow the one
+ * before and sent back as it is.
+ */
+static void v_echo(void)
+{
+	char buf[256];
+	ssize_t n;
+
+	if (v.sk_bad)
+		return;
+	n = recv(v.sk, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		v_sk_fail("recv", n < 0 ? errno : 0);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		unsigned long k;
+		char *end;
+
+		if (buf[i] != '\n') {
+			if (v.line_len == sizeof(v.line) - 1) {
+				v_sk_fail("a line too long", EPROTO);
+				return;
+			}
+			v.line[v.line_len++] = buf[i];
+			continue;
+		}
+		v.line[v.line_len] = 0;
+		k = strtoul(v.line, &end, 10);
+		if (*end || k != v.echoed + 1) {
+			if (!v.sk_bad)
+				CR_CHECK(0, "the peer's line '%s' after %lu (gap or repeat)", v.line,
+					 v.echoed);
+			v.sk_bad = true;
+			return;
+		}
+		v.line[v.line_len++] = '\n';
+		if (!v_write_all(v.sk, v.line, v.line_len)) {
+			v_sk_fail("send", errno);
+			return;
+		}
+		v.echoed = k;
+		v.line_len = 0;
+	}
+}
+
 static void v_tick(const struct vcfg *cfg)
 {
 	struct timespec ts = { 0, TICK_NS };
@@ -389,6 +471,8 @@ static void v_tick(const struct vcfg *cfg)
 			v_fork_kid();
 		v_reap_kids();
 	}
+	if (cfg->tcp)
+		v_echo();
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !cr_verify_requested)
 		;
 }
@@ -459,6 +543,16 @@ static void v_verify(const struct vcfg *cfg)
 	sigemptyset(&one);
 	sigaddset(&one, SIGUSR1);
 	CR_CHECK(sigtimedwait(&one, &si, &zero) == SIGUSR1, "SIGUSR1 not pending");
+	if (cfg->tcp) {
+		int err = -1;
+		socklen_t len = sizeof(err);
+
+		CR_CHECK(!v.sk_bad && v.echoed > 0, "%lu lines echoed, the connection %s", v.echoed,
+			 v.sk_bad ? "failed (see above)" : "carried none");
+		CR_CHECK(!getsockopt(v.sk, SOL_SOCKET, SO_ERROR, &err, &len) && !err,
+			 "connection to the peer: SO_ERROR %d", err);
+		dprintf(1, "victim: %lu lines of the peer echoed\n", v.echoed);
+	}
 	if (!v.avx)
 		dprintf(1, "victim: no AVX, checked xmm only\n");
 }
@@ -467,7 +561,7 @@ static int victim_main(void *arg)
 {
 	const struct vcfg *cfg = arg;
 
-	v_setup();
+	v_setup(cfg);
 	cr_victim_ready();
 	while (!cr_verify_requested)
 		v_tick(cfg);
@@ -478,6 +572,7 @@ static int victim_main(void *arg)
 static const struct vcfg plain_cfg = { .churn = false };
 static const struct vcfg churn_cfg = { .churn = true };
 static const struct vcfg ipv6_cfg = { .ipv6 = true };
+static const struct vcfg tcp_cfg = { .tcp = true };
 
 /* ------------------------------------------------------------------ runner side */
 
@@ -494,6 +589,8 @@ struct mt {
 	pid_t mig;			/* ckpt migrate in the runner's namespace, 0 if none */
 	pid_t proxy;			/* the relay between them (mt_proxy_start()), or 0 */
 	int proxy_ctl;			/* its control socket */
+	pid_t peer;			/* the TCP peer outside the tree (mt_peer_start()), or 0 */
+	int peer_ctl;			/* its control socket */
 };
 
 static void mt_init(struct mt *m, struct cr_run *r)
@@ -502,6 +599,7 @@ static void mt_init(struct mt *m, struct cr_run *r)
 	m->r = r;
 	m->recv_fd = -1;
 	m->proxy_ctl = -1;
+	m->peer_ctl = -1;
 	m->dst.sk = m->dst2.sk = -1;
 }
 
@@ -522,6 +620,12 @@ static void mt_cleanup(struct mt *m)
 	if (m->proxy > 0) {
 		kill(m->proxy, SIGKILL);
 		(void)waitpid(m->proxy, NULL, 0);
+	}
+	if (m->peer_ctl >= 0)
+		close(m->peer_ctl);
+	if (m->peer > 0) {
+		kill(m->peer, SIGKILL);
+		(void)waitpid(m->peer, NULL, 0);
 	}
 	mig_ns_stop(m->r, &m->dst2);
 	mig_ns_stop(m->r, &m->dst);
@@ -681,7 +785,7 @@ static int mt_source_gone(struct mt *m)
 {
 	int pidfd = syscall(SYS_pidfd_open, m->victim, 0), status;
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	pid_t keep[2] = { m->dst.init, m->dst2.init };
+	pid_t keep[3] = { m->dst.init, m->dst2.init, m->peer };
 
 	if (pidfd < 0)
 		return cr_fail(m->r, "source root %d: pidfd_open: %s", m->victim, strerror(errno));
@@ -697,7 +801,7 @@ static int mt_source_gone(struct mt *m)
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 		return cr_fail(m->r, "the source root %d ended with status 0x%x, not SIGKILL",
 			       m->victim, status);
-	return mig_wait_children_only(m->r, keep, 2, WAIT_MS,
+	return mig_wait_children_only(m->r, keep, 3, WAIT_MS,
 				      "the tree migrated (and migrate stopped its trackd)");
 }
 
@@ -760,7 +864,7 @@ static int mt_dest_runs(struct mt *m, struct mig_ns *ns, const char *recv_tag)
 /* The end of every failed migration: nothing at the destination, no trackd, the source runs. */
 static int mt_failed_clean(struct mt *m, const char *mtag, int mstatus, int trackd_left)
 {
-	pid_t keep[3] = { m->victim, m->child, m->dst.init };
+	pid_t keep[4] = { m->victim, m->child, m->dst.init, m->peer };
 	long deadline = incr_now_ms() + WAIT_MS;
 	pid_t tr[4];
 	int n;
@@ -793,7 +897,7 @@ static int mt_failed_clean(struct mt *m, const char *mtag, int mstatus, int trac
 				tr[i], mtag, status);
 		}
 	}
-	if (mig_wait_children_only(m->r, keep, 3, WAIT_MS, "the migration failed"))
+	if (mig_wait_children_only(m->r, keep, m->peer > 0 ? 4 : 3, WAIT_MS, "the migration failed"))
 		return -1;
 	return mt_source_runs(m);
 }
@@ -844,6 +948,255 @@ CR_CASE(mig, moved, .victim = victim_main, .arg = (void *)&plain_cfg, .flow = fl
 CR_CASE(mig, churn, .victim = victim_main, .arg = (void *)&churn_cfg, .flow = flow_moved,
 	.changing = true);
 CR_CASE(mig, moved_ipv6, .victim = victim_main, .arg = (void *)&ipv6_cfg, .flow = flow_moved,
+	.changing = true);
+
+/* ---- a TCP connection to a peer outside the tree ---- */
+
+#define MT_PEER_WINDOW	4	/* lines the peer sends ahead of the echoes */
+#define MT_PEER_STALL_MS CKPT_MS	/* the longest the echoes may stop (a migration) */
+
+/*
+ * The peer (a child of the runner, outside the tree): accepts the victim's connection and
+ * sends "N\n" for N = 1, 2, 3, ..., MT_PEER_WINDOW lines ahead of the echoes, each of which
+ * must be the next line. Each byte on its control socket gets a line back: to 'n', "ok N"
+ * (N lines echoed so far) while all is well; to 'q', which first stops the sending and
+ * takes the echoes still due, "ok N" for good; after any failure, "err WHAT". It keeps the
+ * connection open until the control socket closes.
+ */
+static __attribute__((noreturn)) void mt_peer_main(int ls, int ctl)
+{
+	struct pollfd lp = { .fd = ls, .events = POLLIN };
+	unsigned long sent = 0, echoed = 0;
+	char in[64], verdict[200] = "";
+	bool stopping = false;
+	size_t in_len = 0;
+	long last_echo;
+	int sk;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sk = poll(&lp, 1, WAIT_MS) == 1 ? accept4(ls, NULL, NULL, SOCK_CLOEXEC) : -1;
+	close(ls);
+	if (sk < 0)
+		snprintf(verdict, sizeof(verdict), "err no connection from the victim");
+	last_echo = incr_now_ms();
+	while (!verdict[0]) {
+		struct pollfd p[2] = { { .fd = ctl, .events = POLLIN },
+				       { .fd = sk, .events = POLLIN } };
+		char buf[256], c;
+		long left;
+		ssize_t n;
+
+		while (!stopping && sent < echoed + MT_PEER_WINDOW) {
+			char line[32];
+			int len = snprintf(line, sizeof(line), "%lu\n", sent + 1);
+
+			if (!v_write_all(sk, line, len)) {
+				snprintf(verdict, sizeof(verdict), "err send of line %lu: %s",
+					 sent + 1, strerror(errno));
+				break;
+			}
+			sent++;
+		}
+		if (verdict[0])
+			break;
+		if (stopping && echoed == sent) {
+			snprintf(verdict, sizeof(verdict), "ok %lu", echoed);
+			if (dprintf(ctl, "%s\n", verdict) < 0)
+				_exit(0);
+			break;
+		}
+		left = last_echo + MT_PEER_STALL_MS - incr_now_ms();
+		if (left <= 0) {
+			snprintf(verdict, sizeof(verdict), "err no echo for %d ms after line %lu",
+				 MT_PEER_STALL_MS, echoed);
+			break;
+		}
+		if (poll(p, 2, left) < 0)
+			continue;
+		if (p[0].revents) {
+			if (read(ctl, &c, 1) != 1)
+				_exit(0);
+			if (c == 'q')
+				stopping = true;
+			else if (dprintf(ctl, "ok %lu\n", echoed) < 0)
+				_exit(0);
+		}
+		if (!p[1].revents)
+			continue;
+		n = read(sk, buf, sizeof(buf));
+		if (n <= 0) {
+			snprintf(verdict, sizeof(verdict), "err after echo %lu: %s", echoed,
+				 n ? strerror(errno) : "end of stream");
+			break;
+		}
+		for (ssize_t i = 0; i < n && !verdict[0]; i++) {
+			char *end;
+
+			if (buf[i] != '\n' && in_len < sizeof(in) - 1) {
+				in[in_len++] = buf[i];
+				continue;
+			}
+			in[in_len] = 0;
+			in_len = 0;
+			if (strtoul(in, &end, 10) != echoed + 1 || *end || echoed + 1 > sent)
+				snprintf(verdict, sizeof(verdict),
+					 "err echo '%.32s' after %lu (%lu sent): gap or repeat", in,
+					 echoed, sent);
+			else
+				echoed++;
+		}
+		last_echo = incr_now_ms();
+	}
+	/* A failure is told on every request from now on; a verdict given stays. */
+	for (;;) {
+		char c;
+
+		if (read(ctl, &c, 1) != 1 || dprintf(ctl, "%s\n", verdict) < 0)
+			_exit(0);
+	}
+}
+
+/*
+ * Forks the peer, listening on 127.0.0.1 (mt_peer_port) for the victim to be forked next.
+ * 0 or cr_fail().
+ */
+static int mt_peer_start(struct mt *m)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sv[2];
+
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sin, sizeof(sin)) || listen(ls, 1) ||
+	    getsockname(ls, (struct sockaddr *)&sin, &len)) {
+		int err = errno;
+
+		if (ls >= 0)
+			close(ls);
+		return cr_fail(m->r, "the peer's listener: %s", strerror(err));
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		close(ls);
+		return cr_fail(m->r, "socketpair: %s", strerror(errno));
+	}
+	m->peer = fork();
+	if (!m->peer) {
+		close(sv[0]);
+		mt_peer_main(ls, sv[1]);
+	}
+	close(ls);
+	close(sv[1]);
+	m->peer_ctl = sv[0];
+	if (m->peer < 0) {
+		m->peer = 0;
+		return cr_fail(m->r, "fork the peer: %s", strerror(errno));
+	}
+	mt_peer_port = ntohs(sin.sin_port);
+	cr_note(m->r, "TCP peer %d listens on 127.0.0.1:%u", m->peer, mt_peer_port);
+	return 0;
+}
+
+/* Sends c ('n' or 'q') to the peer; the lines echoed into *ret_n, or cr_fail(). */
+static int mt_peer_ask(struct mt *m, char c, unsigned long *ret_n)
+{
+	long deadline = incr_now_ms() + (c == 'q' ? MT_PEER_STALL_MS : 0) + WAIT_MS;
+	char line[200];
+	size_t len = 0;
+
+	if (write(m->peer_ctl, &c, 1) != 1)
+		return cr_fail(m->r, "the TCP peer's control socket: %s", strerror(errno));
+	while (len < sizeof(line) - 1) {
+		struct pollfd p = { .fd = m->peer_ctl, .events = POLLIN };
+		long left = deadline - incr_now_ms();
+
+		if (left <= 0 || poll(&p, 1, left) != 1 || read(m->peer_ctl, line + len, 1) != 1)
+			return cr_fail(m->r, "no answer from the TCP peer to '%c'", c);
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = 0;
+	if (strncmp(line, "ok ", 3))
+		return cr_fail(m->r, "the TCP peer: %s", line);
+	*ret_n = strtoul(line + 3, NULL, 10);
+	return 0;
+}
+
+/* Waits (bounded) until the peer got more than `more` echoes; how many into *ret_n. */
+static int mt_peer_wait(struct mt *m, unsigned long more, const char *where,
+			unsigned long *ret_n)
+{
+	long deadline = incr_now_ms() + WAIT_MS;
+	unsigned long start, now;
+
+	if (mt_peer_ask(m, 'n', &start))
+		return -1;
+	for (;;) {
+		if (mt_peer_ask(m, 'n', &now))
+			return -1;
+		if (now > start + more) {
+			cr_note(m->r, "TCP echoes %s: %lu -> %lu", where, start, now);
+			*ret_n = now;
+			return 0;
+		}
+		if (incr_now_ms() > deadline)
+			return cr_fail(m->r, "the TCP exchange makes no progress %s (stuck at %lu)",
+				       where, now);
+		/* The peer says nothing per line: ask again, bounded. */
+		(void)poll(NULL, 0, 5);
+	}
+}
+
+/*
+ * tcp_peer: the tree holds a connection to the peer, which exchanges lines with it all
+ * along. The destination shares the source's network namespace, where the source's
+ * socket holds the connection's address pair until the source ends, so the destination
+ * cannot recreate it (README: TCP moves between hosts or network namespaces): the
+ * migration must fail cleanly, and nothing may be lost: the source runs on, its
+ * connection going on from where it was, both ways, never out of repair mode too late
+ * (a recv would fail), and the destination holds nothing.
+ */
+static int flow_tcp_peer(struct cr_run *r)
+{
+	unsigned long before = 0, failed = 0, after = 0;
+	struct mt m;
+	int ret, status = 0;
+
+	mt_init(&m, r);
+	ret = mt_peer_start(&m);
+	if (!ret)
+		ret = mt_start(&m, false);
+	if (!ret)
+		ret = mt_peer_wait(&m, 100, "before the migration", &before);
+	if (!ret)
+		ret = mig_ns_start(m.r, &m.dst, "destination", mig_pid_base(m.victim, 0));
+	if (!ret)
+		ret = mt_recv_start_on(&m, &m.dst, "recv", NULL, NULL, true);
+	if (!ret)
+		ret = mt_mig_start(&m, "migrate", NULL, 3, 50);
+	if (!ret)
+		ret = mt_mig_wait(&m, "migrate", &status);
+	if (!ret)
+		ret = cr_expect_failed(r, "migrate", status, "Cannot assign requested address");
+	if (!ret)
+		ret = mt_recv_exited(&m, &m.dst, "recv", 1);
+	/* The exchange first: the clean-up check ends the victim once it verified itself. */
+	if (!ret)
+		ret = mt_peer_ask(&m, 'n', &failed);
+	if (!ret)
+		ret = mt_peer_wait(&m, 200, "after the failed migration", &after);
+	if (!ret)
+		ret = mt_peer_ask(&m, 'q', &after);
+	if (!ret)
+		ret = mt_failed_clean(&m, "migrate", status, 0);
+	if (!ret)
+		cr_note(r, "TCP peer: %lu lines echoed before the migration, %lu when it had "
+			"failed, %lu in all", before, failed, after);
+	mt_cleanup(&m);
+	return ret;
+}
+
+CR_CASE(mig, tcp_peer, .victim = victim_main, .arg = (void *)&tcp_cfg, .flow = flow_tcp_peer,
 	.changing = true);
 
 /* receive without -d says its tree runs, then stays to wait for it. */

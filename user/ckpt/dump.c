@@ -878,10 +878,18 @@ static int dump_attempt(struct dump_opts *o, bool last, bool *ret_retry,
 release:
 	if (err && ctx.net_lock[0])
 		netlock_unlock(ctx.net_lock);
-	/* On success the tasks die (or run on); on failure they always run on. */
-	dump_tree_release(&ctx, !err && !o->leave_running);
-	/* After the kill: a killed task's connections close in repair mode, silently. */
-	dump_inet_done(&ctx, !err && !o->leave_running);
+	/*
+	 * On success the tasks die (or run on); on failure they always run
+	 * on. A killed task's connections close in repair mode, silently:
+	 * after the kill. One that runs on gets its connections out of repair
+	 * mode before it runs (a recv meanwhile would fail with EPERM).
+	 */
+	bool kill_tree = !err && !o->leave_running;
+	if (!kill_tree)
+		dump_inet_done(&ctx, false);
+	dump_tree_release(&ctx, kill_tree);
+	if (kill_tree)
+		dump_inet_done(&ctx, true);
 	if (!err)
 		err = ctx.release_err;
 	t_thaw = now_ns(CLOCK_MONOTONIC);
