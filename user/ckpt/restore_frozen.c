@@ -1069,12 +1069,19 @@ static int apply_tree(struct fixup *fx)
 	size_t nd = fx->nd;
 	int err;
 
-	/* Subreapers first: the orphans of the tasks that end go to them, as they did. */
+	/*
+	 * Subreapers first: the orphans of the tasks that end go to them, as
+	 * they did. A task that exec'ed has another name.
+	 */
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
 		struct rst_task *n = &ctx->tasks[i];
 		if (n->zombie || !n->regs)
 			continue;
 		err = set_subreaper(n);
+		const struct rst_task *o = find_task(old, n->pid);
+		const char *was = o && o->core ? o->core->task->comm : NULL;
+		if (!err && was && strcmp(was, n->core->task->comm))
+			err = set_comm(n, n->core->task->comm);
 		if (err)
 			return err;
 	}
