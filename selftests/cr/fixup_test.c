@@ -35,7 +35,9 @@
  * and by the kernel, discarded), shared_memory (shared anonymous memory written by several
  * processes stays shared), fs_state (working directory, umask and personality changed after
  * i0, in the root, a child and one born in a fixup), exec (children exec, an exec'd one
- * forks), zombies (one appears and is reaped, one is born a zombie), busy_rounds (a thread
+ * forks), zombies (one appears and is reaped, one is born a zombie), orphans and
+ * orphans_zombie (below a child subreaper root, a child ends, reaped or left a zombie, while
+ * its child lives on and goes to the root), busy_rounds (a thread
  * writes all along, so the --leave-running rounds are copied while it runs), five_rounds,
  * top_only (keep-frozen on the top, --resume alone) and control (two full restores compare
  * equal: the comparison itself is exact). Failures: wrong_parent (fixups of i1 again, of i3
@@ -89,7 +91,8 @@ CR_FIXTURE(fixup);
 
 /* ------------------------------------------------------------------ victim side */
 
-enum { KID_LIVE = 1, KID_ZOMBIE, KID_REAPED };
+/* KID_GIVEN: handed over to the root ("H"), which commands it from then on */
+enum { KID_LIVE = 1, KID_ZOMBIE, KID_REAPED, KID_GIVEN };
 
 struct fx_kid {
 	pid_t pid;
@@ -110,9 +113,10 @@ static struct {
 	struct fx_kid kids[FX_KIDS];
 	int nr_kids;
 	int cmd_r, rep_w;	/* from and to the parent; -1 in the root */
-	pid_t parent;		/* as fork() saw it */
+	pid_t parent;		/* as fork() saw it, or the subreaper that took it ("p") */
 	pid_t pgid, sid;
 	bool root, execed;
+	bool subreaper;		/* PR_SET_CHILD_SUBREAPER ("r"; not inherited at fork) */
 	unsigned char *own, *inh;
 	unsigned gen[FX_PAGES];
 	unsigned inh_gen[FX_PAGES];	/* the parent's gens when it forked us */
@@ -1023,6 +1027,12 @@ static void fx_check(char *reply, size_t size)
 	fx_fs_check();
 	if (node.cmd_r >= 0)
 		CR_CHECK(getppid() == node.parent, "parent %d, was %d", getppid(), node.parent);
+	{
+		int sub = -1;
+
+		CR_CHECK(!prctl(PR_GET_CHILD_SUBREAPER, &sub) && sub == node.subreaper,
+			 "child subreaper %d, was %d", sub, node.subreaper);
+	}
 	CR_CHECK(getpgid(0) == node.pgid && getsid(0) == node.sid, "group %d session %d, was %d %d",
 		 getpgid(0), getsid(0), node.pgid, node.sid);
 	if (node.execed) {
@@ -1085,6 +1095,7 @@ static void fx_forked(int cmd_r, int rep_w, pid_t parent, char how)
 	node.nr_kids = 0;
 	node.nr_threads = 0;
 	node.root = false;
+	node.subreaper = false;
 	node.cmd_r = cmd_r;
 	node.rep_w = rep_w;
 	node.parent = parent;
@@ -1223,6 +1234,60 @@ static void fx_exec_self(char *reply, size_t size)
 	snprintf(reply, size, "err %d: exec '%s': %s", getpid(), exe, strerror(errno));
 }
 
+/* "H j" in a node: its child j goes to the root; the reply names the child and its pipe ends. */
+static int fx_hand_over(unsigned j, char *reply, size_t size)
+{
+	struct fx_kid *k = &node.kids[j];
+
+	if (j >= (unsigned)node.nr_kids || k->state != KID_LIVE)
+		return -ECHILD;
+	snprintf(reply, size, "ok %d %d %d", k->pid, k->cmd_w, k->rep_r);
+	k->state = KID_GIVEN;
+	return 0;
+}
+
+/*
+ * "O i j" in the root: child j of its child i becomes the root's next child to command,
+ * its pipe ends duplicated out of child i with pidfd_getfd() (the same open files, as if
+ * inherited). Once child i ends, the orphan is the root's child indeed (a subreaper, "r");
+ * it learns so with "p".
+ */
+static int fx_adopt(const char *cmd, char *reply, size_t size)
+{
+	unsigned i, j;
+	int cmd_w, rep_r, pidfd, w = -1, r = -1, err = 0;
+	char line[64], ans[256];
+	struct fx_kid *k;
+	pid_t pid;
+
+	if (!node.root || sscanf(cmd + 1, "%u %u", &i, &j) != 2 || i >= (unsigned)node.nr_kids ||
+	    node.nr_kids == FX_KIDS)
+		return -EINVAL;
+	snprintf(line, sizeof(line), "H %u", j);
+	fx_forward(i, line, ans, sizeof(ans));
+	if (sscanf(ans, "ok %d %d %d", &pid, &cmd_w, &rep_r) != 3)
+		return -EPROTO;
+	pidfd = syscall(SYS_pidfd_open, node.kids[i].pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	w = syscall(SYS_pidfd_getfd, pidfd, cmd_w, 0);
+	if (w >= 0)
+		r = syscall(SYS_pidfd_getfd, pidfd, rep_r, 0);
+	if (w < 0 || r < 0) {
+		err = -errno;
+		if (w >= 0)
+			close(w);
+	}
+	close(pidfd);
+	if (err)
+		return err;
+	k = &node.kids[node.nr_kids++];
+	*k = (struct fx_kid){ .pid = pid, .cmd_w = w, .rep_r = r, .state = KID_LIVE };
+	fx_kid_comm(k);
+	snprintf(reply, size, "ok %d", pid);
+	return 0;
+}
+
 static void fx_do(const char *cmd, char *reply, size_t size)
 {
 	unsigned a = 0;
@@ -1323,6 +1388,25 @@ static void fx_do(const char *cmd, char *reply, size_t size)
 		break;
 	case 'C':
 		err = fx_fs_set(atoi(cmd + 1));
+		break;
+	case 'r':
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+			err = -errno;
+		else
+			node.subreaper = true;
+		break;
+	case 'H':
+		err = fx_hand_over(strtoul(cmd + 1, NULL, 10), reply, size);
+		break;
+	case 'O':
+		err = fx_adopt(cmd, reply, size);
+		break;
+	case 'p':
+		/* its parent ended: the subreaper above took it */
+		if (node.root || getppid() == node.parent)
+			err = -EINVAL;
+		else
+			node.parent = getppid();
 		break;
 	case 'c':
 		fx_check(reply, size);
@@ -2685,6 +2769,25 @@ static const struct fx_script s_zombie = {
 	.rounds = { FX_CMDS("0z"), FX_CMDS("R0", "1z", "f", "3z"), FX_CMDS("2f", "20z", "w 3") },
 };
 FX_CASE(zombies, .script = &s_zombie);
+
+/*
+ * 7b. orphans: the root is a child subreaper; its child A ends (reaped) while A's child B
+ * (with a child of its own) lives on, B goes to the root. A frozen task whose parent a
+ * fixup ends must neither die with it nor go elsewhere than the subreaper.
+ */
+static const struct fx_script s_orphans = {
+	.setup = FX_CMDS("r", "f", "0f", "0w 1", "00w 2", "00f"),
+	.rounds = { FX_CMDS("00w 3", "f"), FX_CMDS("O 0 0", "0x", "2p", "2w 4", "20w 5"),
+		    FX_CMDS("2w 6", "w 6") },
+};
+FX_CASE(orphans, .script = &s_orphans);
+
+/* the same with A left a zombie (not reaped by the root) while B lives on and forks */
+static const struct fx_script s_orphans_zombie = {
+	.setup = FX_CMDS("r", "f", "0f", "0w 1", "00w 2"),
+	.rounds = { FX_CMDS("O 0 0", "0z", "1p", "1w 3"), FX_CMDS("1w 4", "1f") },
+};
+FX_CASE(orphans_zombie, .script = &s_orphans_zombie);
 
 /* 8. five fixups in a row, each changing the tree, threads, mappings and pages */
 static const struct fx_script s_five = {
