@@ -631,7 +631,8 @@ static int level_fd(struct rst_ctx *ctx, struct mm_plan *pl, struct rst_task *t,
 	return pl->level_fds[level];
 }
 
-static const struct page_src *find_src(const struct page_src *s, size_t n, uint64_t addr)
+/* The first of the sorted, disjoint sources s[0..n) that ends after addr (n if none). */
+static size_t first_src(const struct page_src *s, size_t n, uint64_t addr)
 {
 	size_t lo = 0, hi = n;
 
@@ -642,7 +643,14 @@ static const struct page_src *find_src(const struct page_src *s, size_t n, uint6
 		else
 			hi = mid;
 	}
-	return lo < n && s[lo].vaddr <= addr ? &s[lo] : NULL;
+	return lo;
+}
+
+static const struct page_src *find_src(const struct page_src *s, size_t n, uint64_t addr)
+{
+	size_t i = first_src(s, n, addr);
+
+	return i < n && s[i].vaddr <= addr ? &s[i] : NULL;
 }
 
 #define COPY_BATCH 1024
@@ -826,9 +834,10 @@ static int copy_piece(struct copy_ctx *c, const struct rst_task *owner, const st
 static int discard_gone(struct rst_task *t, const struct page_src *was, size_t nwas,
 			const struct page_src *now, size_t nnow, uint64_t s, uint64_t e)
 {
-	size_t k = 0;
+	/* Only the sources within [s, e): a mapping's, among the whole address space's. */
+	size_t k = first_src(now, nnow, s);
 
-	for (size_t i = 0; i < nwas; i++) {
+	for (size_t i = first_src(was, nwas, s); i < nwas && was[i].vaddr < e; i++) {
 		uint64_t a = was[i].vaddr > s ? was[i].vaddr : s;
 		uint64_t b = was[i].vaddr + was[i].len < e ? was[i].vaddr + was[i].len : e;
 		if (a >= b)
