@@ -298,6 +298,7 @@ struct level_map {
 	bool has_prev;
 	bool missing;		/* no pagemap-PID.img */
 	char name[PATH_MAX];	/* the pagemap, with the directory below level 0 */
+	bool resolved;		/* the level's sources resolved already: each has its level */
 };
 
 static void chain_file_name(const struct chain *c, uint32_t level, enum img_kind kind, pid_t pid,
@@ -458,11 +459,44 @@ static int chain_merge(const struct chain *c, uint32_t level, pid_t pid, const s
 						  (unsigned long long)s, c->paths[level - 1], c->paths[level]);
 			if (q->flags == PE_PRESENT)
 				*ret_used = true;
-			err = srcs_add(out, s, end - s, q->flags == PE_PRESENT ? level : q->level,
-				       q->flags, q->flags == PE_PRESENT ? q->off + (s - q->vaddr) : 0);
+			uint32_t l = q->flags == PE_PRESENT && !m->resolved ? level : q->level;
+			err = srcs_add(out, s, end - s, l, q->flags,
+				       q->flags == PE_PRESENT ? q->off + (s - q->vaddr) : 0);
 			s = end;
 		}
 	}
+	return err;
+}
+
+/*
+ * Level 0 as it is, adjacent runs merged, into cur; *ret_prev: whether
+ * it has PE_PREV runs. A missing pagemap is no pages.
+ */
+static int chain_load_top(struct chain *c, pid_t pid, struct srcs *cur, bool *ret_prev)
+{
+	struct level_map m;
+	int err = chain_load_map(c, 0, pid, &m);
+
+	*ret_prev = false;
+	if (err || m.missing)
+		return err;
+	err = chain_check_pages(c, 0, pid, &m);
+	for (size_t i = 0; i < m.n && !err; i++)
+		err = srcs_add(cur, m.v[i].vaddr, m.v[i].len, 0, m.v[i].flags, m.v[i].off);
+	*ret_prev = m.has_prev;
+	free(m.v);
+	return err;
+}
+
+/* cur as the result: NULL when empty; freed on error. */
+static int chain_result(struct srcs *cur, int err, struct page_src **ret, size_t *ret_n)
+{
+	if (err || !cur->n) {
+		free(cur->v);
+		*cur = (struct srcs){ 0 };
+	}
+	*ret = cur->v;
+	*ret_n = cur->n;
 	return err;
 }
 
@@ -473,20 +507,7 @@ int chain_resolve(struct chain *c, pid_t pid, struct page_src **ret, size_t *ret
 	bool prev;
 	int err;
 
-	err = chain_load_map(c, 0, pid, &m);
-	if (err)
-		return err;
-	if (m.missing) {
-		*ret = NULL;
-		*ret_n = 0;
-		return 0;
-	}
-	err = chain_check_pages(c, 0, pid, &m);
-	/* Level 0 as it is, adjacent runs merged. */
-	for (size_t i = 0; i < m.n && !err; i++)
-		err = srcs_add(&cur, m.v[i].vaddr, m.v[i].len, 0, m.v[i].flags, m.v[i].off);
-	prev = m.has_prev;
-	free(m.v);
+	err = chain_load_top(c, pid, &cur, &prev);
 	for (uint32_t level = 1; !err && prev; level++) {
 		bool used = false;
 
@@ -516,17 +537,7 @@ int chain_resolve(struct chain *c, pid_t pid, struct page_src **ret, size_t *ret
 			prev = cur.v[i].flags == PE_PREV;
 	}
 	free(next.v);
-	if (err) {
-		free(cur.v);
-		return err;
-	}
-	if (!cur.n) {
-		free(cur.v);
-		cur.v = NULL;
-	}
-	*ret = cur.v;
-	*ret_n = cur.n;
-	return 0;
+	return chain_result(&cur, err, ret, ret_n);
 }
 
 int chain_pages_fd(struct chain *c, uint32_t level, pid_t pid)
@@ -553,55 +564,26 @@ int chain_pages_fd(struct chain *c, uint32_t level, pid_t pid)
 int chain_resolve_on(struct chain *c, pid_t pid, const struct page_src *below, size_t nbelow,
 		     struct page_src **ret, size_t *ret_n)
 {
-	struct srcs cur = { 0 };
-	struct level_map m;
-	size_t j = 0;
-	int err;
+	struct srcs cur = { 0 }, out = { 0 };
+	bool prev, used = false;
+	int err = chain_load_top(c, pid, &cur, &prev);
 
-	err = chain_load_map(c, 0, pid, &m);
-	if (err)
-		return err;
-	if (m.missing) {
-		*ret = NULL;
-		*ret_n = 0;
-		return 0;
-	}
-	err = chain_check_pages(c, 0, pid, &m);
-	for (size_t i = 0; i < m.n && !err; i++) {
-		const struct page_src *p = &m.v[i];
-		uint64_t s = p->vaddr, e = p->vaddr + p->len;
-		if (p->flags != PE_PREV) {
-			err = srcs_add(&cur, p->vaddr, p->len, 0, p->flags, p->off);
-			continue;
+	if (!err && prev) {
+		/* below, one level down: what level 1 resolves to, as chain_merge takes it. */
+		struct level_map m = { .n = nbelow, .resolved = true };
+		m.v = malloc((nbelow ? nbelow : 1) * sizeof(*m.v));
+		if (!m.v)
+			err = -ENOMEM;
+		for (size_t i = 0; !err && i < nbelow; i++) {
+			m.v[i] = below[i];
+			m.v[i].level++;
 		}
-		while (s < e && !err) {
-			while (j < nbelow && below[j].vaddr + below[j].len <= s)
-				j++;
-			if (j == nbelow || below[j].vaddr > s) {
-				pr_err("image %s: page %#llx of %d is PE_PREV, but '%s' has no data for it",
-				       m.name, (unsigned long long)s, pid, c->paths[1]);
-				err = -EINVAL;
-				break;
-			}
-			const struct page_src *q = &below[j];
-			uint64_t end = e < q->vaddr + q->len ? e : q->vaddr + q->len;
-			if (q->flags != PE_PRESENT || q->level + 1 >= c->n) {
-				err = img_bad_at(m.name, (int)i, "flags",
-						 "page %#llx is PE_PREV, but '%s' has it as the parent process's (PE_PARENT)",
-						 (unsigned long long)s, c->paths[1]);
-				break;
-			}
-			err = srcs_add(&cur, s, end - s, q->level + 1, PE_PRESENT, q->off + (s - q->vaddr));
-			s = end;
-		}
-	}
-	free(m.v);
-	if (err || !cur.n) {
+		chain_file_name(c, 1, IMG_PAGEMAP, pid, m.name, sizeof(m.name));
+		if (!err)
+			err = chain_merge(c, 1, pid, &cur, &m, &out, &used);
+		free(m.v);
 		free(cur.v);
-		cur.v = NULL;
-		cur.n = 0;
+		cur = out;
 	}
-	*ret = cur.v;
-	*ret_n = cur.n;
-	return err;
+	return chain_result(&cur, err, ret, ret_n);
 }

@@ -96,8 +96,7 @@ struct rst_task {
 	int pidfd_slot;		/* the task's fd of ckpt's pidfd */
 	int memfd;		/* its /proc/PID/mem, or -1 */
 	struct user_regs_struct *regs;	/* at its stop: the base of every remote system call */
-	uint64_t vdso_at;	/* where its vDSO block is (0: none) */
-	struct restorer_range *vdso_parts;	/* the block's mappings, at vdso_at */
+	struct restorer_range *vdso_parts;	/* its vDSO block's mappings, where they are now */
 	uint32_t nr_vdso_parts;
 	const MmEntry *cur_mm;	/* the layout it has now (a fixup changes it to mm) */
 	const struct page_src *cur_srcs;	/* what its memory holds now */

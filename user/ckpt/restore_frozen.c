@@ -372,7 +372,6 @@ static int fork_in(struct rst_task *p, struct rst_task *n)
 	n->region = p->region;
 	n->region_len = p->region_len;
 	n->pidfd_slot = p->pidfd_slot;
-	n->vdso_at = p->vdso_at;
 	n->nr_vdso_parts = p->nr_vdso_parts;
 	n->vdso_parts = malloc(4 * sizeof(*n->vdso_parts));
 	if (!n->vdso_parts)
@@ -531,7 +530,6 @@ static int move_vdso(struct rst_task *t, struct mm_plan *pl)
 				return err;
 		}
 		t->nr_vdso_parts = 0;
-		t->vdso_at = 0;
 		return 0;
 	}
 	if (pl->nr_vdso_parts != t->nr_vdso_parts) {
@@ -554,7 +552,6 @@ static int move_vdso(struct rst_task *t, struct mm_plan *pl)
 			return err;
 		t->vdso_parts[k] = pl->vdso_parts[k];
 	}
-	t->vdso_at = pl->vdso_to;
 	return 0;
 }
 
@@ -1046,17 +1043,26 @@ static struct rst_task *kept_of(struct rst_ctx *ctx, DeltaEntry **d, size_t nd, 
 	return o;
 }
 
-static int check_ppid(struct rst_ctx *ctx, struct rst_task *t)
+/*
+ * A task whose parent ended this round, or that the images show under
+ * another parent, went where the kernel reparented it: check that it is
+ * where the images say. New tasks are where they are forked.
+ */
+static int check_ppid(struct fixup *fx, struct rst_task *t)
 {
-	struct proc_stat st;
+	const struct rst_task *o = find_task(fx->ctx->prev, t->pid);
 	pid_t want = t->ppid ? t->ppid : getpid();
-	int err = proc_parse_stat(t->pid, &st);
+	struct proc_stat st;
+	int err;
 
+	if (t->fresh || (o && o->ppid == t->ppid && (!t->ppid || find_task(fx->ctx, t->ppid)) &&
+			 !delta_new(fx->d, fx->nd, t->ppid)))
+		return 0;
+	err = proc_parse_stat(t->pid, &st);
 	if (err) {
 		pr_errno(err, "cannot read /proc/%d/stat", t->pid);
 		return err;
 	}
-	(void)ctx;
 	if (st.ppid != want) {
 		pr_err("task %d has parent %d, the images say %d: ckpt cannot move a task to another parent",
 		       t->pid, st.ppid, want);
@@ -1086,11 +1092,14 @@ static int apply_tree(struct fixup *fx)
 		struct rst_task *n = &ctx->tasks[i];
 		if (n->zombie || !n->regs)
 			continue;
-		err = set_subreaper(n);
 		const struct rst_task *o = find_task(old, n->pid);
-		const char *was = o && o->core ? o->core->task->comm : NULL;
-		if (!err && was && strcmp(was, n->core->task->comm))
-			err = set_comm(n, n->core->task->comm);
+		const TaskCoreEntry *was = o->core->task, *tc = n->core->task;
+		err = 0;
+		if ((was->has_child_subreaper && was->child_subreaper) !=
+		    (tc->has_child_subreaper && tc->child_subreaper))
+			err = set_subreaper(n);
+		if (!err && strcmp(was->comm, tc->comm))
+			err = set_comm(n, tc->comm);
 		if (err)
 			return err;
 	}
@@ -1191,7 +1200,7 @@ static int apply_tree(struct fixup *fx)
 		}
 	}
 	for (size_t i = 0; i < ctx->nr_tasks; i++) {
-		err = check_ppid(ctx, &ctx->tasks[i]);
+		err = check_ppid(fx, &ctx->tasks[i]);
 		if (err)
 			return err;
 	}
@@ -1275,7 +1284,6 @@ static int hold(struct rst_ctx *ctx)
 		t->vdso_parts = calloc(4, sizeof(*t->vdso_parts));
 		if (!t->vdso_parts)
 			return -ENOMEM;
-		t->vdso_at = a->vdso_new_start;
 		t->nr_vdso_parts = a->vdso_new_start ? a->nr_vdso_parts : 0;
 		for (uint32_t k = 0; k < t->nr_vdso_parts; k++)
 			t->vdso_parts[k] = (struct restorer_range){
@@ -1419,14 +1427,31 @@ static int fixup_load(struct rst_ctx *cur, struct rst_ctx *ctx, DeltaEntry ***d,
 	return restore_mm_shm_prepare(ctx);
 }
 
+/*
+ * What a frozen task is now (its place in memory, its stop, its fds of
+ * ours) goes from one context's task to the other's: to a fixup's, and
+ * back when the fixup is refused.
+ */
+static void hand_over(struct rst_task *to, struct rst_task *from)
+{
+	to->region = from->region;
+	to->region_len = from->region_len;
+	to->pidfd_slot = from->pidfd_slot;
+	to->nr_vdso_parts = from->nr_vdso_parts;
+	to->vdso_parts = from->vdso_parts;
+	to->regs = from->regs;
+	to->memfd = from->memfd;
+	from->vdso_parts = NULL;
+	from->regs = NULL;
+	from->memfd = -1;
+}
+
 int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
 {
 	struct rst_ctx *ctx = new_ctx(cur->opts, dir);
-	struct mm_plan *plans = NULL;
-	DeltaEntry **d = NULL;
-	size_t nd = 0;
-	uint64_t bytes = 0, t0 = now_ns(CLOCK_MONOTONIC);
-	char *buf = NULL;
+	struct fixup fx = { .ctx = ctx };
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_load;
+	bool changed = false;
 	int err;
 
 	if (!ctx)
@@ -1434,106 +1459,76 @@ int restore_frozen_fixup(struct rst_ctx *cur, const char *dir)
 	ctx->prev = cur;
 	ctx->own_pgid = cur->own_pgid;
 	ctx->own_sid = cur->own_sid;
-	err = fixup_load(cur, ctx, &d, &nd);
-	uint64_t t_load = now_ns(CLOCK_MONOTONIC);
+	for (size_t i = 0; i < ctx->nr_tasks; i++)
+		ctx->tasks[i].memfd = -1;
+	err = fixup_load(cur, ctx, &fx.d, &fx.nd);
+	t_load = now_ns(CLOCK_MONOTONIC);
 	/* Each task that lives on takes over what the frozen one has. */
 	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
 		struct rst_task *n = &ctx->tasks[i];
-		struct rst_task *o = kept_of(ctx, d, nd, n);
-		n->memfd = -1;
-		if (!o || o->zombie)
+		struct rst_task *o = kept_of(ctx, fx.d, fx.nd, n);
+		if (!o || o->zombie || n->zombie)
 			continue;
-		if (n->zombie)
-			continue;
-		n->region = o->region;
-		n->region_len = o->region_len;
-		n->pidfd_slot = o->pidfd_slot;
-		n->vdso_at = o->vdso_at;
-		n->nr_vdso_parts = o->nr_vdso_parts;
-		n->vdso_parts = o->vdso_parts;
-		n->regs = o->regs;
-		n->memfd = o->memfd;
+		hand_over(n, o);
 		n->cur_mm = o->mm;
 		n->cur_srcs = o->srcs;
 		n->nr_cur_srcs = o->nr_srcs;
-		o->vdso_parts = NULL;
-		o->regs = NULL;
-		o->memfd = -1;
 	}
-	plans = calloc(ctx->nr_tasks + 1, sizeof(*plans));
-	buf = malloc(COPY_BUF);
-	if (!err && (!plans || !buf))
+	fx.plans = calloc(ctx->nr_tasks + 1, sizeof(*fx.plans));
+	fx.buf = malloc(COPY_BUF);
+	if (!err && (!fx.plans || !fx.buf))
 		err = -ENOMEM;
 	/* Nothing has changed yet: a failure up to here leaves the frozen trees as they were. */
 	for (size_t i = 0; i < ctx->nr_tasks && !err; i++) {
 		struct rst_task *n = &ctx->tasks[i];
-		if (n->zombie || !n->regs)
-			continue;
-		err = plan_mm(n, &plans[i]);
+		if (!n->zombie && n->regs)
+			err = plan_mm(n, &fx.plans[i]);
 	}
-	if (err)
-		goto undo;
-	struct fixup fx = { ctx, d, nd, plans, buf, 0 };
-	err = apply_tree(&fx);
-	bytes = fx.bytes;
-	for (size_t i = 0; plans && i < ctx->nr_tasks; i++)
-		free_plan(&plans[i], ctx->chain.n);
-	free(plans);
-	free(buf);
-	img_free_all(IMG_DELTA, (void **)d, nd);
-	if (err) {
+	if (!err) {
+		changed = true;
+		err = apply_tree(&fx);
+	}
+	for (size_t i = 0; fx.plans && i < ctx->nr_tasks; i++)
+		free_plan(&fx.plans[i], ctx->chain.n);
+	free(fx.plans);
+	free(fx.buf);
+	img_free_all(IMG_DELTA, (void **)fx.d, fx.nd);
+	ctx->prev = NULL;
+	if (err && changed) {
 		pr_err("the fixup with '%s' failed half way; the frozen trees cannot be kept", dir);
 		/* The caller aborts: what was forked here is in ctx, the rest in cur. */
-		ctx->prev = NULL;
 		kill_all(ctx);
 		kill_all(cur);
 		cur->lost = true;
-		free_frozen(ctx);
-		return err;
+	} else if (err) {
+		/* Everything back to cur. */
+		for (size_t i = 0; i < ctx->nr_tasks; i++) {
+			struct rst_task *n = &ctx->tasks[i];
+			struct rst_task *o = find_task(cur, n->pid);
+			if (o && n->regs)
+				hand_over(o, n);
+		}
+		if (!cur->shms) {
+			cur->shms = ctx->shms;
+			cur->nr_shms = ctx->nr_shms;
+			ctx->shms = NULL;
+			ctx->nr_shms = 0;
+		}
+		pr_err("fixup '%s' refused; the frozen trees are unchanged", dir);
+	} else {
+		for (size_t i = 0; i < ctx->nr_tasks; i++)
+			ctx->tasks[i].fresh = false;
+		ctx->engine_pidfd = cur->engine_pidfd;
+		cur->engine_pidfd = -1;
+		pr_info("fixup '%s' applied: %zu task(s), %llu bytes of pages, %.3f ms (images loaded and checked in %.3f ms)",
+			dir, ctx->nr_tasks, (unsigned long long)fx.bytes,
+			(now_ns(CLOCK_MONOTONIC) - t0) / 1e6, (t_load - t0) / 1e6);
+		/* ctx replaces cur, in place, so the caller's pointer stays good. */
+		struct rst_ctx tmp = *cur;
+		*cur = *ctx;
+		*ctx = tmp;
 	}
-	for (size_t i = 0; i < ctx->nr_tasks; i++)
-		ctx->tasks[i].fresh = false;
-	ctx->engine_pidfd = cur->engine_pidfd;
-	cur->engine_pidfd = -1;
-	pr_info("fixup '%s' applied: %zu task(s), %llu bytes of pages, %.3f ms (images loaded and checked in %.3f ms)",
-		dir, ctx->nr_tasks, (unsigned long long)bytes, (now_ns(CLOCK_MONOTONIC) - t0) / 1e6,
-		(t_load - t0) / 1e6);
-	/* ctx replaces cur, in place, so the caller's pointer stays good. */
-	struct rst_ctx tmp = *cur;
-	*cur = *ctx;
-	*ctx = tmp;
-	cur->prev = NULL;
-	ctx->prev = NULL;
 	free_frozen(ctx);
-	return 0;
-undo:
-	/* Give everything back to cur. */
-	for (size_t i = 0; i < ctx->nr_tasks; i++) {
-		struct rst_task *n = &ctx->tasks[i];
-		struct rst_task *o = ctx->prev && d ? kept_of(ctx, d, nd, n) : NULL;
-		if (!o || !n->regs)
-			continue;
-		o->vdso_parts = n->vdso_parts;
-		o->regs = n->regs;
-		o->memfd = n->memfd;
-		n->vdso_parts = NULL;
-		n->regs = NULL;
-		n->memfd = -1;
-	}
-	if (!cur->shms) {
-		cur->shms = ctx->shms;
-		cur->nr_shms = ctx->nr_shms;
-		ctx->shms = NULL;
-		ctx->nr_shms = 0;
-	}
-	for (size_t i = 0; plans && i < ctx->nr_tasks; i++)
-		free_plan(&plans[i], ctx->chain.n);
-	free(plans);
-	free(buf);
-	img_free_all(IMG_DELTA, (void **)d, nd);
-	ctx->prev = NULL;
-	free_frozen(ctx);
-	pr_err("fixup '%s' refused; the frozen trees are unchanged", dir);
 	return err;
 }
 
