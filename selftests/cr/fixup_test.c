@@ -151,32 +151,6 @@ static int fx_fill(void)
 	return 0;
 }
 
-/* Reads a line (bounded unless ms < 0); 0, or -errno (-EPIPE at EOF). */
-static int fx_read_line(int fd, char *buf, size_t size, int ms)
-{
-	size_t len = 0;
-
-	while (len < size - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (ms >= 0 && poll(&p, 1, ms) <= 0)
-			return -ETIMEDOUT;
-		n = read(fd, buf + len, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -EPIPE;
-		if (buf[len] == '\n')
-			break;
-		len++;
-	}
-	buf[len] = 0;
-	return 0;
-}
-
 /* Waits (bounded) until child pid exited, without reaping it: true if it did. */
 static bool fx_wait_exited(pid_t pid)
 {
@@ -1159,7 +1133,7 @@ static int fx_fork(char how, char *reply, size_t size)
 	k = &node.kids[node.nr_kids++];
 	*k = (struct fx_kid){ .pid = pid, .cmd_w = cmd[1], .rep_r = rep[0], .state = KID_LIVE };
 	/* it answers once it filled its pages */
-	if (fx_read_line(k->rep_r, line, sizeof(line), WAIT_MS) || strncmp(line, "ok", 2))
+	if (incr_read_line(k->rep_r, line, sizeof(line), WAIT_MS) || strncmp(line, "ok", 2))
 		return -ETIMEDOUT;
 	fx_kid_comm(k);
 	snprintf(reply, size, "ok %d", pid);
@@ -1190,7 +1164,7 @@ static void fx_forward(int i, const char *cmd, char *reply, size_t size)
 			 strerror(errno));
 		return;
 	}
-	err = fx_read_line(k->rep_r, reply, size, WAIT_MS);
+	err = incr_read_line(k->rep_r, reply, size, WAIT_MS);
 	if (err) {
 		snprintf(reply, size, "err %d: no reply from child %d to '%s': %s", getpid(), k->pid,
 			 cmd, strerror(-err));
@@ -1437,7 +1411,7 @@ static void __attribute__((noreturn)) fx_node_loop(void)
 
 	fx_reply("ok");
 	for (;;) {
-		int err = fx_read_line(node.cmd_r, cmd, sizeof(cmd), -1);
+		int err = incr_read_line(node.cmd_r, cmd, sizeof(cmd), -1);
 
 		if (err)
 			_exit(err == -EPIPE ? 0 : 2);

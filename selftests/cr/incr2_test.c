@@ -59,27 +59,6 @@ CR_FIXTURE(incr2);
 
 /* ------------------------------------------------------------------ shared helpers */
 
-/*
- * Waits (bounded) for child pid to exit and reaps it; the wait status, or -errno. poll()
- * is not restarted after a signal handler.
- */
-static int wait_child(pid_t pid)
-{
-	int fd = syscall(SYS_pidfd_open, pid, 0), status = -ETIMEDOUT, ret;
-	long deadline = incr_now_ms() + WAIT_MS;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	if (fd < 0)
-		return -errno;
-	do
-		ret = poll(&p, 1, deadline - incr_now_ms());
-	while (ret < 0 && errno == EINTR && incr_now_ms() < deadline);
-	if (ret == 1 && waitpid(pid, &status, 0) != pid)
-		status = -errno;
-	close(fd);
-	return status;
-}
-
 /* Waits (bounded) until pid's comm is want (with its newline); true if it became so. */
 static bool wait_comm(pid_t pid, const char *want)
 {
@@ -1063,32 +1042,6 @@ static struct {
 	unsigned char *mem;
 } node = { .cmd_r = -1, .rep_w = -1 };
 
-/* Reads a line (bounded); 0, or -errno (-EPIPE at EOF). */
-static int tree_read_line(int fd, char *buf, size_t size, int ms)
-{
-	size_t len = 0;
-
-	while (len < size - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (ms >= 0 && poll(&p, 1, ms) <= 0)
-			return -ETIMEDOUT;
-		n = read(fd, buf + len, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			return -EPIPE;
-		if (buf[len] == '\n')
-			break;
-		len++;
-	}
-	buf[len] = 0;
-	return 0;
-}
-
 static int tree_fill(void)
 {
 	node.mem = mmap(NULL, TREE_PAGES * PG, PROT_READ | PROT_WRITE,
@@ -1127,7 +1080,7 @@ static void tree_check_self(void)
 		if (k->execed)
 			kill(k->pid, SIGKILL);
 		tree_close_kid(k);
-		status = wait_child(k->pid);
+		status = incr_wait_child(k->pid);
 		CR_CHECK(status >= 0 && (k->execed ? WIFSIGNALED(status) :
 					 WIFEXITED(status) && !WEXITSTATUS(status)),
 			 "process %d: child %d: status %#x (its failures are in victim.out)", getpid(),
@@ -1198,7 +1151,7 @@ static void tree_forward(int i, const char *cmd, char *reply, size_t size)
 			 strerror(errno));
 		return;
 	}
-	err = tree_read_line(k->rep_r, reply, size, WAIT_MS);
+	err = incr_read_line(k->rep_r, reply, size, WAIT_MS);
 	if (err) {
 		snprintf(reply, size, "err %d: no reply from child %d: %s", getpid(), k->pid,
 			 strerror(-err));
@@ -1242,7 +1195,7 @@ static void __attribute__((noreturn)) tree_node_main(void)
 	if (tree_fill())
 		_exit(2);
 	for (;;) {
-		int err = tree_read_line(node.cmd_r, cmd, sizeof(cmd), -1);
+		int err = incr_read_line(node.cmd_r, cmd, sizeof(cmd), -1);
 
 		if (err == -EPIPE)
 			break;

@@ -171,24 +171,6 @@ static ssize_t v_read_all(int fd, void *buf, size_t len)
 	return got;
 }
 
-/* Waits (bounded) for child pid and reaps it: its wait status, or -errno. */
-static int v_wait_child(pid_t pid)
-{
-	int fd = syscall(SYS_pidfd_open, pid, 0), status = -ETIMEDOUT, ret;
-	long deadline = incr_now_ms() + WAIT_MS;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	if (fd < 0)
-		return -errno;
-	do
-		ret = poll(&p, 1, deadline - incr_now_ms());
-	while (ret < 0 && errno == EINTR && incr_now_ms() < deadline);
-	if (ret == 1 && waitpid(pid, &status, 0) != pid)
-		status = -errno;
-	close(fd);
-	return status;
-}
-
 /* The progress child: appends every counter value it reads to DIR/progress; 0 means verify. */
 static __attribute__((noreturn)) void v_child_main(int rfd)
 {
@@ -491,7 +473,7 @@ static void v_verify(const struct vcfg *cfg)
 	/* The progress child: it checks the counters it got and itself. */
 	CR_CHECK(v_write_all(v.pipe_w, &zero_n, sizeof(zero_n)), "write 0 to the child: %s",
 		 strerror(errno));
-	status = v.child ? v_wait_child(v.child) : -ECHILD;
+	status = v.child ? incr_wait_child(v.child) : -ECHILD;
 	CR_CHECK(status == 0, "progress child %d: status %d (see above)", v.child, status);
 	CR_CHECK(!pthread_join(v.th, NULL), "pthread_join");
 	if (cfg->churn) {
@@ -499,7 +481,7 @@ static void v_verify(const struct vcfg *cfg)
 		while (v.nr_kids) {
 			pid_t pid = v.kids[0];
 
-			status = v_wait_child(pid);
+			status = incr_wait_child(pid);
 			CR_CHECK(status >= 0 && WIFEXITED(status) &&
 				 WEXITSTATUS(status) == (v.kid_idx[0] & 0x7f),
 				 "child %d (#%u): status %d, wanted exit %u", pid, v.kid_idx[0],

@@ -33,6 +33,48 @@ void incr_fill_page(void *p, unsigned seed)
 	((unsigned char *)p)[0] = 0xa5;	/* never an all-zero page */
 }
 
+int incr_read_line(int fd, char *buf, size_t size, int ms)
+{
+	size_t len = 0;
+
+	while (len < size - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (ms >= 0 && poll(&p, 1, ms) <= 0)
+			return -ETIMEDOUT;
+		n = read(fd, buf + len, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EPIPE;
+		if (buf[len] == '\n')
+			break;
+		len++;
+	}
+	buf[len] = 0;
+	return 0;
+}
+
+int incr_wait_child(pid_t pid)
+{
+	int fd = syscall(SYS_pidfd_open, pid, 0), status = -ETIMEDOUT, ret;
+	long deadline = incr_now_ms() + INCR_WAIT_MS;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (fd < 0)
+		return -errno;
+	do
+		ret = poll(&p, 1, deadline - incr_now_ms());
+	while (ret < 0 && errno == EINTR && incr_now_ms() < deadline);
+	if (ret == 1 && waitpid(pid, &status, 0) != pid)
+		status = -errno;
+	close(fd);
+	return status;
+}
+
 bool incr_page_matches(const void *p, unsigned seed)
 {
 	static __thread unsigned char want[INCR_PAGE_SIZE];

@@ -26,6 +26,13 @@
 long incr_now_ms(void);
 /* A page (INCR_PAGE_SIZE bytes) of the cr_fill() pattern of seed, never all zero. */
 void incr_fill_page(void *p, unsigned seed);
+/* Reads a line from fd (each byte bounded by ms, unless ms < 0); 0, or -errno (-EPIPE at EOF). */
+int incr_read_line(int fd, char *buf, size_t size, int ms);
+/*
+ * Waits (bounded by INCR_WAIT_MS) for child pid to exit and reaps it; its wait status, or
+ * -errno. poll() is not restarted after a signal handler.
+ */
+int incr_wait_child(pid_t pid);
 /* Whether p holds the page incr_fill_page(seed) writes; safe in several threads at once. */
 bool incr_page_matches(const void *p, unsigned seed);
 
